@@ -1,0 +1,151 @@
+"""What a journey does: its steps, audience, trigger and dates, and their rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from domain.errors import ValidationFailed
+
+MAX_NAME_LENGTH = 200
+MAX_TEXT_LENGTH = 200
+MAX_LABELS = 20
+MAX_LABEL_LENGTH = 50
+MAX_STEPS = 100
+MAX_WAIT_SECONDS = 366 * 24 * 3600
+MAX_AUDIENCE = 100_000
+CHANNELS = ("log", "webhook")
+
+
+class JourneyKind(StrEnum):
+    EVENT_TRIGGERED = "EVENT_TRIGGERED"
+    SEGMENT_SCHEDULED = "SEGMENT_SCHEDULED"
+
+
+class StepType(StrEnum):
+    WAIT = "WAIT"
+    SEND = "SEND"
+
+
+@dataclass(frozen=True)
+class Step:
+    type: StepType
+    seconds: int | None = None
+    channel: str | None = None
+    template: str | None = None
+
+    def incompleteness(self) -> str | None:
+        """Why this step cannot run yet, or None when it can."""
+        if self.type is StepType.WAIT and self.seconds is None:
+            return "a WAIT step needs seconds"
+        if self.type is StepType.SEND and not (self.channel and self.template):
+            return "a SEND step needs a channel and a template"
+        return None
+
+
+@dataclass(frozen=True)
+class Content:
+    """One version's worth of content. Dates are timezone-aware (UTC)."""
+
+    steps: tuple[Step, ...] = ()
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    trigger_event: str | None = None
+    audience: tuple[str, ...] = ()
+
+
+CONTENT_FIELDS = ("steps", "start_at", "end_at", "trigger_event", "audience")
+
+
+def revise(content: Content, changes: Mapping[str, object]) -> Content:
+    """The content with `changes` applied; a field absent from `changes` is unchanged."""
+    unknown = set(changes) - set(CONTENT_FIELDS)
+    if unknown:
+        raise ValueError(f"not content fields: {sorted(unknown)}")
+    return normalized(replace(content, **changes))  # type: ignore[arg-type]
+
+
+def normalized(content: Content) -> Content:
+    """Refuse values our rules never accept; drop repeated customers (at most once each)."""
+    problems: list[str] = []
+    for field, value in (("startAt", content.start_at), ("endAt", content.end_at)):
+        if value is not None and value.utcoffset() is None:
+            problems.append(f"{field} must carry a UTC offset, e.g. 2026-12-01T09:00:00Z")
+    if not problems and content.start_at and content.end_at and content.end_at <= content.start_at:
+        problems.append("endAt must be after startAt")
+    if content.trigger_event is not None:
+        problems += _text_problems("triggerEvent", content.trigger_event)
+    if len(content.steps) > MAX_STEPS:
+        problems.append(f"a journey has at most {MAX_STEPS} steps")
+    for index, step in enumerate(content.steps, start=1):
+        problems += _step_problems(index, step)
+    if len(content.audience) > MAX_AUDIENCE:
+        problems.append(f"an audience list has at most {MAX_AUDIENCE} customers")
+    for customer_id in content.audience:
+        problems += _text_problems("a customer id in audience", customer_id)
+        if problems:
+            break
+    if problems:
+        raise ValidationFailed("; ".join(problems))
+    return replace(content, audience=tuple(dict.fromkeys(content.audience)))
+
+
+def _step_problems(index: int, step: Step) -> list[str]:
+    problems = []
+    where = f"step {index} ({step.type})"
+    if step.seconds is not None and not 1 <= step.seconds <= MAX_WAIT_SECONDS:
+        problems.append(f"{where}: seconds must be between 1 and {MAX_WAIT_SECONDS}")
+    if step.type is StepType.WAIT and (step.channel or step.template):
+        problems.append(f"{where}: a WAIT step takes no channel or template")
+    if step.type is StepType.SEND and step.seconds is not None:
+        problems.append(f"{where}: a SEND step takes no seconds")
+    if step.channel is not None and step.channel not in CHANNELS:
+        problems.append(f"{where}: unknown channel {step.channel!r} (known: {', '.join(CHANNELS)})")
+    if step.template is not None:
+        problems += _text_problems(f"{where}: template", step.template)
+    return problems
+
+
+def _text_problems(field: str, value: str) -> list[str]:
+    if not value.strip():
+        return [f"{field} must not be blank"]
+    if len(value) > MAX_TEXT_LENGTH:
+        return [f"{field} is longer than {MAX_TEXT_LENGTH} characters"]
+    return []
+
+
+def checked_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationFailed(f"name is longer than {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def checked_labels(labels: list[str]) -> tuple[str, ...]:
+    cleaned = tuple(dict.fromkeys(label.strip() for label in labels))
+    if len(cleaned) > MAX_LABELS:
+        raise ValidationFailed(f"a journey has at most {MAX_LABELS} labels")
+    for label in cleaned:
+        if not label or len(label) > MAX_LABEL_LENGTH:
+            raise ValidationFailed(f"a label has 1 to {MAX_LABEL_LENGTH} characters")
+    return cleaned
+
+
+def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
+    """What stops this content from going live (dates aside: see timing)."""
+    problems = []
+    if not content.steps:
+        problems.append("the journey needs at least one step")
+    for index, step in enumerate(content.steps, start=1):
+        why = step.incompleteness()
+        if why:
+            problems.append(f"step {index}: {why}")
+    if kind is JourneyKind.EVENT_TRIGGERED and not content.trigger_event:
+        problems.append("an event-triggered journey needs a trigger event")
+    if kind is JourneyKind.SEGMENT_SCHEDULED and not content.audience:
+        problems.append("a segment journey needs a non-empty audience list")
+    return problems

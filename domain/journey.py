@@ -1,0 +1,362 @@
+"""The journey aggregate: one journey's status, versions and the events it records.
+
+Commands on a journey either raise a DomainError and leave it untouched, or
+change it, bump its revision and record what happened in `events` /
+`new_versions` for the unit of work to persist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.actions import (
+    ACTION_AUTHORITY,
+    CALLER_ACTIONS,
+    Action,
+    Actor,
+    Role,
+    may_take,
+    may_write,
+)
+from domain.content import (
+    CONTENT_FIELDS,
+    Content,
+    JourneyKind,
+    checked_labels,
+    checked_name,
+    normalized,
+    readiness_problems,
+    revise,
+)
+from domain.errors import (
+    Forbidden,
+    RevisionConflict,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
+from domain.events import StatusChanged
+from domain.statuses import EditMode, Status, traits
+from domain.timing import due_action, running_status, window_is_open
+from domain.transitions import APPLIES_LATEST_VERSION, Computed, target_of
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    content: Content
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    target: Status | None = None
+    refusal: str | None = None
+    forbidden: bool = False
+
+
+_EDIT_HINTS = {
+    Status.ACTIVE: "pause or freeze the journey first",
+    Status.ERROR: "an admin must recover it first",
+    Status.ABORTED: "an aborted journey can only be copied",
+}
+
+
+@dataclass
+class Journey:
+    id: str
+    workspace_id: str
+    name: str
+    kind: JourneyKind
+    status: Status
+    revision: int
+    latest: Version
+    live_version: int | None
+    # The content fields that rule right now: the live version's, or the
+    # latest's while nothing is live.
+    start_at: datetime | None
+    end_at: datetime | None
+    trigger_event: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime | None = None
+    status_before_error: Status | None = None
+    error_reason: str | None = None
+    audience_fully_entered: bool = False
+    copied_from_id: str | None = None
+    labels: tuple[str, ...] = ()
+    events: list[StatusChanged] = field(default_factory=list, compare=False)
+    new_versions: list[Version] = field(default_factory=list, compare=False)
+
+    # -- creation ---------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        id: str,
+        workspace_id: str,
+        name: str,
+        kind: JourneyKind,
+        content: Content,
+        author: str,
+        now: datetime,
+        labels: Iterable[str] = (),
+        copied_from_id: str | None = None,
+    ) -> Journey:
+        first = Version(1, normalized(content), now, author)
+        journey = cls(
+            id=id,
+            workspace_id=workspace_id,
+            name=checked_name(name),
+            kind=kind,
+            status=Status.DESIGNING,
+            revision=1,
+            latest=first,
+            live_version=None,
+            start_at=first.content.start_at,
+            end_at=first.content.end_at,
+            trigger_event=first.content.trigger_event,
+            created_at=now,
+            updated_at=now,
+            copied_from_id=copied_from_id,
+            labels=checked_labels(list(labels)),
+        )
+        journey.new_versions.append(first)
+        return journey
+
+    def copy(self, *, new_id: str, name: str | None, author: str, now: datetime) -> Journey:
+        """A new DESIGNING journey with the latest content, from any status."""
+        copy_name = name if name is not None else f"Copy of {self.name}"[:200]
+        return Journey.create(
+            id=new_id,
+            workspace_id=self.workspace_id,
+            name=copy_name,
+            kind=self.kind,
+            content=self.latest.content,
+            author=author,
+            now=now,
+            labels=self.labels,
+            copied_from_id=self.id,
+        )
+
+    # -- what holds right now ---------------------------------------------
+
+    @property
+    def processes_steps(self) -> bool:
+        return traits(self.status).processes_steps
+
+    def admits_new_audience(self, now: datetime) -> bool:
+        return traits(self.status).admits_new_audience and window_is_open(
+            self.start_at, self.end_at, now
+        )
+
+    @property
+    def edit_mode(self) -> EditMode:
+        return traits(self.status).edit_mode
+
+    @property
+    def has_unapplied_changes(self) -> bool:
+        return self.live_version is not None and self.latest.number > self.live_version
+
+    @property
+    def can_be_deleted(self) -> bool:
+        return self.status is Status.DESIGNING
+
+    def may_be_edited_by(self, role: Role) -> bool:
+        return may_write(role) and self.edit_mode is not EditMode.LOCKED
+
+    def may_be_deleted_by(self, role: Role) -> bool:
+        return may_write(role) and self.can_be_deleted
+
+    def due_action(self, now: datetime) -> Action | None:
+        return due_action(self.status, self.start_at, self.end_at, now)
+
+    def available_actions(self, role: Role, now: datetime) -> list[Action]:
+        """The actions this role may take now and that would succeed."""
+        return [
+            action
+            for action in CALLER_ACTIONS
+            if self._judge(action, role, now).target is not None
+        ]
+
+    # -- commands ---------------------------------------------------------
+
+    def check_revision(self, expected: int | None) -> None:
+        if expected is not None and expected != self.revision:
+            raise RevisionConflict(
+                f"the journey changed since you read it (you expected revision {expected}, "
+                f"it is at {self.revision}); reload it and try again",
+                current_revision=self.revision,
+            )
+
+    def take(
+        self, action: Action, actor: Actor, now: datetime, reason: str | None = None
+    ) -> StatusChanged:
+        verdict = self._judge(action, actor.role, now)
+        if verdict.forbidden:
+            raise Forbidden(verdict.refusal or "")
+        if verdict.target is None:
+            raise self._not_allowed(verdict.refusal or "", actor.role, now)
+        previous = self.status
+        if action in APPLIES_LATEST_VERSION:
+            self._make_live(self.latest)
+        if action is Action.FAIL:
+            self.status_before_error = previous
+            self.error_reason = reason or "marked as failed"
+        elif action is Action.RECOVER:
+            self.status_before_error = None
+            self.error_reason = None
+        elif action is Action.AUDIENCE_LOADED:
+            self.audience_fully_entered = True
+        self.status = verdict.target
+        self.status_changed_at = now
+        self._touch(now)
+        event = StatusChanged(
+            journey_id=self.id,
+            previous_status=previous,
+            status=self.status,
+            action=action,
+            actor=actor,
+            reason=reason,
+            version=self.live_version,
+            at=now,
+        )
+        self.events.append(event)
+        return event
+
+    def edit(self, changes: Mapping[str, object], actor: Actor, now: datetime) -> Version:
+        """Save a new version of the content, as the status's edit mode says."""
+        mode = self.edit_mode
+        if mode is EditMode.LOCKED:
+            hint = _EDIT_HINTS.get(self.status, "")
+            raise self._not_allowed(
+                f"a {self.status} journey cannot be edited" + (f": {hint}" if hint else ""),
+                actor.role,
+                now,
+            )
+        content = revise(self.latest.content, changes)
+        if mode is EditMode.LIVE:
+            problems = readiness_problems(self.kind, content) + _date_problems(content, now)
+            if problems:
+                raise ValidationFailed(
+                    "a scheduled journey's edits go live at once, so they must stay valid: "
+                    + "; ".join(problems)
+                )
+        version = Version(self.latest.number + 1, content, now, actor.name)
+        self.latest = version
+        self.new_versions.append(version)
+        if mode is EditMode.DRAFT:
+            self._show(content)
+        elif mode is EditMode.LIVE:
+            self._make_live(version)
+        self._touch(now)
+        return version
+
+    def restore(self, old: Version, actor: Actor, now: datetime) -> Version:
+        """Save an old version's content again, as the newest version."""
+        changes = {name: getattr(old.content, name) for name in CONTENT_FIELDS}
+        return self.edit(changes, actor, now)
+
+    def rename(self, name: str, now: datetime) -> None:
+        self.name = checked_name(name)
+        self._touch(now)
+
+    def set_labels(self, labels: list[str], now: datetime) -> None:
+        self.labels = checked_labels(labels)
+        self._touch(now)
+
+    def check_deletable(self, actor: Actor, now: datetime) -> None:
+        if not self.can_be_deleted:
+            raise self._not_allowed(
+                f"a {self.status} journey cannot be deleted: only journeys still in "
+                "DESIGNING can; abort it instead, and it stays in the history",
+                actor.role,
+                now,
+            )
+
+    # -- rules ------------------------------------------------------------
+
+    def _judge(self, action: Action, role: Role, now: datetime) -> _Verdict:
+        if not may_take(role, action):
+            return _Verdict(refusal=_forbidden_message(action, role), forbidden=True)
+        target = target_of(self.status, action)
+        if target is None:
+            return _Verdict(refusal=f"{action} is not allowed from {self.status}")
+        if action is Action.ACTIVATE:
+            problems = readiness_problems(self.kind, self.latest.content) + _date_problems(
+                self.latest.content, now
+            )
+            if problems:
+                return _Verdict(refusal="cannot activate: " + "; ".join(problems))
+        if action is Action.REACTIVATE:
+            problems = readiness_problems(self.kind, self.latest.content)
+            if problems:
+                return _Verdict(refusal="cannot reactivate: " + "; ".join(problems))
+        if action in (Action.START, Action.END) and self.due_action(now) is not action:
+            return _Verdict(refusal=f"{action} is not due yet")
+        if action is Action.AUDIENCE_LOADED and self.kind is not JourneyKind.SEGMENT_SCHEDULED:
+            return _Verdict(refusal="only a segment journey loads an audience")
+        status = self._resolve(target, action, now)
+        if action is Action.REACTIVATE and self.status is Status.CLOSED and status is Status.CLOSED:
+            why = (
+                "its audience has fully entered"
+                if self.audience_fully_entered
+                else "its end date has passed; set a later end date first"
+            )
+            return _Verdict(refusal=f"reactivating would leave it CLOSED: {why}")
+        return _Verdict(target=status)
+
+    def _resolve(self, target: Status | Computed, action: Action, now: datetime) -> Status:
+        if isinstance(target, Status):
+            return target
+        if target is Computed.STATUS_BEFORE_ERROR:
+            before = self.status_before_error or Status.ACTIVE
+            if before not in (Status.SCHEDULED, Status.ACTIVE):
+                return before
+        content = self.latest.content if action in APPLIES_LATEST_VERSION else None
+        start_at = content.start_at if content else self.start_at
+        end_at = content.end_at if content else self.end_at
+        return running_status(start_at, end_at, self.audience_fully_entered, now)
+
+    def _not_allowed(self, message: str, role: Role, now: datetime) -> TransitionNotAllowed:
+        return TransitionNotAllowed(message, self.status, self.available_actions(role, now))
+
+    def _make_live(self, version: Version) -> None:
+        self.live_version = version.number
+        self._show(version.content)
+
+    def _show(self, content: Content) -> None:
+        self.start_at = content.start_at
+        self.end_at = content.end_at
+        self.trigger_event = content.trigger_event
+
+    def _touch(self, now: datetime) -> None:
+        self.revision += 1
+        self.updated_at = now
+
+
+def _date_problems(content: Content, now: datetime) -> list[str]:
+    if content.end_at is not None and content.end_at <= now:
+        return ["the end date must be in the future"]
+    return []
+
+
+def _forbidden_message(action: Action, role: Role) -> str:
+    allowed = ACTION_AUTHORITY[action]
+    if allowed == {Role.SYSTEM}:
+        return f"{action} is taken by the system only, at the right moment"
+    people = " or ".join(r.value for r in Role if r in allowed and r is not Role.SYSTEM)
+    return f"{action} needs an {people} token; yours is a {role.value} token"
+
+
+def replay(events: Iterable[StatusChanged]) -> Status:
+    """The status a journey's event log leads to (DESIGNING when it is empty)."""
+    status = Status.DESIGNING
+    for event in events:
+        if event.previous_status is not status:
+            raise ValueError(f"log gap: {event.previous_status} follows {status}")
+        status = event.status
+    return status

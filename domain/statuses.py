@@ -1,0 +1,66 @@
+"""The eight statuses, each a pair of switches, kept as data (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    DESIGNING = "DESIGNING"
+    SCHEDULED = "SCHEDULED"
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    CLOSED = "CLOSED"
+    FROZEN = "FROZEN"
+    ERROR = "ERROR"
+    ABORTED = "ABORTED"
+
+
+class EditMode(StrEnum):
+    """What saving a content edit does in a status."""
+
+    DRAFT = "DRAFT"  # a new version; nothing is live until ACTIVATE
+    LIVE = "LIVE"  # a new version, live at once (timers re-planned)
+    PENDING = "PENDING"  # a new version that only REACTIVATE makes live
+    LOCKED = "LOCKED"  # refused
+
+
+class CustomersInside(StrEnum):
+    """What happens to customers already inside the journey."""
+
+    NONE = "NONE"  # nobody can be inside yet
+    PROCESSED = "PROCESSED"
+    HELD = "HELD"
+    EXITED = "EXITED"
+
+
+@dataclass(frozen=True)
+class StatusTraits:
+    admits_new_audience: bool
+    customers_inside: CustomersInside
+    edit_mode: EditMode
+
+    @property
+    def processes_steps(self) -> bool:
+        return self.customers_inside is CustomersInside.PROCESSED
+
+
+STATUS_TABLE: dict[Status, StatusTraits] = {
+    Status.DESIGNING: StatusTraits(False, CustomersInside.NONE, EditMode.DRAFT),
+    Status.SCHEDULED: StatusTraits(False, CustomersInside.NONE, EditMode.LIVE),
+    Status.ACTIVE: StatusTraits(True, CustomersInside.PROCESSED, EditMode.LOCKED),
+    Status.PAUSED: StatusTraits(True, CustomersInside.HELD, EditMode.PENDING),
+    Status.CLOSED: StatusTraits(False, CustomersInside.PROCESSED, EditMode.PENDING),
+    Status.FROZEN: StatusTraits(False, CustomersInside.HELD, EditMode.PENDING),
+    Status.ERROR: StatusTraits(False, CustomersInside.HELD, EditMode.LOCKED),
+    Status.ABORTED: StatusTraits(False, CustomersInside.EXITED, EditMode.LOCKED),
+}
+
+
+def traits(status: Status) -> StatusTraits:
+    return STATUS_TABLE[status]
+
+
+def is_editable(status: Status) -> bool:
+    return STATUS_TABLE[status].edit_mode is not EditMode.LOCKED

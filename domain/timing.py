@@ -1,0 +1,50 @@
+"""Time rules: the intake window, the running status, and what falls due when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.actions import Action
+from domain.statuses import Status
+
+
+def window_is_open(start_at: datetime | None, end_at: datetime | None, now: datetime) -> bool:
+    started = start_at is None or start_at <= now
+    ended = end_at is not None and end_at <= now
+    return started and not ended
+
+
+def running_status(
+    start_at: datetime | None,
+    end_at: datetime | None,
+    audience_fully_entered: bool,
+    now: datetime,
+) -> Status:
+    """Where a journey that runs again belongs right now, computed, never assumed."""
+    if start_at is not None and now < start_at:
+        return Status.SCHEDULED
+    if (end_at is not None and end_at <= now) or audience_fully_entered:
+        return Status.CLOSED
+    return Status.ACTIVE
+
+
+def next_timed_action(
+    status: Status, start_at: datetime | None, end_at: datetime | None
+) -> tuple[Action, datetime | None] | None:
+    """The system action this journey waits for and its date (None: due at once)."""
+    if status is Status.SCHEDULED:
+        return Action.START, start_at
+    if status is Status.ACTIVE and end_at is not None:
+        return Action.END, end_at
+    return None
+
+
+def due_action(
+    status: Status, start_at: datetime | None, end_at: datetime | None, now: datetime
+) -> Action | None:
+    """The timed action to apply now, or None when nothing is due."""
+    planned = next_timed_action(status, start_at, end_at)
+    if planned is None:
+        return None
+    action, due_at = planned
+    return action if due_at is None or due_at <= now else None

@@ -1,0 +1,1 @@
+"""The GraphQL entry point: parse, authorize, call `service/`, shape the answer."""

@@ -1,0 +1,112 @@
+"""The Starlette application: /graphql (HTTP and WebSocket) and the operations endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from domain.errors import Unauthenticated
+from gql.context import Context
+from gql.schema import schema
+from jobs.embedded import EmbeddedTimer
+from service.bus import InProcessBus
+from service.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class JourneysGraphQL(GraphQL[Context, None]):
+    def __init__(self, services: Services) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            keep_alive=True,
+            keep_alive_interval=15,
+            connection_init_wait_timeout=timedelta(seconds=10),
+        )
+        self.services = services
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None
+    ) -> Context:
+        return Context(
+            services=self.services,
+            request=request,
+            response=response if isinstance(response, Response) else None,
+        )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        try:
+            await context.principal()
+        except Unauthenticated as refusal:
+            raise ConnectionRejectionError(
+                {"message": refusal.message, "extensions": {"code": refusal.code}}
+            ) from None
+
+
+def create_app(services: Services, *, run_timer: bool = True) -> Starlette:
+    graphql = JourneysGraphQL(services)
+    timer = EmbeddedTimer(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(timer.run()) if run_timer else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await services.close()
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            await services.database.ping()
+        except Exception as error:  # any failure means "not ready", whatever its kind
+            log.warning("readiness check failed: %s", error)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    async def metrics(_request: Request) -> Response:
+        bus = services.bus
+        subscribers = bus.subscriber_count if isinstance(bus, InProcessBus) else 0
+        lines = [
+            "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
+            "# TYPE journeys_timer_passes_total counter",
+            f"journeys_timer_passes_total {timer.passes}",
+            "# HELP journeys_timer_transitions_total Timed transitions applied by this process.",
+            "# TYPE journeys_timer_transitions_total counter",
+            f"journeys_timer_transitions_total {timer.applied}",
+            "# HELP journeys_subscribers Live statusChanged subscriptions on this process.",
+            "# TYPE journeys_subscribers gauge",
+            f"journeys_subscribers {subscribers}",
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )

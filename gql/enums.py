@@ -1,0 +1,28 @@
+"""The domain's enums, registered with GraphQL under their schema names."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from domain.actions import Action, ActorKind, Role
+from domain.content import JourneyKind, StepType
+from domain.statuses import Status
+
+strawberry.enum(Status, name="JourneyStatus")
+strawberry.enum(Action, name="JourneyAction")
+strawberry.enum(JourneyKind, name="JourneyKind")
+strawberry.enum(StepType, name="StepType")
+strawberry.enum(ActorKind, name="ActorKind")
+
+
+@strawberry.enum(name="Role")
+class ViewerRole(Enum):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @classmethod
+    def of(cls, role: Role) -> ViewerRole:
+        return cls(role.value)

@@ -1,0 +1,1 @@
+"""Status events: the log as a query, and live as a subscription."""

@@ -1,0 +1,51 @@
+"""`statusChanged`: the logged events after `after`, then live ones, with no gap."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from domain.errors import NotFound
+from gql.context import Info
+from gql.events.types import StatusEventType
+from gql.ids import journey_id_or_none
+
+REPLAY_PAGE = 500
+
+
+@strawberry.type
+class StatusEventSubscriptions:
+    @strawberry.subscription(
+        description="Every status event of your workspace (or one journey). With `after`, "
+        "first the logged events with a higher sequence, in order, then live ones."
+    )
+    async def status_changed(
+        self, info: Info, journey_id: strawberry.ID | None = None, after: int | None = None
+    ) -> AsyncGenerator[StatusEventType, None]:
+        principal = await info.context.principal()
+        services = info.context.services
+        wanted = journey_id_or_none(journey_id)
+        if (
+            wanted is not None
+            and await services.reads.journey(principal.workspace_id, wanted) is None
+        ):
+            raise NotFound(f"no journey with id {journey_id!r} in your workspace")
+        # Listen first, then replay: whatever commits during the replay waits
+        # in the subscription and is skipped there if the replay already sent it.
+        async with services.bus.subscribe(principal.workspace_id) as live:
+            last_sent = after
+            while after is not None:
+                page = await services.reads.status_events(
+                    principal.workspace_id, journey_id=wanted, after=last_sent, first=REPLAY_PAGE
+                )
+                for event in page:
+                    yield StatusEventType.of(event)
+                    last_sent = event.sequence
+                if len(page) < REPLAY_PAGE:
+                    break
+            async for event in live:
+                if last_sent is not None and event.sequence <= last_sent:
+                    continue
+                if wanted is None or event.change.journey_id == wanted:
+                    yield StatusEventType.of(event)

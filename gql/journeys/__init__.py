@@ -1,0 +1,1 @@
+"""Journeys: their types, queries and mutations, side by side."""

@@ -1,0 +1,246 @@
+"""Changing journeys: content, identity and status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain.actions import Action
+from domain.content import Content, JourneyKind, Step, StepType
+from gql.context import Info
+from gql.ids import journey_id
+from gql.journeys.types import JourneyType
+
+
+@strawberry.input
+class StepInput:
+    type: StepType
+    seconds: int | None = None
+    channel: str | None = None
+    template: str | None = None
+
+    def to_step(self) -> Step:
+        return Step(self.type, self.seconds, self.channel, self.template)
+
+
+@strawberry.input
+class CreateJourneyInput:
+    name: str
+    kind: JourneyKind
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    trigger_event: str | None = None
+    audience: list[str] | None = None
+    steps: list[StepInput] | None = None
+    labels: list[str] | None = None
+
+    def to_content(self) -> Content:
+        return Content(
+            steps=tuple(step.to_step() for step in self.steps or ()),
+            start_at=self.start_at,
+            end_at=self.end_at,
+            trigger_event=self.trigger_event,
+            audience=tuple(self.audience or ()),
+        )
+
+
+@strawberry.input(description="Content fields to change; a field left out stays as it is.")
+class UpdateJourneyInput:
+    start_at: datetime | None = strawberry.UNSET
+    end_at: datetime | None = strawberry.UNSET
+    trigger_event: str | None = strawberry.UNSET
+    audience: list[str] | None = strawberry.UNSET
+    steps: list[StepInput] | None = strawberry.UNSET
+
+    def to_changes(self) -> dict[str, object]:
+        changes: dict[str, object] = {}
+        for name in ("start_at", "end_at", "trigger_event"):
+            value = getattr(self, name)
+            if value is not strawberry.UNSET:
+                changes[name] = value
+        if self.audience is not strawberry.UNSET:
+            changes["audience"] = tuple(self.audience or ())
+        if self.steps is not strawberry.UNSET:
+            changes["steps"] = tuple(step.to_step() for step in self.steps or ())
+        return changes
+
+
+async def _take(
+    info: Info, id: strawberry.ID, action: Action, expected_revision: int | None, reason: str | None
+) -> JourneyType:
+    principal = await info.context.principal()
+    journey = await info.context.services.commands.take(
+        principal, journey_id(id), action, expected_revision, reason
+    )
+    return JourneyType(journey=journey)
+
+
+@strawberry.type
+class JourneyMutations:
+    @strawberry.mutation
+    async def create_journey(self, info: Info, input: CreateJourneyInput) -> JourneyType:
+        principal = await info.context.principal()
+        journey = await info.context.services.commands.create(
+            principal,
+            name=input.name,
+            kind=input.kind,
+            content=input.to_content(),
+            labels=input.labels or (),
+        )
+        return JourneyType(journey=journey)
+
+    @strawberry.mutation(description="Save a new version of the content, where the status allows.")
+    async def update_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: UpdateJourneyInput,
+        expected_revision: int | None = None,
+    ) -> JourneyType:
+        principal = await info.context.principal()
+        journey = await info.context.services.commands.update(
+            principal, journey_id(id), input.to_changes(), expected_revision
+        )
+        return JourneyType(journey=journey)
+
+    @strawberry.mutation
+    async def activate_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        return await _take(info, id, Action.ACTIVATE, expected_revision, reason)
+
+    @strawberry.mutation(
+        description="Hold processing; entries still accepted. Messages already handed to a "
+        "channel are not recalled."
+    )
+    async def pause_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        return await _take(info, id, Action.PAUSE, expected_revision, reason)
+
+    @strawberry.mutation
+    async def resume_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        return await _take(info, id, Action.RESUME, expected_revision, reason)
+
+    @strawberry.mutation(
+        description="Hold everything: no entries, no processing. Messages already handed to "
+        "a channel are not recalled."
+    )
+    async def freeze_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        return await _take(info, id, Action.FREEZE, expected_revision, reason)
+
+    @strawberry.mutation
+    async def close_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        return await _take(info, id, Action.CLOSE, expected_revision, reason)
+
+    @strawberry.mutation(description="Run again with the latest version.")
+    async def reactivate_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        return await _take(info, id, Action.REACTIVATE, expected_revision, reason)
+
+    @strawberry.mutation(
+        description="End for good: customers inside are exited. Messages already handed to a "
+        "channel are not recalled."
+    )
+    async def abort_journey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        return await _take(info, id, Action.ABORT, expected_revision, reason)
+
+    @strawberry.mutation(description="Admins only: move the journey to ERROR.")
+    async def mark_journey_error(
+        self, info: Info, id: strawberry.ID, reason: str | None = None
+    ) -> JourneyType:
+        return await _take(info, id, Action.FAIL, None, reason)
+
+    @strawberry.mutation(description="Admins only: leave ERROR for the status it left.")
+    async def recover_journey(self, info: Info, id: strawberry.ID) -> JourneyType:
+        return await _take(info, id, Action.RECOVER, None, None)
+
+    @strawberry.mutation(description="A new DESIGNING journey with the latest content.")
+    async def copy_journey(
+        self, info: Info, id: strawberry.ID, name: str | None = None
+    ) -> JourneyType:
+        principal = await info.context.principal()
+        copy = await info.context.services.commands.copy(principal, journey_id(id), name)
+        return JourneyType(journey=copy)
+
+    @strawberry.mutation(description="Only in DESIGNING; returns the deleted id.")
+    async def delete_journey(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        principal = await info.context.principal()
+        deleted = await info.context.services.commands.delete(principal, journey_id(id))
+        return strawberry.ID(deleted)
+
+    @strawberry.mutation
+    async def rename_journey(
+        self, info: Info, id: strawberry.ID, name: str, expected_revision: int | None = None
+    ) -> JourneyType:
+        principal = await info.context.principal()
+        journey = await info.context.services.commands.rename(
+            principal, journey_id(id), name, expected_revision
+        )
+        return JourneyType(journey=journey)
+
+    @strawberry.mutation
+    async def set_journey_labels(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        labels: list[str],
+        expected_revision: int | None = None,
+    ) -> JourneyType:
+        principal = await info.context.principal()
+        journey = await info.context.services.commands.set_labels(
+            principal, journey_id(id), labels, expected_revision
+        )
+        return JourneyType(journey=journey)
+
+    @strawberry.mutation(description="Save an old version's content again as the newest version.")
+    async def restore_journey_version(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        number: int,
+        expected_revision: int | None = None,
+    ) -> JourneyType:
+        principal = await info.context.principal()
+        journey = await info.context.services.commands.restore_version(
+            principal, journey_id(id), number, expected_revision
+        )
+        return JourneyType(journey=journey)

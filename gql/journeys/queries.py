@@ -1,0 +1,96 @@
+"""Reading journeys: one by id, a page of them, the count per status."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import strawberry
+
+from domain.content import JourneyKind
+from domain.errors import NotFound, ValidationFailed
+from domain.statuses import Status
+from gql.context import Info
+from gql.ids import journey_id
+from gql.journeys.types import JourneyConnection, JourneyEdge, JourneyType, PageInfo, StatusCount
+from service.reads import checked_page_size
+from store.queries import JourneyFilter
+
+_CURSOR_PREFIX = "journey:"
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if text.startswith(_CURSOR_PREFIX):
+            return int(text.removeprefix(_CURSOR_PREFIX))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise ValidationFailed(f"{cursor!r} is not a cursor this API gave out")
+
+
+@strawberry.input
+class JourneyFilterInput:
+    status: list[Status] | None = None
+    kind: JourneyKind | None = None
+    name_contains: str | None = None
+    label: str | None = None
+
+    def to_filter(self) -> JourneyFilter:
+        return JourneyFilter(
+            statuses=tuple(self.status or ()),
+            kind=self.kind,
+            name_contains=self.name_contains,
+            label=self.label,
+        )
+
+
+@strawberry.type
+class JourneyQueries:
+    @strawberry.field(description="The journey, or null when it is absent or not yours.")
+    async def journey(self, info: Info, id: strawberry.ID) -> JourneyType | None:
+        principal = await info.context.principal()
+        try:
+            wanted = journey_id(id)
+        except NotFound:
+            return None
+        found = await info.context.services.reads.journey(principal.workspace_id, wanted)
+        return JourneyType(journey=found) if found else None
+
+    @strawberry.field(description="Your journeys, newest first, a page at a time (first <= 100).")
+    async def journeys(
+        self,
+        info: Info,
+        filter: JourneyFilterInput | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> JourneyConnection:
+        principal = await info.context.principal()
+        size = checked_page_size(first)
+        position = decode_cursor(after) if after is not None else None
+        where = filter.to_filter() if filter else JourneyFilter()
+        page = await info.context.services.reads.page(principal.workspace_id, where, size, position)
+        edges = [
+            JourneyEdge(cursor=encode_cursor(pk), node=JourneyType(journey=journey))
+            for pk, journey in page.journeys
+        ]
+        return JourneyConnection(
+            edges=edges,
+            total_count=page.total_count,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=position is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field(description="How many of your journeys are in each status.")
+    async def status_counts(self, info: Info) -> list[StatusCount]:
+        principal = await info.context.principal()
+        counts = await info.context.services.reads.status_counts(principal.workspace_id)
+        return [StatusCount(status=status, count=count) for status, count in counts.items()]

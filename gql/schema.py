@@ -1,0 +1,61 @@
+"""The schema, with its caches and error codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
+
+from gql.errors import give_code
+from gql.events.queries import StatusEventQueries
+from gql.events.subscriptions import StatusEventSubscriptions
+from gql.journeys.mutations import JourneyMutations
+from gql.journeys.queries import JourneyQueries
+from gql.scalars import DateTime
+from gql.viewer import ViewerQueries
+
+
+@strawberry.type
+class Query(JourneyQueries, StatusEventQueries, ViewerQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(JourneyMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(StatusEventSubscriptions):
+    pass
+
+
+class JourneysSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry's default logs every error with its traceback; refusals
+        # are expected, so only what give_code finds unexpected is logged.
+        for error in errors:
+            give_code(error)
+
+
+def build_schema() -> JourneysSchema:
+    return JourneysSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        scalar_overrides={datetime: DateTime},
+        # Factories, not instances: each operation gets a fresh extension,
+        # the caches behind them are shared.
+        extensions=[
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+        ],
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,1 @@
+"""Timed work: the embedded timer loop (and, later, arq workers) calling `service/`."""

@@ -1,0 +1,50 @@
+"""The embedded timer: an in-process loop that applies START and END on time.
+
+Nothing is kept in memory that a restart could lose: each pass recomputes
+what is due from the database, then sleeps until the next planned date, or
+until a commit plans an earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from service.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedTimer:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._idle = timedelta(seconds=services.settings.timer_idle_seconds)
+        self.passes = 0
+        self.applied = 0
+
+    async def run_once(self) -> int:
+        self._services.scheduler.wakeup.clear()
+        applied = await self._services.commands.apply_all_due()
+        self.passes += 1
+        self.applied += applied
+        return applied
+
+    async def run(self) -> None:
+        clock = self._services.clock
+        wakeup = self._services.scheduler.wakeup
+        while True:
+            try:
+                await self.run_once()
+                next_due = await self._services.reads.next_due_at()
+            except Exception:
+                log.exception("timer pass failed; trying again shortly")
+                next_due = None
+                await asyncio.sleep(1)
+            now = clock.now()
+            until = now + self._idle
+            if next_due is not None and next_due < until:
+                # A date already past after a full pass is one we could not
+                # apply; retry it in a second rather than spin.
+                until = next_due if next_due > now else now + timedelta(seconds=1)
+            await clock.sleep_until(until, wakeup)

@@ -1,0 +1,77 @@
+"""What callers may read, always within their own workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.errors import ValidationFailed
+from domain.events import LoggedStatusChange
+from domain.journey import Journey, Version
+from domain.statuses import Status
+from store import queries
+from store.database import Database
+from store.queries import JourneyFilter, JourneyPage
+
+MAX_PAGE = 100
+
+
+def checked_page_size(first: int | None, default: int = 20) -> int:
+    if first is None:
+        return default
+    if not 0 <= first <= MAX_PAGE:
+        raise ValidationFailed(f"first must be between 0 and {MAX_PAGE}, not {first}")
+    return first
+
+
+class JourneyReads:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def journey(self, workspace_id: str, journey_id: str) -> Journey | None:
+        async with self._database.session() as session:
+            return await queries.journey(session, workspace_id, journey_id)
+
+    async def journeys_by_id(
+        self, workspace_id: str, journey_ids: Sequence[str]
+    ) -> dict[str, Journey]:
+        async with self._database.session() as session:
+            return await queries.journeys_by_id(session, workspace_id, journey_ids)
+
+    async def page(
+        self, workspace_id: str, where: JourneyFilter, first: int, after_position: int | None
+    ) -> JourneyPage:
+        async with self._database.session() as session:
+            return await queries.journeys_page(session, workspace_id, where, first, after_position)
+
+    async def status_counts(self, workspace_id: str) -> dict[Status, int]:
+        async with self._database.session() as session:
+            return await queries.status_counts(session, workspace_id)
+
+    async def status_events(
+        self,
+        workspace_id: str,
+        *,
+        journey_id: str | None = None,
+        after: int | None = None,
+        first: int = MAX_PAGE,
+    ) -> list[LoggedStatusChange]:
+        async with self._database.session() as session:
+            return await queries.status_events(
+                session, workspace_id, journey_id=journey_id, after=after, first=first
+            )
+
+    async def histories(
+        self, workspace_id: str, journey_ids: Sequence[str], first: int
+    ) -> dict[str, list[LoggedStatusChange]]:
+        async with self._database.session() as session:
+            return await queries.histories(session, workspace_id, journey_ids, first)
+
+    async def versions(self, journey_ids: Sequence[str]) -> dict[str, list[Version]]:
+        """Versions of journeys the caller has already been shown (ids come from a Journey)."""
+        async with self._database.session() as session:
+            return await queries.versions(session, journey_ids)
+
+    async def next_due_at(self) -> datetime | None:
+        async with self._database.session() as session:
+            return await queries.next_due_at(session)

@@ -1,0 +1,89 @@
+"""The journey repository: loads and saves whole aggregates inside a unit of work."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
+
+from domain.errors import NotFound, RevisionConflict
+from domain.journey import Journey
+from store.mapping import journey_from_rows, journey_values, version_row
+from store.tables import JourneyLabelRow, JourneyRow, JourneyVersionRow
+
+
+def with_latest_version() -> Select[JourneyRow, JourneyVersionRow]:
+    """Journeys joined with their latest version: what a `Journey` is built from."""
+    return select(JourneyRow, JourneyVersionRow).join(
+        JourneyVersionRow,
+        (col(JourneyVersionRow.journey_id) == col(JourneyRow.id))
+        & (col(JourneyVersionRow.number) == col(JourneyRow.latest_version)),
+    )
+
+
+class JourneyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        # What each loaded journey looked like when read, to write only what changed
+        # and to refuse a save over a concurrent one.
+        self._loaded: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+    async def get(self, workspace_id: str, journey_id: str) -> Journey:
+        """The journey, locked for this unit of work (FOR UPDATE on PostgreSQL)."""
+        statement = (
+            with_latest_version()
+            .where(JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id)
+            .with_for_update(of=JourneyRow)
+        )
+        found = (await self._session.exec(statement)).first()
+        if found is None:
+            raise NotFound(f"no journey with id {journey_id!r} in your workspace")
+        row, latest = found
+        labels = await self._session.exec(
+            select(JourneyLabelRow.label).where(JourneyLabelRow.journey_id == journey_id)
+        )
+        journey = journey_from_rows(row, latest, labels.all())
+        self._loaded[journey.id] = (journey.revision, journey.labels)
+        return journey
+
+    async def add(self, journey: Journey) -> None:
+        await self._session.execute(insert(JourneyRow).values(**journey_values(journey)))
+        await self._write_versions_and_labels(journey, old_labels=())
+
+    async def save(self, journey: Journey) -> None:
+        loaded_revision, old_labels = self._loaded[journey.id]
+        result = await self._session.execute(
+            update(JourneyRow)
+            .where(col(JourneyRow.id) == journey.id, col(JourneyRow.revision) == loaded_revision)
+            .values(**journey_values(journey))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RevisionConflict(
+                "the journey was changed by someone else at the same moment; try again",
+                current_revision=loaded_revision,
+            )
+        await self._write_versions_and_labels(journey, old_labels)
+        self._loaded[journey.id] = (journey.revision, journey.labels)
+
+    async def remove(self, journey: Journey) -> None:
+        for table in (JourneyLabelRow, JourneyVersionRow):
+            await self._session.execute(
+                delete(table).where(col(table.journey_id) == journey.id)
+            )
+        await self._session.execute(delete(JourneyRow).where(col(JourneyRow.id) == journey.id))
+
+    async def _write_versions_and_labels(
+        self, journey: Journey, old_labels: tuple[str, ...]
+    ) -> None:
+        if journey.new_versions:
+            self._session.add_all([version_row(journey.id, v) for v in journey.new_versions])
+            journey.new_versions.clear()
+        if journey.labels != old_labels:
+            await self._session.execute(
+                delete(JourneyLabelRow).where(col(JourneyLabelRow.journey_id) == journey.id)
+            )
+            self._session.add_all(
+                [JourneyLabelRow(journey_id=journey.id, label=label) for label in journey.labels]
+            )
+        await self._session.flush()

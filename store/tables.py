@@ -1,0 +1,103 @@
+"""The tables. Rows are plain records; the rules live in `domain/`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from store.columns import UTCDateTime
+
+
+class WorkspaceRow(SQLModel, table=True):
+    __tablename__ = "workspaces"
+
+    id: str = Field(primary_key=True, max_length=64)
+    # The last status-event sequence handed out. Bumping it locks the row
+    # until commit, which is what puts sequences in commit order.
+    last_sequence: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TokenRow(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: str = Field(primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", index=True, max_length=64)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JourneyRow(SQLModel, table=True):
+    __tablename__ = "journeys"
+    __table_args__ = (
+        Index("ix_journeys_workspace_pk", "workspace_id", "pk"),
+        Index("ix_journeys_status_start_at", "status", "start_at"),
+        Index("ix_journeys_status_end_at", "status", "end_at"),
+    )
+
+    # `pk` orders pages (newest first); `id` is what clients see.
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(unique=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=64)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    revision: int
+    live_version: int | None = None
+    latest_version: int
+    start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    trigger_event: str | None = Field(default=None, max_length=200)
+    status_before_error: str | None = Field(default=None, max_length=16)
+    error_reason: str | None = Field(default=None, max_length=1000)
+    audience_fully_entered: bool = False
+    copied_from_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JourneyVersionRow(SQLModel, table=True):
+    __tablename__ = "journey_versions"
+
+    journey_id: str = Field(foreign_key="journeys.id", primary_key=True, max_length=36)
+    number: int = Field(primary_key=True)
+    steps: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    trigger_event: str | None = Field(default=None, max_length=200)
+    audience: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=100)
+
+
+class JourneyLabelRow(SQLModel, table=True):
+    __tablename__ = "journey_labels"
+
+    journey_id: str = Field(foreign_key="journeys.id", primary_key=True, max_length=36)
+    label: str = Field(primary_key=True, max_length=50, index=True)
+
+
+class StatusEventRow(SQLModel, table=True):
+    """The append-only status event log. Rows are inserted, never updated."""
+
+    __tablename__ = "status_events"
+    __table_args__ = (Index("ix_status_events_journey", "journey_id", "sequence"),)
+
+    workspace_id: str = Field(foreign_key="workspaces.id", primary_key=True, max_length=64)
+    sequence: int = Field(primary_key=True)
+    journey_id: str = Field(max_length=36)
+    previous_status: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    action: str = Field(max_length=16)
+    actor_kind: str = Field(max_length=8)
+    actor_name: str = Field(max_length=100)
+    reason: str | None = Field(default=None, max_length=1000)
+    version: int | None = None
+    at: datetime = Field(sa_type=UTCDateTime)
