@@ -91,7 +91,7 @@ def create_app(services: Services, *, run_timer: bool = True) -> Starlette:
             "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
             "# TYPE journeys_timer_passes_total counter",
             f"journeys_timer_passes_total {timer.passes}",
-            "# HELP journeys_timer_transitions_total Timed transitions applied by this process.",
+            "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
             "# TYPE journeys_timer_transitions_total counter",
             f"journeys_timer_transitions_total {timer.applied}",
             "# HELP journeys_subscribers Live statusChanged subscriptions on this process.",

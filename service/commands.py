@@ -180,17 +180,21 @@ class JourneyCommands:
             except NotFound:
                 return None
             now = self._clock.now()
-            action = journey.due_action(now)
-            if action is None:
+            if journey.due_action(now) is None:
                 return None
-            journey.take(action, Actor.system(), now)
+            # A journey late for both dates (the service was down) STARTs then ENDs.
+            while (action := journey.due_action(now)) is not None:
+                journey.take(action, Actor.system(), now)
             await uow.save(journey)
             await uow.commit()
         await self._after_commit(uow.logged, journey)
         return journey
 
     async def apply_all_due(self) -> int:
-        """The sweep: apply every due timed action found in the database. Returns how many."""
+        """The sweep: apply every due timed action found in the database.
+
+        Returns how many journeys it moved.
+        """
         applied = 0
         while True:
             async with self._database.session() as session:

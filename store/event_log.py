@@ -19,7 +19,7 @@ class EventLog:
         # Bumping the counter row locks it until this transaction ends, so a
         # second writer in the same workspace waits for our commit before it
         # draws its number: sequences are handed out in commit order.
-        result = await self._session.execute(
+        result = await self._session.exec(
             update(WorkspaceRow)
             .where(col(WorkspaceRow.id) == workspace_id)
             .values(last_sequence=col(WorkspaceRow.last_sequence) + 1)

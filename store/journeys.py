@@ -48,17 +48,17 @@ class JourneyRepository:
         return journey
 
     async def add(self, journey: Journey) -> None:
-        await self._session.execute(insert(JourneyRow).values(**journey_values(journey)))
+        await self._session.exec(insert(JourneyRow).values(**journey_values(journey)))
         await self._write_versions_and_labels(journey, old_labels=())
 
     async def save(self, journey: Journey) -> None:
         loaded_revision, old_labels = self._loaded[journey.id]
-        result = await self._session.execute(
+        result = await self._session.exec(
             update(JourneyRow)
             .where(col(JourneyRow.id) == journey.id, col(JourneyRow.revision) == loaded_revision)
             .values(**journey_values(journey))
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise RevisionConflict(
                 "the journey was changed by someone else at the same moment; try again",
                 current_revision=loaded_revision,
@@ -68,10 +68,10 @@ class JourneyRepository:
 
     async def remove(self, journey: Journey) -> None:
         for table in (JourneyLabelRow, JourneyVersionRow):
-            await self._session.execute(
+            await self._session.exec(
                 delete(table).where(col(table.journey_id) == journey.id)
             )
-        await self._session.execute(delete(JourneyRow).where(col(JourneyRow.id) == journey.id))
+        await self._session.exec(delete(JourneyRow).where(col(JourneyRow.id) == journey.id))
 
     async def _write_versions_and_labels(
         self, journey: Journey, old_labels: tuple[str, ...]
@@ -80,7 +80,7 @@ class JourneyRepository:
             self._session.add_all([version_row(journey.id, v) for v in journey.new_versions])
             journey.new_versions.clear()
         if journey.labels != old_labels:
-            await self._session.execute(
+            await self._session.exec(
                 delete(JourneyLabelRow).where(col(JourneyLabelRow.journey_id) == journey.id)
             )
             self._session.add_all(

@@ -1,0 +1,126 @@
+"""Shared fixtures: a migrated database per test (SQLite and PostgreSQL), services
+with a manual clock, and tokens for each role.
+
+PostgreSQL is the one at 127.0.0.1:5432 (override with TEST_POSTGRES_URL).
+When it cannot be reached its tests are skipped, unless JOURNEYS_REQUIRE_POSTGRES=1
+(CI sets it), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from domain.actions import Role
+from service.clock import ManualClock
+from service.services import Services
+from service.settings import Settings
+from service.tokens import Principal
+from store.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+TABLES = (
+    "status_events",
+    "journey_labels",
+    "journey_versions",
+    "journeys",
+    "api_tokens",
+    "workspaces",
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.OperationalError as error:
+        return str(error).strip()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "journeys.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("JOURNEYS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    schema = f"journeys_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    upgrade(url)
+    yield url
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A freshly migrated, empty database; every test runs on both backends."""
+    if request.param == "sqlite":
+        path = tmp_path / "journeys.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_schema_url")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    return url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+async def services(database_url: str, clock: ManualClock) -> AsyncIterator[Services]:
+    services = Services.embedded(Settings(database_url=database_url), clock=clock)
+    yield services
+    await services.close()
+
+
+@dataclass
+class Callers:
+    """A principal per role in workspace `acme`, and an admin of workspace `other`."""
+
+    viewer: Principal
+    editor: Principal
+    admin: Principal
+    outsider: Principal
+    tokens: dict[str, str]
+
+
+@pytest.fixture
+async def callers(services: Services) -> Callers:
+    tokens = {
+        "viewer": await services.tokens.create("acme", Role.VIEWER, "vera"),
+        "editor": await services.tokens.create("acme", Role.EDITOR, "eddie"),
+        "admin": await services.tokens.create("acme", Role.ADMIN, "ada"),
+        "outsider": await services.tokens.create("other", Role.ADMIN, "otto"),
+    }
+    found = {
+        name: await services.tokens.authenticate(f"Bearer {token}")
+        for name, token in tokens.items()
+    }
+    return Callers(tokens=tokens, **found)
