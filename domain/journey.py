@@ -177,9 +177,7 @@ class Journey:
     def available_actions(self, role: Role, now: datetime) -> list[Action]:
         """The actions this role may take now and that would succeed."""
         return [
-            action
-            for action in CALLER_ACTIONS
-            if self._judge(action, role, now).target is not None
+            action for action in CALLER_ACTIONS if self._judge(action, role, now).target is not None
         ]
 
     # -- commands ---------------------------------------------------------

@@ -50,8 +50,7 @@ class Subscription:
 class EventBus(Protocol):
     async def publish(self, events: Sequence[LoggedStatusChange]) -> None: ...
 
-    def subscribe(self, workspace_id: str) -> AbstractAsyncContextManager[Subscription]:
-        ...
+    def subscribe(self, workspace_id: str) -> AbstractAsyncContextManager[Subscription]: ...
 
 
 class InProcessBus:

@@ -36,11 +36,15 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        options: dict[str, Any] = {} if self.is_sqlite else {
-            "pool_size": pool_size,
-            "max_overflow": pool_size,
-            "pool_pre_ping": True,
-        }
+        options: dict[str, Any] = (
+            {}
+            if self.is_sqlite
+            else {
+                "pool_size": pool_size,
+                "max_overflow": pool_size,
+                "pool_pre_ping": True,
+            }
+        )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)

@@ -68,9 +68,7 @@ class JourneyRepository:
 
     async def remove(self, journey: Journey) -> None:
         for table in (JourneyLabelRow, JourneyVersionRow):
-            await self._session.exec(
-                delete(table).where(col(table.journey_id) == journey.id)
-            )
+            await self._session.exec(delete(table).where(col(table.journey_id) == journey.id))
         await self._session.exec(delete(JourneyRow).where(col(JourneyRow.id) == journey.id))
 
     async def _write_versions_and_labels(

@@ -81,9 +81,7 @@ def journey_values(journey: Journey) -> dict[str, Any]:
     }
 
 
-def journey_from_rows(
-    row: JourneyRow, latest: JourneyVersionRow, labels: Iterable[str]
-) -> Journey:
+def journey_from_rows(row: JourneyRow, latest: JourneyVersionRow, labels: Iterable[str]) -> Journey:
     return Journey(
         id=row.id,
         workspace_id=row.workspace_id,

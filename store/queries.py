@@ -147,9 +147,7 @@ async def histories(
     return grouped
 
 
-async def versions(
-    session: AsyncSession, journey_ids: Sequence[str]
-) -> dict[str, list[Version]]:
+async def versions(session: AsyncSession, journey_ids: Sequence[str]) -> dict[str, list[Version]]:
     rows = await session.exec(
         select(JourneyVersionRow)
         .where(col(JourneyVersionRow.journey_id).in_(journey_ids))
@@ -183,9 +181,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def due_journeys(
-    session: AsyncSession, now: datetime, limit: int
-) -> list[tuple[str, str]]:
+async def due_journeys(session: AsyncSession, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(workspace, journey) pairs whose START or END is due at `now`, oldest due first."""
     scheduled = (col(JourneyRow.status) == Status.SCHEDULED.value) & (
         col(JourneyRow.start_at).is_(None) | (col(JourneyRow.start_at) <= now)

@@ -74,7 +74,9 @@ async def test_a_refusal_changes_nothing(services: Services, callers: Callers):
         with pytest.raises(error):
             await services.commands.take(principal, journey.id, action)
     with pytest.raises(RevisionConflict):
-        await services.commands.take(callers.editor, journey.id, Action.ACTIVATE, expected_revision=9)
+        await services.commands.take(
+            callers.editor, journey.id, Action.ACTIVATE, expected_revision=9
+        )
     with pytest.raises(ValidationFailed):
         await services.commands.update(
             callers.editor, journey.id, {"start_at": T0 + timedelta(2), "end_at": T0 + timedelta(1)}

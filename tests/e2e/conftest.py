@@ -1,0 +1,139 @@
+"""A real uvicorn server on a free port, in a thread, with a clock the test moves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from websockets.sync.client import ClientConnection, connect
+
+from domain.actions import Role
+from gql.app import create_app
+from service.clock import ManualClock
+from service.services import Services
+from service.settings import Settings
+from tests.conftest import T0
+
+ROLES = {"viewer": Role.VIEWER, "editor": Role.EDITOR, "admin": Role.ADMIN}
+
+
+@dataclass
+class LiveServer:
+    database_url: str
+    clock: ManualClock
+    tokens: dict[str, str] = field(default_factory=dict)
+    base_url: str = ""
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        services = Services.embedded(Settings(database_url=self.database_url), clock=self.clock)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(create_app(services), log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = None
+
+    # -- clients ------------------------------------------------------------
+
+    def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "editor"
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[as_]}"} if as_ else {}
+        response = httpx.post(
+            f"{self.base_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str = "editor"
+    ) -> Any:
+        body = self.post(query, variables, as_=as_)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def error(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "editor"
+    ) -> dict[str, Any]:
+        body = self.post(query, variables, as_=as_)
+        assert body.get("errors"), body
+        error: dict[str, Any] = body["errors"][0]
+        assert "code" in error.get("extensions", {}), error
+        return error
+
+    @contextmanager
+    def websocket(
+        self, *, as_: str = "viewer", protocol: str = "graphql-transport-ws"
+    ) -> Iterator[ClientConnection]:
+        url = self.base_url.replace("http", "ws") + "/graphql"
+        with connect(url, subprotocols=[protocol], open_timeout=10) as ws:  # type: ignore[list-item]
+            payload = {"authorization": f"Bearer {self.tokens[as_]}"}
+            ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+            ack = json.loads(ws.recv(timeout=10))
+            assert ack["type"] == "connection_ack", ack
+            yield ws
+
+
+def make_tokens(database_url: str, clock: ManualClock) -> dict[str, str]:
+    async def make() -> dict[str, str]:
+        services = Services.embedded(Settings(database_url=database_url), clock=clock)
+        try:
+            tokens = {
+                name: await services.tokens.create("acme", role, name)
+                for name, role in ROLES.items()
+            }
+            tokens["outsider"] = await services.tokens.create("other", Role.ADMIN, "otto")
+            return tokens
+        finally:
+            await services.close()
+
+    return asyncio.run(make())
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[LiveServer]:
+    clock = ManualClock(T0)
+    live = LiveServer(database_url, clock, make_tokens(database_url, clock))
+    live.start()
+    yield live
+    live.stop()
+
+
+def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
+        if message["type"] not in ("ping", "pong", "ka"):
+            return message
