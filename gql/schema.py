@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.types import ExecutionContext
 
 from gql.errors import give_code
@@ -33,6 +35,17 @@ class Subscription(StatusEventSubscriptions):
     pass
 
 
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+
+# Built once: a rule class made per request would be a new key for the
+# validation cache every time, and the cache would never hit.
+LIMIT_RULES: list[type[ASTValidationRule]] = [
+    max_depth_rule(MAX_DEPTH, None),
+    max_aliases_rule(MAX_ALIASES),
+]
+
+
 class JourneysSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -53,6 +66,7 @@ def build_schema() -> JourneysSchema:
         # the caches behind them are shared.
         extensions=[
             lambda: ParserCache(maxsize=256),
+            lambda: AddValidationRules(LIMIT_RULES),
             lambda: ValidationCache(maxsize=256),
         ],
     )

@@ -160,3 +160,10 @@ def test_a_mutation_over_get_is_refused(server: LiveServer):
     )
     assert response.status_code in (400, 405)
     assert server.data("{ journeys { totalCount } }")["journeys"]["totalCount"] == 0
+
+
+def test_abusive_documents_are_refused(server: LiveServer):
+    deep = "{ journeys { nodes { " + "copiedFrom { " * 9 + "id" + " }" * 11 + " }"
+    assert server.error(deep)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    aliases = "{ " + " ".join(f"a{i}: viewer {{ role }}" for i in range(31)) + " }"
+    assert server.error(aliases)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
