@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -66,18 +67,54 @@ class UpdateJourneyInput:
         return changes
 
 
-async def _take(
-    info: Info, id: strawberry.ID, action: Action, expected_revision: int | None, reason: str | None
-) -> JourneyType:
-    principal = await info.context.principal()
-    journey = await info.context.services.commands.take(
-        principal, journey_id(id), action, expected_revision, reason
-    )
-    return JourneyType(journey=journey)
+def _transition(action: Action, description: str) -> Any:
+    """A mutation that takes one status action: `(id, expectedRevision, reason)`."""
+
+    async def take(
+        info: Info,
+        id: strawberry.ID,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> JourneyType:
+        principal = await info.context.principal()
+        journey = await info.context.services.commands.take(
+            principal, journey_id(id), action, expected_revision, reason
+        )
+        return JourneyType(journey=journey)
+
+    return strawberry.mutation(resolver=take, description=description)
+
+
+_NOT_RECALLED = " Messages already handed to a channel are not recalled."
 
 
 @strawberry.type
 class JourneyMutations:
+    activate_journey = _transition(
+        Action.ACTIVATE,
+        "Make the latest version live: SCHEDULED if the start date is ahead, else ACTIVE.",
+    )
+    pause_journey = _transition(
+        Action.PAUSE, "Hold processing; new customers still enter and wait." + _NOT_RECALLED
+    )
+    resume_journey = _transition(Action.RESUME, "Run again with the live version.")
+    freeze_journey = _transition(
+        Action.FREEZE, "Hold everything: no entries, no processing." + _NOT_RECALLED
+    )
+    close_journey = _transition(
+        Action.CLOSE, "Stop new entries; customers inside go on to the end of the flow."
+    )
+    reactivate_journey = _transition(
+        Action.REACTIVATE, "Run again with the latest version (pending edits applied)."
+    )
+    abort_journey = _transition(
+        Action.ABORT, "End for good: customers inside are exited." + _NOT_RECALLED
+    )
+    recover_journey = _transition(
+        Action.RECOVER,
+        "Admins only: leave ERROR for the status it left, checked against the dates.",
+    )
+
     @strawberry.mutation
     async def create_journey(self, info: Info, input: CreateJourneyInput) -> JourneyType:
         principal = await info.context.principal()
@@ -104,94 +141,15 @@ class JourneyMutations:
         )
         return JourneyType(journey=journey)
 
-    @strawberry.mutation
-    async def activate_journey(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> JourneyType:
-        return await _take(info, id, Action.ACTIVATE, expected_revision, reason)
-
-    @strawberry.mutation(
-        description="Hold processing; entries still accepted. Messages already handed to a "
-        "channel are not recalled."
-    )
-    async def pause_journey(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> JourneyType:
-        return await _take(info, id, Action.PAUSE, expected_revision, reason)
-
-    @strawberry.mutation
-    async def resume_journey(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> JourneyType:
-        return await _take(info, id, Action.RESUME, expected_revision, reason)
-
-    @strawberry.mutation(
-        description="Hold everything: no entries, no processing. Messages already handed to "
-        "a channel are not recalled."
-    )
-    async def freeze_journey(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> JourneyType:
-        return await _take(info, id, Action.FREEZE, expected_revision, reason)
-
-    @strawberry.mutation
-    async def close_journey(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> JourneyType:
-        return await _take(info, id, Action.CLOSE, expected_revision, reason)
-
-    @strawberry.mutation(description="Run again with the latest version.")
-    async def reactivate_journey(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> JourneyType:
-        return await _take(info, id, Action.REACTIVATE, expected_revision, reason)
-
-    @strawberry.mutation(
-        description="End for good: customers inside are exited. Messages already handed to a "
-        "channel are not recalled."
-    )
-    async def abort_journey(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> JourneyType:
-        return await _take(info, id, Action.ABORT, expected_revision, reason)
-
     @strawberry.mutation(description="Admins only: move the journey to ERROR.")
     async def mark_journey_error(
         self, info: Info, id: strawberry.ID, reason: str | None = None
     ) -> JourneyType:
-        return await _take(info, id, Action.FAIL, None, reason)
-
-    @strawberry.mutation(description="Admins only: leave ERROR for the status it left.")
-    async def recover_journey(self, info: Info, id: strawberry.ID) -> JourneyType:
-        return await _take(info, id, Action.RECOVER, None, None)
+        principal = await info.context.principal()
+        journey = await info.context.services.commands.take(
+            principal, journey_id(id), Action.FAIL, None, reason
+        )
+        return JourneyType(journey=journey)
 
     @strawberry.mutation(description="A new DESIGNING journey with the latest content.")
     async def copy_journey(
