@@ -21,7 +21,6 @@ from domain.errors import Unauthenticated
 from gql.context import Context
 from gql.schema import schema
 from jobs.embedded import EmbeddedTimer
-from service.bus import InProcessBus
 from service.services import Services
 
 log = logging.getLogger(__name__)
@@ -85,8 +84,7 @@ def create_app(services: Services, *, run_timer: bool = True) -> Starlette:
         return JSONResponse({"status": "ok", "database": "ok"})
 
     async def metrics(_request: Request) -> Response:
-        bus = services.bus
-        subscribers = bus.subscriber_count if isinstance(bus, InProcessBus) else 0
+        subscribers = services.feed.subscriber_count
         lines = [
             "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
             "# TYPE journeys_timer_passes_total counter",

@@ -230,7 +230,7 @@ class JourneyCommands:
         # error for the caller. The sweep re-plans from the database anyway.
         try:
             if logged:
-                await self._bus.publish(logged)
+                await self._bus.announce(event.workspace_id for event in logged)
             await self._scheduler.plan(journey)
         except Exception:
             log.exception("after-commit hand-off failed for journey %s", journey.id)

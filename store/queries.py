@@ -18,7 +18,13 @@ from domain.journey import Journey, Version
 from domain.statuses import Status
 from store.journeys import with_latest_version
 from store.mapping import event_from_row, journey_from_rows, version_from_row
-from store.tables import JourneyLabelRow, JourneyRow, JourneyVersionRow, StatusEventRow
+from store.tables import (
+    JourneyLabelRow,
+    JourneyRow,
+    JourneyVersionRow,
+    StatusEventRow,
+    WorkspaceRow,
+)
 
 
 @dataclass(frozen=True)
@@ -205,3 +211,9 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
     dates = [(await session.exec(query)).one() for query in (starts, ends)]
     found = [date for date in dates if date is not None]
     return min(found) if found else None
+
+
+async def last_sequence(session: AsyncSession, workspace_id: str) -> int:
+    """The highest committed status-event sequence of a workspace (0 before any)."""
+    row = await session.get(WorkspaceRow, workspace_id)
+    return row.last_sequence if row else 0

@@ -33,7 +33,7 @@ class StatusEventSubscriptions:
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
         # Listen first, then replay: whatever commits during the replay waits
         # in the subscription and is skipped there if the replay already sent it.
-        async with services.bus.subscribe(principal.workspace_id) as live:
+        async with services.feed.subscribe(principal.workspace_id) as live:
             last_sent = after
             while after is not None:
                 page = await services.reads.status_events(

@@ -245,11 +245,15 @@ async def test_admin_fails_and_recovers(services: Services, callers: Callers, cl
     assert journey.error_reason is None
 
 
-async def test_events_bus_gets_committed_events(services: Services, callers: Callers):
+async def test_the_feed_delivers_committed_events_of_its_workspace(
+    services: Services, callers: Callers
+):
     journey = await new_journey(services, callers)
-    async with services.bus.subscribe("acme") as live, services.bus.subscribe("other") as foreign:
+    async with services.feed.subscribe("acme") as live, services.feed.subscribe("other") as foreign:
         await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
+        await services.commands.take(callers.editor, journey.id, Action.PAUSE)
         events = aiter(live)
-        event = await anext(events)
-        assert event.sequence == 1 and event.change.status is Status.ACTIVE
+        first, second = await anext(events), await anext(events)
+        assert (first.sequence, first.change.status) == (1, Status.ACTIVE)
+        assert (second.sequence, second.change.status) == (2, Status.PAUSED)
         assert foreign._queue.empty()

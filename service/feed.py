@@ -1,0 +1,155 @@
+"""Each workspace's status events, delivered to this process's subscribers in
+sequence order, with no gap and no duplicate.
+
+The log in the database is the source: when the bus rings for a workspace,
+its feed reads the log after the last sequence it delivered and hands each
+event to every subscriber. Events committed by several requests or several
+processes therefore arrive in sequence order, whatever order their
+notifications came in, and a lost notification only delays events until the
+next one (the feed catches up from the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from domain.events import LoggedStatusChange
+
+log = logging.getLogger(__name__)
+
+OUTBOUND_LIMIT = 10_000
+CATCH_UP_PAGE = 500
+
+ReadLog = Callable[[str, int, int], Awaitable[list[LoggedStatusChange]]]
+ReadLastSequence = Callable[[str], Awaitable[int]]
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber fell too far behind; it should resume with `after`."""
+
+
+class Subscription:
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[LoggedStatusChange | None] = asyncio.Queue(OUTBOUND_LIMIT)
+        self.overflowed = False
+
+    def offer(self, event: LoggedStatusChange) -> bool:
+        try:
+            self._queue.put_nowait(event)
+            return True
+        except asyncio.QueueFull:
+            self.overflowed = True
+            return False
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> AsyncIterator[LoggedStatusChange]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[LoggedStatusChange]:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                if self.overflowed:
+                    raise SubscriberTooSlow("too many events waiting; resume with `after`")
+                return
+            yield event
+
+
+class _WorkspaceFeed:
+    def __init__(self, workspace_id: str, last_sequence: int, read_log: ReadLog) -> None:
+        self.workspace_id = workspace_id
+        self.last_sequence = last_sequence
+        self.subscribers: set[Subscription] = set()
+        self._read_log = read_log
+        self._rung = asyncio.Event()
+        self._task = asyncio.create_task(self._pump(), name=f"feed:{workspace_id}")
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _pump(self) -> None:
+        while True:
+            await self._rung.wait()
+            self._rung.clear()
+            try:
+                await self._catch_up()
+            except Exception:
+                log.exception("feed of workspace %s could not read the log", self.workspace_id)
+                await asyncio.sleep(1)
+                self._rung.set()
+
+    async def _catch_up(self) -> None:
+        while True:
+            events = await self._read_log(self.workspace_id, self.last_sequence, CATCH_UP_PAGE)
+            for event in events:
+                self._deliver(event)
+                self.last_sequence = event.sequence
+            if len(events) < CATCH_UP_PAGE:
+                return
+
+    def _deliver(self, event: LoggedStatusChange) -> None:
+        for subscription in list(self.subscribers):
+            if not subscription.offer(event):
+                self.subscribers.discard(subscription)
+                subscription.close()
+
+
+class EventFeed:
+    def __init__(self, read_log: ReadLog, read_last_sequence: ReadLastSequence) -> None:
+        self._read_log = read_log
+        self._read_last_sequence = read_last_sequence
+        self._feeds: dict[str, _WorkspaceFeed] = {}
+        self._opening = asyncio.Lock()
+
+    def ring(self, workspace_id: str) -> None:
+        """New events may be in this workspace's log."""
+        feed = self._feeds.get(workspace_id)
+        if feed is not None:
+            feed.ring()
+
+    def ring_all(self) -> None:
+        """After a lost connection to the bus: catch up every workspace from the log."""
+        for feed in self._feeds.values():
+            feed.ring()
+
+    @asynccontextmanager
+    async def subscribe(self, workspace_id: str) -> AsyncIterator[Subscription]:
+        """Live events committed after this call, in sequence order."""
+        subscription = Subscription()
+        async with self._opening:
+            feed = self._feeds.get(workspace_id)
+            if feed is None:
+                last = await self._read_last_sequence(workspace_id)
+                feed = self._feeds[workspace_id] = _WorkspaceFeed(
+                    workspace_id, last, self._read_log
+                )
+            feed.subscribers.add(subscription)
+        feed.ring()  # anything committed while the feed was opening
+        try:
+            yield subscription
+        finally:
+            feed.subscribers.discard(subscription)
+            if not feed.subscribers and self._feeds.get(workspace_id) is feed:
+                del self._feeds[workspace_id]
+                await feed.stop()
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(feed.subscribers) for feed in self._feeds.values())
+
+    async def close(self) -> None:
+        for feed in list(self._feeds.values()):
+            await feed.stop()
+        self._feeds.clear()
