@@ -1,0 +1,146 @@
+"""The status table (DESIGN.md section 2) and the transition table as data."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.actions import (
+    ACTION_AUTHORITY,
+    CALLER_ACTIONS,
+    Action,
+    Actor,
+    ActorKind,
+    Role,
+    may_take,
+    may_write,
+)
+from domain.statuses import STATUS_TABLE, CustomersInside, EditMode, Status, is_editable, traits
+from domain.transitions import TRANSITIONS, Computed, actions_from, target_of
+
+S = Status
+A = Action
+
+# status: (admits new customers, processes customers inside, editable), from the spec.
+SPEC_STATUS_TABLE = {
+    S.DESIGNING: (False, False, True),
+    S.SCHEDULED: (False, False, True),
+    S.ACTIVE: (True, True, False),
+    S.PAUSED: (True, False, True),
+    S.CLOSED: (False, True, True),
+    S.FROZEN: (False, False, True),
+    S.ERROR: (False, False, False),
+    S.ABORTED: (False, False, False),
+}
+
+
+def test_the_status_table_has_exactly_the_eight_statuses():
+    assert set(STATUS_TABLE) == set(Status) == set(SPEC_STATUS_TABLE)
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_status_switches_match_the_spec(status):
+    admits, processes, editable = SPEC_STATUS_TABLE[status]
+    assert traits(status).admits_new_audience is admits
+    assert traits(status).processes_steps is processes
+    assert is_editable(status) is editable
+
+
+def test_customers_inside_are_held_exited_or_untouched_as_the_spec_says():
+    inside = {status: traits(status).customers_inside for status in Status}
+    assert inside == {
+        S.DESIGNING: CustomersInside.NONE,
+        S.SCHEDULED: CustomersInside.NONE,
+        S.ACTIVE: CustomersInside.PROCESSED,
+        S.PAUSED: CustomersInside.HELD,
+        S.CLOSED: CustomersInside.PROCESSED,
+        S.FROZEN: CustomersInside.HELD,
+        S.ERROR: CustomersInside.HELD,
+        S.ABORTED: CustomersInside.EXITED,
+    }
+
+
+def test_edit_modes():
+    assert {s for s in Status if traits(s).edit_mode is EditMode.PENDING} == {
+        S.PAUSED,
+        S.CLOSED,
+        S.FROZEN,
+    }
+    assert traits(S.DESIGNING).edit_mode is EditMode.DRAFT
+    assert traits(S.SCHEDULED).edit_mode is EditMode.LIVE
+
+
+def test_the_transition_table_matches_the_spec():
+    failable = (S.SCHEDULED, S.ACTIVE, S.PAUSED, S.CLOSED, S.FROZEN)
+    abortable = (S.SCHEDULED, S.ACTIVE, S.PAUSED, S.CLOSED, S.FROZEN, S.ERROR)
+    run = Computed.RUNNING_STATUS
+    expected = {
+        (S.DESIGNING, A.ACTIVATE): run,
+        (S.SCHEDULED, A.START): S.ACTIVE,
+        (S.SCHEDULED, A.FREEZE): S.FROZEN,
+        (S.ACTIVE, A.PAUSE): S.PAUSED,
+        (S.ACTIVE, A.FREEZE): S.FROZEN,
+        (S.ACTIVE, A.CLOSE): S.CLOSED,
+        (S.ACTIVE, A.END): S.CLOSED,
+        (S.ACTIVE, A.AUDIENCE_LOADED): S.CLOSED,
+        (S.PAUSED, A.RESUME): run,
+        (S.PAUSED, A.FREEZE): S.FROZEN,
+        (S.PAUSED, A.REACTIVATE): run,
+        (S.FROZEN, A.REACTIVATE): run,
+        (S.CLOSED, A.REACTIVATE): run,
+        (S.CLOSED, A.FREEZE): S.FROZEN,
+        (S.ERROR, A.RECOVER): Computed.STATUS_BEFORE_ERROR,
+        **{(s, A.FAIL): S.ERROR for s in failable},
+        **{(s, A.ABORT): S.ABORTED for s in abortable},
+    }
+    assert expected == TRANSITIONS
+    for (status, action), target in expected.items():
+        assert target_of(status, action) == target
+        assert action in actions_from(status)
+
+
+def test_nothing_leaves_aborted_and_only_fail_enters_error():
+    assert actions_from(S.ABORTED) == []
+    assert {key for key, target in TRANSITIONS.items() if target is S.ERROR} == {
+        (s, A.FAIL) for s in (S.SCHEDULED, S.ACTIVE, S.PAUSED, S.CLOSED, S.FROZEN)
+    }
+    assert set(actions_from(S.ERROR)) == {A.RECOVER, A.ABORT}
+
+
+@pytest.mark.parametrize(
+    ("action", "roles"),
+    [
+        *[(a, {Role.EDITOR, Role.ADMIN}) for a in (A.ACTIVATE, A.PAUSE, A.RESUME, A.FREEZE)],
+        *[(a, {Role.EDITOR, Role.ADMIN}) for a in (A.CLOSE, A.REACTIVATE, A.ABORT)],
+        (A.FAIL, {Role.ADMIN, Role.SYSTEM}),
+        (A.RECOVER, {Role.ADMIN, Role.SYSTEM}),
+        (A.START, {Role.SYSTEM}),
+        (A.END, {Role.SYSTEM}),
+        (A.AUDIENCE_LOADED, {Role.SYSTEM}),
+    ],
+)
+def test_who_may_take_each_action(action, roles):
+    assert ACTION_AUTHORITY[action] == roles
+    assert {role for role in Role if may_take(role, action)} == roles
+
+
+def test_caller_actions_are_the_user_and_admin_actions_in_button_order():
+    assert CALLER_ACTIONS == (
+        A.ACTIVATE,
+        A.PAUSE,
+        A.RESUME,
+        A.FREEZE,
+        A.CLOSE,
+        A.REACTIVATE,
+        A.ABORT,
+        A.FAIL,
+        A.RECOVER,
+    )
+
+
+def test_only_editors_and_admins_write():
+    assert {role for role in Role if may_write(role)} == {Role.EDITOR, Role.ADMIN}
+
+
+def test_actors():
+    assert Actor.system() == Actor(ActorKind.SYSTEM, "system", Role.SYSTEM)
+    assert Actor.user("ada", Role.ADMIN) == Actor(ActorKind.USER, "ada", Role.ADMIN)
