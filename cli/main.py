@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import asyncio
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("migrate", help="apply database migrations")
 
+    worker = commands.add_parser("worker", help="run an arq worker (distributed mode)")
+    worker.add_argument(
+        "--check", action="store_true", help="exit 0 only if a worker is alive on this queue"
+    )
+
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="make a token; it is printed once")
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "migrate":
             return migrate(settings)
+        if args.command == "worker":
+            return run_worker(settings, check=args.check)
         if args.command == "token":
             return create_token(settings, args.workspace, Role(args.role), args.name)
         return serve_api(settings, args.host, args.port)
@@ -90,15 +98,30 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     from store.migrate import upgrade
 
     upgrade(settings.database_url)
-    services = Services.embedded(settings)
+    services = Services.from_settings(settings)
     first_token = asyncio.run(_bootstrap(settings))
     if first_token:
         print("No token existed yet: made workspace 'default' and an admin token for it")
         print("(shown once, keep it safe):")
         print(f"  {first_token}")
+    print(f"mode: {settings.mode.value}")
     print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
     print('  with the header {"Authorization": "Bearer <token>"}')
     uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    return 0
+
+
+def run_worker(settings: Settings, *, check: bool) -> int:
+    from jobs.worker import make_worker, worker_is_healthy
+    from store.migrate import upgrade
+
+    if check:
+        healthy = worker_is_healthy(settings)
+        print("a worker is alive" if healthy else "no live worker on this queue")
+        return 0 if healthy else 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    upgrade(settings.database_url)
+    make_worker(settings).run()
     return 0
 
 

@@ -21,7 +21,9 @@ from domain.errors import Unauthenticated
 from gql.context import Context
 from gql.schema import schema
 from jobs.embedded import EmbeddedTimer
+from service.redis_bus import RedisBus
 from service.services import Services
+from service.settings import Mode
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +58,16 @@ class JourneysGraphQL(GraphQL[Context, None]):
             ) from None
 
 
-def create_app(services: Services, *, run_timer: bool = True) -> Starlette:
+def create_app(services: Services) -> Starlette:
+    """The app; in embedded mode it also runs the timer loop (workers do it otherwise)."""
     graphql = JourneysGraphQL(services)
-    timer = EmbeddedTimer(services)
+    embedded = services.settings.mode is Mode.EMBEDDED
+    timer = EmbeddedTimer(services) if embedded else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(timer.run()) if run_timer else None
+        await services.start()
+        task = asyncio.create_task(timer.run()) if timer is not None else None
         try:
             yield
         finally:
@@ -76,22 +81,31 @@ def create_app(services: Services, *, run_timer: bool = True) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        try:
-            await services.database.ping()
-        except Exception as error:  # any failure means "not ready", whatever its kind
-            log.warning("readiness check failed: %s", error)
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        checks = {"database": services.database.ping}
+        if isinstance(services.bus, RedisBus):
+            checks["redis"] = services.bus.ping
+        report: dict[str, str] = {}
+        for name, ping in checks.items():
+            try:
+                await ping()
+                report[name] = "ok"
+            except Exception as error:  # any failure means "not ready", whatever its kind
+                log.warning("readiness check of %s failed: %s", name, error)
+                report[name] = "unreachable"
+        ready = all(state == "ok" for state in report.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", **report}, 200 if ready else 503
+        )
 
     async def metrics(_request: Request) -> Response:
         subscribers = services.feed.subscriber_count
         lines = [
             "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
             "# TYPE journeys_timer_passes_total counter",
-            f"journeys_timer_passes_total {timer.passes}",
+            f"journeys_timer_passes_total {timer.passes if timer else 0}",
             "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
             "# TYPE journeys_timer_transitions_total counter",
-            f"journeys_timer_transitions_total {timer.applied}",
+            f"journeys_timer_transitions_total {timer.applied if timer else 0}",
             "# HELP journeys_subscribers Live statusChanged subscriptions on this process.",
             "# TYPE journeys_subscribers gauge",
             f"journeys_subscribers {subscribers}",

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from service.scheduling import EmbeddedScheduler
 from service.services import Services
 
 log = logging.getLogger(__name__)
@@ -18,13 +19,16 @@ log = logging.getLogger(__name__)
 
 class EmbeddedTimer:
     def __init__(self, services: Services) -> None:
+        if not isinstance(services.scheduler, EmbeddedScheduler):
+            raise ValueError("the embedded timer runs in embedded mode only")
         self._services = services
+        self._wakeup = services.scheduler.wakeup
         self._idle = timedelta(seconds=services.settings.timer_idle_seconds)
         self.passes = 0
         self.applied = 0
 
     async def run_once(self) -> int:
-        self._services.scheduler.wakeup.clear()
+        self._wakeup.clear()
         applied = await self._services.commands.apply_all_due()
         self.passes += 1
         self.applied += applied
@@ -32,7 +36,6 @@ class EmbeddedTimer:
 
     async def run(self) -> None:
         clock = self._services.clock
-        wakeup = self._services.scheduler.wakeup
         while True:
             try:
                 await self.run_once()
@@ -47,4 +50,4 @@ class EmbeddedTimer:
                 # A date already past after a full pass is one we could not
                 # apply; retry it in a second rather than spin.
                 until = next_due if next_due > now else now + timedelta(seconds=1)
-            await clock.sleep_until(until, wakeup)
+            await clock.sleep_until(until, self._wakeup)

@@ -2,15 +2,22 @@
 
 The bus carries no events, only which workspaces to look at; each process's
 feed then reads the log itself (see `service.feed`). In embedded mode the
-bus is a direct call; in distributed mode it is Redis pub/sub.
+bus is a direct call; in distributed mode it is Redis pub/sub
+(`service.redis_bus`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
-Listener = Callable[[str], None]
+
+class Listener(Protocol):
+    def ring(self, workspace_id: str) -> None:
+        """New events may be in this workspace's log."""
+
+    def ring_all(self) -> None:
+        """Announcements may have been lost: look at every workspace."""
 
 
 class EventBus(Protocol):
@@ -18,7 +25,11 @@ class EventBus(Protocol):
         """Tell every process that these workspaces have newly committed events."""
 
     def listen(self, listener: Listener) -> None:
-        """Call `listener(workspace_id)` on every announcement (this process's feed)."""
+        """Hand every announcement to `listener` (this process's feed)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class InProcessBus:
@@ -28,7 +39,13 @@ class InProcessBus:
     async def announce(self, workspace_ids: Iterable[str]) -> None:
         for workspace_id in set(workspace_ids):
             for listener in self._listeners:
-                listener(workspace_id)
+                listener.ring(workspace_id)
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import datetime
 from typing import Protocol
+
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
 
 from domain.journey import Journey
 from domain.timing import next_timed_action
+from service.clock import Clock
+
+log = logging.getLogger(__name__)
+
+APPLY_DUE_JOB = "apply_due_transition"
 
 
 class Scheduler(Protocol):
     async def plan(self, journey: Journey) -> None:
         """Called after every commit that may change when `journey` falls due."""
+
+    async def close(self) -> None: ...
 
 
 class EmbeddedScheduler:
@@ -27,3 +39,52 @@ class EmbeddedScheduler:
     async def plan(self, journey: Journey) -> None:
         if next_timed_action(journey.status, journey.start_at, journey.end_at) is not None:
             self.wakeup.set()
+
+    async def close(self) -> None:
+        pass
+
+
+def job_id(action: str, journey_id: str, due_at: datetime) -> str:
+    """Carries the journey and the exact date: a moved date never reuses an old job's id."""
+    return f"{action.lower()}:{journey_id}:{due_at.isoformat()}"
+
+
+class ArqScheduler:
+    """Enqueues a deferred arq job for the journey's next timed action.
+
+    Jobs are only a prompt: each re-reads the journey and acts only if an
+    action is still due, so a job left behind by a moved date, a freeze or an
+    abort does nothing. The workers' sweep applies anything a lost job missed.
+    """
+
+    def __init__(self, redis_url: str, queue_name: str, clock: Clock) -> None:
+        self._redis_settings = RedisSettings.from_dsn(redis_url)
+        self._queue_name = queue_name
+        self._clock = clock
+        self._pool: ArqRedis | None = None
+
+    async def plan(self, journey: Journey) -> None:
+        planned = next_timed_action(journey.status, journey.start_at, journey.end_at)
+        if planned is None:
+            return
+        action, due_at = planned
+        due_at = due_at or self._clock.now()
+        pool = await self._connection()
+        await pool.enqueue_job(
+            APPLY_DUE_JOB,
+            journey.workspace_id,
+            journey.id,
+            _job_id=job_id(action, journey.id, due_at),
+            _defer_until=due_at,
+            _queue_name=self._queue_name,
+        )
+
+    async def _connection(self) -> ArqRedis:
+        if self._pool is None:
+            self._pool = await create_pool(self._redis_settings)
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None

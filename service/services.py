@@ -9,8 +9,9 @@ from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
 from service.feed import EventFeed
 from service.reads import JourneyReads
-from service.scheduling import EmbeddedScheduler
-from service.settings import Settings
+from service.redis_bus import RedisBus
+from service.scheduling import ArqScheduler, EmbeddedScheduler, Scheduler
+from service.settings import Mode, Settings
 from service.tokens import Tokens
 from store.database import Database
 
@@ -21,7 +22,7 @@ class Services:
     database: Database
     clock: Clock
     bus: EventBus
-    scheduler: EmbeddedScheduler
+    scheduler: Scheduler
     commands: JourneyCommands = field(init=False)
     reads: JourneyReads = field(init=False)
     tokens: Tokens = field(init=False)
@@ -32,7 +33,25 @@ class Services:
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
         self.feed = EventFeed(self.reads.events_after, self.reads.last_sequence)
-        self.bus.listen(self.feed.ring)
+        self.bus.listen(self.feed)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
+        if settings.mode is Mode.DISTRIBUTED:
+            return cls.distributed(settings, clock)
+        return cls.embedded(settings, clock)
+
+    @classmethod
+    def distributed(cls, settings: Settings, clock: Clock | None = None) -> Services:
+        assert settings.redis_url is not None
+        clock = clock or SystemClock()
+        return cls(
+            settings=settings,
+            database=Database(settings.database_url),
+            clock=clock,
+            bus=RedisBus(settings.redis_url),
+            scheduler=ArqScheduler(settings.redis_url, settings.queue_name, clock),
+        )
 
     @classmethod
     def embedded(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -44,6 +63,12 @@ class Services:
             scheduler=EmbeddedScheduler(),
         )
 
+    async def start(self) -> None:
+        """Begin listening on the bus (called once the event loop runs)."""
+        await self.bus.start()
+
     async def close(self) -> None:
         await self.feed.close()
+        await self.bus.close()
+        await self.scheduler.close()
         await self.database.dispose()

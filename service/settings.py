@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 class SettingsError(ValueError):
     """A setting that cannot work; the message says what to set."""
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"  # one process: in-process bus and timer loop
+    DISTRIBUTED = "distributed"  # many API processes and arq workers around Redis
 
 
 @dataclass(frozen=True)
@@ -18,8 +24,10 @@ class Settings:
     # The embedded timer wakes at least this often even with nothing planned,
     # so a date written by another process is seen in time.
     timer_idle_seconds: float = 5.0
-    max_page_size: int = 100
-    history_default: int = 50
+    # How often workers sweep the database for late transitions (whole seconds, 1 to 60).
+    sweep_seconds: int = 5
+    # The arq queue; a separate name keeps several deployments apart on one Redis.
+    queue_name: str = "journeys:queue"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -27,9 +35,19 @@ class Settings:
             database_url=environ.get("DATABASE_URL") or cls.database_url,
             redis_url=environ.get("REDIS_URL") or None,
             timer_idle_seconds=_number(environ, "JOURNEYS_TIMER_IDLE_SECONDS", 5.0),
+            sweep_seconds=int(_number(environ, "JOURNEYS_SWEEP_SECONDS", 5)),
+            queue_name=environ.get("JOURNEYS_QUEUE_NAME") or cls.queue_name,
         )
         settings.check()
         return settings
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.DISTRIBUTED if self.redis_url else Mode.EMBEDDED
+
+    @property
+    def uses_postgresql(self) -> bool:
+        return self.database_url.startswith("postgresql")
 
     def check(self) -> None:
         scheme = self.database_url.split(":", 1)[0]
@@ -37,11 +55,16 @@ class Settings:
             raise SettingsError(
                 f"DATABASE_URL must start with sqlite:/// or postgresql://, not {scheme}://"
             )
-        if self.redis_url:
+        if self.redis_url and not self.uses_postgresql:
             raise SettingsError(
-                "REDIS_URL is set, but distributed mode is not available in this version; "
-                "unset REDIS_URL to run embedded"
+                "REDIS_URL is set, which means distributed mode, but DATABASE_URL is not a "
+                "PostgreSQL database: set DATABASE_URL=postgresql://... too (many processes "
+                "cannot share a SQLite file), or unset REDIS_URL to run embedded"
             )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise SettingsError("REDIS_URL must start with redis:// or rediss://")
+        if not 1 <= self.sweep_seconds <= 60:
+            raise SettingsError("JOURNEYS_SWEEP_SECONDS must be a whole number from 1 to 60")
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -1,0 +1,92 @@
+"""The arq worker (`journeys worker`): timed transitions in distributed mode.
+
+Two ways in, one rule: `apply_due_transition` is the prompt path (a deferred
+job per planned date); `sweep` is the certain path (a cron job, and a pass at
+start, that recomputes every due transition from the database). Both end in
+`JourneyCommands.apply_due`, which re-reads the journey under a row lock and
+acts only if something is still due, so a transition happens once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import cron, func
+from arq.connections import RedisSettings
+from arq.worker import Worker, check_health, create_worker
+
+from service.scheduling import APPLY_DUE_JOB
+from service.services import Services
+from service.settings import Mode, Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+Context = dict[str, Any]
+
+
+async def apply_due_transition(ctx: Context, workspace_id: str, journey_id: str) -> bool:
+    services: Services = ctx["services"]
+    return await services.commands.apply_due(workspace_id, journey_id) is not None
+
+
+async def sweep(ctx: Context) -> int:
+    services: Services = ctx["services"]
+    moved = await services.commands.apply_all_due()
+    if moved:
+        log.info("sweep moved %d late journeys", moved)
+    return moved
+
+
+async def startup(ctx: Context) -> None:
+    settings: Settings = ctx["settings"]
+    services = Services.distributed(settings)
+    ctx["services"] = services
+    await sweep(ctx)  # whatever fell due while no worker ran
+
+
+async def shutdown(ctx: Context) -> None:
+    services: Services | None = ctx.get("services")
+    if services is not None:
+        await services.close()
+
+
+def worker_settings(settings: Settings) -> type:
+    """arq's WorkerSettings, built from our settings (read once at start)."""
+    if settings.mode is not Mode.DISTRIBUTED or settings.redis_url is None:
+        raise SettingsError(
+            "`journeys worker` runs in distributed mode: set DATABASE_URL=postgresql://... "
+            "and REDIS_URL=redis://..."
+        )
+    options = {
+        "functions": [func(apply_due_transition, name=APPLY_DUE_JOB)],
+        "cron_jobs": [
+            cron(
+                sweep,
+                second=set(range(0, 60, settings.sweep_seconds)),
+                run_at_startup=False,
+                unique=True,
+                timeout=60,
+            )
+        ],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": settings.queue_name,
+        "health_check_key": f"{settings.queue_name}:health-check",
+        "health_check_interval": 5,
+        "max_jobs": 50,
+        "poll_delay": 0.1,
+        "keep_result": 3600,
+        "ctx": {"settings": settings},
+    }
+    return type("WorkerSettings", (), options)
+
+
+def make_worker(settings: Settings) -> Worker:
+    return create_worker(worker_settings(settings))
+
+
+def worker_is_healthy(settings: Settings) -> bool:
+    """True when a worker on this queue wrote its health sentinel lately."""
+    return check_health(worker_settings(settings)) == 0
