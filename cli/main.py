@@ -1,10 +1,10 @@
-"""`journeys serve | migrate | token create | export-schema`."""
+"""`journeys serve | worker | migrate | token create | export-schema`."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
