@@ -1,7 +1,7 @@
 """Alembic environment: migrates over a blocking connection to DATABASE_URL."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
 from sqlmodel import SQLModel
 
 import store.tables  # noqa: F401  (registers the tables on the metadata)
@@ -23,6 +23,10 @@ def run_migrations() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several processes may start at once; one migrates, the others
+                # wait here and then find nothing left to do.
+                connection.execute(text("SELECT pg_advisory_xact_lock(74200001)"))
             context.run_migrations()
 
 
