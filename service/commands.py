@@ -193,19 +193,22 @@ class JourneyCommands:
     async def apply_all_due(self) -> int:
         """The sweep: apply every due timed action found in the database.
 
-        Returns how many journeys it moved.
+        Works in batches, one transaction each. Returns how many journeys it moved.
         """
-        applied = 0
+        moved = 0
         while True:
-            async with self._database.session() as session:
-                due = await queries.due_journeys(session, self._clock.now(), SWEEP_BATCH)
-            progressed = 0
-            for workspace_id, journey_id in due:
-                if await self.apply_due(workspace_id, journey_id) is not None:
-                    progressed += 1
-            applied += progressed
-            if len(due) < SWEEP_BATCH or progressed == 0:
-                return applied
+            async with UnitOfWork(self._database) as uow:
+                now = self._clock.now()
+                batch = await uow.journeys.lock_due(now, SWEEP_BATCH)
+                for journey in batch:
+                    while (action := journey.due_action(now)) is not None:
+                        journey.take(action, Actor.system(), now)
+                    await uow.save(journey)
+                await uow.commit()
+            await self._after_commit(uow.logged, *batch)
+            moved += len(batch)
+            if len(batch) < SWEEP_BATCH or not uow.logged:
+                return moved
 
     # -- plumbing ---------------------------------------------------------
 
@@ -225,12 +228,16 @@ class JourneyCommands:
         await self._after_commit(uow.logged, journey)
         return journey
 
-    async def _after_commit(self, logged: Sequence[LoggedStatusChange], journey: Journey) -> None:
+    async def _after_commit(
+        self, logged: Sequence[LoggedStatusChange], *journeys: Journey
+    ) -> None:
         # The commit already happened: a failure here must not turn it into an
-        # error for the caller. The sweep re-plans from the database anyway.
+        # error for the caller. Feeds catch up from the log, and the sweep
+        # re-plans from the database, anyway.
         try:
             if logged:
                 await self._bus.announce(event.workspace_id for event in logged)
-            await self._scheduler.plan(journey)
+            for journey in journeys:
+                await self._scheduler.plan(journey)
         except Exception:
-            log.exception("after-commit hand-off failed for journey %s", journey.id)
+            log.exception("after-commit hand-off failed")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, update
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from domain.errors import NotFound, RevisionConflict
 from domain.journey import Journey
+from domain.statuses import Status
 from store.mapping import journey_from_rows, journey_values, version_row
 from store.tables import JourneyLabelRow, JourneyRow, JourneyVersionRow
 
@@ -22,6 +25,15 @@ def with_latest_version() -> Select[JourneyRow, JourneyVersionRow]:
     )
 
 
+def is_due(now: datetime) -> ColumnElement[bool]:
+    """START or END is due: the SQL twin of `domain.timing.due_action`, for the index."""
+    starting = (col(JourneyRow.status) == Status.SCHEDULED.value) & (
+        col(JourneyRow.start_at).is_(None) | (col(JourneyRow.start_at) <= now)
+    )
+    ending = (col(JourneyRow.status) == Status.ACTIVE.value) & (col(JourneyRow.end_at) <= now)
+    return starting | ending
+
+
 class JourneyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -31,21 +43,42 @@ class JourneyRepository:
 
     async def get(self, workspace_id: str, journey_id: str) -> Journey:
         """The journey, locked for this unit of work (FOR UPDATE on PostgreSQL)."""
-        statement = (
+        found = await self._load(
             with_latest_version()
             .where(JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id)
             .with_for_update(of=JourneyRow)
         )
-        found = (await self._session.exec(statement)).first()
-        if found is None:
+        if not found:
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
-        row, latest = found
-        labels = await self._session.exec(
-            select(JourneyLabelRow.label).where(JourneyLabelRow.journey_id == journey_id)
+        return found[0]
+
+    async def lock_due(self, now: datetime, limit: int) -> list[Journey]:
+        """Up to `limit` journeys with a due START or END, locked for this unit of work.
+
+        Rows another transaction holds are skipped (PostgreSQL), so workers
+        sweeping at once share the work instead of queueing on each other.
+        """
+        return await self._load(
+            with_latest_version()
+            .where(is_due(now))
+            .order_by(col(JourneyRow.pk))
+            .limit(limit)
+            .with_for_update(of=JourneyRow, skip_locked=True)
         )
-        journey = journey_from_rows(row, latest, labels.all())
-        self._loaded[journey.id] = (journey.revision, journey.labels)
-        return journey
+
+    async def _load(self, statement: Select[JourneyRow, JourneyVersionRow]) -> list[Journey]:
+        rows = (await self._session.exec(statement)).all()
+        labels: dict[str, list[str]] = {row.id: [] for row, _ in rows}
+        if labels:
+            found = await self._session.exec(
+                select(JourneyLabelRow).where(col(JourneyLabelRow.journey_id).in_(list(labels)))
+            )
+            for label in found.all():
+                labels[label.journey_id].append(label.label)
+        journeys = [journey_from_rows(row, latest, labels[row.id]) for row, latest in rows]
+        for journey in journeys:
+            self._loaded[journey.id] = (journey.revision, journey.labels)
+        return journeys
 
     async def add(self, journey: Journey) -> None:
         await self._session.exec(insert(JourneyRow).values(**journey_values(journey)))

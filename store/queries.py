@@ -187,21 +187,6 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def due_journeys(session: AsyncSession, now: datetime, limit: int) -> list[tuple[str, str]]:
-    """(workspace, journey) pairs whose START or END is due at `now`, oldest due first."""
-    scheduled = (col(JourneyRow.status) == Status.SCHEDULED.value) & (
-        col(JourneyRow.start_at).is_(None) | (col(JourneyRow.start_at) <= now)
-    )
-    ending = (col(JourneyRow.status) == Status.ACTIVE.value) & (col(JourneyRow.end_at) <= now)
-    rows = await session.exec(
-        select(JourneyRow.workspace_id, JourneyRow.id)
-        .where(scheduled | ending)
-        .order_by(col(JourneyRow.pk))
-        .limit(limit)
-    )
-    return [(workspace_id, journey_id) for workspace_id, journey_id in rows.all()]
-
-
 async def next_due_at(session: AsyncSession) -> datetime | None:
     """The earliest planned START or END date, due or not."""
     starts = select(func.min(JourneyRow.start_at)).where(
