@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from domain.actions import Actor, Role
 from domain.errors import Unauthenticated, ValidationFailed
@@ -36,9 +37,15 @@ def hash_token(token: str) -> str:
 
 
 class Tokens:
+    # A token found valid is trusted this long without asking the database
+    # again: a revocation takes at most this long to bite.
+    CACHE_FOR = timedelta(seconds=5)
+    CACHE_SIZE = 10_000
+
     def __init__(self, database: Database, clock: Clock) -> None:
         self._database = database
         self._clock = clock
+        self._recent: dict[str, tuple[datetime, Principal]] = {}
 
     async def create(self, workspace_id: str, role: Role, name: str | None = None) -> str:
         """Make a token (and the workspace, if new) and return it: it is never shown again."""
@@ -75,11 +82,21 @@ class Tokens:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization value must be 'Bearer <token>'")
+        token_hash = hash_token(token.strip())
+        now = self._clock.now()
+        recent = self._recent.get(token_hash)
+        if recent is not None and recent[0] > now:
+            return recent[1]
         async with self._database.session() as session:
-            row = await token_store.token_by_hash(session, hash_token(token.strip()))
+            row = await token_store.token_by_hash(session, token_hash)
         if row is None or row.revoked_at is not None:
+            self._recent.pop(token_hash, None)
             raise Unauthenticated("this token is not valid (unknown or revoked)")
-        return Principal(row.workspace_id, row.name, Role(row.role))
+        principal = Principal(row.workspace_id, row.name, Role(row.role))
+        if len(self._recent) >= self.CACHE_SIZE:
+            self._recent.clear()
+        self._recent[token_hash] = (now + self.CACHE_FOR, principal)
+        return principal
 
     async def bootstrap(self) -> str | None:
         """On a database with no token at all: workspace `default` and an admin token."""
