@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext
 
 from gql.errors import give_code
 from gql.events.queries import StatusEventQueries
-from gql.events.subscriptions import StatusEventSubscriptions
+from gql.events.subscriptions import StatusCountSubscriptions, StatusEventSubscriptions
 from gql.journeys.mutations import JourneyMutations
 from gql.journeys.queries import JourneyQueries
 from gql.scalars import DateTime
@@ -31,7 +31,7 @@ class Mutation(JourneyMutations):
 
 
 @strawberry.type
-class Subscription(StatusEventSubscriptions):
+class Subscription(StatusEventSubscriptions, StatusCountSubscriptions):
     pass
 
 

@@ -228,9 +228,7 @@ class JourneyCommands:
         await self._after_commit(uow.logged, journey)
         return journey
 
-    async def _after_commit(
-        self, logged: Sequence[LoggedStatusChange], *journeys: Journey
-    ) -> None:
+    async def _after_commit(self, logged: Sequence[LoggedStatusChange], *journeys: Journey) -> None:
         # The commit already happened: a failure here must not turn it into an
         # error for the caller. Feeds catch up from the log, and the sweep
         # re-plans from the database, anyway.

@@ -26,6 +26,8 @@ class Settings:
     timer_idle_seconds: float = 5.0
     # How often workers sweep the database for late transitions (whole seconds, 1 to 60).
     sweep_seconds: int = 5
+    # statusCountsChanged sends at most one message per interval per subscriber.
+    counts_interval_seconds: float = 0.5
     # The arq queue; a separate name keeps several deployments apart on one Redis.
     queue_name: str = "journeys:queue"
 
@@ -37,6 +39,7 @@ class Settings:
             timer_idle_seconds=_number(environ, "JOURNEYS_TIMER_IDLE_SECONDS", 5.0),
             sweep_seconds=int(_number(environ, "JOURNEYS_SWEEP_SECONDS", 5)),
             queue_name=environ.get("JOURNEYS_QUEUE_NAME") or cls.queue_name,
+            counts_interval_seconds=_number(environ, "JOURNEYS_COUNTS_INTERVAL_MS", 500) / 1000,
         )
         settings.check()
         return settings

@@ -7,9 +7,12 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from domain.errors import NotFound
+from domain.statuses import Status
 from gql.context import Info
 from gql.events.types import StatusEventType
 from gql.ids import journey_id_or_none
+from gql.journeys.types import StatusCount
+from service.throttle import throttled
 
 REPLAY_PAGE = 500
 
@@ -49,3 +52,31 @@ class StatusEventSubscriptions:
                     continue
                 if wanted is None or event.change.journey_id == wanted:
                     yield StatusEventType.of(event)
+
+
+# Counts also change without a status event (a journey created or deleted);
+# a quiet dashboard re-reads them this often and sends them if they moved.
+COUNTS_REFRESH_SECONDS = 10.0
+
+
+@strawberry.type
+class StatusCountSubscriptions:
+    @strawberry.subscription(
+        description="How many of your journeys are in each status: now, then after changes, "
+        "at most once per interval (500 ms by default), always ending on the true counts."
+    )
+    async def status_counts_changed(self, info: Info) -> AsyncGenerator[list[StatusCount], None]:
+        principal = await info.context.principal()
+        services = info.context.services
+
+        async def counts() -> dict[Status, int]:
+            return await services.reads.status_counts(principal.workspace_id)
+
+        async with services.feed.subscribe(principal.workspace_id) as live:
+            async for current in throttled(
+                aiter(live),
+                counts,
+                interval=services.settings.counts_interval_seconds,
+                refresh_every=COUNTS_REFRESH_SECONDS,
+            ):
+                yield [StatusCount(status=status, count=n) for status, n in current.items()]

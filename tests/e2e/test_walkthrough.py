@@ -170,3 +170,20 @@ def test_graphiql_is_served_to_browsers(server: LiveServer):
     assert httpx.get(f"{server.base_url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{server.base_url}/readyz").json()["database"] == "ok"
     assert "journeys_timer_passes_total" in httpx.get(f"{server.base_url}/metrics").text
+
+
+def test_status_counts_subscription_settles_on_the_truth(server: LiveServer):
+    ids = [create(server) for _ in range(3)]
+    with server.websocket() as ws:
+        query = "subscription { statusCountsChanged { status count } }"
+        ws.send(json.dumps({"id": "c", "type": "subscribe", "payload": {"query": query}}))
+        first = next_message(ws)["payload"]["data"]["statusCountsChanged"]
+        assert {c["status"]: c["count"] for c in first}["DESIGNING"] == 3
+        for journey_id in ids:
+            act(server, "activateJourney", journey_id)
+        act(server, "pauseJourney", ids[0])
+        counts: dict[str, int] = {}
+        while counts.get("PAUSED") != 1 or counts.get("ACTIVE") != 2:
+            message = next_message(ws)["payload"]["data"]["statusCountsChanged"]
+            counts = {c["status"]: c["count"] for c in message}
+        assert counts["DESIGNING"] == 0 and sum(counts.values()) == 3
