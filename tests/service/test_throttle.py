@@ -25,8 +25,7 @@ async def test_a_burst_gives_one_message_and_ends_on_the_truth():
     received: list[int] = []
     stream = throttled(source(), read, interval=0.2)
     received.append(await anext(stream))
-    for _ in range(50):  # a burst, all within one interval
-        value += 1
+    for value in range(1, 51):  # a burst, all within one interval
         changes.put_nowait(value)
     received.append(await anext(stream))
     value = 99
