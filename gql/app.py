@@ -28,6 +28,10 @@ from service.settings import Mode
 log = logging.getLogger(__name__)
 
 
+# A dashboard needs a handful; a cap keeps one socket from holding thousands.
+MAX_OPERATIONS_PER_CONNECTION = 50
+
+
 class JourneysGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
         super().__init__(
@@ -37,6 +41,7 @@ class JourneysGraphQL(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=15,
             connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
         )
         self.services = services
 

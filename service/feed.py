@@ -46,6 +46,11 @@ class Subscription:
             return False
 
     def close(self) -> None:
+        if self.overflowed:
+            # It must resume with `after` anyway: drop what it has not read,
+            # so the end marker fits and it learns at once.
+            while not self._queue.empty():
+                self._queue.get_nowait()
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 
 import strawberry
+from starlette.websockets import WebSocket
 
 from domain.errors import NotFound
 from domain.statuses import Status
@@ -12,6 +14,7 @@ from gql.context import Info
 from gql.events.types import StatusEventType
 from gql.ids import journey_id_or_none
 from gql.journeys.types import StatusCount
+from service.feed import SubscriberTooSlow
 from service.throttle import throttled
 
 REPLAY_PAGE = 500
@@ -47,11 +50,26 @@ class StatusEventSubscriptions:
                     last_sent = event.sequence
                 if len(page) < REPLAY_PAGE:
                     break
-            async for event in live:
-                if last_sent is not None and event.sequence <= last_sent:
-                    continue
-                if wanted is None or event.change.journey_id == wanted:
-                    yield StatusEventType.of(event)
+            try:
+                async for event in live:
+                    if last_sent is not None and event.sequence <= last_sent:
+                        continue
+                    if wanted is None or event.change.journey_id == wanted:
+                        yield StatusEventType.of(event)
+            except SubscriberTooSlow:
+                await close_for_resume(info)
+
+
+# A client that reads too slowly is disconnected with this code: it should
+# reconnect and subscribe again with `after` = the last sequence it saw.
+RESUME_WITH_AFTER = 4410
+
+
+async def close_for_resume(info: Info) -> None:
+    socket = info.context.request
+    if isinstance(socket, WebSocket):
+        with contextlib.suppress(RuntimeError):
+            await socket.close(RESUME_WITH_AFTER, "too far behind: reconnect with `after`")
 
 
 # Counts also change without a status event (a journey created or deleted);

@@ -257,3 +257,22 @@ async def test_the_feed_delivers_committed_events_of_its_workspace(
         assert (first.sequence, first.change.status) == (1, Status.ACTIVE)
         assert (second.sequence, second.change.status) == (2, Status.PAUSED)
         assert foreign._queue.empty()
+
+
+async def test_a_subscriber_that_falls_behind_is_told_to_resume(
+    services: Services, callers: Callers, monkeypatch: pytest.MonkeyPatch
+):
+    from service import feed
+
+    journey = await new_journey(services, callers)
+    await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
+    async with services.feed.subscribe("acme") as fine:
+        monkeypatch.setattr(feed, "OUTBOUND_LIMIT", 2)
+        async with services.feed.subscribe("acme") as slow:
+            for action in [Action.PAUSE, Action.RESUME, Action.PAUSE, Action.RESUME]:
+                await services.commands.take(callers.editor, journey.id, action)
+            events = aiter(fine)
+            healthy = [(await anext(events)).sequence for _ in range(4)]
+            assert healthy == [2, 3, 4, 5]  # the slow one never held the healthy one back
+            with pytest.raises(feed.SubscriberTooSlow):
+                await anext(aiter(slow))
