@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 
 import strawberry
@@ -35,6 +37,19 @@ class Subscription(StatusEventSubscriptions, StatusCountSubscriptions):
     pass
 
 
+class ReportingParserCache(ParserCache):
+    """ParserCache that lets a document that does not parse reach Strawberry's own
+    parse step, which reports the syntax error: on the WebSocket path the cache's
+    exception escaped it, and the client heard nothing."""
+
+    def on_parse(self) -> Iterator[None]:
+        with contextlib.suppress(GraphQLError):
+            self.execution_context.graphql_document = self.cached_parse_document(
+                self.execution_context.query, **self.execution_context.parse_options
+            )
+        yield
+
+
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 
@@ -65,7 +80,7 @@ def build_schema() -> JourneysSchema:
         # Factories, not instances: each operation gets a fresh extension,
         # the caches behind them are shared.
         extensions=[
-            lambda: ParserCache(maxsize=256),
+            lambda: ReportingParserCache(maxsize=256),
             lambda: AddValidationRules(LIMIT_RULES),
             lambda: ValidationCache(maxsize=256),
         ],
