@@ -1,0 +1,940 @@
+"""Timer storm: N journeys all due to START at the same second, 2 arq workers.
+
+What is measured
+----------------
+N journeys (default 1,000) are created and ACTIVATEd in-process through the service layer
+(`Services.distributed`, so ACTIVATE goes through the real `ArqScheduler`, which enqueues one
+deferred arq job per journey), all with the same `startAt`: the *due second*. It is picked
+far enough ahead that creation finishes first: a small probe (journeys in a separate
+workspace, due a day later, so they never fire) measures the creation rate, and the due
+second is `now + estimated creation time * 1.25 + --lead`, rounded up to a whole second.
+`--workers` (default 2) `journeys worker` processes run against a private `redis-server`
+(own port, no persistence, so the shared Redis is never touched) and a dedicated PostgreSQL
+database (`journeys_storm`, dropped and recreated and migrated with `journeys migrate` for
+each run), on a unique `JOURNEYS_QUEUE_NAME`, sweeping every `--sweep-seconds`.
+
+From the due second on, the script polls PostgreSQL (every `--poll` seconds) and reports:
+
+* **all ACTIVE after**: seconds from the due second until the last journey is seen ACTIVE
+  (committed and visible), and when 50% / 99% were;
+* **lateness** p50 / p99 / max of the START events' `at` column minus the due second (`at` is
+  the worker's clock read when it decided to START, before its commit; the visible times
+  above include waiting for the commit);
+* **duplicates**: journeys with more than one START event (must be 0);
+* **misses**: journeys not ACTIVE at due + `--timeout` seconds (must be 0). Polling goes on
+  for up to `--drain` more seconds, to tell late journeys (and when the last one started)
+  from journeys never started at all.
+
+and, to explain the figures: STARTs made visible per second, which path applied the STARTs
+(deferred jobs or the sweep, from the workers' logs), the jobs' run times, transactions
+committed (pg_stat_database), the workers' CPU time, how busy the machine was, and what the
+database backends were doing (pg_stat_activity sampled at each poll, by state, wait event
+and statement). With `--profile DIR`, py-spy samples each worker during the storm (raw
+stacks kept in DIR) and the functions most often on CPU are printed. The first lines
+printed name the code measured (a hash of the project's source files), as it may change
+between runs.
+
+Two runs: **normal**, then **flush**: the same, with Redis FLUSHALL one second before the
+due second, so every deferred job is lost and only the workers' sweep can START the
+journeys (DESIGN.md section 4: "a flushed Redis must lose nothing").
+Goal (both runs): all ACTIVE within 5 s of the due second, 0 duplicates, 0 misses.
+
+Workers and redis-server are stopped at the end, also on errors and Ctrl-C. The database is
+left in place for inspection (it is recreated by the next run).
+
+Run from the repository root:
+    .venv/bin/python bench/timer_storm.py
+    .venv/bin/python bench/timer_storm.py --journeys 10000
+    .venv/bin/python bench/timer_storm.py --runs flush --sweep-seconds 1 --log-dir /tmp/storm
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import psycopg
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script: make the project's packages importable
+
+from domain.actions import Action, Role  # noqa: E402
+from domain.content import Content, JourneyKind, Step, StepType  # noqa: E402
+from service.services import Services  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.tokens import Principal  # noqa: E402
+
+JOURNEYS_CLI = Path(sys.executable).with_name("journeys")
+PY_SPY = Path(sys.executable).with_name("py-spy")
+SOURCE_DIRS = ("domain", "service", "store", "jobs", "cli")
+PROFILE_RATE = 50  # py-spy samples per second
+GOAL_SECONDS = 5.0
+GOAL_LINE = "goal: all ACTIVE within 5 s of the due second, 0 duplicates, 0 misses"
+PROBE_WORKSPACE = "storm-probe"
+RUN_KINDS = ("normal", "flush")
+
+
+@dataclass(frozen=True)
+class Options:
+    journeys: int
+    workers: int
+    workspaces: int
+    sweep_seconds: int
+    concurrency: int
+    lead: float
+    timeout: float
+    drain: float
+    poll: float
+    runs: tuple[str, ...]
+    pg_host: str
+    pg_port: int
+    pg_user: str
+    database: str
+    log_dir: Path | None
+    profile: Path | None
+
+
+@dataclass
+class RunResult:
+    kind: str
+    created_seconds: float = 0.0
+    creation_overran: bool = False
+    queued_jobs: int = 0
+    queued_after_flush: int | None = None
+    due: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # (seconds after the due second, journeys ACTIVE) at each poll
+    timeline: list[tuple[float, int]] = field(default_factory=list)
+    all_active_after: float | None = None
+    lateness: list[float] = field(default_factory=list)  # START `at` - due, seconds
+    duplicates: int = 0
+    misses: int = 0  # not ACTIVE at due + timeout
+    never: int = 0  # not ACTIVE at the end of the watch (due + timeout + drain)
+    commits: int | None = None
+    storm_seconds: float = 0.0
+    worker_cpu: list[float] = field(default_factory=list)
+    machine_busy: float | None = None
+    backend_samples: Counter[str] = field(default_factory=Counter)
+    polls: int = 0
+    logs: LogFacts | None = None
+    profiles: list[str] = field(default_factory=list)
+    load_at_due: float = 0.0  # 1-minute load average: other users of the machine show here
+
+    @property
+    def goal_met(self) -> bool:
+        return (
+            self.all_active_after is not None
+            and self.all_active_after <= GOAL_SECONDS
+            and self.duplicates == 0
+            and self.misses == 0
+            and not self.creation_overran
+        )
+
+
+@dataclass
+class LogFacts:
+    """What the workers' logs say about who applied the STARTs."""
+
+    jobs_true: int = 0  # a deferred job that STARTed its journey
+    jobs_false: int = 0  # a deferred job that found nothing due (already done)
+    jobs_failed: int = 0
+    job_seconds: list[float] = field(default_factory=list)  # run time of START jobs
+    delayed: list[float] = field(default_factory=list)  # arq's "delayed=" (start - planned)
+    sweep_moved: list[int] = field(default_factory=list)
+    sweep_runs: int = 0
+    sweep_seconds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+# -- small helpers --------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies over all cores since boot."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    values = [int(value) for value in first[:8]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def sleep_until(when: datetime) -> None:
+    delay = (when - datetime.now(UTC)).total_seconds()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class Processes:
+    """The processes this script started; `stop_all` ends them (each by its own pid)."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str], log: Path) -> int:
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches only this script, which stops them
+            )
+        self.running.append((name, process, log))
+        return process.pid
+
+    def pids(self, prefix: str) -> list[int]:
+        return [process.pid for name, process, _ in self.running if name.startswith(prefix)]
+
+    def check_alive(self) -> None:
+        for name, process, log in self.running:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail(log)}")
+
+    def stop(self, prefix: str, how: signal.Signals = signal.SIGTERM) -> None:
+        chosen = [entry for entry in self.running if entry[0].startswith(prefix)]
+        for _name, process, _log in chosen:
+            if process.poll() is None:
+                process.send_signal(how)
+        for _name, process, _log in chosen:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.running = [entry for entry in self.running if entry not in chosen]
+
+    def stop_all(self) -> None:
+        self.stop("")
+
+
+def code_fingerprint() -> str:
+    """A short hash of the project's source files, and when the newest one changed."""
+    digest = hashlib.sha256()
+    newest = 0.0
+    for directory in SOURCE_DIRS:
+        for path in sorted((REPO / directory).rglob("*.py")):
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+            newest = max(newest, path.stat().st_mtime)
+    changed = datetime.fromtimestamp(newest, UTC)
+    return f"{digest.hexdigest()[:12]} (newest source file changed {changed:%H:%M:%S} UTC)"
+
+
+# -- the database and Redis -------------------------------------------------------------
+
+
+class Postgres:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.admin_url = (
+            f"postgresql://{options.pg_user}@{options.pg_host}:{options.pg_port}/postgres"
+        )
+        self.url = (
+            f"postgresql://{options.pg_user}@{options.pg_host}:{options.pg_port}/{options.database}"
+        )
+
+    def psql(self, sql: str) -> str:
+        done = subprocess.run(
+            [
+                "psql", "-h", self.options.pg_host, "-p", str(self.options.pg_port),
+                "-U", self.options.pg_user, "-d", "postgres", "-v", "ON_ERROR_STOP=1",
+                "-X", "-tAc", sql,
+            ],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"psql failed on {sql!r}:\n{done.stderr}")
+        return done.stdout.strip()
+
+    def recreate(self) -> None:
+        name = self.options.database
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.psql(f'CREATE DATABASE "{name}"')
+
+    def version(self) -> str:
+        return self.psql("SELECT version()")
+
+    def setting(self, name: str) -> str:
+        return self.psql(f"SHOW {name}")
+
+
+def start_redis(processes: Processes, workdir: Path) -> tuple[str, redis.Redis]:
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("redis-server is not on PATH: it is needed for a private Redis")
+    port = free_port()
+    data = workdir / "redis"
+    data.mkdir()
+    command = [
+        server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(data),
+    ]  # fmt: skip
+    processes.start("redis-server", command, dict(os.environ), workdir / "redis.log")
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return url, client
+        except redis.ConnectionError:
+            processes.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the private redis-server did not answer within 10 s") from None
+            time.sleep(0.05)
+
+
+def queued(client: redis.Redis, queue: str) -> int:
+    """Jobs waiting in an arq queue (a sorted set)."""
+    return int(cast(int, client.zcard(queue)))
+
+
+# -- creating the journeys ------------------------------------------------------------------
+
+
+async def create_storm(
+    settings: Settings, options: Options, workspaces: list[str]
+) -> tuple[datetime, float, bool]:
+    """Create and ACTIVATE the journeys; returns (due second, creation seconds, overran)."""
+    services = Services.distributed(settings)
+    try:
+        principals: dict[str, Principal] = {}
+        for workspace in [PROBE_WORKSPACE, *workspaces]:
+            token = await services.tokens.create(workspace, Role.EDITOR, name="storm-bench")
+            principals[workspace] = await services.tokens.authenticate(f"Bearer {token}")
+        gate = asyncio.Semaphore(options.concurrency)
+
+        async def one(principal: Principal, number: int, start_at: datetime) -> None:
+            async with gate:
+                content = Content(
+                    steps=(Step(StepType.WAIT, seconds=60),),
+                    start_at=start_at,
+                    trigger_event="storm",
+                )
+                journey = await services.commands.create(
+                    principal,
+                    name=f"storm {number}",
+                    kind=JourneyKind.EVENT_TRIGGERED,
+                    content=content,
+                )
+                await services.commands.take(principal, journey.id, Action.ACTIVATE)
+
+        # Probe: how fast do we create? Due in a day, in its own workspace: never fires.
+        probe_count = min(200, max(20, options.journeys // 20))
+        far = datetime.now(UTC) + timedelta(days=1)
+        began = time.monotonic()
+        await asyncio.gather(
+            *(one(principals[PROBE_WORKSPACE], n, far) for n in range(probe_count))
+        )
+        per_journey = (time.monotonic() - began) / probe_count
+        estimate = per_journey * options.journeys * 1.25
+        due = datetime.now(UTC) + timedelta(seconds=estimate + options.lead)
+        due = due.replace(microsecond=0) + timedelta(seconds=1)
+        print(
+            f"  probe: {probe_count} journeys at {1 / per_journey:.0f}/s; "
+            f"estimate {estimate:.1f} s for {options.journeys}; due second {due:%H:%M:%S}",
+            flush=True,
+        )
+
+        began = time.monotonic()
+        await asyncio.gather(
+            *(
+                one(principals[workspaces[n % len(workspaces)]], n, due)
+                for n in range(options.journeys)
+            )
+        )
+        created = time.monotonic() - began
+        # The flush run empties Redis one second before the due second: creation must be done.
+        overran = datetime.now(UTC) > due - timedelta(seconds=1.5)
+        return due, created, overran
+    finally:
+        await services.close()
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+BACKENDS_SQL = """
+SELECT state,
+       coalesce(wait_event_type || '/' || wait_event, 'on CPU'),
+       left(regexp_replace(query, '\\s+', ' ', 'g'), 28)
+FROM pg_stat_activity
+WHERE datname = %s AND pid <> pg_backend_pid() AND state <> 'idle'
+"""
+
+
+def commits_so_far(connection: psycopg.Connection[Any], database: str) -> int:
+    row = connection.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (database,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def watch_storm(
+    connection: psycopg.Connection[Any],
+    options: Options,
+    workspaces: list[str],
+    result: RunResult,
+    worker_pids: list[int],
+    at_end: Callable[[], None],
+) -> None:
+    """Poll from the due second until every journey is ACTIVE, or timeout + drain passed.
+
+    `at_end` is called as soon as polling stops (to stop profilers).
+    """
+    connection.execute("SELECT pg_stat_clear_snapshot()")
+    commits_before = commits_so_far(connection, options.database)
+    cpu_before = [process_cpu_seconds(pid) or 0.0 for pid in worker_pids]
+    ticks_before = machine_ticks()
+    due = result.due
+    deadline = due + timedelta(seconds=options.timeout)
+    end = deadline + timedelta(seconds=options.drain)
+    active = 0
+    result.misses = options.journeys
+    while True:
+        now = datetime.now(UTC)
+        active_row = connection.execute(
+            "SELECT count(*) FROM journeys WHERE workspace_id = ANY(%s) AND status = 'ACTIVE'",
+            (workspaces,),
+        ).fetchone()
+        active = int(active_row[0]) if active_row else 0
+        seen = (datetime.now(UTC) - due).total_seconds()
+        result.timeline.append((seen, active))
+        result.polls += 1
+        for state, wait, query in connection.execute(BACKENDS_SQL, (options.database,)):
+            result.backend_samples[f"{state} | {wait} | {query}"] += 1
+        if now <= deadline:
+            result.misses = options.journeys - active
+        if active >= options.journeys:
+            result.all_active_after = seen
+            break
+        if now >= end:
+            break
+        time.sleep(options.poll)
+    result.storm_seconds = max((datetime.now(UTC) - due).total_seconds(), 1e-3)
+    at_end()
+    result.never = options.journeys - active
+    result.worker_cpu = [
+        (process_cpu_seconds(pid) or 0.0) - before
+        for pid, before in zip(worker_pids, cpu_before, strict=True)
+    ]
+    ticks_after = machine_ticks()
+    if ticks_before and ticks_after and ticks_after[1] > ticks_before[1]:
+        busy = ticks_after[0] - ticks_before[0]
+        result.machine_busy = busy / (ticks_after[1] - ticks_before[1])
+    connection.execute("SELECT pg_stat_clear_snapshot()")
+    # pg_stat_database is flushed by backends at most once a second: wait for it.
+    time.sleep(1.2)
+    connection.execute("SELECT pg_stat_clear_snapshot()")
+    result.commits = commits_so_far(connection, options.database) - commits_before
+
+
+def read_events(
+    connection: psycopg.Connection[Any], workspaces: list[str], result: RunResult
+) -> None:
+    rows = connection.execute(
+        "SELECT journey_id, at FROM status_events "
+        "WHERE workspace_id = ANY(%s) AND action = 'START'",
+        (workspaces,),
+    ).fetchall()
+    per_journey = Counter(journey_id for journey_id, _ in rows)
+    result.duplicates = sum(1 for count in per_journey.values() if count > 1)
+    result.lateness = [(at - result.due).total_seconds() for _, at in rows]
+
+
+JOB_DONE = re.compile(r"(\d+\.\d+)s ← start:\S+:apply_due_transition ● (True|False)")
+JOB_FAILED = re.compile(r"! start:\S+:apply_due_transition failed")
+DELAYED = re.compile(r"→ start:\S+ .*delayed=(\d+\.\d+)s")
+SWEEP_DONE = re.compile(r"(\d+\.\d+)s ← cron:sweep\S* ● (\d+)")
+SWEEP_MOVED = re.compile(r"sweep moved (\d+) late journeys")
+
+
+def read_logs(logs: list[Path]) -> LogFacts:
+    facts = LogFacts()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if match := JOB_DONE.search(line):
+                facts.job_seconds.append(float(match[1]))
+                if match[2] == "True":
+                    facts.jobs_true += 1
+                else:
+                    facts.jobs_false += 1
+            elif JOB_FAILED.search(line):
+                facts.jobs_failed += 1
+            elif (match := SWEEP_DONE.search(line)) and int(match[2]) > 0:
+                facts.sweep_runs += 1  # only the sweeps that moved something
+                facts.sweep_seconds.append(float(match[1]))
+            elif match := SWEEP_MOVED.search(line):
+                facts.sweep_moved.append(int(match[1]))
+            elif "Traceback" in line or " failed, " in line or "ERROR" in line:
+                facts.errors.append(f"{log.name}: {line.strip()}")
+            if match := DELAYED.search(line):
+                facts.delayed.append(float(match[1]))
+    return facts
+
+
+def start_profiles(processes: Processes, kind: str, pids: list[int], directory: Path) -> list[Path]:
+    if not PY_SPY.exists():
+        raise SystemExit(f"--profile needs py-spy: {PY_SPY} is missing (pip install py-spy)")
+    directory.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for n, pid in enumerate(pids, start=1):
+        output = directory / f"{kind}-worker-{n}.raw"
+        command = [
+            str(PY_SPY), "record", "--pid", str(pid), "--rate", str(PROFILE_RATE),
+            "--nonblocking", "--format", "raw", "--output", str(output),
+        ]  # fmt: skip
+        processes.start(f"py-spy-{kind}-{n}", command, dict(os.environ), output.with_suffix(".log"))
+        outputs.append(output)
+    return outputs
+
+
+def summarize_profile(raw: Path, wall_seconds: float, top: int = 6) -> str:
+    """The leaf functions most often on CPU, and how busy the process was."""
+    leaves: Counter[str] = Counter()
+    ours: Counter[str] = Counter()  # the project's innermost frame on each stack
+    total = 0
+    try:
+        text = raw.read_text(errors="replace")
+    except OSError:
+        return f"  py-spy {raw.name}: no output"
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        leaves[re.sub(r":\d+\)", ")", frames[-1])] += count
+        own = [f for f in frames if re.search(r"\((domain|service|store|jobs)/", f)]
+        ours[re.sub(r":\d+\)", ")", own[-1]) if own else "(no project frame)"] += count
+    busy = total / (PROFILE_RATE * wall_seconds) if wall_seconds > 0 else float("nan")
+    lines = [
+        f"  py-spy {raw.stem}: {total} samples on CPU = {busy:.0%} of one core over "
+        f"{wall_seconds:.1f} s; hottest leaf functions:"
+    ]
+    lines += [f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in leaves.most_common(top)]
+    lines.append("   by innermost project frame:")
+    lines += [f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in ours.most_common(top)]
+    return "\n".join(lines)
+
+
+# -- one run -------------------------------------------------------------------------------
+
+
+def run_once(
+    kind: str,
+    options: Options,
+    postgres: Postgres,
+    redis_url: str,
+    redis_client: redis.Redis,
+    logdir: Path,
+    processes: Processes,
+) -> RunResult:
+    print(f"\n== run {kind}: {options.journeys} journeys ==", flush=True)
+    result = RunResult(kind)
+    print(f"  code: {code_fingerprint()}", flush=True)
+    postgres.recreate()
+    redis_client.flushall()
+    queue = f"storm:{kind}:{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("JOURNEYS_", "DATABASE_"))},
+        "DATABASE_URL": postgres.url,
+        "REDIS_URL": redis_url,
+        "JOURNEYS_QUEUE_NAME": queue,
+        "JOURNEYS_SWEEP_SECONDS": str(options.sweep_seconds),
+        "PYTHONUNBUFFERED": "1",
+    }
+    migrated = subprocess.run(
+        [str(JOURNEYS_CLI), "migrate"], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"journeys migrate failed:\n{migrated.stderr}")
+
+    logs = [logdir / f"{kind}-worker-{n + 1}.log" for n in range(options.workers)]
+    for n, log in enumerate(logs):
+        processes.start(f"worker-{kind}-{n + 1}", [str(JOURNEYS_CLI), "worker"], env, log)
+    health_key = f"{queue}:health-check"
+    deadline = time.monotonic() + 30
+    while not redis_client.exists(health_key):
+        processes.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError("no worker recorded its health within 30 s")
+        time.sleep(0.1)
+
+    settings = Settings(
+        database_url=postgres.url,
+        redis_url=redis_url,
+        sweep_seconds=options.sweep_seconds,
+        queue_name=queue,
+    )
+    workspaces = [f"storm-{n + 1}" for n in range(options.workspaces)]
+    due, created, overran = asyncio.run(create_storm(settings, options, workspaces))
+    result.due, result.created_seconds, result.creation_overran = due, created, overran
+    result.queued_jobs = queued(redis_client, queue)
+    print(
+        f"  created and activated {options.journeys} in {created:.1f} s "
+        f"({options.journeys / created:.0f}/s); deferred jobs in the queue: "
+        f"{result.queued_jobs} (including the probe's)"
+        + ("  ** creation overran the due second: figures are not valid **" if overran else ""),
+        flush=True,
+    )
+    processes.check_alive()
+
+    if kind == "flush":
+        sleep_until(due - timedelta(seconds=1))
+        redis_client.flushall()
+        result.queued_after_flush = queued(redis_client, queue)
+        print(
+            f"  FLUSHALL at due - {(due - datetime.now(UTC)).total_seconds():.2f} s; "
+            f"deferred jobs left: {result.queued_after_flush}",
+            flush=True,
+        )
+    worker_pids = processes.pids(f"worker-{kind}-")
+    profiles: list[Path] = []
+    sleep_until(due - timedelta(seconds=0.3))
+    profiled_since = time.monotonic()
+    if options.profile is not None:
+        profiles = start_profiles(processes, kind, worker_pids, options.profile)
+
+    def stop_profiles() -> None:
+        if profiles:
+            processes.stop(f"py-spy-{kind}-", how=signal.SIGINT)  # py-spy writes on SIGINT
+            profiled = time.monotonic() - profiled_since
+            result.profiles = [summarize_profile(p, profiled) for p in profiles]
+
+    sleep_until(due)
+    result.load_at_due = os.getloadavg()[0]
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        watch_storm(connection, options, workspaces, result, worker_pids, stop_profiles)
+        # Let any job or sweep still in flight finish before counting duplicates.
+        time.sleep(options.sweep_seconds + 1)
+        read_events(connection, workspaces, result)
+    processes.check_alive()
+    processes.stop(f"worker-{kind}-")
+    result.logs = read_logs(logs)
+    print(report_run(result, options), flush=True)
+    return result
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def seconds(value: float | None) -> str:
+    """None: the moment never came while watched; NaN: nothing to measure."""
+    if value is None:
+        return "never"
+    return "-" if math.isnan(value) else f"{value:.2f} s"
+
+
+def crossing(timeline: list[tuple[float, int]], target: int) -> float | None:
+    """When the ACTIVE count first reached `target` (seconds after due)."""
+    return next((at for at, active in timeline if active >= target), None)
+
+
+def report_run(result: RunResult, options: Options) -> str:
+    n = options.journeys
+    lines = [
+        f"  due second: {result.due.isoformat()}",
+        f"  all ACTIVE after: {seconds(result.all_active_after)} "
+        f"(seen in PostgreSQL, polling every {options.poll} s, {result.polls} polls)",
+        "  visible ACTIVE: "
+        + ", ".join(
+            f"{label} at {seconds(crossing(result.timeline, math.ceil(share * n)))}"
+            for label, share in (("1%", 0.01), ("50%", 0.5), ("99%", 0.99), ("100%", 1.0))
+        ),
+        "  ACTIVE count by time: "
+        + ", ".join(
+            f"+{mark:g} s: {max((a for t, a in result.timeline if t <= mark), default=0)}"
+            for mark in (0.5, 1, 2, 5, 10, 20, 30, 60)
+            if mark <= (result.timeline[-1][0] if result.timeline else 0) + 1
+        ),
+        f"  START `at` lateness: p50 {seconds(percentile(result.lateness, 0.5))}, "
+        f"p99 {seconds(percentile(result.lateness, 0.99))}, "
+        f"max {seconds(max(result.lateness, default=float('nan')))} "
+        f"({len(result.lateness)} START events)",
+        f"  duplicates: {result.duplicates}   misses (not ACTIVE at due + {options.timeout:g} s):"
+        f" {result.misses}   still not ACTIVE when the watch ended: {result.never}",
+    ]
+    first, last = crossing(result.timeline, 1), result.all_active_after
+    if first is not None and last is not None and last > first:
+        lines.append(
+            f"  STARTs made visible: {n / (last - first):.0f}/s (first to last visible ACTIVE)"
+        )
+    if result.commits is not None:
+        lines.append(
+            f"  transactions committed in the database (reads, polls too): {result.commits} "
+            f"({result.commits / result.storm_seconds:.0f}/s over {result.storm_seconds:.1f} s)"
+        )
+    cpu = ", ".join(f"{value:.1f} s" for value in result.worker_cpu)
+    busy = f"{result.machine_busy:.0%}" if result.machine_busy is not None else "?"
+    lines.append(
+        f"  worker CPU during the storm: {cpu}; machine busy (all cores): {busy}; "
+        f"load average at due {result.load_at_due:.2f}"
+    )
+    facts = result.logs
+    if facts is not None:
+        lines.append(
+            f"  deferred START jobs: {facts.jobs_true} applied, {facts.jobs_false} found it "
+            f"done, {facts.jobs_failed} failed; run time p50 "
+            f"{seconds(percentile(facts.job_seconds, 0.5))}, max "
+            f"{seconds(max(facts.job_seconds, default=float('nan')))}; arq start delay "
+            f"(>1.2 s only) on {len(facts.delayed)} jobs, max "
+            f"{seconds(max(facts.delayed, default=float('nan')))}"
+        )
+        lines.append(
+            f"  sweeps that moved journeys: {facts.sweep_runs} (longest "
+            f"{seconds(max(facts.sweep_seconds, default=float('nan')))}), moved "
+            f"{sum(facts.sweep_moved)} journeys ({facts.sweep_moved or 'none'})"
+        )
+        for error in facts.errors[:5]:
+            lines.append(f"  worker log: {error[:160]}")
+    lines.extend(result.profiles)
+    lines.append("  database backends, sampled at each poll (state | wait | statement):")
+    total = sum(result.backend_samples.values()) or 1
+    for label, count in result.backend_samples.most_common(8):
+        per_poll = count / max(result.polls, 1)
+        lines.append(f"    {per_poll:6.1f} per poll ({count / total:4.0%})  {label}")
+    return "\n".join(lines)
+
+
+def visible_rate(result: RunResult, n: int) -> str:
+    first, last = crossing(result.timeline, 1), result.all_active_after
+    if first is None or last is None or last <= first:
+        return "-"
+    return f"{n / (last - first):.0f}/s"
+
+
+def summary(results: list[RunResult], options: Options) -> str:
+    """Both runs side by side, with the goal in the last column."""
+    n = options.journeys
+    width = 16
+    header = f"{'':<36}" + "".join(f"{'run ' + r.kind:>{width}}" for r in results)
+    header += f"{'goal':>{width}}"
+    rows: list[tuple[str, list[str], str]] = [
+        (
+            "all ACTIVE after the due second",
+            [seconds(r.all_active_after) for r in results],
+            f"<= {GOAL_SECONDS:.2f} s",
+        ),
+        (
+            "50% visibly ACTIVE after",
+            [seconds(crossing(r.timeline, math.ceil(n / 2))) for r in results],
+            "",
+        ),
+        ("STARTs made visible per second", [visible_rate(r, n) for r in results], ""),
+        ("lateness p50 (`at` - due)", [seconds(percentile(r.lateness, 0.5)) for r in results], ""),
+        ("lateness p99", [seconds(percentile(r.lateness, 0.99)) for r in results], ""),
+        ("lateness max", [seconds(max(r.lateness, default=float("nan"))) for r in results], ""),
+        ("duplicates", [str(r.duplicates) for r in results], "0"),
+        (
+            f"misses (not ACTIVE at due + {options.timeout:g} s)",
+            [str(r.misses) for r in results],
+            "0",
+        ),
+        ("never ACTIVE while watched", [str(r.never) for r in results], "0"),
+        ("goal", ["met" if r.goal_met else "MISSED" for r in results], ""),
+    ]
+    lines = [header]
+    for name, values, goal in rows:
+        lines.append(f"{name:<36}" + "".join(f"{v:>{width}}" for v in [*values, goal]))
+    lines.append(GOAL_LINE)
+    return "\n".join(lines)
+
+
+def machine_facts(postgres: Postgres) -> list[str]:
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True
+    ).stdout.split()
+    version = next((w for w in redis_version if w.startswith("v=")), "v=?")[2:]
+    load = os.getloadavg()
+    return [
+        f"date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC",
+        f"machine: nproc={os.cpu_count()}, {platform.system()} {platform.release()}, "
+        f"{platform.machine()}; load average before start {load[0]:.2f} {load[1]:.2f}",
+        f"python: {platform.python_version()}",
+        f"postgresql: {postgres.version()}; synchronous_commit="
+        f"{postgres.setting('synchronous_commit')}, max_connections="
+        f"{postgres.setting('max_connections')}",
+        f"redis: private redis-server {version} (no persistence)",
+    ]
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def parse_options(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--journeys", type=int, default=1000, help="journeys due at once")
+    parser.add_argument("--workers", type=int, default=2, help="`journeys worker` processes")
+    parser.add_argument(
+        "--workspaces", type=int, default=1, help="spread the journeys over this many workspaces"
+    )
+    parser.add_argument(
+        "--sweep-seconds", type=int, default=2, help="JOURNEYS_SWEEP_SECONDS (1 to 60)"
+    )
+    parser.add_argument("--concurrency", type=int, default=16, help="creations in flight at once")
+    parser.add_argument(
+        "--lead", type=float, default=5.0, help="seconds between estimated end of creation and due"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="a journey not ACTIVE by due + this is a miss"
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=300.0,
+        help="after the timeout, keep watching this long to see when the last journey starts",
+    )
+    parser.add_argument("--poll", type=float, default=0.1, help="seconds between polls")
+    parser.add_argument(
+        "--runs", default="normal,flush", help="comma-separated: normal, flush (default both)"
+    )
+    parser.add_argument("--pg-host", default="127.0.0.1")
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--pg-user", default="postgres")
+    parser.add_argument(
+        "--database", default="journeys_storm", help="dropped and recreated for each run"
+    )
+    parser.add_argument(
+        "--log-dir", type=Path, help="keep worker logs here (default: a temporary directory)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy each worker during the storm; raw stacks are written to this directory",
+    )
+    args = parser.parse_args(argv)
+    runs = tuple(run.strip() for run in args.runs.split(",") if run.strip())
+    if not runs or any(run not in RUN_KINDS for run in runs):
+        parser.error(f"--runs takes a comma-separated list of {', '.join(RUN_KINDS)}")
+    if args.journeys < 1 or args.workers < 1 or args.workspaces < 1 or args.concurrency < 1:
+        parser.error("--journeys, --workers, --workspaces and --concurrency must be positive")
+    if not 1 <= args.sweep_seconds <= 60:
+        parser.error("--sweep-seconds must be from 1 to 60")
+    return Options(
+        journeys=args.journeys,
+        workers=args.workers,
+        workspaces=args.workspaces,
+        sweep_seconds=args.sweep_seconds,
+        concurrency=args.concurrency,
+        lead=args.lead,
+        timeout=args.timeout,
+        drain=args.drain,
+        poll=args.poll,
+        runs=runs,
+        pg_host=args.pg_host,
+        pg_port=args.pg_port,
+        pg_user=args.pg_user,
+        database=args.database,
+        log_dir=args.log_dir,
+        profile=args.profile,
+    )
+
+
+@contextmanager
+def stopped_on_exit(processes: Processes) -> Iterator[None]:
+    """Stop every started process on any exit, SIGTERM included."""
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        processes.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    postgres = Postgres(options)
+    processes = Processes()
+    workdir = Path(tempfile.mkdtemp(prefix="timer-storm-"))
+    logdir = options.log_dir or workdir
+    logdir.mkdir(parents=True, exist_ok=True)
+    results: list[RunResult] = []
+    try:
+        with stopped_on_exit(processes):
+            facts = machine_facts(postgres)
+            print("\n".join(facts))
+            print(
+                f"settings: {options.journeys} journeys over {options.workspaces} workspace(s), "
+                f"{options.workers} workers (max_jobs and poll_delay as in jobs/worker.py), "
+                f"JOURNEYS_SWEEP_SECONDS={options.sweep_seconds}, creation concurrency "
+                f"{options.concurrency}, database {options.database!r}",
+                flush=True,
+            )
+            redis_url, redis_client = start_redis(processes, workdir)
+            for kind in options.runs:
+                results.append(
+                    run_once(kind, options, postgres, redis_url, redis_client, logdir, processes)
+                )
+            print("\n== summary ==")
+            print("\n".join(facts))
+            print(summary(results, options))
+            if options.log_dir:
+                print(f"worker logs: {options.log_dir}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if all(result.goal_met for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
