@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,17 +17,24 @@ class EventLog:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def append(self, workspace_id: str, change: StatusChanged) -> LoggedStatusChange:
+    async def append_all(
+        self, workspace_id: str, changes: Sequence[StatusChanged]
+    ) -> list[LoggedStatusChange]:
+        """Number `changes` in order and append them to the log."""
         # Bumping the counter row locks it until this transaction ends, so a
         # second writer in the same workspace waits for our commit before it
-        # draws its number: sequences are handed out in commit order.
+        # draws its numbers: sequences are handed out in commit order.
         result = await self._session.exec(
             update(WorkspaceRow)
             .where(col(WorkspaceRow.id) == workspace_id)
-            .values(last_sequence=col(WorkspaceRow.last_sequence) + 1)
+            .values(last_sequence=col(WorkspaceRow.last_sequence) + len(changes))
             .returning(col(WorkspaceRow.last_sequence))
         )
-        sequence = int(result.scalar_one())
-        self._session.add(event_row(workspace_id, sequence, change))
+        first = int(result.scalar_one()) - len(changes) + 1
+        logged = [
+            LoggedStatusChange(first + offset, workspace_id, change)
+            for offset, change in enumerate(changes)
+        ]
+        self._session.add_all([event_row(workspace_id, e.sequence, e.change) for e in logged])
         await self._session.flush()
-        return LoggedStatusChange(sequence, workspace_id, change)
+        return logged

@@ -7,7 +7,7 @@ from types import TracebackType
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.events import LoggedStatusChange
+from domain.events import LoggedStatusChange, StatusChanged
 from domain.journey import Journey
 from store.database import Database
 from store.event_log import EventLog
@@ -22,6 +22,7 @@ class UnitOfWork:
         self._database = database
         self._stack = AsyncExitStack()
         self.logged: list[LoggedStatusChange] = []
+        self._pending: dict[str, list[StatusChanged]] = {}
         self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:
@@ -45,18 +46,24 @@ class UnitOfWork:
 
     async def add(self, journey: Journey) -> None:
         await self.journeys.add(journey)
-        await self._log_events(journey)
+        self._collect_events(journey)
 
     async def save(self, journey: Journey) -> None:
-        """Write the journey, its new versions and the status events it recorded."""
+        """Write the journey and its new versions; its status events go in at commit."""
         await self.journeys.save(journey)
-        await self._log_events(journey)
+        self._collect_events(journey)
 
     async def commit(self) -> None:
+        # The events are logged last, just before COMMIT: numbering them locks
+        # the workspace's counter row until the transaction ends, so the less
+        # work left after it, the less other writers wait.
+        for workspace_id, changes in self._pending.items():
+            self.logged += await self._events.append_all(workspace_id, changes)
+        self._pending.clear()
         await self.session.commit()
         self._committed = True
 
-    async def _log_events(self, journey: Journey) -> None:
-        for change in journey.events:
-            self.logged.append(await self._events.append(journey.workspace_id, change))
-        journey.events.clear()
+    def _collect_events(self, journey: Journey) -> None:
+        if journey.events:
+            self._pending.setdefault(journey.workspace_id, []).extend(journey.events)
+            journey.events.clear()
