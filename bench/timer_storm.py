@@ -155,8 +155,8 @@ class RunResult:
 class LogFacts:
     """What the workers' logs say about who applied the STARTs."""
 
-    jobs_true: int = 0  # a deferred job that STARTed its journey
-    jobs_false: int = 0  # a deferred job that found nothing due (already done)
+    jobs_true: int = 0  # journeys STARTed by deferred jobs (one job per workspace and date)
+    jobs_false: int = 0  # deferred jobs that found nothing due (already done)
     jobs_failed: int = 0
     job_seconds: list[float] = field(default_factory=list)  # run time of START jobs
     delayed: list[float] = field(default_factory=list)  # arq's "delayed=" (start - planned)
@@ -495,8 +495,8 @@ def read_events(
     result.lateness = [(at - result.due).total_seconds() for _, at in rows]
 
 
-JOB_DONE = re.compile(r"(\d+\.\d+)s ← start:\S+:apply_due_transition ● (True|False)")
-JOB_FAILED = re.compile(r"! start:\S+:apply_due_transition failed")
+JOB_DONE = re.compile(r"(\d+\.\d+)s ← start:\S+:apply_due_transitions ● (\d+)")
+JOB_FAILED = re.compile(r"! start:\S+:apply_due_transitions failed")
 DELAYED = re.compile(r"→ start:\S+ .*delayed=(\d+\.\d+)s")
 SWEEP_DONE = re.compile(r"(\d+\.\d+)s ← cron:sweep\S* ● (\d+)")
 SWEEP_MOVED = re.compile(r"sweep moved (\d+) late journeys")
@@ -508,8 +508,8 @@ def read_logs(logs: list[Path]) -> LogFacts:
         for line in log.read_text(errors="replace").splitlines():
             if match := JOB_DONE.search(line):
                 facts.job_seconds.append(float(match[1]))
-                if match[2] == "True":
-                    facts.jobs_true += 1
+                if int(match[2]) > 0:
+                    facts.jobs_true += int(match[2])
                 else:
                     facts.jobs_false += 1
             elif JOB_FAILED.search(line):
@@ -728,8 +728,8 @@ def report_run(result: RunResult, options: Options) -> str:
     facts = result.logs
     if facts is not None:
         lines.append(
-            f"  deferred START jobs: {facts.jobs_true} applied, {facts.jobs_false} found it "
-            f"done, {facts.jobs_failed} failed; run time p50 "
+            f"  deferred START jobs: {facts.jobs_true} journeys applied by jobs, "
+            f"{facts.jobs_false} jobs found nothing due, {facts.jobs_failed} failed; run time p50 "
             f"{seconds(percentile(facts.job_seconds, 0.5))}, max "
             f"{seconds(max(facts.job_seconds, default=float('nan')))}; arq start delay "
             f"(>1.2 s only) on {len(facts.delayed)} jobs, max "

@@ -1,10 +1,11 @@
 """The arq worker (`journeys worker`): timed transitions in distributed mode.
 
-Two ways in, one rule: `apply_due_transition` is the prompt path (a deferred
-job per planned date); `sweep` is the certain path (a cron job, and a pass at
+Two ways in, one rule: `apply_due_transitions` is the prompt path (a deferred
+job per workspace and planned date); `sweep` is the certain path (a cron job, and a pass at
 start, that recomputes every due transition from the database). Both end in
-`JourneyCommands.apply_due`, which re-reads the journey under a row lock and
-acts only if something is still due, so a transition happens once.
+`JourneyCommands.apply_all_due`, which locks due journeys (skipping rows
+another transaction holds), applies what is still due, and commits in
+batches, so a transition happens once.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ log = logging.getLogger(__name__)
 Context = dict[str, Any]
 
 
-async def apply_due_transition(ctx: Context, workspace_id: str, journey_id: str) -> bool:
+async def apply_due_transitions(ctx: Context, workspace_id: str) -> int:
+    """The prompt path: at a planned date, apply what is due in that workspace."""
     services: Services = ctx["services"]
-    return await services.commands.apply_due(workspace_id, journey_id) is not None
+    return await services.commands.apply_all_due(workspace_id)
 
 
 async def sweep(ctx: Context) -> int:
@@ -59,7 +61,7 @@ def worker_settings(settings: Settings) -> type:
             "and REDIS_URL=redis://..."
         )
     options = {
-        "functions": [func(apply_due_transition, name=APPLY_DUE_JOB)],
+        "functions": [func(apply_due_transitions, name=APPLY_DUE_JOB)],
         "cron_jobs": [
             cron(
                 sweep,
@@ -77,7 +79,9 @@ def worker_settings(settings: Settings) -> type:
         "health_check_interval": 5,
         "max_jobs": 50,
         "poll_delay": 0.1,
-        "keep_result": 3600,
+        # Nothing reads job results; keeping none also lets a date planned
+        # again later get a prompt job under the same id.
+        "keep_result": 0,
         "ctx": {"settings": settings},
     }
     return type("WorkerSettings", (), options)

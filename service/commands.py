@@ -21,7 +21,7 @@ from store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-SWEEP_BATCH = 500
+SWEEP_BATCH = 100
 
 
 def _require_writer(principal: Principal) -> None:
@@ -190,16 +190,18 @@ class JourneyCommands:
         await self._after_commit(uow.logged, journey)
         return journey
 
-    async def apply_all_due(self) -> int:
-        """The sweep: apply every due timed action found in the database.
+    async def apply_all_due(self, workspace_id: str | None = None) -> int:
+        """Apply every due timed action found in the database (in one workspace, or all).
 
-        Works in batches, one transaction each. Returns how many journeys it moved.
+        The sweep, and the prompt path of distributed mode, both land here. Works
+        in batches, one transaction each, so a storm of journeys due at the same
+        second costs a few transactions, not one each. Returns how many moved.
         """
         moved = 0
         while True:
             async with UnitOfWork(self._database) as uow:
                 now = self._clock.now()
-                batch = await uow.journeys.lock_due(now, SWEEP_BATCH)
+                batch = await uow.journeys.lock_due(now, SWEEP_BATCH, workspace_id)
                 for journey in batch:
                     while (action := journey.due_action(now)) is not None:
                         journey.take(action, Actor.system(), now)

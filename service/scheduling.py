@@ -16,7 +16,7 @@ from service.clock import Clock
 
 log = logging.getLogger(__name__)
 
-APPLY_DUE_JOB = "apply_due_transition"
+APPLY_DUE_JOB = "apply_due_transitions"
 
 
 class Scheduler(Protocol):
@@ -44,16 +44,20 @@ class EmbeddedScheduler:
         pass
 
 
-def job_id(action: str, journey_id: str, due_at: datetime) -> str:
-    """Carries the journey and the exact date: a moved date never reuses an old job's id."""
-    return f"{action.lower()}:{journey_id}:{due_at.isoformat()}"
+def job_id(action: str, workspace_id: str, due_at: datetime) -> str:
+    """Carries the exact date planned: a moved date never reuses an old job's id.
+
+    One job per workspace and date, not per journey: a thousand journeys due
+    at the same second are one job that applies them in a few transactions.
+    """
+    return f"{action.lower()}:{workspace_id}:{due_at.isoformat()}"
 
 
 class ArqScheduler:
-    """Enqueues a deferred arq job for the journey's next timed action.
+    """Enqueues a deferred arq job for the date of the journey's next timed action.
 
-    Jobs are only a prompt: each re-reads the journey and acts only if an
-    action is still due, so a job left behind by a moved date, a freeze or an
+    Jobs are only a prompt: each re-reads the database and applies only what
+    is still due then, so a job left behind by a moved date, a freeze or an
     abort does nothing. The workers' sweep applies anything a lost job missed.
     """
 
@@ -73,8 +77,7 @@ class ArqScheduler:
         await pool.enqueue_job(
             APPLY_DUE_JOB,
             journey.workspace_id,
-            journey.id,
-            _job_id=job_id(action, journey.id, due_at),
+            _job_id=job_id(action, journey.workspace_id, due_at),
             _defer_until=due_at,
             _queue_name=self._queue_name,
         )

@@ -69,15 +69,20 @@ class JourneyRepository:
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
         return found[0]
 
-    async def lock_due(self, now: datetime, limit: int) -> list[Journey]:
+    async def lock_due(
+        self, now: datetime, limit: int, workspace_id: str | None = None
+    ) -> list[Journey]:
         """Up to `limit` journeys with a due START or END, locked for this unit of work.
 
         Rows another transaction holds are skipped (PostgreSQL), so workers
         sweeping at once share the work instead of queueing on each other.
         """
+        due = is_due(now)
+        if workspace_id is not None:
+            due = due & (col(JourneyRow.workspace_id) == workspace_id)
         return await self._load(
             with_latest_version()
-            .where(is_due(now))
+            .where(due)
             .order_by(col(JourneyRow.pk))
             .limit(limit)
             .with_for_update(of=JourneyRow, skip_locked=True)
