@@ -40,7 +40,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from machine import free_port, machine_ticks, process_cpu_seconds
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,12 +129,6 @@ class PhaseResult:
 
 
 # -- processes and the database ------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Processes:
@@ -225,26 +219,6 @@ async def wait_healthy(base_url: str, processes: Processes, timeout: float = 30.
 
 
 # -- CPU accounting (Linux /proc; None elsewhere) ---------------------------------
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def machine_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies over all cores since boot."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return None
-    values = [int(value) for value in first[:8]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
 
 
 async def machine_busy_over(seconds: float) -> float | None:
