@@ -74,16 +74,15 @@ from typing import Any, cast
 
 import psycopg
 import redis
-from machine import free_port, machine_ticks, process_cpu_seconds
+from harness import REPO, Processes, free_port, machine_ticks, process_cpu_seconds
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script: make the project's packages importable
 
-from domain.actions import Action, Role  # noqa: E402
-from domain.content import Content, JourneyKind, Step, StepType  # noqa: E402
-from service.services import Services  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from service.tokens import Principal  # noqa: E402
+from domain.actions import Action, Role
+from domain.content import Content, JourneyKind, Step, StepType
+from service.services import Services
+from service.settings import Settings
+from service.tokens import Principal
 
 JOURNEYS_CLI = Path(sys.executable).with_name("journeys")
 PY_SPY = Path(sys.executable).with_name("py-spy")
@@ -181,57 +180,6 @@ def sleep_until(when: datetime) -> None:
     delay = (when - datetime.now(UTC)).total_seconds()
     if delay > 0:
         time.sleep(delay)
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-class Processes:
-    """The processes this script started; `stop_all` ends them (each by its own pid)."""
-
-    def __init__(self) -> None:
-        self.running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str], log: Path) -> int:
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                cwd=REPO,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C reaches only this script, which stops them
-            )
-        self.running.append((name, process, log))
-        return process.pid
-
-    def pids(self, prefix: str) -> list[int]:
-        return [process.pid for name, process, _ in self.running if name.startswith(prefix)]
-
-    def check_alive(self) -> None:
-        for name, process, log in self.running:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail(log)}")
-
-    def stop(self, prefix: str, how: signal.Signals = signal.SIGTERM) -> None:
-        chosen = [entry for entry in self.running if entry[0].startswith(prefix)]
-        for _name, process, _log in chosen:
-            if process.poll() is None:
-                process.send_signal(how)
-        for _name, process, _log in chosen:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.running = [entry for entry in self.running if entry not in chosen]
-
-    def stop_all(self) -> None:
-        self.stop("")
 
 
 def code_fingerprint() -> str:

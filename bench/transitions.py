@@ -51,10 +51,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from machine import free_port, machine_ticks, process_cpu_seconds
+from harness import REPO, Processes, free_port, machine_ticks, process_cpu_seconds
 from sqlalchemy.engine import make_url
 
-REPO = Path(__file__).resolve().parent.parent
 JOURNEYS_CLI = Path(sys.executable).with_name("journeys")
 BARE_PEER = Path(__file__).resolve().with_name("bare_peer.py")
 GOAL_RATIO = 0.5
@@ -129,51 +128,6 @@ class PhaseResult:
 
 
 # -- processes and the database ------------------------------------------------
-
-
-class Processes:
-    """The servers this run started; all are stopped on exit, whatever the exit."""
-
-    def __init__(self) -> None:
-        self.running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str], log: Path) -> int:
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                cwd=REPO,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                # Own session: a Ctrl-C reaches only this script, which then stops them.
-                start_new_session=True,
-            )
-        self.running.append((name, process, log))
-        return process.pid
-
-    def check_alive(self) -> None:
-        for name, process, log in self.running:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail(log)}")
-
-    def stop_all(self) -> None:
-        for _name, process, _log in self.running:
-            if process.poll() is None:
-                process.terminate()
-        for _name, process, _log in self.running:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.running.clear()
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def prepare_database(requested: str | None, pg_database: str, workdir: Path) -> tuple[str, str]:
