@@ -25,6 +25,7 @@ from domain.errors import DomainError, Forbidden, TransitionNotAllowed, Validati
 from domain.journey import Journey, replay
 from domain.statuses import STATUS_TABLE, Status
 from tests.domain.factories import ACTORS, EVENT, READY_STEPS, SEGMENT, SEND, SYSTEM, T0, WAIT
+from tests.domain.spec import AUTHORITY, TRANSITION_TABLE
 
 S = Status
 A = Action
@@ -37,39 +38,6 @@ SETTINGS = settings(
 
 # -- the spec, as the tests read it -------------------------------------------------
 
-PEOPLE = {Role.EDITOR, Role.ADMIN}
-AUTHORITY: dict[Action, set[Role]] = {
-    **{a: PEOPLE for a in (A.ACTIVATE, A.PAUSE, A.RESUME, A.FREEZE, A.CLOSE, A.REACTIVATE)},
-    A.ABORT: PEOPLE,
-    A.FAIL: {Role.ADMIN, Role.SYSTEM},
-    A.RECOVER: {Role.ADMIN, Role.SYSTEM},
-    A.START: {Role.SYSTEM},
-    A.END: {Role.SYSTEM},
-    A.AUDIENCE_LOADED: {Role.SYSTEM},
-}
-RUNNING = "running status"
-BEFORE_ERROR = "status before error"
-FAILABLE = (S.SCHEDULED, S.ACTIVE, S.PAUSED, S.CLOSED, S.FROZEN)
-TABLE: dict[tuple[Status, Action], object] = {
-    (S.DESIGNING, A.ACTIVATE): RUNNING,
-    (S.SCHEDULED, A.START): S.ACTIVE,
-    (S.SCHEDULED, A.FREEZE): S.FROZEN,
-    (S.ACTIVE, A.PAUSE): S.PAUSED,
-    (S.ACTIVE, A.FREEZE): S.FROZEN,
-    (S.ACTIVE, A.CLOSE): S.CLOSED,
-    (S.ACTIVE, A.END): S.CLOSED,
-    (S.ACTIVE, A.AUDIENCE_LOADED): S.CLOSED,
-    (S.PAUSED, A.RESUME): RUNNING,
-    (S.PAUSED, A.FREEZE): S.FROZEN,
-    (S.PAUSED, A.REACTIVATE): RUNNING,
-    (S.FROZEN, A.REACTIVATE): RUNNING,
-    (S.CLOSED, A.REACTIVATE): RUNNING,
-    (S.CLOSED, A.FREEZE): S.FROZEN,
-    (S.ERROR, A.RECOVER): BEFORE_ERROR,
-    (S.ERROR, A.ABORT): S.ABORTED,
-    **{(s, A.FAIL): S.ERROR for s in FAILABLE},
-    **{(s, A.ABORT): S.ABORTED for s in FAILABLE},
-}
 ADMITS = {S.ACTIVE, S.PAUSED}
 PROCESSES = {S.ACTIVE, S.CLOSED}
 LOCKED = {S.ACTIVE, S.ERROR, S.ABORTED}
@@ -100,7 +68,7 @@ def spec_take(j: Journey, action: Action, role: Role, now: datetime) -> object:
     """The status a take leads to, or the refusal it gets."""
     if role not in AUTHORITY[action]:
         return Forbidden
-    target = TABLE.get((j.status, action))
+    target = TRANSITION_TABLE.get((j.status, action))
     if target is None:
         return TransitionNotAllowed
     latest = j.latest.content
@@ -294,7 +262,7 @@ def runs(draw) -> Run:
             continue
         now += timedelta(minutes=draw(minutes))
         if op == "take":
-            from_here = [a for (source, a) in TABLE if source is journey.status]
+            from_here = [a for (source, a) in TRANSITION_TABLE if source is journey.status]
             action = draw(st.sampled_from(from_here * 4 + list(Action)))
             role = draw(st.sampled_from(sorted(AUTHORITY[action]) * 3 + list(Role)))
             reason = draw(st.sampled_from([None, "a reason"]))

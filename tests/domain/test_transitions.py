@@ -22,32 +22,10 @@ from tests.domain.factories import (
     journey_in,
     snapshot,
 )
+from tests.domain.spec import ABORTABLE, AUTHORITY, FAILABLE
 
 S = Status
 A = Action
-
-PEOPLE = frozenset({Role.EDITOR, Role.ADMIN})
-ADMIN_OR_SYSTEM = frozenset({Role.ADMIN, Role.SYSTEM})
-SYSTEM_ONLY = frozenset({Role.SYSTEM})
-
-# Who may take each action (section 3, first paragraph).
-AUTHORITY: dict[Action, frozenset[Role]] = {
-    A.ACTIVATE: PEOPLE,
-    A.PAUSE: PEOPLE,
-    A.RESUME: PEOPLE,
-    A.FREEZE: PEOPLE,
-    A.CLOSE: PEOPLE,
-    A.REACTIVATE: PEOPLE,
-    A.ABORT: PEOPLE,
-    A.FAIL: ADMIN_OR_SYSTEM,
-    A.RECOVER: ADMIN_OR_SYSTEM,
-    A.START: SYSTEM_ONLY,
-    A.END: SYSTEM_ONLY,
-    A.AUDIENCE_LOADED: SYSTEM_ONLY,
-}
-
-_FAILABLE = (S.SCHEDULED, S.ACTIVE, S.PAUSED, S.CLOSED, S.FROZEN)
-_ABORTABLE = (S.SCHEDULED, S.ACTIVE, S.PAUSED, S.CLOSED, S.FROZEN, S.ERROR)
 
 # What succeeds at NOW (inside the start/end window of journey_in's journeys)
 # for an event-triggered journey. Anything else is refused by the table or a guard:
@@ -66,8 +44,8 @@ AT_NOW: dict[tuple[Status, Action], Status] = {
     (S.CLOSED, A.FREEZE): S.FROZEN,
     (S.FROZEN, A.REACTIVATE): S.ACTIVE,
     (S.ERROR, A.RECOVER): S.ACTIVE,  # it left ACTIVE
-    **{(status, A.FAIL): S.ERROR for status in _FAILABLE},
-    **{(status, A.ABORT): S.ABORTED for status in _ABORTABLE},
+    **{(status, A.FAIL): S.ERROR for status in FAILABLE},
+    **{(status, A.ABORT): S.ABORTED for status in ABORTABLE},
 }
 SEGMENT_AT_NOW = {**AT_NOW, (S.ACTIVE, A.AUDIENCE_LOADED): S.CLOSED}
 
