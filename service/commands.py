@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,7 +16,6 @@ from service.bus import EventBus
 from service.clock import Clock
 from service.scheduling import Scheduler
 from service.tokens import Principal
-from store import queries
 from store.database import Database
 from store.unit_of_work import UnitOfWork
 
@@ -79,7 +79,7 @@ class JourneyCommands:
             principal.workspace_id,
             journey_id,
             expected_revision,
-            lambda journey: journey.edit(changes, principal.actor, self._clock.now()),
+            lambda journey, _uow: journey.edit(changes, principal.actor, self._clock.now()),
         )
 
     async def restore_version(
@@ -90,13 +90,11 @@ class JourneyCommands:
         expected_revision: int | None = None,
     ) -> Journey:
         _require_writer(principal)
-        async with self._database.session() as session:
-            old = await queries.version(session, journey_id, number)
-        if old is None:
-            # Checked again under the lock below, where the journey's workspace is known.
-            raise NotFound(f"journey {journey_id!r} has no version {number}")
 
-        def restore(journey: Journey) -> None:
+        async def restore(journey: Journey, uow: UnitOfWork) -> None:
+            old = await uow.journeys.version(journey.id, number)
+            if old is None:
+                raise NotFound(f"journey {journey_id!r} has no version {number}")
             journey.restore(old, principal.actor, self._clock.now())
 
         return await self._change(principal.workspace_id, journey_id, expected_revision, restore)
@@ -113,7 +111,7 @@ class JourneyCommands:
             principal.workspace_id,
             journey_id,
             expected_revision,
-            lambda journey: journey.rename(name, self._clock.now()),
+            lambda journey, _uow: journey.rename(name, self._clock.now()),
         )
 
     async def set_labels(
@@ -128,7 +126,7 @@ class JourneyCommands:
             principal.workspace_id,
             journey_id,
             expected_revision,
-            lambda journey: journey.set_labels(labels, self._clock.now()),
+            lambda journey, _uow: journey.set_labels(labels, self._clock.now()),
         )
 
     async def copy(self, principal: Principal, journey_id: str, name: str | None) -> Journey:
@@ -169,26 +167,8 @@ class JourneyCommands:
             principal.workspace_id,
             journey_id,
             expected_revision,
-            lambda journey: journey.take(action, principal.actor, self._clock.now(), reason),
+            lambda journey, _uow: journey.take(action, principal.actor, self._clock.now(), reason),
         )
-
-    async def apply_due(self, workspace_id: str, journey_id: str) -> Journey | None:
-        """The system's timed action (START or END), if it is still due; else nothing."""
-        async with UnitOfWork(self._database) as uow:
-            try:
-                journey = await uow.journeys.get(workspace_id, journey_id)
-            except NotFound:
-                return None
-            now = self._clock.now()
-            if journey.due_action(now) is None:
-                return None
-            # A journey late for both dates (the service was down) STARTs then ENDs.
-            while (action := journey.due_action(now)) is not None:
-                journey.take(action, Actor.system(), now)
-            await uow.save(journey)
-            await uow.commit()
-        await self._after_commit(uow.logged, journey)
-        return journey
 
     async def apply_all_due(self, workspace_id: str | None = None) -> int:
         """Apply every due timed action found in the database (in one workspace, or all).
@@ -219,12 +199,15 @@ class JourneyCommands:
         workspace_id: str,
         journey_id: str,
         expected_revision: int | None,
-        change: Callable[[Journey], object],
+        change: Callable[[Journey, UnitOfWork], object],
     ) -> Journey:
+        """Lock the journey, check the revision, apply `change` (sync or async), save."""
         async with UnitOfWork(self._database) as uow:
             journey = await uow.journeys.get(workspace_id, journey_id)
             journey.check_revision(expected_revision)
-            change(journey)
+            outcome = change(journey, uow)
+            if inspect.isawaitable(outcome):
+                await outcome
             await uow.save(journey)
             await uow.commit()
         await self._after_commit(uow.logged, journey)

@@ -12,9 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from domain.errors import NotFound, RevisionConflict
-from domain.journey import Journey
+from domain.journey import Journey, Version
 from domain.statuses import Status
-from store.mapping import journey_from_rows, journey_values, version_row
+from store.mapping import journey_from_rows, journey_values, version_from_row, version_row
 from store.tables import JourneyLabelRow, JourneyRow, JourneyVersionRow
 
 
@@ -25,6 +25,24 @@ def with_latest_version() -> Select[JourneyRow, JourneyVersionRow]:
         (col(JourneyVersionRow.journey_id) == col(JourneyRow.id))
         & (col(JourneyVersionRow.number) == col(JourneyRow.latest_version)),
     )
+
+
+async def load_journeys(
+    session: AsyncSession, statement: Select[JourneyRow, JourneyVersionRow]
+) -> list[tuple[int, Journey]]:
+    """Run a `with_latest_version()` statement: (page position, journey) pairs, labels
+    fetched for all of them in one more query."""
+    rows = (await session.exec(statement)).all()
+    labels: dict[str, list[str]] = {row.id: [] for row, _ in rows}
+    if labels:
+        found = await session.exec(
+            select(JourneyLabelRow).where(col(JourneyLabelRow.journey_id).in_(list(labels)))
+        )
+        for label in found.all():
+            labels[label.journey_id].append(label.label)
+    return [
+        (row.pk or 0, journey_from_rows(row, latest, labels[row.id])) for row, latest in rows
+    ]
 
 
 def is_due(now: datetime) -> ColumnElement[bool]:
@@ -89,18 +107,14 @@ class JourneyRepository:
         )
 
     async def _load(self, statement: Select[JourneyRow, JourneyVersionRow]) -> list[Journey]:
-        rows = (await self._session.exec(statement)).all()
-        labels: dict[str, list[str]] = {row.id: [] for row, _ in rows}
-        if labels:
-            found = await self._session.exec(
-                select(JourneyLabelRow).where(col(JourneyLabelRow.journey_id).in_(list(labels)))
-            )
-            for label in found.all():
-                labels[label.journey_id].append(label.label)
-        journeys = [journey_from_rows(row, latest, labels[row.id]) for row, latest in rows]
+        journeys = [journey for _, journey in await load_journeys(self._session, statement)]
         for journey in journeys:
             self._loaded[journey.id] = _Snapshot.of(journey)
         return journeys
+
+    async def version(self, journey_id: str, number: int) -> Version | None:
+        row = await self._session.get(JourneyVersionRow, (journey_id, number))
+        return version_from_row(row) if row else None
 
     async def add(self, journey: Journey) -> None:
         await self._session.exec(insert(JourneyRow).values(**journey_values(journey)))

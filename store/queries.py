@@ -16,8 +16,8 @@ from domain.content import JourneyKind
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import Status
-from store.journeys import with_latest_version
-from store.mapping import event_from_row, journey_from_rows, version_from_row
+from store.journeys import load_journeys, with_latest_version
+from store.mapping import event_from_row, version_from_row
 from store.tables import (
     JourneyLabelRow,
     JourneyRow,
@@ -43,7 +43,7 @@ class JourneyPage:
 
 
 async def journey(session: AsyncSession, workspace_id: str, journey_id: str) -> Journey | None:
-    found = await _journeys(
+    found = await load_journeys(
         session,
         with_latest_version().where(
             JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id
@@ -55,7 +55,7 @@ async def journey(session: AsyncSession, workspace_id: str, journey_id: str) -> 
 async def journeys_by_id(
     session: AsyncSession, workspace_id: str, journey_ids: Sequence[str]
 ) -> dict[str, Journey]:
-    found = await _journeys(
+    found = await load_journeys(
         session,
         with_latest_version().where(
             col(JourneyRow.id).in_(journey_ids), JourneyRow.workspace_id == workspace_id
@@ -92,7 +92,7 @@ async def journeys_page(
         .order_by(col(JourneyRow.pk).desc())
         .limit(first + 1)
     )
-    found = await _journeys(session, statement)
+    found = await load_journeys(session, statement)
     return JourneyPage(found[:first], int(total.one()), has_next_page=len(found) > first)
 
 
@@ -163,24 +163,6 @@ async def versions(session: AsyncSession, journey_ids: Sequence[str]) -> dict[st
     for row in rows.all():
         grouped[row.journey_id].append(version_from_row(row))
     return grouped
-
-
-async def version(session: AsyncSession, journey_id: str, number: int) -> Version | None:
-    row = await session.get(JourneyVersionRow, (journey_id, number))
-    return version_from_row(row) if row else None
-
-
-async def _journeys(session: AsyncSession, statement: object) -> list[tuple[int, Journey]]:
-    rows = (await session.exec(statement)).all()  # type: ignore[call-overload]
-    ids = [row.id for row, _ in rows]
-    labels: dict[str, list[str]] = defaultdict(list)
-    if ids:
-        found = await session.exec(
-            select(JourneyLabelRow).where(col(JourneyLabelRow.journey_id).in_(ids))
-        )
-        for label in found.all():
-            labels[label.journey_id].append(label.label)
-    return [(row.pk, journey_from_rows(row, latest, labels[row.id])) for row, latest in rows]
 
 
 def _escape_like(text: str) -> str:
