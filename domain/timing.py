@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.actions import Action
@@ -28,15 +29,34 @@ def running_status(
     return Status.ACTIVE
 
 
+@dataclass(frozen=True)
+class TimedAction:
+    """The system action a status waits for, and the journey date it waits for."""
+
+    action: Action
+    date_field: str  # "start_at" or "end_at"
+    due_without_date: bool  # with no date: due at once (START) or never (END)
+
+
+# Which statuses wait for a date. The store derives its due-time queries
+# from this table, so the rule lives here only.
+TIMED_ACTIONS: dict[Status, TimedAction] = {
+    Status.SCHEDULED: TimedAction(Action.START, "start_at", due_without_date=True),
+    Status.ACTIVE: TimedAction(Action.END, "end_at", due_without_date=False),
+}
+
+
 def next_timed_action(
     status: Status, start_at: datetime | None, end_at: datetime | None
 ) -> tuple[Action, datetime | None] | None:
     """The system action this journey waits for and its date (None: due at once)."""
-    if status is Status.SCHEDULED:
-        return Action.START, start_at
-    if status is Status.ACTIVE and end_at is not None:
-        return Action.END, end_at
-    return None
+    timed = TIMED_ACTIONS.get(status)
+    if timed is None:
+        return None
+    date = start_at if timed.date_field == "start_at" else end_at
+    if date is None and not timed.due_without_date:
+        return None
+    return timed.action, date
 
 
 def due_action(

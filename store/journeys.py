@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, insert, update
+from sqlalchemy import ColumnElement, Table, delete, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from domain.errors import NotFound, RevisionConflict
 from domain.journey import Journey, Version
-from domain.statuses import Status
+from domain.timing import TIMED_ACTIONS
 from store.mapping import journey_from_rows, journey_values, version_from_row, version_row
 from store.tables import JourneyLabelRow, JourneyRow, JourneyVersionRow
 
@@ -40,18 +40,19 @@ async def load_journeys(
         )
         for label in found.all():
             labels[label.journey_id].append(label.label)
-    return [
-        (row.pk or 0, journey_from_rows(row, latest, labels[row.id])) for row, latest in rows
-    ]
+    return [(row.pk or 0, journey_from_rows(row, latest, labels[row.id])) for row, latest in rows]
 
 
 def is_due(now: datetime) -> ColumnElement[bool]:
-    """START or END is due: the SQL twin of `domain.timing.due_action`, for the index."""
-    starting = (col(JourneyRow.status) == Status.SCHEDULED.value) & (
-        col(JourneyRow.start_at).is_(None) | (col(JourneyRow.start_at) <= now)
-    )
-    ending = (col(JourneyRow.status) == Status.ACTIVE.value) & (col(JourneyRow.end_at) <= now)
-    return starting | ending
+    """A timed action is due: `domain.timing.due_action` as SQL, built from its table."""
+    conditions = []
+    for status, timed in TIMED_ACTIONS.items():
+        date = col(getattr(JourneyRow, timed.date_field))
+        reached = date <= now
+        if timed.due_without_date:
+            reached = date.is_(None) | reached
+        conditions.append((col(JourneyRow.status) == status.value) & reached)
+    return or_(*conditions)
 
 
 JOURNEYS_TABLE: Table = JourneyRow.__table__  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from domain.content import JourneyKind
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import Status
+from domain.timing import TIMED_ACTIONS
 from store.journeys import load_journeys, with_latest_version
 from store.mapping import event_from_row, version_from_row
 from store.tables import (
@@ -170,12 +171,11 @@ def _escape_like(text: str) -> str:
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
-    """The earliest planned START or END date, due or not."""
-    starts = select(func.min(JourneyRow.start_at)).where(
-        JourneyRow.status == Status.SCHEDULED.value
-    )
-    ends = select(func.min(JourneyRow.end_at)).where(JourneyRow.status == Status.ACTIVE.value)
-    dates = [(await session.exec(query)).one() for query in (starts, ends)]
+    """The earliest planned date of a timed action (START, END), due or not."""
+    dates = []
+    for status, timed in TIMED_ACTIONS.items():
+        earliest = select(func.min(getattr(JourneyRow, timed.date_field)))
+        dates.append((await session.exec(earliest.where(JourneyRow.status == status.value))).one())
     found = [date for date in dates if date is not None]
     return min(found) if found else None
 
