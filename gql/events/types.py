@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+import gql.enums  # noqa: F401  (registers the domain's enums with GraphQL)
 from domain.actions import Action, ActorKind
 from domain.events import LoggedStatusChange
 from domain.statuses import Status
 from gql.context import Info
-from gql.enums import *  # noqa: F403  (registers the enums)
+
+if TYPE_CHECKING:
+    from gql.journeys.types import JourneyType
 
 
 @strawberry.type(name="Actor")
@@ -73,6 +76,3 @@ class StatusEventType:
     @strawberry.field
     def at(self) -> datetime:
         return self.event.change.at
-
-
-from gql.journeys.types import JourneyType  # noqa: E402

@@ -67,6 +67,20 @@ class UpdateJourneyInput:
         return changes
 
 
+async def _take(
+    info: Info,
+    id: strawberry.ID,
+    action: Action,
+    expected_revision: int | None = None,
+    reason: str | None = None,
+) -> JourneyType:
+    principal = await info.context.principal()
+    journey = await info.context.services.commands.take(
+        principal, journey_id(id), action, expected_revision, reason
+    )
+    return JourneyType(journey=journey)
+
+
 def _transition(action: Action, description: str) -> Any:
     """A mutation that takes one status action: `(id, expectedRevision, reason)`."""
 
@@ -76,11 +90,7 @@ def _transition(action: Action, description: str) -> Any:
         expected_revision: int | None = None,
         reason: str | None = None,
     ) -> JourneyType:
-        principal = await info.context.principal()
-        journey = await info.context.services.commands.take(
-            principal, journey_id(id), action, expected_revision, reason
-        )
-        return JourneyType(journey=journey)
+        return await _take(info, id, action, expected_revision, reason)
 
     return strawberry.mutation(resolver=take, description=description)
 
@@ -145,11 +155,7 @@ class JourneyMutations:
     async def mark_journey_error(
         self, info: Info, id: strawberry.ID, reason: str | None = None
     ) -> JourneyType:
-        principal = await info.context.principal()
-        journey = await info.context.services.commands.take(
-            principal, journey_id(id), Action.FAIL, None, reason
-        )
-        return JourneyType(journey=journey)
+        return await _take(info, id, Action.FAIL, reason=reason)
 
     @strawberry.mutation(description="A new DESIGNING journey with the latest content.")
     async def copy_journey(

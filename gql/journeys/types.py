@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+import gql.enums  # noqa: F401  (registers the domain's enums with GraphQL)
 from domain.actions import Action
 from domain.content import JourneyKind, Step, StepType
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from gql.context import Info
-from gql.enums import *  # noqa: F403  (registers the enums)
+from service.reads import checked_page_size
 
 if TYPE_CHECKING:
     from gql.events.types import StatusEventType
@@ -177,7 +178,6 @@ class JourneyType:
         self, info: Info, first: int | None = None
     ) -> list[Annotated[StatusEventType, strawberry.lazy("gql.events.types")]]:
         from gql.events.types import StatusEventType
-        from service.reads import checked_page_size
 
         limit = checked_page_size(first, default=MAX_HISTORY)
         events = await info.context.history_loader(limit).load(self.journey.id)
