@@ -6,11 +6,18 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from domain.actions import Role
 from domain.errors import DomainError
+from service.clock import SystemClock
 from service.settings import Settings, SettingsError
+from service.tokens import Tokens
+from store.database import Database
+
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,19 +79,10 @@ def migrate(settings: Settings) -> int:
 
 
 def create_token(settings: Settings, workspace: str, role: Role, name: str | None) -> int:
-    from service.services import Services
     from store.migrate import upgrade
 
     upgrade(settings.database_url)
-
-    async def make() -> str:
-        services = Services.embedded(settings)
-        try:
-            return await services.tokens.create(workspace, role, name)
-        finally:
-            await services.close()
-
-    token = asyncio.run(make())
+    token = asyncio.run(_with_tokens(settings, lambda tokens: tokens.create(workspace, role, name)))
     print(f"token for workspace {workspace!r}, role {role.value} (shown once, keep it safe):")
     print(token)
     return 0
@@ -99,7 +97,7 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
 
     upgrade(settings.database_url)
     services = Services.from_settings(settings)
-    first_token = asyncio.run(_bootstrap(settings))
+    first_token = asyncio.run(_with_tokens(settings, lambda tokens: tokens.bootstrap()))
     if first_token:
         print("No token existed yet: made workspace 'default' and an admin token for it")
         print("(shown once, keep it safe):")
@@ -125,14 +123,13 @@ def run_worker(settings: Settings, *, check: bool) -> int:
     return 0
 
 
-async def _bootstrap(settings: Settings) -> str | None:
-    from service.services import Services
-
-    services = Services.embedded(settings)
+async def _with_tokens(settings: Settings, use: Callable[[Tokens], Awaitable[T]]) -> T:
+    """Run `use` with the token store, on a database connection of its own."""
+    database = Database(settings.database_url)
     try:
-        return await services.tokens.bootstrap()
+        return await use(Tokens(database, SystemClock()))
     finally:
-        await services.close()
+        await database.dispose()
 
 
 if __name__ == "__main__":

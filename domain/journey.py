@@ -37,7 +37,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.events import StatusChanged
-from domain.statuses import EditMode, Status, traits
+from domain.statuses import EditMode, Status, is_editable, traits
 from domain.timing import due_action, running_status, window_is_open
 from domain.transitions import APPLIES_LATEST_VERSION, Computed, target_of
 
@@ -166,7 +166,7 @@ class Journey:
         return self.status is Status.DESIGNING
 
     def may_be_edited_by(self, role: Role) -> bool:
-        return may_write(role) and self.edit_mode is not EditMode.LOCKED
+        return may_write(role) and is_editable(self.status)
 
     def may_be_deleted_by(self, role: Role) -> bool:
         return may_write(role) and self.can_be_deleted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -41,8 +41,6 @@ class ManualClock:
         self._now = when
 
     def advance(self, **delta: float) -> datetime:
-        from datetime import timedelta
-
         self._now = self._now + timedelta(**delta)
         return self._now
 

@@ -67,8 +67,8 @@ class RedisBus:
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
-                    if self.connected is False and self.reconnects:
-                        log.info("Redis is back; catching up from the log")
+                    if self.reconnects:
+                        log.info("connected to Redis again; catching up from the log")
                     self.connected = True
                     delay = 0.1
                     self._ring_all()  # whatever was announced while we were away

@@ -146,7 +146,11 @@ def test_events_cross_processes(cluster: Cluster, when: str):
         assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
         query = "subscription { statusChanged { sequence status journeyId } }"
         ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
-        time.sleep(0.5)  # the subscription is registered before the change
+        wait_until(  # the subscription is registered before the change
+            lambda: "journeys_subscribers 1" in httpx.get(f"{listener_url}/metrics").text,
+            10,
+            "the subscription to register",
+        )
         if when != "prompt":
             cluster.redis.stop()
             time.sleep(1)
