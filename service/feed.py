@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from domain.events import LoggedStatusChange
 
@@ -24,7 +25,15 @@ log = logging.getLogger(__name__)
 OUTBOUND_LIMIT = 10_000
 CATCH_UP_PAGE = 500
 
-ReadLog = Callable[[str, int, int], Awaitable[list[LoggedStatusChange]]]
+
+class ReadLog(Protocol):
+    """Reads a workspace's logged events after a sequence number, oldest first."""
+
+    def __call__(
+        self, workspace_id: str, *, after: int, first: int
+    ) -> Awaitable[list[LoggedStatusChange]]: ...
+
+
 ReadLastSequence = Callable[[str], Awaitable[int]]
 
 
@@ -97,7 +106,9 @@ class _WorkspaceFeed:
 
     async def _catch_up(self) -> None:
         while True:
-            events = await self._read_log(self.workspace_id, self.last_sequence, CATCH_UP_PAGE)
+            events = await self._read_log(
+                self.workspace_id, after=self.last_sequence, first=CATCH_UP_PAGE
+            )
             for event in events:
                 self._deliver(event)
                 self.last_sequence = event.sequence

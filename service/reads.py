@@ -72,11 +72,6 @@ class JourneyReads:
         async with self._database.session() as session:
             return await queries.versions(session, journey_ids)
 
-    async def events_after(
-        self, workspace_id: str, after: int, first: int
-    ) -> list[LoggedStatusChange]:
-        return await self.status_events(workspace_id, after=after, first=first)
-
     async def last_sequence(self, workspace_id: str) -> int:
         async with self._database.session() as session:
             return await queries.last_sequence(session, workspace_id)

@@ -32,7 +32,7 @@ class Services:
         self.commands = JourneyCommands(self.database, self.clock, self.bus, self.scheduler)
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
-        self.feed = EventFeed(self.reads.events_after, self.reads.last_sequence)
+        self.feed = EventFeed(self.reads.status_events, self.reads.last_sequence)
         self.bus.listen(self.feed)
 
     @classmethod
