@@ -105,7 +105,16 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     print(f"mode: {settings.mode.value}")
     print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
     print('  with the header {"Authorization": "Bearer <token>"}')
-    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(services),
+        host=host,
+        port=port,
+        log_level="info",
+        # Protocol-level pings on every WebSocket, whatever its subprotocol:
+        # a client gone without a close frame is dropped after two intervals.
+        ws_ping_interval=settings.ws_ping_seconds,
+        ws_ping_timeout=settings.ws_ping_seconds,
+    )
     return 0
 
 

@@ -30,6 +30,15 @@ class Settings:
     counts_interval_seconds: float = 0.5
     # The arq queue; a separate name keeps several deployments apart on one Redis.
     queue_name: str = "journeys:queue"
+    # Frames waiting to be written to one WebSocket; a client that lets more
+    # pile up is disconnected with 4410 and resumes with `after`.
+    ws_outbox_frames: int = 1000
+    # uvicorn pings every WebSocket this often and drops one that does not
+    # answer within the same time: a dead network is noticed, not waited on.
+    ws_ping_seconds: float = 20.0
+    # An open WebSocket checks its token again this often; a revoked or
+    # expired token closes it with 4403.
+    token_recheck_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -40,6 +49,9 @@ class Settings:
             sweep_seconds=int(_number(environ, "JOURNEYS_SWEEP_SECONDS", 5)),
             queue_name=environ.get("JOURNEYS_QUEUE_NAME") or cls.queue_name,
             counts_interval_seconds=_number(environ, "JOURNEYS_COUNTS_INTERVAL_MS", 500) / 1000,
+            ws_outbox_frames=int(_number(environ, "JOURNEYS_WS_OUTBOX_FRAMES", 1000)),
+            ws_ping_seconds=_number(environ, "JOURNEYS_WS_PING_SECONDS", 20.0),
+            token_recheck_seconds=_number(environ, "JOURNEYS_TOKEN_RECHECK_SECONDS", 30.0),
         )
         settings.check()
         return settings

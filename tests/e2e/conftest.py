@@ -32,6 +32,8 @@ class LiveServer:
     database_url: str
     clock: ManualClock
     tokens: dict[str, str] = field(default_factory=dict)
+    # Settings other than the database, e.g. {"ws_outbox_frames": 50}.
+    settings: dict[str, Any] = field(default_factory=dict)
     base_url: str = ""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -39,12 +41,19 @@ class LiveServer:
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> None:
-        services = Services.embedded(Settings(database_url=self.database_url), clock=self.clock)
+        settings = Settings(database_url=self.database_url, **self.settings)
+        services = Services.embedded(settings, clock=self.clock)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(create_app(services), log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            create_app(services),
+            log_level="warning",
+            lifespan="on",
+            ws_ping_interval=settings.ws_ping_seconds,
+            ws_ping_timeout=settings.ws_ping_seconds,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
