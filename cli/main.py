@@ -1,21 +1,26 @@
-"""`journeys serve | worker | migrate | token create | export-schema`."""
+"""`journeys serve | worker | migrate | token create|revoke|list | prune-log | export-schema`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from domain.actions import Role
 from domain.errors import DomainError
 from service.clock import SystemClock
 from service.settings import Settings, SettingsError
-from service.tokens import Tokens
+from service.tokens import TokenInfo, Tokens, show_time
 from store.database import Database
+
+if TYPE_CHECKING:
+    from service.retention import PruneReport
 
 T = TypeVar("T")
 
@@ -41,6 +46,27 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--workspace", required=True)
     create.add_argument("--role", required=True, choices=["viewer", "editor", "admin"])
     create.add_argument("--name", help="shown as the actor of this token's changes")
+    create.add_argument(
+        "--expires-in",
+        type=parse_duration,
+        metavar="DURATION",
+        help="refuse the token after this long: 30d, 12h or 90m (default: never expires)",
+    )
+    revoke = token_commands.add_parser(
+        "revoke", help="revoke the tokens of this name (other processes notice within 5 s)"
+    )
+    revoke.add_argument("--workspace", required=True)
+    revoke.add_argument("--name", required=True)
+    listing = token_commands.add_parser(
+        "list", help="a workspace's tokens: name, role, dates, state (never the token)"
+    )
+    listing.add_argument("--workspace", required=True)
+
+    prune = commands.add_parser(
+        "prune-log",
+        help="delete status events older than DAYS days, in every workspace (safe while serving)",
+    )
+    prune.add_argument("--older-than", required=True, type=parse_days, metavar="DAYS")
 
     export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")
@@ -55,7 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "worker":
             return run_worker(settings, check=args.check)
         if args.command == "token":
-            return create_token(settings, args.workspace, Role(args.role), args.name)
+            if args.token_command == "revoke":
+                return revoke_tokens(settings, args.workspace, args.name)
+            if args.token_command == "list":
+                return list_tokens(settings, args.workspace)
+            return create_token(
+                settings, args.workspace, Role(args.role), args.name, args.expires_in
+            )
+        if args.command == "prune-log":
+            return prune_log(settings, args.older_than)
         return serve_api(settings, args.host, args.port)
     except (SettingsError, DomainError) as error:
         print(f"journeys: {error}", file=sys.stderr)
@@ -78,13 +112,125 @@ def migrate(settings: Settings) -> int:
     return 0
 
 
-def create_token(settings: Settings, workspace: str, role: Role, name: str | None) -> int:
+_DURATION = re.compile(r"\s*(\d{1,9})\s*([dhm])\s*")
+_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+LONGEST = timedelta(days=36500)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30d`, `12h`, `90m`: a whole, positive number of days, hours or minutes."""
+    found = _DURATION.fullmatch(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: write a whole number and a unit, "
+            "like 30d (days), 12h (hours) or 90m (minutes)"
+        )
+    duration = timedelta(**{_DURATION_UNITS[found[2]]: int(found[1])})
+    if not timedelta(0) < duration <= LONGEST:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be above 0 and at most 36500d")
+    return duration
+
+
+def parse_days(text: str) -> int:
+    """A whole number of days, 1 to 36500."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= days <= LONGEST.days:
+        raise argparse.ArgumentTypeError(f"days must be between 1 and {LONGEST.days}, not {days}")
+    return days
+
+
+def create_token(
+    settings: Settings,
+    workspace: str,
+    role: Role,
+    name: str | None,
+    expires_in: timedelta | None = None,
+) -> int:
     from store.migrate import upgrade
 
     upgrade(settings.database_url)
-    token = asyncio.run(_with_tokens(settings, lambda tokens: tokens.create(workspace, role, name)))
+    token = asyncio.run(
+        _with_tokens(
+            settings, lambda tokens: tokens.create(workspace, role, name, expires_in=expires_in)
+        )
+    )
     print(f"token for workspace {workspace!r}, role {role.value} (shown once, keep it safe):")
     print(token)
+    return 0
+
+
+def revoke_tokens(settings: Settings, workspace: str, name: str) -> int:
+    from store.migrate import upgrade
+
+    upgrade(settings.database_url)
+    done = asyncio.run(_with_tokens(settings, lambda tokens: tokens.revoke(workspace, name)))
+    for info in done.revoked:
+        print(
+            f"revoked token {info.name!r} ({info.role.value}, created "
+            f"{show_time(info.created_at)}) of workspace {workspace!r}; "
+            f"running servers refuse it within {Tokens.CACHE_FOR.seconds} s"
+        )
+    for info in done.already_revoked:
+        assert info.revoked_at is not None
+        print(
+            f"token {info.name!r} ({info.role.value}, created {show_time(info.created_at)}) "
+            f"was already revoked at {show_time(info.revoked_at)}"
+        )
+    return 0
+
+
+def list_tokens(settings: Settings, workspace: str) -> int:
+    from store.migrate import upgrade
+
+    upgrade(settings.database_url)
+    clock = SystemClock()
+    infos = asyncio.run(_with_tokens(settings, lambda tokens: tokens.list_tokens(workspace)))
+    print(token_table(infos, clock.now()), end="")
+    return 0
+
+
+def token_table(infos: list[TokenInfo], now: datetime) -> str:
+    """Tokens as aligned columns, one line each (never the token or its hash)."""
+    header = ("NAME", "ROLE", "CREATED", "EXPIRES", "REVOKED", "STATE")
+    rows = [header] + [
+        (
+            info.name,
+            info.role.value,
+            show_time(info.created_at),
+            show_time(info.expires_at) if info.expires_at else "never",
+            show_time(info.revoked_at) if info.revoked_at else "-",
+            info.state(now).value,
+        )
+        for info in infos
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        + "\n"
+        for row in rows
+    )
+
+
+def prune_log(settings: Settings, days: int) -> int:
+    from service.retention import LogRetention
+    from store.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+    async def prune(database: Database) -> PruneReport:
+        return await LogRetention(database, SystemClock()).prune(timedelta(days=days))
+
+    report = asyncio.run(_with_database(settings, prune))
+    print(f"deleted status events older than {show_time(report.cutoff)} ({days} days):")
+    for workspace in report.workspaces:
+        print(
+            f"  {workspace.workspace_id}: {workspace.deleted} deleted; the log keeps "
+            f"events after sequence {workspace.pruned_through}"
+        )
+    print(f"{report.deleted} events deleted in all")
     return 0
 
 
@@ -134,9 +280,14 @@ def run_worker(settings: Settings, *, check: bool) -> int:
 
 async def _with_tokens(settings: Settings, use: Callable[[Tokens], Awaitable[T]]) -> T:
     """Run `use` with the token store, on a database connection of its own."""
+    return await _with_database(settings, lambda database: use(Tokens(database, SystemClock())))
+
+
+async def _with_database(settings: Settings, use: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `use` on a database connection of its own."""
     database = Database(settings.database_url)
     try:
-        return await use(Tokens(database, SystemClock()))
+        return await use(database)
     finally:
         await database.dispose()
 

@@ -63,3 +63,17 @@ class TransitionNotAllowed(DomainError):
             "allowedActions": self.allowed_actions,
             "reason": self.message,
         }
+
+
+class ReplayUnavailable(DomainError):
+    """A read of the status log after a sequence that retention has already removed."""
+
+    code = "REPLAY_UNAVAILABLE"
+
+    def __init__(self, message: str, pruned_through: int) -> None:
+        super().__init__(message)
+        self.pruned_through = pruned_through
+
+    def details(self) -> dict[str, object]:
+        # The lowest `after` the log can still answer without a gap.
+        return {"prunedThrough": self.pruned_through}

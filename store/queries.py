@@ -184,3 +184,49 @@ async def last_sequence(session: AsyncSession, workspace_id: str) -> int:
     """The highest committed status-event sequence of a workspace (0 before any)."""
     row = await session.get(WorkspaceRow, workspace_id)
     return row.last_sequence if row else 0
+
+
+async def pruned_through(session: AsyncSession, workspace_id: str) -> int:
+    """The highest sequence retention has deleted from a workspace's log (0: none).
+
+    Read it *after* the events it vouches for: retention deletes and raises it
+    in one transaction, so a later read always sees a deletion an earlier
+    read of the events was missing.
+    """
+    found = await session.exec(
+        select(WorkspaceRow.pruned_through).where(WorkspaceRow.id == workspace_id)
+    )
+    value = found.first()
+    return int(value) if value is not None else 0
+
+
+async def journey_log_is_whole(session: AsyncSession, workspace_id: str, journey_id: str) -> bool:
+    """Whether retention has deleted none of this journey's status events.
+
+    A journey's first event is the only one that leaves DESIGNING (nothing
+    returns to it), and retention deletes a prefix of the log: if that first
+    event is still there, so is every later one. A journey still in
+    DESIGNING, or one that does not exist (deleted journeys never left
+    DESIGNING), has no events to lose.
+    """
+    # The status first: a journey that leaves DESIGNING logs its first event in
+    # the same transaction, so if the status is past DESIGNING here, that event
+    # exists now and the next read finds it unless retention deleted it.
+    status = await session.exec(
+        select(JourneyRow.status).where(
+            JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id
+        )
+    )
+    found = status.first()
+    if found is None or found == Status.DESIGNING.value:
+        return True
+    first_event = await session.exec(
+        select(StatusEventRow.sequence)
+        .where(
+            StatusEventRow.workspace_id == workspace_id,
+            StatusEventRow.journey_id == journey_id,
+            StatusEventRow.previous_status == Status.DESIGNING.value,
+        )
+        .limit(1)
+    )
+    return first_event.first() is not None

@@ -18,6 +18,9 @@ class WorkspaceRow(SQLModel, table=True):
     # The last status-event sequence handed out. Bumping it locks the row
     # until commit, which is what puts sequences in commit order.
     last_sequence: int = 0
+    # The highest sequence retention has deleted from this workspace's log
+    # (0: nothing deleted). Events up to it are gone; those after it are all kept.
+    pruned_through: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -30,6 +33,8 @@ class TokenRow(SQLModel, table=True):
     role: str = Field(max_length=16)
     token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Refused from this instant on; None: never expires.
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -85,7 +90,8 @@ class JourneyLabelRow(SQLModel, table=True):
 
 
 class StatusEventRow(SQLModel, table=True):
-    """The append-only status event log. Rows are inserted, never updated."""
+    """The append-only status event log. Rows are inserted, never updated; retention
+    (service/retention.py) deletes the oldest ones, always a prefix of a workspace's log."""
 
     __tablename__ = "status_events"
     __table_args__ = (Index("ix_status_events_journey", "journey_id", "sequence"),)

@@ -1,0 +1,74 @@
+"""Migration 0002 (token expiry, log retention) on a database that already has rows."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+
+from store.database import sync_url
+from store.migrate import alembic_config
+from tests.conftest import POSTGRES_URL, _postgres_reachable
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all (the shared test databases are migrated already)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("JOURNEYS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    schema = f"journeys_mig_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_0002_keeps_existing_rows_and_gives_them_defaults(empty_database_url: str):
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0001")
+    engine = create_engine(sync_url(empty_database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO workspaces (id, last_sequence, created_at) "
+                    "VALUES ('acme', 7, '2030-01-01 09:00:00+00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO api_tokens (id, workspace_id, name, role, token_hash, created_at) "
+                    "VALUES ('t1', 'acme', 'alice', 'editor', 'h1', '2030-01-01 09:00:00+00')"
+                )
+            )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            workspace = connection.execute(
+                text("SELECT last_sequence, pruned_through FROM workspaces")
+            ).one()
+            token = connection.execute(text("SELECT name, expires_at FROM api_tokens")).one()
+        assert tuple(workspace) == (7, 0)
+        assert tuple(token) == ("alice", None)
+
+        command.downgrade(config, "0001")
+        columns = {c["name"] for c in inspect(engine).get_columns("workspaces")}
+        assert "pruned_through" not in columns
+        command.upgrade(config, "head")
+        command.check(config)
+    finally:
+        engine.dispose()
