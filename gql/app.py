@@ -19,7 +19,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from domain.errors import Unauthenticated
 from gql.context import Context
+from gql.multiplex import Multiplexer
 from gql.schema import schema
+from gql.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from jobs.embedded import EmbeddedTimer
 from service.redis_bus import RedisBus
 from service.services import Services
@@ -33,6 +35,9 @@ MAX_OPERATIONS_PER_CONNECTION = 50
 
 
 class JourneysGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = GraphQLWSHandler
+
     def __init__(self, services: Services) -> None:
         super().__init__(
             schema,
@@ -44,6 +49,8 @@ class JourneysGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
         )
         self.services = services
+        self.multiplexer = Multiplexer(schema, hold_limit=services.settings.ws_outbox_frames)
+        self.connections = Connections()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -69,17 +76,30 @@ def create_app(services: Services) -> Starlette:
     embedded = services.settings.mode is Mode.EMBEDDED
     timer = EmbeddedTimer(services) if embedded else None
 
+    async def recheck_tokens() -> None:
+        while True:
+            await asyncio.sleep(services.settings.token_recheck_seconds)
+            try:
+                closed = await graphql.connections.recheck_tokens(services.tokens)
+                if closed:
+                    log.info("closed %d WebSocket(s) whose token is no longer valid", closed)
+            except Exception:  # the database may be down for a moment; try again later
+                log.exception("could not check the tokens of open WebSockets")
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await services.start()
-        task = asyncio.create_task(timer.run()) if timer is not None else None
+        tasks = [asyncio.create_task(recheck_tokens())]
+        if timer is not None:
+            tasks.append(asyncio.create_task(timer.run()))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await graphql.multiplexer.close()
             await services.close()
 
     async def healthz(_request: Request) -> Response:
@@ -103,7 +123,7 @@ def create_app(services: Services) -> Starlette:
         )
 
     async def metrics(_request: Request) -> Response:
-        subscribers = services.feed.subscriber_count
+        multiplexer = graphql.multiplexer
         lines = [
             "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
             "# TYPE journeys_timer_passes_total counter",
@@ -111,9 +131,15 @@ def create_app(services: Services) -> Starlette:
             "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
             "# TYPE journeys_timer_transitions_total counter",
             f"journeys_timer_transitions_total {timer.applied if timer else 0}",
-            "# HELP journeys_subscribers Live statusChanged subscriptions on this process.",
+            "# HELP journeys_subscribers Live WebSocket subscriptions on this process.",
             "# TYPE journeys_subscribers gauge",
-            f"journeys_subscribers {subscribers}",
+            f"journeys_subscribers {multiplexer.subscriber_count}",
+            "# HELP journeys_shared_subscriptions Distinct executions serving them.",
+            "# TYPE journeys_shared_subscriptions gauge",
+            f"journeys_shared_subscriptions {multiplexer.shared_count}",
+            "# HELP journeys_websockets Open, acknowledged WebSocket connections.",
+            "# TYPE journeys_websockets gauge",
+            f"journeys_websockets {len(graphql.connections)}",
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum, auto
 from typing import Any
 
 from starlette.requests import Request
@@ -18,27 +20,64 @@ from service.services import Services
 from service.tokens import Principal
 
 
+class Delivery(Enum):
+    """Which part of a subscription's events an execution delivers."""
+
+    REPLAY_THEN_LIVE = auto()  # a subscriber on its own (an HTTP stream)
+    REPLAY_ONLY = auto()  # a WebSocket subscriber's own replay, before it goes live
+    LIVE_ONLY = auto()  # a shared execution: the live events of many subscribers
+
+
+def _ignore() -> None:
+    return None
+
+
+@dataclass
+class EventStream:
+    """What a subscription resolver and the code that runs it tell each other.
+
+    The resolver reads `delivery`, calls `now_listening()` once it receives
+    live events, and records in `last_sequence` the sequence of each event
+    just before yielding it (the shared fan-out labels each frame with it).
+    The runner sets `fell_behind`, called when live events came too fast.
+    """
+
+    delivery: Delivery = Delivery.REPLAY_THEN_LIVE
+    last_sequence: int | None = None
+    listening: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    fell_behind: Callable[[], None] = _ignore
+
+    def now_listening(self) -> None:
+        self.listening = True
+        self.ready.set()
+
+
 @dataclass
 class Context:
     services: Services
-    request: Request | WebSocket
+    # None for a shared subscription execution, which serves many sockets.
+    request: Request | WebSocket | None
     response: Response | None = None
     # Filled by Strawberry from a WebSocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
+    stream: EventStream = field(default_factory=EventStream)
     _principal: Principal | None = None
     _loaders: dict[object, DataLoader[Any, Any]] = field(default_factory=dict)
 
     async def principal(self) -> Principal:
         """The caller, authenticated once per request (or per WebSocket)."""
         if self._principal is None:
-            self._principal = await self.services.tokens.authenticate(self._authorization())
+            self._principal = await self.services.tokens.authenticate(self.authorization())
         return self._principal
 
-    def _authorization(self) -> str | None:
+    def authorization(self) -> str | None:
         if isinstance(self.request, WebSocket):
             params = self.connection_params or {}
             value = params.get("authorization") or params.get("Authorization")
             return value if isinstance(value, str) else None
+        if self.request is None:
+            return None
         return self.request.headers.get("authorization")
 
     # -- DataLoaders: one query per batch, not per journey ------------------
@@ -68,8 +107,9 @@ class Context:
 
     def _loader(self, key: object, load: Any) -> DataLoader[Any, Any]:
         if key not in self._loaders:
-            # A WebSocket context lives for hours: never serve it cached rows.
-            cache = not isinstance(self.request, WebSocket)
+            # Only an HTTP request is short: a WebSocket's context, or a shared
+            # subscription's, lives for hours and must never serve cached rows.
+            cache = isinstance(self.request, Request)
             self._loaders[key] = DataLoader(load_fn=load, cache=cache)
         return self._loaders[key]
 

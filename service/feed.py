@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from domain.errors import ReplayUnavailable
 from domain.events import LoggedStatusChange
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,16 @@ class _WorkspaceFeed:
             self._rung.clear()
             try:
                 await self._catch_up()
+            except ReplayUnavailable as gap:
+                # Retention removed events this feed never delivered (it was
+                # stuck for longer than the log keeps them): its subscribers
+                # cannot be made whole, so they resume and hear the error.
+                log.error("feed of workspace %s fell behind the log's retention", self.workspace_id)
+                for subscription in list(self.subscribers):
+                    subscription.overflowed = True
+                    subscription.close()
+                self.subscribers.clear()
+                self.last_sequence = gap.pruned_through
             except Exception:
                 log.exception("feed of workspace %s could not read the log", self.workspace_id)
                 await asyncio.sleep(1)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator
 
 import strawberry
-from starlette.websockets import WebSocket
 
 from domain.errors import NotFound
 from domain.statuses import Status
-from gql.context import Info
+from gql.context import Delivery, Info
 from gql.events.types import StatusEventType
 from gql.ids import journey_id_or_none
 from gql.journeys.types import StatusCount
@@ -31,45 +29,51 @@ class StatusEventSubscriptions:
     ) -> AsyncGenerator[StatusEventType, None]:
         principal = await info.context.principal()
         services = info.context.services
+        stream = info.context.stream
         wanted = journey_id_or_none(journey_id)
         if (
             wanted is not None
             and await services.reads.journey(principal.workspace_id, wanted) is None
         ):
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
+
+        async def replay() -> AsyncGenerator[StatusEventType, None]:
+            stream.last_sequence = after
+            while after is not None:
+                page = await services.reads.status_events(
+                    principal.workspace_id,
+                    journey_id=wanted,
+                    after=stream.last_sequence,
+                    first=REPLAY_PAGE,
+                )
+                for event in page:
+                    stream.last_sequence = event.sequence
+                    yield StatusEventType.of(event)
+                if len(page) < REPLAY_PAGE:
+                    break
+
+        if stream.delivery is Delivery.REPLAY_ONLY:
+            async for replayed in replay():
+                yield replayed
+            return
         # Listen first, then replay: whatever commits during the replay waits
         # in the subscription and is skipped there if the replay already sent it.
         async with services.feed.subscribe(principal.workspace_id) as live:
-            last_sent = after
-            while after is not None:
-                page = await services.reads.status_events(
-                    principal.workspace_id, journey_id=wanted, after=last_sent, first=REPLAY_PAGE
-                )
-                for event in page:
-                    yield StatusEventType.of(event)
-                    last_sent = event.sequence
-                if len(page) < REPLAY_PAGE:
-                    break
+            stream.now_listening()
+            replayed_through = None
+            if stream.delivery is Delivery.REPLAY_THEN_LIVE:
+                async for replayed in replay():
+                    yield replayed
+                replayed_through = stream.last_sequence
             try:
                 async for event in live:
-                    if last_sent is not None and event.sequence <= last_sent:
+                    if replayed_through is not None and event.sequence <= replayed_through:
                         continue
                     if wanted is None or event.change.journey_id == wanted:
+                        stream.last_sequence = event.sequence
                         yield StatusEventType.of(event)
             except SubscriberTooSlow:
-                await close_for_resume(info)
-
-
-# A client that reads too slowly is disconnected with this code: it should
-# reconnect and subscribe again with `after` = the last sequence it saw.
-RESUME_WITH_AFTER = 4410
-
-
-async def close_for_resume(info: Info) -> None:
-    socket = info.context.request
-    if isinstance(socket, WebSocket):
-        with contextlib.suppress(RuntimeError):
-            await socket.close(RESUME_WITH_AFTER, "too far behind: reconnect with `after`")
+                stream.fell_behind()
 
 
 # Counts also change without a status event (a journey created or deleted);
@@ -90,7 +94,10 @@ class StatusCountSubscriptions:
         async def counts() -> dict[Status, int]:
             return await services.reads.status_counts(principal.workspace_id)
 
+        if info.context.stream.delivery is Delivery.REPLAY_ONLY:
+            return  # nothing to replay: the first message is the counts now
         async with services.feed.subscribe(principal.workspace_id) as live:
+            info.context.stream.now_listening()
             async for current in throttled(
                 aiter(live),
                 counts,

@@ -1,0 +1,379 @@
+"""Live subscriptions executed once per distinct document, whatever the number of sockets.
+
+Subscriptions of one workspace and role with the same document, operation
+name and variables share one *shared operation*: it executes each live
+event once, serializes the result once, and every subscriber's socket gets
+the frame queued on its Outbox. (The role is part of the key because a few
+fields, such as `availableActions`, depend on it.)
+
+`after` is what differs between dashboards that resume after a
+disconnection, so a variable used only as the root field's `after` is left
+out of the key. A subscriber with `after` first gets its own replay of the
+log, executed for it alone, then is handed to the shared operation with the
+rule the resolver uses on its own: join first and hold what the shared
+operation sends, replay, then release what was held, skipping any event the
+replay already sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Protocol
+
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLFormattedError,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    Visitor,
+    parse,
+    visit,
+)
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.utils.aio import aclosing
+
+from gql.context import Context, Delivery, EventStream
+from gql.schema import JourneysSchema
+from service.tokens import Principal
+
+log = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    """One subscription on one socket, in the words of its protocol."""
+
+    def next(self, payload: str) -> None:
+        """Queue a result (a serialized `{"data": ...}`) without waiting."""
+
+    async def next_waiting(self, payload: str) -> None:
+        """Queue a result once the socket has room (for a replay)."""
+
+    async def error(self, errors: list[GraphQLFormattedError]) -> None:
+        """The operation failed before it started; it is over."""
+
+    async def complete(self) -> None:
+        """The operation is over."""
+
+    def fell_behind(self) -> None:
+        """Events came faster than they could be sent: disconnect, to resume with `after`."""
+
+
+# -- what a document asks for ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the fan-out needs to know of a subscription document."""
+
+    # The variable given as the root field's `after`, if used nowhere else.
+    after_variable: str | None
+    # The root field takes `after` at all (a literal, or a variable).
+    takes_after: bool
+
+    def replays(self, variables: Mapping[str, Any]) -> bool:
+        if self.after_variable is not None:
+            return variables.get(self.after_variable) is not None
+        return self.takes_after
+
+    def key_variables(self, variables: Mapping[str, Any]) -> str:
+        shared = {name: value for name, value in variables.items() if name != self.after_variable}
+        return json.dumps(shared, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=1024)
+def subscription_shape(query: str, operation_name: str | None) -> Shape | None:
+    """The shape of a subscription document; None for anything else (a query,
+    a mutation, a document that does not parse: Strawberry's own path answers those)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1 or operations[0].operation is not OperationType.SUBSCRIPTION:
+        return None
+    operation = operations[0]
+    root_fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+    after = next(
+        (
+            argument.value
+            for root in root_fields
+            for argument in root.arguments or ()
+            if argument.name.value == "after"
+        ),
+        None,
+    )
+    if after is None:
+        return Shape(after_variable=None, takes_after=False)
+    if isinstance(after, VariableNode) and _uses_of(operation)[after.name.value] == 1:
+        return Shape(after_variable=after.name.value, takes_after=True)
+    return Shape(after_variable=None, takes_after=True)
+
+
+def _uses_of(operation: OperationDefinitionNode) -> dict[str, int]:
+    uses: dict[str, int] = {}
+
+    class CountUses(Visitor):
+        def enter_variable(self, node: VariableNode, *_: Any) -> None:
+            uses[node.name.value] = uses.get(node.name.value, 0) + 1
+
+    # Only the selections: the variable's own definition is not a use.
+    visit(operation.selection_set, CountUses())
+    return uses
+
+
+def encode_result(result: ExecutionResult) -> str:
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [error.formatted for error in result.errors]
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return json.dumps(payload, separators=(",", ":"))
+
+
+# -- what a shared operation hands its subscribers --------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    payload: str
+    sequence: int | None  # the event it shows, for the hand-over after a replay
+
+
+@dataclass(frozen=True)
+class Failed:
+    errors: list[GraphQLFormattedError]
+
+
+@dataclass(frozen=True)
+class Ended:
+    pass
+
+
+Delivered = Frame | Failed | Ended
+
+
+class _Member:
+    def __init__(self, subscriber: Subscriber, *, holding: bool, hold_limit: int) -> None:
+        self.subscriber = subscriber
+        self.ending: Failed | Ended | None = None
+        self.over = asyncio.Event()
+        self._held: list[Delivered] | None = [] if holding else None
+        self._replayed_through: int | None = None
+        self._hold_limit = hold_limit
+
+    def deliver(self, item: Delivered) -> None:
+        if self._held is not None:
+            if len(self._held) >= self._hold_limit:
+                self._held = None
+                self.subscriber.fell_behind()
+                self._end(Ended())
+                return
+            self._held.append(item)
+            return
+        if isinstance(item, Frame):
+            # The shared operation may still be executing events its feed
+            # took before the replay read them: those were sent already.
+            if (
+                self._replayed_through is not None
+                and item.sequence is not None
+                and item.sequence <= self._replayed_through
+            ):
+                return
+            self.subscriber.next(item.payload)
+        else:
+            self._end(item)
+
+    def release(self, replayed_through: int | None) -> None:
+        """Stop holding: from now on, send what comes after the replay."""
+        held, self._held = self._held or [], None
+        self._replayed_through = replayed_through
+        for item in held:
+            self.deliver(item)
+
+    def end(self, ending: Failed | Ended) -> None:
+        """End now, dropping whatever was held."""
+        self._held = None
+        self._end(ending)
+
+    def _end(self, ending: Failed | Ended) -> None:
+        if self.ending is None:
+            self.ending = ending
+            self.over.set()
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """A subscription as a socket asked for it."""
+
+    query: str
+    variables: Mapping[str, Any]
+    operation_name: str | None
+    context: Context  # the connection's, already authenticated
+
+
+@dataclass(eq=False)
+class _SharedOperation:
+    key: tuple[object, ...]
+    context: Context
+    request: LiveRequest
+    members: set[_Member] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+    ended: bool = False
+
+    def deliver(self, item: Delivered) -> None:
+        for member in list(self.members):
+            member.deliver(item)
+
+    def fell_behind(self) -> None:
+        for member in list(self.members):
+            member.subscriber.fell_behind()
+
+
+class Multiplexer:
+    def __init__(self, schema: JourneysSchema, hold_limit: int) -> None:
+        self._schema = schema
+        self._hold_limit = hold_limit
+        self._shared: dict[tuple[object, ...], _SharedOperation] = {}
+
+    @property
+    def subscriber_count(self) -> int:
+        """Subscribers whose shared operation is receiving live events."""
+        return sum(
+            len(shared.members)
+            for shared in self._shared.values()
+            if shared.context.stream.listening
+        )
+
+    @property
+    def shared_count(self) -> int:
+        return len(self._shared)
+
+    async def serve(self, request: LiveRequest, shape: Shape, subscriber: Subscriber) -> None:
+        """Deliver a subscription until it ends or the task is cancelled."""
+        principal = await request.context.principal()
+        key = (
+            principal.workspace_id,
+            principal.role,
+            request.query,
+            request.operation_name,
+            shape.key_variables(request.variables),
+        )
+        shared = self._shared.get(key) or self._open(key, request, shape, principal)
+        replays = shape.replays(request.variables)
+        member = _Member(subscriber, holding=replays, hold_limit=self._hold_limit)
+        shared.members.add(member)
+        try:
+            if replays:
+                await shared.context.stream.ready.wait()
+                replayed_through: int | None = None
+                if shared.context.stream.listening and member.ending is None:
+                    replayed_through = await self._replay(request, member)
+                if member.ending is None:
+                    member.release(replayed_through)
+            await member.over.wait()
+        finally:
+            self._leave(shared, member)
+        if isinstance(member.ending, Failed):
+            await subscriber.error(member.ending.errors)
+        else:
+            await subscriber.complete()
+
+    def _open(
+        self, key: tuple[object, ...], request: LiveRequest, shape: Shape, principal: Principal
+    ) -> _SharedOperation:
+        variables = dict(request.variables)
+        if shape.after_variable is not None:
+            variables.pop(shape.after_variable, None)
+        context = Context(
+            services=request.context.services,
+            request=None,
+            stream=EventStream(delivery=Delivery.LIVE_ONLY),
+            _principal=principal,
+        )
+        shared = _SharedOperation(key, context, dataclasses.replace(request, variables=variables))
+        context.stream.fell_behind = shared.fell_behind
+        shared.task = asyncio.create_task(self._run(shared), name="shared-subscription")
+        self._shared[key] = shared
+        return shared
+
+    async def _run(self, shared: _SharedOperation) -> None:
+        stream = shared.context.stream
+        try:
+            results = await self._schema.subscribe(
+                shared.request.query,
+                variable_values=dict(shared.request.variables),
+                context_value=shared.context,
+                operation_name=shared.request.operation_name,
+            )
+            async with aclosing(results):
+                first = True
+                async for result in results:
+                    if first and isinstance(result, PreExecutionError):
+                        shared.deliver(Failed([error.formatted for error in result.errors or ()]))
+                        return
+                    first = False
+                    shared.deliver(Frame(encode_result(result), stream.last_sequence))
+            shared.deliver(Ended())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("a shared subscription failed")
+            shared.deliver(Ended())
+        finally:
+            shared.ended = True
+            stream.ready.set()
+            if self._shared.get(shared.key) is shared:
+                del self._shared[shared.key]
+
+    async def _replay(self, request: LiveRequest, member: _Member) -> int | None:
+        """Send the member its own replay; the sequence it replayed through."""
+        context = dataclasses.replace(
+            request.context, stream=EventStream(delivery=Delivery.REPLAY_ONLY), _loaders={}
+        )
+        results = await self._schema.subscribe(
+            request.query,
+            variable_values=dict(request.variables),
+            context_value=context,
+            operation_name=request.operation_name,
+        )
+        async with aclosing(results):
+            async for result in results:
+                if isinstance(result, PreExecutionError):
+                    member.end(Failed([error.formatted for error in result.errors or ()]))
+                    return None
+                await member.subscriber.next_waiting(encode_result(result))
+                if result.errors and result.data is None:
+                    # The replay itself was refused (e.g. `after` older than the log):
+                    # the error was the answer; going live would hide the gap.
+                    member.end(Ended())
+                    return None
+        return context.stream.last_sequence
+
+    def _leave(self, shared: _SharedOperation, member: _Member) -> None:
+        shared.members.discard(member)
+        if not shared.members and not shared.ended:
+            shared.ended = True
+            if self._shared.get(shared.key) is shared:
+                del self._shared[shared.key]
+            if shared.task is not None:
+                shared.task.cancel()
+
+    async def close(self) -> None:
+        tasks = [shared.task for shared in self._shared.values() if shared.task]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._shared.clear()

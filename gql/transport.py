@@ -1,0 +1,244 @@
+"""The two WebSocket protocols, with every frame written through the socket's
+Outbox and every subscription served by the shared fan-out.
+
+Strawberry's handlers keep doing the protocol work (connection_init, ping,
+the operation limit, queries and mutations sent over the socket); what
+changes is that nothing they send waits for the network, and that a
+subscription is not executed per socket but joins the Multiplexer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from graphql import GraphQLFormattedError
+from starlette.websockets import WebSocket
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage as TransportWSConnectionInit,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as GraphQLWSConnectionInit,
+)
+
+from domain.errors import Unauthenticated
+from gql.context import Context
+from gql.multiplex import LiveRequest, subscription_shape
+from gql.outbox import Outbox
+from service.tokens import Tokens
+
+if TYPE_CHECKING:
+    from gql.app import JourneysGraphQL
+
+log = logging.getLogger(__name__)
+
+# Close code for a token that stopped being valid while the socket was open.
+FORBIDDEN = 4403
+# A WebSocket close reason holds at most 123 bytes.
+MAX_CLOSE_REASON = 120
+
+
+def _outbox(context: Context, view: JourneysGraphQL) -> Outbox:
+    assert isinstance(context.request, WebSocket)
+    return Outbox(context.request, view.services.settings.ws_outbox_frames)
+
+
+class _OutboxSocket(AsyncWebSocketAdapter):
+    """The socket as Strawberry's handlers see it: what they send is queued
+    on the Outbox, and a close comes after what was queued before it."""
+
+    def __init__(self, socket: AsyncWebSocketAdapter, outbox: Outbox) -> None:
+        super().__init__(socket.view)
+        self._socket = socket
+        self._outbox = outbox
+
+    def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        return self._socket.iter_json(ignore_parsing_errors=ignore_parsing_errors)
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        self._outbox.put(json.dumps(message))
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._outbox.close(code, reason)
+
+
+def _live_request(
+    context: Context, query: str, variables: object, operation_name: str | None
+) -> LiveRequest | None:
+    if variables is not None and not isinstance(variables, Mapping):
+        return None  # Strawberry's own path refuses it with the right error
+    return LiveRequest(query, variables or {}, operation_name, context)
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws (the npm `graphql-ws` client's protocol)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.live_view = cast("JourneysGraphQL", self.view)
+        self.outbox = _outbox(self.context, self.live_view)
+        self.websocket = _OutboxSocket(self.websocket, self.outbox)
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            self.live_view.connections.discard(self)
+            await self.outbox.aclose()
+
+    async def handle_connection_init(self, message: TransportWSConnectionInit) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self.live_view.connections.add(self)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        shape = subscription_shape(operation.query, operation.operation_name)
+        request = _live_request(
+            self.context, operation.query, operation.variables, operation.operation_name
+        )
+        if shape is None or request is None:
+            await super().run_operation(operation)
+            return
+        subscriber = _TransportWSSubscriber(self.outbox, operation)
+        try:
+            await self.live_view.multiplexer.serve(request, shape, subscriber)
+        except Exception as error:
+            await self.handle_task_exception(error)
+            await subscriber.complete()
+
+
+class _TransportWSSubscriber:
+    def __init__(self, outbox: Outbox, operation: Operation[Context, None]) -> None:
+        self._outbox = outbox
+        self._operation = operation
+        self._prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+
+    def next(self, payload: str) -> None:
+        self._outbox.put(self._prefix + payload + "}")
+
+    async def next_waiting(self, payload: str) -> None:
+        await self._outbox.put_waiting(self._prefix + payload + "}")
+
+    async def error(self, errors: list[GraphQLFormattedError]) -> None:
+        message = {"id": self._operation.id, "type": "error", "payload": errors}
+        await self._operation.send_operation_message(message)  # type: ignore[arg-type]
+
+    async def complete(self) -> None:
+        await self._operation.send_operation_message({"id": self._operation.id, "type": "complete"})
+
+    def fell_behind(self) -> None:
+        self._outbox.close_for_resume()
+
+
+class GraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol (subscriptions-transport-ws)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.live_view = cast("JourneysGraphQL", self.view)
+        self.outbox = _outbox(self.context, self.live_view)
+        self.websocket = _OutboxSocket(self.websocket, self.outbox)
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            self.live_view.connections.discard(self)
+            await self.outbox.aclose()
+
+    async def handle_connection_init(self, message: GraphQLWSConnectionInit) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self.live_view.connections.add(self)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        shape = subscription_shape(query, operation_name)
+        request = _live_request(self.context, query, variables, operation_name)
+        if shape is None or request is None:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+            return
+        try:
+            await self.live_view.multiplexer.serve(
+                request, shape, _GraphQLWSSubscriber(self, operation_id)
+            )
+        except asyncio.CancelledError:
+            # A `stop` from the client: this protocol answers it with `complete`.
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.tasks.pop(operation_id, None)
+
+
+class _GraphQLWSSubscriber:
+    def __init__(self, handler: GraphQLWSHandler, operation_id: str) -> None:
+        self._handler = handler
+        self._outbox = handler.outbox
+        self._id = operation_id
+        self._prefix = '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
+
+    def next(self, payload: str) -> None:
+        self._outbox.put(self._prefix + payload + "}")
+
+    async def next_waiting(self, payload: str) -> None:
+        await self._outbox.put_waiting(self._prefix + payload + "}")
+
+    async def error(self, errors: list[GraphQLFormattedError]) -> None:
+        # This protocol's `error` carries one error, not a list.
+        message = {"type": "error", "id": self._id, "payload": errors[0]}
+        await self._handler.send_message(message)  # type: ignore[arg-type]
+
+    async def complete(self) -> None:
+        await self._handler.send_message({"type": "complete", "id": self._id})
+
+    def fell_behind(self) -> None:
+        self._outbox.close_for_resume()
+
+
+Handler = TransportWSHandler | GraphQLWSHandler
+
+
+class Connections:
+    """The acknowledged WebSockets of this process, for checking their tokens again."""
+
+    def __init__(self) -> None:
+        self._open: set[Handler] = set()
+
+    def add(self, handler: Handler) -> None:
+        self._open.add(handler)
+
+    def discard(self, handler: Handler) -> None:
+        self._open.discard(handler)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    async def recheck_tokens(self, tokens: Tokens) -> int:
+        """Close (4403) every socket whose token was revoked or expired; how many were."""
+        by_token: dict[str | None, list[Handler]] = {}
+        for handler in self._open:
+            by_token.setdefault(handler.context.authorization(), []).append(handler)
+        closed = 0
+        for authorization, handlers in by_token.items():
+            try:
+                await tokens.authenticate(authorization)
+            except Unauthenticated as refusal:
+                reason = refusal.message.encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
+                for handler in handlers:
+                    self._open.discard(handler)
+                    await handler.outbox.close(FORBIDDEN, reason)
+                    closed += 1
+        return closed
