@@ -30,7 +30,6 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as GraphQLWSConnectionInit,
 )
 
-from domain.errors import Unauthenticated
 from gql.context import Context
 from gql.multiplex import LiveRequest, subscription_shape
 from gql.outbox import Outbox
@@ -43,8 +42,6 @@ log = logging.getLogger(__name__)
 
 # Close code for a token that stopped being valid while the socket was open.
 FORBIDDEN = 4403
-# A WebSocket close reason holds at most 123 bytes.
-MAX_CLOSE_REASON = 120
 
 
 def _outbox(context: Context, view: JourneysGraphQL) -> Outbox:
@@ -233,12 +230,10 @@ class Connections:
             by_token.setdefault(handler.context.authorization(), []).append(handler)
         closed = 0
         for authorization, handlers in by_token.items():
-            try:
-                await tokens.authenticate(authorization)
-            except Unauthenticated as refusal:
-                reason = refusal.message.encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
-                for handler in handlers:
-                    self._open.discard(handler)
-                    await handler.outbox.close(FORBIDDEN, reason)
-                    closed += 1
+            if await tokens.still_valid(authorization):
+                continue
+            for handler in handlers:
+                self._open.discard(handler)
+                await handler.outbox.close(FORBIDDEN, "the token was revoked or has expired")
+                closed += 1
         return closed
