@@ -237,7 +237,7 @@ def prune_log(settings: Settings, days: int) -> int:
 def serve_api(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
-    from gql.app import create_app
+    from gql.app import create_app, server_options
     from service.services import Services
     from store.migrate import upgrade
 
@@ -252,14 +252,7 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
     print('  with the header {"Authorization": "Bearer <token>"}')
     uvicorn.run(
-        create_app(services),
-        host=host,
-        port=port,
-        log_level="info",
-        # Protocol-level pings on every WebSocket, whatever its subprotocol:
-        # a client gone without a close frame is dropped after two intervals.
-        ws_ping_interval=settings.ws_ping_seconds,
-        ws_ping_timeout=settings.ws_ping_seconds,
+        create_app(services), host=host, port=port, log_level="info", **server_options(settings)
     )
     return 0
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,13 +20,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from domain.errors import Unauthenticated
 from gql.context import Context
+from gql.heap import LongLivedHeap
 from gql.multiplex import Multiplexer
 from gql.schema import schema
 from gql.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from jobs.embedded import EmbeddedTimer
 from service.redis_bus import RedisBus
 from service.services import Services
-from service.settings import Mode
+from service.settings import Mode, Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,8 @@ class JourneysGraphQL(GraphQL[Context, None]):
         )
         self.services = services
         self.multiplexer = Multiplexer(schema, hold_limit=services.settings.ws_outbox_frames)
-        self.connections = Connections()
+        self.heap = LongLivedHeap()
+        self.connections = Connections(self.heap)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -68,6 +71,23 @@ class JourneysGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"message": refusal.message, "extensions": {"code": refusal.code}}
             ) from None
+
+
+# WebSocket handshakes the kernel may queue: after a restart, every
+# dashboard reconnects at once.
+LISTEN_BACKLOG = 4096
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for this app, wherever it is served."""
+    return {
+        # Protocol-level pings on every WebSocket, whatever its subprotocol:
+        # a client gone without a close frame is dropped after two intervals.
+        "ws_ping_interval": settings.ws_ping_seconds,
+        "ws_ping_timeout": settings.ws_ping_seconds,
+        "ws_per_message_deflate": settings.ws_deflate,
+        "backlog": LISTEN_BACKLOG,
+    }
 
 
 def create_app(services: Services) -> Starlette:
@@ -89,7 +109,8 @@ def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await services.start()
-        tasks = [asyncio.create_task(recheck_tokens())]
+        graphql.heap.start()
+        tasks = [asyncio.create_task(recheck_tokens()), asyncio.create_task(graphql.heap.run())]
         if timer is not None:
             tasks.append(asyncio.create_task(timer.run()))
         try:

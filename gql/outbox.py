@@ -1,10 +1,13 @@
-"""A WebSocket's outbound frames, written by one task per socket.
+"""A WebSocket's outbound frames, written in order by the socket's own writer.
 
 Whoever produces a frame (the fan-out of a live event, a reply to a ping)
 only appends it here and never waits for the network, so a client that reads
 slowly, or not at all, delays nobody but itself. The queue is bounded: a
 client that lets it overflow is disconnected with RESUME_WITH_AFTER and, when
 it comes back, resumes with `after` = the last sequence it saw.
+
+The writer is a task that exists only while frames wait: ten thousand idle
+dashboards cost ten thousand deques, not ten thousand sleeping tasks.
 """
 
 from __future__ import annotations
@@ -30,13 +33,11 @@ class Outbox:
         self._websocket = websocket
         self._limit = limit
         self._frames: deque[str] = deque()
-        self._waiting = asyncio.Event()  # set while frames wait to be written
-        self._room = asyncio.Event()  # set while the queue has room
-        self._room.set()
-        self._drained = asyncio.Event()  # set while nothing waits to be written
-        self._drained.set()
+        self._writer: asyncio.Task[None] | None = None
+        # Made only when someone waits: a replay for room, a close for the queue to empty.
+        self._room: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
         self.closed = False
-        self._writer = asyncio.create_task(self._write(), name="outbox")
 
     def put(self, frame: str) -> None:
         """Queue a frame; a full queue disconnects the client (4410)."""
@@ -46,17 +47,16 @@ class Outbox:
             self.close_for_resume()
             return
         self._frames.append(frame)
-        self._drained.clear()
-        self._waiting.set()
-        if len(self._frames) >= self._limit:
-            self._room.clear()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
 
     async def put_waiting(self, frame: str) -> None:
         """Queue a frame once there is room: for a replay, which may run
         ahead of the client but must never be cut short for it."""
         while not self.closed and len(self._frames) >= self._limit:
-            self._room.clear()
-            await self._room.wait()
+            if self._room is None:
+                self._room = asyncio.get_running_loop().create_future()
+            await self._room
         self.put(frame)
 
     def close_for_resume(self) -> None:
@@ -71,16 +71,20 @@ class Outbox:
         """Write what is queued (a refusal's explanation, say), then close."""
         if self.closed:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drained.wait(), FLUSH_BEFORE_CLOSE_SECONDS)
+        if self._writer is not None:
+            self._drained = self._drained or asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._drained), FLUSH_BEFORE_CLOSE_SECONDS)
         self._shut()
         await self._close(code, reason)
 
     async def aclose(self) -> None:
         """The connection is over: stop writing."""
+        writer = self._writer
         self._shut()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        if writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
 
     @property
     def queued(self) -> int:
@@ -89,8 +93,15 @@ class Outbox:
     def _shut(self) -> None:
         self.closed = True
         self._frames.clear()
-        self._room.set()  # wake a replay waiting for room: it sees `closed`
-        self._writer.cancel()
+        self._wake_room()  # a replay waiting for room sees `closed`
+        if self._writer is not None:
+            self._writer.cancel()
+
+    def _wake_room(self) -> None:
+        if self._room is not None:
+            if not self._room.done():
+                self._room.set_result(None)
+            self._room = None
 
     async def _close(self, code: int, reason: str) -> None:
         # A stalled client may keep this waiting until it reads again (the
@@ -101,19 +112,21 @@ class Outbox:
 
     async def _write(self) -> None:
         try:
-            while True:
-                await self._waiting.wait()
-                while self._frames:
-                    frame = self._frames.popleft()
-                    if not self._room.is_set():
-                        self._room.set()
-                    await self._websocket.send_text(frame)
-                self._waiting.clear()
-                self._drained.set()
+            while self._frames:
+                frame = self._frames.popleft()
+                if len(self._frames) < self._limit:
+                    self._wake_room()
+                await self._websocket.send_text(frame)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the client went away: the reader side ends the connection
             log.debug("stopped writing to a WebSocket: %r", error)
             self.closed = True
             self._frames.clear()
-            self._room.set()
+            self._wake_room()
+        finally:
+            self._writer = None
+            if self._drained is not None:
+                if not self._drained.done():
+                    self._drained.set_result(None)
+                self._drained = None

@@ -31,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 
 from gql.context import Context
+from gql.heap import LongLivedHeap
 from gql.multiplex import LiveRequest, subscription_shape
 from gql.outbox import Outbox
 from service.tokens import Tokens
@@ -96,6 +97,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             self.live_view.connections.add(self)
+            # Cancelled once connection_init came; held, it would keep its traceback.
+            self.connection_init_timeout_task = None
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         shape = subscription_shape(operation.query, operation.operation_name)
@@ -211,11 +214,13 @@ Handler = TransportWSHandler | GraphQLWSHandler
 class Connections:
     """The acknowledged WebSockets of this process, for checking their tokens again."""
 
-    def __init__(self) -> None:
+    def __init__(self, heap: LongLivedHeap) -> None:
         self._open: set[Handler] = set()
+        self._heap = heap
 
     def add(self, handler: Handler) -> None:
         self._open.add(handler)
+        self._heap.connection_opened()
 
     def discard(self, handler: Handler) -> None:
         self._open.discard(handler)

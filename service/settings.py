@@ -39,6 +39,10 @@ class Settings:
     # An open WebSocket checks its token again this often; a revoked or
     # expired token closes it with 4403.
     token_recheck_seconds: float = 30.0
+    # permessage-deflate on WebSockets. Off: status frames are a few hundred
+    # bytes, and compressing them was measured to cost about 40 KiB of
+    # memory per connection and half again the CPU of each send.
+    ws_deflate: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -52,6 +56,7 @@ class Settings:
             ws_outbox_frames=int(_number(environ, "JOURNEYS_WS_OUTBOX_FRAMES", 1000)),
             ws_ping_seconds=_number(environ, "JOURNEYS_WS_PING_SECONDS", 20.0),
             token_recheck_seconds=_number(environ, "JOURNEYS_TOKEN_RECHECK_SECONDS", 30.0),
+            ws_deflate=_switch(environ, "JOURNEYS_WS_DEFLATE"),
         )
         settings.check()
         return settings
@@ -80,6 +85,15 @@ class Settings:
             raise SettingsError("REDIS_URL must start with redis:// or rediss://")
         if not 1 <= self.sweep_seconds <= 60:
             raise SettingsError("JOURNEYS_SWEEP_SECONDS must be a whole number from 1 to 60")
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "off", "no"):
+        return False
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    raise SettingsError(f"{name} must be on or off, not {raw!r}")
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:

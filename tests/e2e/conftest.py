@@ -18,7 +18,7 @@ import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
 from domain.actions import Role
-from gql.app import create_app
+from gql.app import create_app, server_options
 from service.clock import ManualClock
 from service.services import Services
 from service.settings import Settings
@@ -48,11 +48,7 @@ class LiveServer:
         port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(
-            create_app(services),
-            log_level="warning",
-            lifespan="on",
-            ws_ping_interval=settings.ws_ping_seconds,
-            ws_ping_timeout=settings.ws_ping_seconds,
+            create_app(services), log_level="warning", lifespan="on", **server_options(settings)
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
