@@ -1,0 +1,1231 @@
+"""Fan-out: one status change to N live subscribers of one API process, against a bare broadcast.
+
+What is measured
+----------------
+* **project**: the real app (`gql.app.create_app`, embedded mode, as `journeys serve` builds it)
+  served by uvicorn in a subprocess. N WebSocket clients (`graphql-transport-ws`, token in
+  `connection_init`) all subscribe with the same document,
+  `subscription { statusChanged { sequence journeyId status previousStatus action at } }`.
+  Once the server's `/metrics` says `journeys_subscribers N` (so every subscription is live),
+  one `pauseJourney` / `resumeJourney` mutation is sent over HTTP, and each client notes when
+  its `next` frame arrived.
+* **bare**: the limit. A Starlette app in this file, served by uvicorn in a subprocess with the
+  same uvicorn options. It answers `connection_init` with `connection_ack`, keeps every socket
+  that sent `subscribe` in a set, and `POST /broadcast` sends every socket the same
+  pre-serialized text with `await ws.send_text(frame)` in a loop. The frame is the project's
+  real `next` frame, captured by a client in the project phase. No GraphQL, no database, no
+  work per subscriber beyond the send itself.
+
+Latency is the client's `time.time()` when the frame arrives minus `t0`, the driver's
+`time.time()` taken just before it sends the HTTP request that causes the change. Everything
+runs on one machine, so all processes share the wall clock. Because `t0` comes before the
+request, the figure includes the mutation's own handling (authentication, transaction,
+commit): it is an upper bound on commit -> receipt.
+
+Processes: this driver; one server at a time (a fresh process for each path and each N, so
+the memory figures start from the same baseline, on a fresh port so TIME_WAIT sockets of the
+previous phase never collide); one clients process per phase (this file in `_clients` mode,
+one asyncio loop holding all N connections on websockets' sans-I/O protocol, each frame
+stamped in `data_received`). Memory per connection is the server's VmRSS after all N
+subscribed minus VmRSS before the first connection, divided by N. Both servers log their
+cyclic-GC passes of 20 ms or more, so the report can show how much of a round was a
+collection rather than the fan-out.
+
+Goal: 10,000 subscribers p99 under 500 ms and within 2x of the bare broadcast; 1,000
+subscribers p99 under 100 ms.
+
+Run from the repository root:
+    .venv/bin/python bench/fanout.py                        # 1,000 then 10,000 subscribers
+    .venv/bin/python bench/fanout.py --subscribers 1000     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import gc
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import httpx
+from harness import REPO, Processes, free_port, machine_ticks, process_cpu_seconds, tail
+from transitions import prepare_database, run_cli, wait_for_quiet, wait_healthy
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response as HandshakeResponse
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+T = TypeVar("T")
+
+PROTOCOL = "graphql-transport-ws"
+SUBSCRIPTION = (
+    "subscription { statusChanged { sequence journeyId status previousStatus action at } }"
+)
+CREATE = "mutation($input: CreateJourneyInput!) { createJourney(input: $input) { id status } }"
+ACTIVATE = "mutation($id: ID!) { activateJourney(id: $id) { id status } }"
+PAUSE = "mutation($id: ID!) { pauseJourney(id: $id) { id status revision } }"
+RESUME = "mutation($id: ID!) { resumeJourney(id: $id) { id status revision } }"
+SUBSCRIBERS_METRIC = re.compile(r"^journeys_subscribers (\d+)$", re.MULTILINE)
+# Reported by a server that shares one execution among subscribers of the same document.
+SHARED_METRIC = re.compile(r"^journeys_shared_subscriptions (\d+)$", re.MULTILINE)
+SOURCE_PACKAGES = ("domain", "store", "service", "gql", "jobs", "cli")
+
+# N -> (p99 must be under this many ms, project p99 / bare p99 must be at most this or None)
+GOALS: dict[int, tuple[float, float | None]] = {1_000: (100.0, None), 10_000: (500.0, 2.0)}
+
+# Enough for 10,000 clients, well under somaxconn (4096 here); the clients open at most
+# --connect-concurrency connections at a time anyway.
+# One JSON line from the clients process carries a timestamp per subscriber.
+PIPE_LIMIT = 1 << 25
+
+
+# -- process plumbing shared by the three roles ----------------------------------------
+
+
+def raise_fd_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit: 10,000 sockets need more than the usual 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
+def die_with_parent() -> None:
+    """SIGTERM this process when the driver dies, even by SIGKILL: no leftover servers."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the driver was already gone before prctl
+        sys.exit(1)
+
+
+def run_loop(main_coroutine: Coroutine[Any, Any, T]) -> T:
+    """On uvloop when installed, as uvicorn is, so the clients and driver cost less CPU."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main_coroutine)
+    return uvloop.run(main_coroutine)
+
+
+def vm_rss_kib(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
+# -- the servers ------------------------------------------------------------------------
+
+# Cyclic-GC passes at least this long are written to the server's log, so that the report
+# can tell a collection over N connections' objects from the fan-out's own work.
+GC_REPORT_SECONDS = 0.02
+GC_LINE = re.compile(r"^fanout-gc (\d+\.\d+) (\d) (\d+\.\d+)$", re.MULTILINE)
+
+
+def install_gc_probe() -> None:
+    """Log each long collection as `fanout-gc <time.time() at its end> <generation> <ms>`."""
+    started = [0.0]
+
+    def probe(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - started[0]
+        if took >= GC_REPORT_SECONDS:
+            line = f"fanout-gc {time.time():.6f} {info['generation']} {took * 1000:.1f}\n"
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    gc.callbacks.append(probe)
+
+
+def uvicorn_options(host: str, port: int, ws_ping: float) -> dict[str, Any]:
+    """One set of options for both servers, so they differ only in the application: those
+    `journeys serve` uses (settings from the environment), with this run's ping interval."""
+    from gql.app import server_options
+    from service.settings import Settings
+
+    settings = Settings.from_env()
+    options = server_options(settings)
+    ping = ws_ping if ws_ping > 0 else None
+    options.update(ws_ping_interval=ping, ws_ping_timeout=ping)
+    return {"host": host, "port": port, "log_level": "info", **options}
+
+
+def serve_project(host: str, port: int, ws_ping: float) -> None:
+    """The app as `journeys serve` builds it (settings from the environment), after migration."""
+    raise_fd_limit()
+    die_with_parent()
+    install_gc_probe()
+    import uvicorn
+
+    from gql.app import create_app
+    from service.services import Services
+    from service.settings import Settings
+
+    services = Services.from_settings(Settings.from_env())
+    uvicorn.run(create_app(services), **uvicorn_options(host, port, ws_ping))
+
+
+def create_bare_app(frame: str) -> Any:
+    """The limit: accept, ack, remember; on POST /broadcast send `frame` to every socket."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    sockets: set[WebSocket] = set()
+    sending: set[asyncio.Task[None]] = set()
+    ack = json.dumps({"type": "connection_ack"})
+
+    async def graphql_ws(websocket: WebSocket) -> None:
+        await websocket.accept(subprotocol=PROTOCOL)
+        try:
+            await websocket.receive_text()  # connection_init
+            await websocket.send_text(ack)
+            await websocket.receive_text()  # subscribe
+            sockets.add(websocket)
+            async for _message in websocket.iter_text():
+                pass
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sockets.discard(websocket)
+
+    async def send_all(targets: list[WebSocket]) -> None:
+        for websocket in targets:
+            # A client that left mid-broadcast is not this benchmark's concern.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await websocket.send_text(frame)
+
+    async def broadcast(_request: Request) -> Response:
+        # Answer at once and send in a task, as the project answers the mutation and
+        # then fans out from its feed task.
+        targets = list(sockets)
+        task = asyncio.create_task(send_all(targets))
+        sending.add(task)
+        task.add_done_callback(sending.discard)
+        return JSONResponse({"subscribers": len(targets)})
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(_request: Request) -> Response:
+        return PlainTextResponse(f"journeys_subscribers {len(sockets)}\n")
+
+    return Starlette(
+        routes=[
+            WebSocketRoute("/graphql", graphql_ws),
+            Route("/broadcast", broadcast, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+        ]
+    )
+
+
+def serve_bare(host: str, port: int, ws_ping: float, frame_file: Path) -> None:
+    raise_fd_limit()
+    die_with_parent()
+    install_gc_probe()
+    import uvicorn
+
+    app = create_bare_app(frame_file.read_text())
+    uvicorn.run(app, **uvicorn_options(host, port, ws_ping))
+
+
+# -- the clients process ----------------------------------------------------------------
+
+
+class Subscriber(asyncio.Protocol):
+    """One subscriber on websockets' sans-I/O protocol, straight on the event loop.
+
+    A frame is stamped in `data_received`, before anything else runs: no reader task to wake,
+    no message queue. With 10,000 connections in one process, the asyncio client of
+    websockets cost this process roughly a fifth more CPU per frame, and on 2 cores that CPU
+    is taken from the server under test.
+    """
+
+    def __init__(self, owner: Subscribers, index: int, url: str, compression: bool) -> None:
+        self.owner = owner
+        self.index = index
+        self.protocol = ClientProtocol(
+            parse_uri(url),
+            subprotocols=[Subprotocol(PROTOCOL)],
+            # The same offer as `websockets.connect(compression="deflate")` and, in effect,
+            # as browsers: permessage-deflate.
+            extensions=enable_client_permessage_deflate(None) if compression else None,
+        )
+        self.transport: asyncio.Transport | None = None
+        self.acked = False
+        loop = asyncio.get_running_loop()
+        self.handshake: asyncio.Future[None] = loop.create_future()
+        # Marks a failure as seen even when the opener gave up waiting on it first.
+        self.handshake.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.extensions = ""
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        stamp = time.time()
+        self.protocol.receive_data(data)
+        self._handle(stamp)
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._handle(time.time())
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(exc or ConnectionError("closed during the handshake"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+        if not self.owner.closing and self.acked:
+            self.owner.close_codes[str(self.protocol.close_code)] += 1
+
+    # -- the graphql-transport-ws side --------------------------------------------------
+
+    def _handle(self, stamp: float) -> None:
+        for event in self.protocol.events_received():
+            if isinstance(event, HandshakeResponse):
+                if self.protocol.handshake_exc is not None:
+                    self._fail(self.protocol.handshake_exc)
+                    continue
+                self.extensions = event.headers.get("Sec-WebSocket-Extensions", "")
+                init = {"authorization": f"Bearer {self.owner.token}"}
+                self._send({"type": "connection_init", "payload": init})
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                text = bytes(event.data).decode()
+                if self.acked:
+                    self.owner.receipts[self.index].append((stamp, text))
+                    self.owner.received += 1
+                elif json.loads(text).get("type") == "connection_ack":
+                    self.acked = True
+                    self._send({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
+                    if not self.handshake.done():
+                        self.handshake.set_result(None)
+                else:
+                    self._fail(ValueError(f"expected connection_ack, got {text[:200]}"))
+        self._flush()  # pongs and close replies, which the protocol queues by itself
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.protocol.send_text(json.dumps(message).encode())
+
+    def _fail(self, error: Exception) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(error)
+        self.abort()
+
+    def _flush(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        for data in self.protocol.data_to_send():
+            if data:
+                self.transport.write(data)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    def close(self) -> None:
+        """Start the close handshake; the server then closes TCP (TIME_WAIT on its side)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.protocol.send_close(1000)
+            self._flush()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Subscribers:
+    """N subscriber connections in one loop; each notes the time every frame arrives."""
+
+    def __init__(self) -> None:
+        self.subscribers: list[Subscriber | None] = []  # None: it never opened
+        self.receipts: list[list[tuple[float, str]]] = []
+        self.cursor: list[int] = []  # receipts already reported, per connection
+        self.received = 0
+        self.token = ""
+        self.closing = False
+        self.close_codes: Counter[str] = Counter()
+
+    async def connect(self, command: dict[str, Any]) -> dict[str, Any]:
+        count, timeout = int(command["count"]), float(command["timeout"])
+        self.token = str(command["token"])
+        self.subscribers = [None] * count
+        self.receipts = [[] for _ in range(count)]
+        self.cursor = [0] * count
+        gate = asyncio.Semaphore(int(command["concurrency"]))
+        failures: list[str] = []
+        started = time.monotonic()
+
+        async def open_one(index: int) -> None:
+            async with gate:
+                error: Exception | None = None
+                for _attempt in range(3):
+                    try:
+                        self.subscribers[index] = await self._open(index, command, timeout)
+                        return
+                    except Exception as failed:  # refused, timed out, a handshake error: retry
+                        error = failed
+                        await asyncio.sleep(0.5)
+                failures.append(f"{type(error).__name__}: {error}")
+
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(open_one(index) for index in range(count))), timeout
+            )
+        except TimeoutError:
+            failures.append(f"not open within {timeout:.0f} s (--timeout)")
+        opened = [one for one in self.subscribers if one is not None]
+        # The load generator is not under test: keep the cyclic GC from pausing it
+        # mid-round to walk the objects of N connections.
+        gc.collect()
+        gc.freeze()
+        return {
+            "opened": len(opened),
+            "failed": count - len(opened),
+            "failure_samples": sorted(set(failures))[:3],
+            "seconds": time.monotonic() - started,
+            "extensions": opened[0].extensions if opened else "",
+        }
+
+    async def _open(self, index: int, command: dict[str, Any], timeout: float) -> Subscriber:
+        url = str(command["url"])
+        host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        loop = asyncio.get_running_loop()
+        _transport, subscriber = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: Subscriber(self, index, url, bool(command["compression"])), host, int(port)
+            ),
+            timeout,
+        )
+        try:
+            await asyncio.wait_for(asyncio.shield(subscriber.handshake), timeout)
+        except BaseException:
+            subscriber.abort()
+            raise
+        return subscriber
+
+    def _pending(self) -> int:
+        return sum(
+            1
+            for index, subscriber in enumerate(self.subscribers)
+            if subscriber is not None
+            and len(self.receipts[index]) <= self.cursor[index]
+            and not subscriber.lost.done()
+        )
+
+    async def collect(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Wait until every open connection has a new frame (or time is up), then report."""
+        expect_status: str | None = command.get("expect_status")
+        deadline = time.monotonic() + float(command["timeout"])
+        target = sum(self.cursor) + sum(1 for one in self.subscribers if one is not None)
+        # Cheap check on the running total while frames arrive; the exact one only after.
+        while time.monotonic() < deadline:
+            if self.received >= target and self._pending() == 0:
+                break
+            await asyncio.sleep(0.02 if self.received < target else 0.1)
+        cpu = time.process_time()  # before the checks below, which are not receiving
+        times: list[float | None] = []
+        extra = bad = 0
+        bad_samples: list[str] = []
+        first_frame: str | None = None
+        for index, subscriber in enumerate(self.subscribers):
+            if subscriber is None:
+                continue
+            new = self.receipts[index][self.cursor[index] :]
+            self.cursor[index] = len(self.receipts[index])
+            times.append(new[0][0] if new else None)
+            extra += max(0, len(new) - 1)
+            for _stamp, message in new[:1]:
+                first_frame = first_frame or message
+                problem = frame_problem(message, expect_status)
+                if problem:
+                    bad += 1
+                    if len(bad_samples) < 3:
+                        bad_samples.append(problem)
+        return {
+            "times": times,
+            "extra": extra,
+            "bad": bad,
+            "bad_samples": bad_samples,
+            "first_frame": first_frame,
+            "closed_by_server": dict(self.close_codes),
+            "cpu": cpu,
+        }
+
+    async def close(self, command: dict[str, Any]) -> dict[str, Any]:
+        self.closing = True
+        opened = [one for one in self.subscribers if one is not None]
+        started = time.monotonic()
+        for subscriber in opened:
+            subscriber.close()
+        waiting = [subscriber.lost for subscriber in opened if not subscriber.lost.done()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=float(command["timeout"]))
+        aborted = 0
+        for subscriber in opened:
+            if not subscriber.lost.done():
+                aborted += 1
+                subscriber.abort()
+        return {"closed": len(opened), "aborted": aborted, "seconds": time.monotonic() - started}
+
+
+def frame_problem(message: str, expect_status: str | None) -> str | None:
+    """Why a frame is not the expected `next` frame, or None."""
+    try:
+        frame = json.loads(message)
+    except ValueError:
+        return f"not JSON: {message[:200]}"
+    if frame.get("type") != "next" or frame.get("id") != "1":
+        return f"not a next frame for id 1: {message[:200]}"
+    payload = frame.get("payload") or {}
+    if payload.get("errors"):
+        return f"errors: {message[:300]}"
+    if expect_status is not None:
+        status = ((payload.get("data") or {}).get("statusChanged") or {}).get("status")
+        if status != expect_status:
+            return f"status {status}, expected {expect_status}: {message[:200]}"
+    return None
+
+
+async def clients_main() -> None:
+    """Commands as JSON lines on stdin, one JSON line answered on stdout for each."""
+    raise_fd_limit()
+    die_with_parent()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=PIPE_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    subscribers = Subscribers()
+    handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+        "connect": subscribers.connect,
+        "collect": subscribers.collect,
+        "close": subscribers.close,
+    }
+    # EOF means the driver is done (or gone): leave without waiting on anyone.
+    while line := await reader.readline():
+        command = json.loads(line)
+        reply = await handlers[command["cmd"]](command)
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+    for subscriber in subscribers.subscribers:
+        if subscriber is not None:
+            subscriber.abort()
+
+
+class ClientsProcess:
+    """The driver's handle on one clients process."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.process = process
+        self.log = log
+        self.cpu: float | None = None  # its CPU seconds at its last collect, to take differences
+
+    @classmethod
+    async def start(cls, log: Path) -> ClientsProcess:
+        with log.open("wb") as errors:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "_clients",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errors,
+                cwd=REPO,
+                limit=PIPE_LIMIT,
+                start_new_session=True,  # a Ctrl-C reaches only the driver, which stops it
+            )
+        return cls(process, log)
+
+    async def ask(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+        try:
+            line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        except TimeoutError:
+            raise RuntimeError(
+                f"the clients process gave no answer to {command['cmd']!r} within {timeout:.0f} s"
+            ) from None
+        if not line:
+            await self.process.wait()
+            raise RuntimeError(
+                f"the clients process exited with {self.process.returncode}:\n{tail(self.log)}"
+            )
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def kill(self) -> None:
+        """For an error or Ctrl-C: it may be deep in a command and not reading its stdin."""
+        if self.process.returncode is None:
+            self.process.kill()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None and self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+# -- the driver -------------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    number: int
+    change: str
+    t0: float
+    last: float  # the last receipt (or t0 if none came)
+    latencies: list[float]  # seconds, one per subscriber that got the frame
+    missing: int
+    extra: int
+    bad: int
+    http_seconds: float
+    server_cpu: float | None
+    clients_cpu: float | None
+    machine_busy: float | None
+    gc_ms: float = 0.0  # server GC passes >= GC_REPORT_SECONDS that ended inside the round
+
+
+@dataclass
+class Phase:
+    path: str  # "project" or "bare"
+    subscribers: int
+    rounds: list[Round] = field(default_factory=list)
+    subscribe_seconds: float | None = None
+    rss_before: int | None = None  # KiB
+    rss_subscribed: int | None = None
+    rss_after_rounds: int | None = None
+    executions: int | None = None  # journeys_shared_subscriptions, where the server has it
+    extensions: str = ""
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+    log_errors: int = 0
+    log_samples: list[str] = field(default_factory=list)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [latency for one in self.rounds for latency in one.latencies]
+
+    def percentile_ms(self, share: float, latencies: list[float] | None = None) -> float:
+        ordered = sorted(self.latencies if latencies is None else latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+
+    @property
+    def missing(self) -> int:
+        return sum(one.missing for one in self.rounds)
+
+    @property
+    def kib_per_connection(self) -> float | None:
+        if self.rss_before is None or self.rss_subscribed is None:
+            return None
+        return (self.rss_subscribed - self.rss_before) / self.subscribers
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    workdir: Path
+    processes: Processes
+    env: dict[str, str]
+    token: str
+    journey_id: str | None = None
+    journey_status: str = "ACTIVE"
+    frame: str | None = None  # the project's real `next` frame, replayed by the bare server
+
+
+def change_of(status: str) -> tuple[str, str, str]:
+    """(mutation, field, resulting status): the next change of an ACTIVE or PAUSED journey."""
+    if status == "ACTIVE":
+        return PAUSE, "pauseJourney", "PAUSED"
+    return RESUME, "resumeJourney", "ACTIVE"
+
+
+async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    if response.status_code != 200:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+    payload = response.json()
+    if payload.get("errors"):
+        raise RuntimeError(f"GraphQL errors: {str(payload['errors'])[:300]}")
+    return payload["data"]
+
+
+async def change_status(run: Run, client: httpx.AsyncClient) -> str:
+    assert run.journey_id is not None
+    query, name, target = change_of(run.journey_status)
+    data = await graphql(client, query, {"id": run.journey_id})
+    if data[name]["status"] != target:
+        raise RuntimeError(f"{name} gave {data[name]['status']}, not {target}")
+    run.journey_status = target
+    return target
+
+
+async def ensure_journey(run: Run, client: httpx.AsyncClient) -> None:
+    if run.journey_id is not None:
+        return
+    content = {
+        "name": "fan-out",
+        "kind": "EVENT_TRIGGERED",
+        "triggerEvent": "signup",
+        "steps": [{"type": "SEND", "channel": "log", "template": "t"}],
+    }
+    journey_id = (await graphql(client, CREATE, {"input": content}))["createJourney"]["id"]
+    status = (await graphql(client, ACTIVATE, {"id": journey_id}))["activateJourney"]["status"]
+    if status != "ACTIVE":
+        raise RuntimeError(f"the journey is {status} after activation, not ACTIVE")
+    run.journey_id, run.journey_status = journey_id, status
+
+
+async def read_metric(metrics: httpx.AsyncClient, pattern: re.Pattern[str]) -> int | None:
+    with contextlib.suppress(httpx.HTTPError):
+        found = pattern.search((await metrics.get("/metrics")).text)
+        return int(found.group(1)) if found else None
+    return None
+
+
+async def subscriber_count(metrics: httpx.AsyncClient) -> int | None:
+    return await read_metric(metrics, SUBSCRIBERS_METRIC)
+
+
+async def subscribe_all(
+    run: Run, phase: Phase, clients: ClientsProcess, base_url: str, metrics: httpx.AsyncClient
+) -> None:
+    """Open N connections; return once the server counts N live subscriptions."""
+    count, timeout = phase.subscribers, run.args.timeout
+    started = time.monotonic()
+    connect = asyncio.create_task(
+        clients.ask(
+            {
+                "cmd": "connect",
+                "url": base_url.replace("http://", "ws://") + "/graphql",
+                "token": run.token,
+                "count": count,
+                "concurrency": run.args.connect_concurrency,
+                "compression": run.args.compression == "deflate",
+                "timeout": timeout,
+            },
+            timeout + 60,
+        )
+    )
+    try:
+        while not connect.done():
+            await asyncio.wait({connect}, timeout=5)
+            if not connect.done():
+                live = await subscriber_count(metrics)
+                note(f"  {phase.path} N={count}: {live} of {count} subscribed so far")
+                run.processes.check_alive()
+    finally:
+        connect.cancel()
+    opened = connect.result()
+    phase.extensions = opened["extensions"]
+    if opened["failed"]:
+        raise RuntimeError(
+            f"{opened['failed']} of {count} connections failed: {opened['failure_samples']}"
+        )
+    live = None
+    while time.monotonic() - started < timeout:
+        live = await subscriber_count(metrics)
+        if live == count:
+            phase.subscribe_seconds = time.monotonic() - started
+            return
+        run.processes.check_alive()
+        await asyncio.sleep(0.2)
+    raise RuntimeError(
+        f"the server counted {live} of {count} subscribers after {timeout:.0f} s (--timeout)"
+    )
+
+
+async def measure_round(
+    run: Run,
+    phase: Phase,
+    number: int,
+    clients: ClientsProcess,
+    send: Callable[[], Awaitable[str | None]],
+    server_pid: int,
+) -> dict[str, Any]:
+    cpu_before, ticks_before = process_cpu_seconds(server_pid), machine_ticks()
+    t0 = time.time()
+    expect_status = await send()
+    http_seconds = time.time() - t0
+    reply = await clients.ask(
+        {"cmd": "collect", "expect_status": expect_status, "timeout": run.args.timeout},
+        run.args.timeout + 60,
+    )
+    cpu_after, ticks_after = process_cpu_seconds(server_pid), machine_ticks()
+    times: list[float | None] = reply["times"]
+    busy = None
+    if ticks_before and ticks_after and ticks_after[1] > ticks_before[1]:
+        busy = (ticks_after[0] - ticks_before[0]) / (ticks_after[1] - ticks_before[1])
+    clients_before, clients.cpu = clients.cpu, reply["cpu"]
+    phase.rounds.append(
+        Round(
+            number=number,
+            change=expect_status or "broadcast",
+            t0=t0,
+            last=max((stamp for stamp in times if stamp is not None), default=t0),
+            latencies=[stamp - t0 for stamp in times if stamp is not None],
+            missing=sum(1 for stamp in times if stamp is None),
+            extra=reply["extra"],
+            bad=reply["bad"],
+            http_seconds=http_seconds,
+            server_cpu=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
+            clients_cpu=None
+            if clients_before is None or reply["cpu"] is None
+            else reply["cpu"] - clients_before,
+            machine_busy=busy,
+        )
+    )
+    phase.problems += reply["bad_samples"]
+    if reply["closed_by_server"]:
+        phase.problems.append(f"closed by the server (code: count): {reply['closed_by_server']}")
+    return reply
+
+
+async def run_phase(run: Run, path: str, count: int) -> Phase:
+    phase = Phase(path, count)
+    args = run.args
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = run.workdir / f"{path}-{count}.log"
+    script = str(Path(__file__).resolve())
+    common = ["--port", str(port), "--ws-ping", str(args.ws_ping)]
+    if path == "project":
+        command = [sys.executable, script, "_serve-project", *common]
+    else:
+        frame_file = run.workdir / "frame.txt"
+        frame_file.write_text(run.frame or synthetic_frame())
+        command = [sys.executable, script, "_serve-bare", *common, "--frame-file", str(frame_file)]
+    name = f"{path} server N={count}"
+    note(f"{name}: starting")
+    server_pid = run.processes.start(name, command, run.env, log)
+    headers = {"Authorization": f"Bearer {run.token}"}
+    try:
+        async with (
+            httpx.AsyncClient(
+                base_url=base_url, headers=headers, timeout=args.timeout, trust_env=False
+            ) as client,
+            httpx.AsyncClient(base_url=base_url, timeout=10.0, trust_env=False) as metrics,
+        ):
+            await wait_healthy(base_url, run.processes)
+
+            async def send_project() -> str | None:
+                return await change_status(run, client)
+
+            async def send_bare() -> str | None:
+                response = await client.post("/broadcast")
+                response.raise_for_status()
+                return None
+
+            send = send_project if path == "project" else send_bare
+            if path == "project":
+                await ensure_journey(run, client)
+            # Warm-up with no subscribers: first-request costs (imports, compiled
+            # statements, the keep-alive connection t0 will use) are not in round 1.
+            for _ in range(2):
+                await send()
+            await asyncio.sleep(1.0)
+            phase.rss_before = vm_rss_kib(server_pid)
+            clients = await ClientsProcess.start(run.workdir / f"clients-{path}-{count}.log")
+            try:
+                note(f"{name}: connecting {count} subscribers")
+                await subscribe_all(run, phase, clients, base_url, metrics)
+                note(f"{name}: {count} subscribed in {phase.subscribe_seconds:.1f} s")
+                await asyncio.sleep(1.0)  # let the last subscriptions settle before reading RSS
+                phase.rss_subscribed = vm_rss_kib(server_pid)
+                if path == "project":
+                    phase.executions = await read_metric(metrics, SHARED_METRIC)
+                baseline = await clients.ask({"cmd": "collect", "timeout": 0}, 60)
+                clients.cpu = baseline["cpu"]
+                for number in range(1, args.rounds + 1):
+                    await asyncio.sleep(args.gap)
+                    reply = await measure_round(run, phase, number, clients, send, server_pid)
+                    done = phase.rounds[-1]
+                    p99 = phase.percentile_ms(0.99, done.latencies)
+                    note(f"{name}: round {number}: p99 {p99:.1f} ms, missing {done.missing}")
+                    if path == "project" and run.frame is None and reply["first_frame"]:
+                        run.frame = reply["first_frame"]
+                    run.processes.check_alive()
+                phase.rss_after_rounds = vm_rss_kib(server_pid)
+                closed = await clients.ask({"cmd": "close", "timeout": 60}, 120)
+                if closed["aborted"]:
+                    phase.problems.append(f"{closed['aborted']} connections aborted on close")
+            except BaseException:
+                clients.kill()
+                raise
+            finally:
+                await clients.stop()
+                errors, samples = scan_log(clients.log)
+                phase.problems += [
+                    f"clients log ({errors} error lines): {line}" for line in samples
+                ]
+    except (RuntimeError, httpx.HTTPError, OSError, KeyError, ValueError) as error:
+        phase.error = f"{type(error).__name__}: {error}"
+        note(f"{name}: FAILED: {phase.error}")
+    finally:
+        run.processes.stop(name)
+        phase.log_errors, phase.log_samples = scan_log(log)
+        attribute_gc(phase, log)
+    return phase
+
+
+def attribute_gc(phase: Phase, log: Path) -> None:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return
+    passes = [(float(end), float(ms)) for end, _gen, ms in GC_LINE.findall(text)]
+    for one in phase.rounds:
+        one.gc_ms = sum(ms for end, ms in passes if one.t0 <= end <= one.last)
+
+
+def synthetic_frame() -> str:
+    """A frame shaped like the project's, for a bare phase whose project phase captured none."""
+    event = {
+        "sequence": 123,
+        "journeyId": "00000000-0000-0000-0000-000000000000",
+        "status": "PAUSED",
+        "previousStatus": "ACTIVE",
+        "action": "PAUSE",
+        "at": "2026-01-01T00:00:00.000000Z",
+    }
+    frame = {"id": "1", "type": "next", "payload": {"data": {"statusChanged": event}}}
+    return json.dumps(frame, separators=(",", ":"))  # compact, as Strawberry sends it
+
+
+def scan_log(log: Path) -> tuple[int, list[str]]:
+    """Lines of the server's log that report an error, and the first few of them."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return 0, []
+    marked = [line for line in lines if re.search(r"\bERROR\b|Traceback|Exception", line)]
+    return len(marked), marked[:3]
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- report -----------------------------------------------------------------------------
+
+
+def fmt(value: float | None, spec: str = ".1f") -> str:
+    return "n/a" if value is None or value != value else format(value, spec)
+
+
+def triple(phase: Phase | None) -> str:
+    """p50/p99/max in whole ms."""
+    if phase is None or not phase.latencies:
+        return "failed"
+    return "/".join(fmt(phase.percentile_ms(share), ".0f") for share in (0.5, 0.99, 1.0))
+
+
+def goal_verdict(project: Phase, bare: Phase | None) -> tuple[str, str]:
+    """(the goal for this N, whether this run met it)."""
+    goal = GOALS.get(project.subscribers)
+    if goal is None:
+        return "none stated for this N", "-"
+    limit_ms, max_ratio = goal
+    text = f"p99 < {limit_ms:.0f} ms" + (f", ratio <= {max_ratio:g}" if max_ratio else "")
+    if project.error or not project.rounds or project.missing:
+        return text, "no"
+    met = project.percentile_ms(0.99) < limit_ms
+    if max_ratio is not None:
+        if bare is None or bare.error or not bare.latencies:
+            return text, "unknown (no bare figure)"
+        met = met and project.percentile_ms(0.99) / bare.percentile_ms(0.99) <= max_ratio
+    return text, "yes" if met else "no"
+
+
+def report(run: Run, phases: list[Phase], facts: list[str]) -> str:
+    from gql.app import LISTEN_BACKLOG
+
+    args = run.args
+    extensions = next((phase.extensions for phase in phases if phase.extensions), "")
+    lines = [
+        *facts,
+        f"settings: rounds {args.rounds} (alternating pause/resume; bare: the same frame), "
+        f"{args.gap:g} s quiet before each; one server process per path and N; one clients "
+        f"process (one asyncio loop) per phase, {args.connect_concurrency} handshakes at a "
+        f"time; uvicorn options as `journeys serve` (backlog {LISTEN_BACKLOG}), WebSocket pings "
+        + (f"every {args.ws_ping:g} s" if args.ws_ping > 0 else "off")
+        + " on both servers; clients "
+        + (
+            f"offer permessage-deflate (negotiated: {extensions or 'none'})"
+            if args.compression == "deflate"
+            else "offer no compression"
+        ),
+        "latency: client receipt time.time() minus t0, the driver's time.time() just before "
+        "the HTTP request (mutation / POST /broadcast); it includes the mutation's own "
+        "handling, an upper bound on commit -> receipt",
+        "",
+        "per round:",
+        f"{'N':>6} {'path':<8} {'round':>5} {'change':<9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'missing':>7} {'HTTP ms':>8} {'server CPU ms':>13} "
+        f"{'clients CPU ms':>14} {'server GC ms':>12} {'machine busy':>12}",
+    ]
+    for phase in phases:
+        for one in phase.rounds:
+            lines.append(
+                f"{phase.subscribers:>6} {phase.path:<8} {one.number:>5} {one.change:<9} "
+                f"{fmt(phase.percentile_ms(0.50, one.latencies)):>8} "
+                f"{fmt(phase.percentile_ms(0.99, one.latencies)):>8} "
+                f"{fmt(phase.percentile_ms(1.0, one.latencies)):>8} {one.missing:>7} "
+                f"{one.http_seconds * 1000:>8.1f} "
+                f"{fmt(None if one.server_cpu is None else one.server_cpu * 1000, '.0f'):>13} "
+                f"{fmt(None if one.clients_cpu is None else one.clients_cpu * 1000, '.0f'):>14} "
+                f"{one.gc_ms:>12.0f} {fmt(one.machine_busy, '.0%'):>12}"
+            )
+        if phase.error:
+            lines.append(f"{phase.subscribers:>6} {phase.path:<8} FAILED: {phase.error}")
+    lines += [
+        "",
+        "phases (memory: server VmRSS; per connection = (after all subscribed - before) / N;",
+        " executions: journeys_shared_subscriptions once all subscribed, '-' if not reported):",
+        f"{'N':>6} {'path':<8} {'subscribe s':>11} {'RSS before MiB':>14} "
+        f"{'subscribed MiB':>14} {'after rounds MiB':>16} {'KiB/conn':>9} {'log errors':>10} "
+        f"{'executions':>10}",
+    ]
+    for phase in phases:
+        mib = [
+            None if kib is None else kib / 1024
+            for kib in (phase.rss_before, phase.rss_subscribed, phase.rss_after_rounds)
+        ]
+        lines.append(
+            f"{phase.subscribers:>6} {phase.path:<8} {fmt(phase.subscribe_seconds):>11} "
+            f"{fmt(mib[0]):>14} {fmt(mib[1]):>14} {fmt(mib[2]):>16} "
+            f"{fmt(phase.kib_per_connection):>9} {phase.log_errors:>10} "
+            f"{'-' if phase.executions is None else phase.executions:>10}"
+        )
+    lines += [
+        "",
+        "summary (all rounds pooled; ratio = project p99 / bare p99):",
+        f"{'N':>6} {'project p50/p99/max ms':>24} {'bare p50/p99/max ms':>22} "
+        f"{'ratio p99':>9} {'KiB/conn project/bare':>22}  {'goal':<26} {'met':<4}",
+    ]
+    by_key = {(phase.path, phase.subscribers): phase for phase in phases}
+    for count in args.subscribers:
+        project, bare = by_key.get(("project", count)), by_key.get(("bare", count))
+        if project is None:
+            continue
+
+        ratio = None
+        if project.latencies and bare is not None and bare.latencies:
+            ratio = project.percentile_ms(0.99) / bare.percentile_ms(0.99)
+        memory = (
+            f"{fmt(project.kib_per_connection)}/"
+            f"{fmt(None if bare is None else bare.kib_per_connection)}"
+        )
+        goal, met = goal_verdict(project, bare)
+        lines.append(
+            f"{count:>6} {triple(project):>24} {triple(bare):>22} {fmt(ratio, '.2f'):>9} "
+            f"{memory:>22}  {goal:<26} {met:<4}"
+        )
+    for phase in phases:
+        label = f"{phase.path} N={phase.subscribers}"
+        if phase.missing:
+            lines.append(f"{label}: {phase.missing} frames never arrived (within --timeout)")
+        for problem in sorted(set(phase.problems))[:3]:
+            lines.append(f"{label}: {problem}")
+        for sample in phase.log_samples:
+            lines.append(f"{label} server log ({phase.log_errors} error lines): {sample[:200]}")
+    lines.append(f"server logs: {run.workdir}" if args.keep else "server logs: --keep keeps them")
+    return "\n".join(lines)
+
+
+def code_fingerprint() -> str:
+    """Which server code ran: a digest of its sources and when the newest was saved."""
+    digest = hashlib.sha256()
+    newest = 0.0
+    for package in SOURCE_PACKAGES:
+        for source in sorted((REPO / package).rglob("*.py")):
+            digest.update(str(source.relative_to(REPO)).encode() + b"\0" + source.read_bytes())
+            newest = max(newest, source.stat().st_mtime)
+    saved = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(newest))
+    return f"sha256 {digest.hexdigest()[:12]} of {', '.join(SOURCE_PACKAGES)} (newest file {saved})"
+
+
+def machine_facts(database: str) -> list[str]:
+    from importlib.metadata import version
+
+    import starlette
+    import uvicorn
+
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    return [
+        f"machine: nproc={os.cpu_count()}, {platform.system()} {platform.release()}, "
+        f"{platform.machine()}, RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
+        f"python: {platform.python_implementation()} {platform.python_version()}, {loop}, "
+        f"uvicorn {uvicorn.__version__}, starlette {starlette.__version__}, "
+        f"websockets {version('websockets')} (clients), httpx {httpx.__version__}",
+        f"database: {database}",
+    ]
+
+
+# -- the run ----------------------------------------------------------------------------
+
+
+async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processes) -> str:
+    # SIGTERM cancels the run like Ctrl-C does, so the servers are stopped either way.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    raise_fd_limit()
+    busy_before = await wait_for_quiet(args.wait_quiet)
+    database_url, database = prepare_database(args.database_url, args.pg_database, workdir)
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    run_cli(["migrate"], env)
+    created = run_cli(["token", "create", "--workspace", "bench", "--role", "admin"], env)
+    run = Run(args, workdir, processes, env, token=created.strip().splitlines()[-1])
+    code_before = code_fingerprint()
+    phases: list[Phase] = []
+    for count in args.subscribers:
+        for path in ("project", "bare"):
+            phases.append(await run_phase(run, path, count))
+    facts = machine_facts(database)
+    code_after = code_fingerprint()
+    facts.append(f"server code: {code_before}")
+    if code_after != code_before:
+        facts.append(f"  WARNING: the sources changed during the run, now {code_after}")
+    if busy_before is not None:
+        quiet = "" if busy_before < 0.1 else "  WARNING: something else is using the CPU"
+        facts.append(f"machine busy before start: {busy_before:.0%}{quiet}")
+    return report(run, phases, facts)
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--subscribers", type=int, nargs="+", default=[1_000, 10_000], help="values of N"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="status changes per phase")
+    parser.add_argument("--gap", type=float, default=2.0, help="quiet seconds before each round")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds allowed for all N to subscribe, and for one round to reach everyone",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="postgresql://host:port/db to use PostgreSQL (db is only used to create the "
+        "bench database); default: a SQLite file in a temporary directory",
+    )
+    parser.add_argument(
+        "--pg-database",
+        default="journeys_fanout",
+        help="PostgreSQL database to drop and recreate for the run",
+    )
+    parser.add_argument(
+        "--ws-ping",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="uvicorn WebSocket ping interval and timeout on both servers (20 s is what "
+        "`journeys serve` uses); 0 turns pings off",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=["deflate", "none"],
+        default="deflate",
+        help="what the clients offer; browsers offer permessage-deflate",
+    )
+    parser.add_argument(
+        "--connect-concurrency", type=int, default=200, help="WebSocket handshakes at a time"
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be under 10%% busy",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return parser.parse_args(argv)
+
+
+def internal_main(role: str, argv: list[str]) -> int:
+    """The subprocess roles: `_serve-project`, `_serve-bare`, `_clients`."""
+    if role == "_clients":
+        run_loop(clients_main())
+        return 0
+    parser = argparse.ArgumentParser(prog=f"fanout.py {role}")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ws-ping", type=float, default=20.0)
+    parser.add_argument("--frame-file", type=Path)
+    args = parser.parse_args(argv)
+    if role == "_serve-project":
+        serve_project(args.host, args.port, args.ws_ping)
+    else:
+        serve_bare(args.host, args.port, args.ws_ping, args.frame_file)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("_serve-project", "_serve-bare", "_clients"):
+        return internal_main(argv[0], argv[1:])
+    args = parse_arguments(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="journeys-fanout-"))
+    processes = Processes()
+    try:
+        output = run_loop(benchmark(args, workdir, processes))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        processes.stop_all()
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
