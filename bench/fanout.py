@@ -46,25 +46,32 @@ import asyncio
 import contextlib
 import ctypes
 import gc
-import hashlib
 import json
 import os
 import platform
 import re
 import resource
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import httpx
-from harness import REPO, Processes, free_port, machine_ticks, process_cpu_seconds, tail
+from harness import (
+    REPO,
+    Processes,
+    code_fingerprint,
+    free_port,
+    machine_ticks,
+    process_cpu_seconds,
+    run_benchmark,
+    run_loop,
+    tail,
+)
 from transitions import prepare_database, run_cli, wait_for_quiet, wait_healthy
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
@@ -86,7 +93,6 @@ RESUME = "mutation($id: ID!) { resumeJourney(id: $id) { id status revision } }"
 SUBSCRIBERS_METRIC = re.compile(r"^journeys_subscribers (\d+)$", re.MULTILINE)
 # Reported by a server that shares one execution among subscribers of the same document.
 SHARED_METRIC = re.compile(r"^journeys_shared_subscriptions (\d+)$", re.MULTILINE)
-SOURCE_PACKAGES = ("domain", "store", "service", "gql", "jobs", "cli")
 
 # N -> (p99 must be under this many ms, project p99 / bare p99 must be at most this or None)
 GOALS: dict[int, tuple[float, float | None]] = {1_000: (100.0, None), 10_000: (500.0, 2.0)}
@@ -116,15 +122,6 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() == 1:  # the driver was already gone before prctl
         sys.exit(1)
-
-
-def run_loop(main_coroutine: Coroutine[Any, Any, T]) -> T:
-    """On uvloop when installed, as uvicorn is, so the clients and driver cost less CPU."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main_coroutine)
-    return uvloop.run(main_coroutine)
 
 
 def vm_rss_kib(pid: int) -> int | None:
@@ -1068,18 +1065,6 @@ def report(run: Run, phases: list[Phase], facts: list[str]) -> str:
     return "\n".join(lines)
 
 
-def code_fingerprint() -> str:
-    """Which server code ran: a digest of its sources and when the newest was saved."""
-    digest = hashlib.sha256()
-    newest = 0.0
-    for package in SOURCE_PACKAGES:
-        for source in sorted((REPO / package).rglob("*.py")):
-            digest.update(str(source.relative_to(REPO)).encode() + b"\0" + source.read_bytes())
-            newest = max(newest, source.stat().st_mtime)
-    saved = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(newest))
-    return f"sha256 {digest.hexdigest()[:12]} of {', '.join(SOURCE_PACKAGES)} (newest file {saved})"
-
-
 def machine_facts(database: str) -> list[str]:
     from importlib.metadata import version
 
@@ -1210,21 +1195,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("_serve-project", "_serve-bare", "_clients"):
         return internal_main(argv[0], argv[1:])
     args = parse_arguments(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="journeys-fanout-"))
-    processes = Processes()
-    try:
-        output = run_loop(benchmark(args, workdir, processes))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        processes.stop_all()
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(output)
-    return 0
+    return run_benchmark(
+        lambda workdir, processes: benchmark(args, workdir, processes),
+        keep=args.keep,
+        name="fanout",
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,68 @@
-"""What the benchmarks share: free ports, the processes they start, CPU accounting (/proc)."""
+"""What the benchmarks share: free ports, the processes they start, CPU accounting (/proc),
+the event loop, which code was measured, and the run's temporary directory."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
+SOURCE_PACKAGES = ("domain", "store", "service", "gql", "jobs", "cli")
+
+T = TypeVar("T")
+
+
+def run_loop(main_coroutine: Coroutine[Any, Any, T]) -> T:
+    """On uvloop when installed (as uvicorn uses it), so the load generator costs less CPU."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main_coroutine)
+    return uvloop.run(main_coroutine)
+
+
+def run_benchmark(
+    benchmark: Callable[[Path, Processes], Coroutine[Any, Any, str]], *, keep: bool, name: str
+) -> int:
+    """Run a benchmark in a temporary directory, stop every process it started, print its report."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"journeys-{name}-"))
+    processes = Processes()
+    try:
+        output = run_loop(benchmark(workdir, processes))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        processes.stop_all()
+        if keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(output)
+    return 0
+
+
+def code_fingerprint() -> str:
+    """Which server code ran: a digest of its sources and when the newest was saved."""
+    digest = hashlib.sha256()
+    newest = 0.0
+    for package in SOURCE_PACKAGES:
+        for source in sorted((REPO / package).rglob("*.py")):
+            digest.update(str(source.relative_to(REPO)).encode() + b"\0" + source.read_bytes())
+            newest = max(newest, source.stat().st_mtime)
+    saved = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(newest))
+    return f"sha256 {digest.hexdigest()[:12]} of {', '.join(SOURCE_PACKAGES)} (newest file {saved})"
 
 
 def free_port() -> int:

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import math
 import os
 import platform
@@ -74,7 +73,7 @@ from typing import Any, cast
 
 import psycopg
 import redis
-from harness import REPO, Processes, free_port, machine_ticks, process_cpu_seconds
+from harness import REPO, Processes, code_fingerprint, free_port, machine_ticks, process_cpu_seconds
 
 sys.path.insert(0, str(REPO))  # run as a script: make the project's packages importable
 
@@ -86,7 +85,6 @@ from service.tokens import Principal
 
 JOURNEYS_CLI = Path(sys.executable).with_name("journeys")
 PY_SPY = Path(sys.executable).with_name("py-spy")
-SOURCE_DIRS = ("domain", "service", "store", "jobs", "cli")
 PROFILE_RATE = 50  # py-spy samples per second
 GOAL_SECONDS = 5.0
 GOAL_LINE = "goal: all ACTIVE within 5 s of the due second, 0 duplicates, 0 misses"
@@ -180,18 +178,6 @@ def sleep_until(when: datetime) -> None:
     delay = (when - datetime.now(UTC)).total_seconds()
     if delay > 0:
         time.sleep(delay)
-
-
-def code_fingerprint() -> str:
-    """A short hash of the project's source files, and when the newest one changed."""
-    digest = hashlib.sha256()
-    newest = 0.0
-    for directory in SOURCE_DIRS:
-        for path in sorted((REPO / directory).rglob("*.py")):
-            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
-            newest = max(newest, path.stat().st_mtime)
-    changed = datetime.fromtimestamp(newest, UTC)
-    return f"{digest.hexdigest()[:12]} (newest source file changed {changed:%H:%M:%S} UTC)"
 
 
 # -- the database and Redis -------------------------------------------------------------

@@ -43,15 +43,21 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import REPO, Processes, free_port, machine_ticks, process_cpu_seconds
+from harness import (
+    REPO,
+    Processes,
+    free_port,
+    machine_ticks,
+    process_cpu_seconds,
+    run_benchmark,
+)
 from sqlalchemy.engine import make_url
 
 JOURNEYS_CLI = Path(sys.executable).with_name("journeys")
@@ -485,32 +491,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_loop(main_coroutine: Coroutine[Any, Any, str]) -> str:
-    """On uvloop when installed (as uvicorn uses it), so the load generator costs less CPU."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main_coroutine)
-    return uvloop.run(main_coroutine)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
-    processes = Processes()
-    try:
-        output = run_loop(benchmark(args, workdir, processes))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        processes.stop_all()
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(output)
-    return 0
+    return run_benchmark(
+        lambda workdir, processes: benchmark(args, workdir, processes), keep=args.keep, name="bench"
+    )
 
 
 if __name__ == "__main__":
