@@ -26,9 +26,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage as TransportWSConnectionInit,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import (
-    ConnectionInitMessage as GraphQLWSConnectionInit,
-)
 
 from gql.context import Context
 from gql.heap import LongLivedHeap
@@ -77,8 +74,29 @@ def _live_request(
     return LiveRequest(query, variables or {}, operation_name, context)
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws (the npm `graphql-ws` client's protocol)."""
+if TYPE_CHECKING:
+
+    class _Handler:
+        """What the mixin below uses of either protocol's Strawberry handler (its `super()`)."""
+
+        view: Any
+        context: Context
+        websocket: AsyncWebSocketAdapter
+        connection_acknowledged: bool
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+        async def handle(self) -> None: ...
+
+        async def handle_connection_init(self, message: Any) -> None: ...
+
+else:
+    _Handler = object
+
+
+class _LiveSocket(_Handler):
+    """What both protocols' handlers add to Strawberry's: the socket's Outbox, and a place
+    among the open connections once acknowledged."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,10 +111,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.live_view.connections.discard(self)
             await self.outbox.aclose()
 
-    async def handle_connection_init(self, message: TransportWSConnectionInit) -> None:
+    async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             self.live_view.connections.add(self)
+
+
+class TransportWSHandler(_LiveSocket, BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws (the npm `graphql-ws` client's protocol)."""
+
+    async def handle_connection_init(self, message: TransportWSConnectionInit) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
             # Cancelled once connection_init came; held, it would keep its traceback.
             self.connection_init_timeout_task = None
 
@@ -139,26 +165,8 @@ class _TransportWSSubscriber:
         self._outbox.close_for_resume()
 
 
-class GraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
+class GraphQLWSHandler(_LiveSocket, BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws protocol (subscriptions-transport-ws)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.live_view = cast("JourneysGraphQL", self.view)
-        self.outbox = _outbox(self.context, self.live_view)
-        self.websocket = _OutboxSocket(self.websocket, self.outbox)
-
-    async def handle(self) -> None:
-        try:
-            await super().handle()
-        finally:
-            self.live_view.connections.discard(self)
-            await self.outbox.aclose()
-
-    async def handle_connection_init(self, message: GraphQLWSConnectionInit) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged:
-            self.live_view.connections.add(self)
 
     async def handle_async_results(
         self,
@@ -208,21 +216,18 @@ class _GraphQLWSSubscriber:
         self._outbox.close_for_resume()
 
 
-Handler = TransportWSHandler | GraphQLWSHandler
-
-
 class Connections:
     """The acknowledged WebSockets of this process, for checking their tokens again."""
 
     def __init__(self, heap: LongLivedHeap) -> None:
-        self._open: set[Handler] = set()
+        self._open: set[_LiveSocket] = set()
         self._heap = heap
 
-    def add(self, handler: Handler) -> None:
+    def add(self, handler: _LiveSocket) -> None:
         self._open.add(handler)
         self._heap.connection_opened()
 
-    def discard(self, handler: Handler) -> None:
+    def discard(self, handler: _LiveSocket) -> None:
         self._open.discard(handler)
 
     def __len__(self) -> int:
@@ -230,7 +235,7 @@ class Connections:
 
     async def recheck_tokens(self, tokens: Tokens) -> int:
         """Close (4403) every socket whose token was revoked or expired; how many were."""
-        by_token: dict[str | None, list[Handler]] = {}
+        by_token: dict[str | None, list[_LiveSocket]] = {}
         for handler in self._open:
             by_token.setdefault(handler.context.authorization(), []).append(handler)
         closed = 0
