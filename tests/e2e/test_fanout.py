@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from domain.actions import Role
 from service.clock import ManualClock
+from service.retention import LogRetention
 from service.services import Services
 from service.settings import Settings
 from service.tokens import Tokens
@@ -42,11 +43,11 @@ def gauge(server: LiveServer, name: str) -> int:
     return int(found[1])
 
 
-async def with_tokens(server: LiveServer, use: Callable[[Tokens], Awaitable[T]]) -> T:
-    """Work on the tokens as an operator's CLI would: from elsewhere, on the same database."""
+async def elsewhere(server: LiveServer, use: Callable[[Services], Awaitable[T]]) -> T:
+    """Act as an operator's CLI would: another Services, on the server's database and clock."""
     services = Services.embedded(Settings(database_url=server.database_url), clock=server.clock)
     try:
-        return await use(services.tokens)
+        return await use(services)
     finally:
         await services.close()
 
@@ -124,7 +125,7 @@ async def test_a_revoked_token_closes_its_open_sockets(rechecking_server: LiveSe
         open_socket(server, protocol, as_="viewer") as revoked,
         open_socket(server, protocol, as_="editor") as kept,
     ):
-        await with_tokens(server, lambda tokens: tokens.revoke("acme", "viewer"))
+        await elsewhere(server, lambda services: services.tokens.revoke("acme", "viewer"))
         server.clock.advance(seconds=Tokens.CACHE_FOR.total_seconds() + 1)
         assert await closed_with(revoked) == 4403
         # The other token's socket is untouched and still served.
@@ -139,13 +140,43 @@ async def test_a_revoked_token_closes_its_open_sockets(rechecking_server: LiveSe
 async def test_an_expired_token_closes_its_socket(rechecking_server: LiveServer):
     server = rechecking_server
 
-    async def short_lived(tokens: Tokens) -> str:
-        return await tokens.create("acme", Role.VIEWER, "wallboard", expires_in=timedelta(hours=1))
+    async def short_lived(services: Services) -> str:
+        lifetime = timedelta(hours=1)
+        return await services.tokens.create("acme", Role.VIEWER, "wallboard", expires_in=lifetime)
 
-    server.tokens["wallboard"] = await with_tokens(server, short_lived)
+    server.tokens["wallboard"] = await elsewhere(server, short_lived)
     async with open_socket(server, "graphql-transport-ws", as_="wallboard") as ws:
         server.clock.advance(minutes=59)
         await start(ws, "graphql-transport-ws", "1", {})
         await asyncio.to_thread(wait_for_subscribers, server, 1)  # still open and served
         server.clock.advance(minutes=2)
         assert await closed_with(ws) == 4403
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_an_after_older_than_the_log_is_refused_not_answered_with_a_gap(
+    server: LiveServer, protocol: str
+):
+    journey_id = await asyncio.to_thread(create, server)
+    await asyncio.to_thread(act, server, "activateJourney", journey_id)  # sequence 1
+    await asyncio.to_thread(act, server, "pauseJourney", journey_id)  # sequence 2
+    server.clock.advance(days=31)
+    await asyncio.to_thread(act, server, "resumeJourney", journey_id)  # sequence 3, kept
+
+    async def prune(services: Services) -> object:
+        return await LogRetention(services.database, server.clock).prune(timedelta(days=30))
+
+    await elsewhere(server, prune)
+    async with open_socket(server, protocol) as ws:
+        await start(ws, protocol, "old", {"after": 0})
+        refusal = await receive_operation(ws)
+        assert refusal["id"] == "old" and refusal["payload"]["data"] is None
+        error = refusal["payload"]["errors"][0]
+        assert error["extensions"]["code"] == "REPLAY_UNAVAILABLE"
+        assert error["extensions"]["prunedThrough"] == 2
+        assert (await receive_operation(ws))["type"] == "complete"  # no live events after a gap
+
+        await start(ws, protocol, "kept", {"after": 2})
+        replayed = await receive_operation(ws)
+        assert replayed["payload"]["data"]["statusChanged"]["sequence"] == 3
