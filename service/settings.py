@@ -31,8 +31,12 @@ class Settings:
     # The arq queue; a separate name keeps several deployments apart on one Redis.
     queue_name: str = "journeys:queue"
     # Frames waiting to be written to one WebSocket; a client that lets more
-    # pile up is disconnected with 4410 and resumes with `after`.
-    ws_outbox_frames: int = 1000
+    # pile up is disconnected with 4410 and resumes with `after`. Large enough
+    # that a burst (a campaign of thousands of journeys starting at the same
+    # second) reaches a healthy dashboard whole: a disconnected one replays
+    # on its own, executed for it alone, which costs far more than queueing.
+    # A stalled client holds at most this many frames (about 3 MB).
+    ws_outbox_frames: int = 10_000
     # uvicorn pings every WebSocket this often and drops one that does not
     # answer within the same time: a dead network is noticed, not waited on.
     ws_ping_seconds: float = 20.0
@@ -53,7 +57,7 @@ class Settings:
             sweep_seconds=int(_number(environ, "JOURNEYS_SWEEP_SECONDS", 5)),
             queue_name=environ.get("JOURNEYS_QUEUE_NAME") or cls.queue_name,
             counts_interval_seconds=_number(environ, "JOURNEYS_COUNTS_INTERVAL_MS", 500) / 1000,
-            ws_outbox_frames=int(_number(environ, "JOURNEYS_WS_OUTBOX_FRAMES", 1000)),
+            ws_outbox_frames=int(_number(environ, "JOURNEYS_WS_OUTBOX_FRAMES", 10_000)),
             ws_ping_seconds=_number(environ, "JOURNEYS_WS_PING_SECONDS", 20.0),
             token_recheck_seconds=_number(environ, "JOURNEYS_TOKEN_RECHECK_SECONDS", 30.0),
             ws_deflate=_switch(environ, "JOURNEYS_WS_DEFLATE"),

@@ -34,11 +34,33 @@ def test_mode_follows_the_urls(environ: dict[str, str], mode: Mode):
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must start with"),
         ({"JOURNEYS_SWEEP_SECONDS": "0"}, "JOURNEYS_SWEEP_SECONDS"),
         ({"JOURNEYS_SWEEP_SECONDS": "soon"}, "JOURNEYS_SWEEP_SECONDS"),
+        ({"JOURNEYS_WS_DEFLATE": "maybe"}, "JOURNEYS_WS_DEFLATE must be on or off"),
+        ({"JOURNEYS_WS_OUTBOX_FRAMES": "-5"}, "JOURNEYS_WS_OUTBOX_FRAMES must be positive"),
+        ({"JOURNEYS_WS_PING_SECONDS": "0"}, "JOURNEYS_WS_PING_SECONDS must be positive"),
     ],
 )
 def test_impossible_settings_are_refused_with_what_to_set(environ: dict[str, str], says: str):
     with pytest.raises(SettingsError, match=says.replace("(", r"\(")):
         Settings.from_env(environ)
+
+
+def test_websocket_settings_read_from_the_environment():
+    defaults = Settings.from_env({})
+    assert (defaults.ws_deflate, defaults.ws_outbox_frames, defaults.ws_ping_seconds) == (
+        False,
+        10_000,
+        20.0,
+    )
+    chosen = Settings.from_env(
+        {
+            "JOURNEYS_WS_DEFLATE": "on",
+            "JOURNEYS_WS_OUTBOX_FRAMES": "500",
+            "JOURNEYS_WS_PING_SECONDS": "5",
+            "JOURNEYS_TOKEN_RECHECK_SECONDS": "60",
+        }
+    )
+    assert chosen.ws_deflate and chosen.ws_outbox_frames == 500
+    assert (chosen.ws_ping_seconds, chosen.token_recheck_seconds) == (5.0, 60.0)
 
 
 def test_compose_file_describes_the_distributed_shape():
