@@ -21,11 +21,11 @@ from service.tokens import Principal
 
 
 class Delivery(Enum):
-    """Which part of a subscription's events an execution delivers."""
+    """Which part of a subscription's events an execution delivers (gql/multiplex.py
+    runs both, and hands a subscriber over from the first to the second)."""
 
-    REPLAY_THEN_LIVE = auto()  # a subscriber on its own (an HTTP stream)
-    REPLAY_ONLY = auto()  # a WebSocket subscriber's own replay, before it goes live
     LIVE_ONLY = auto()  # a shared execution: the live events of many subscribers
+    REPLAY_ONLY = auto()  # one subscriber's own replay, before it joins the live ones
 
 
 def _ignore() -> None:
@@ -42,7 +42,7 @@ class EventStream:
     The runner sets `fell_behind`, called when live events came too fast.
     """
 
-    delivery: Delivery = Delivery.REPLAY_THEN_LIVE
+    delivery: Delivery = Delivery.LIVE_ONLY
     last_sequence: int | None = None
     listening: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)

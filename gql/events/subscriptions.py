@@ -36,8 +36,9 @@ class StatusEventSubscriptions:
             and await services.reads.journey(principal.workspace_id, wanted) is None
         ):
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
-
-        async def replay() -> AsyncGenerator[StatusEventType, None]:
+        # gql/multiplex.py runs this twice for a subscriber with `after`: its own
+        # replay, then the live events it shares with every subscriber alike.
+        if stream.delivery is Delivery.REPLAY_ONLY:
             stream.last_sequence = after
             while after is not None:
                 page = await services.reads.status_events(
@@ -51,24 +52,11 @@ class StatusEventSubscriptions:
                     yield StatusEventType.of(event)
                 if len(page) < REPLAY_PAGE:
                     break
-
-        if stream.delivery is Delivery.REPLAY_ONLY:
-            async for replayed in replay():
-                yield replayed
             return
-        # Listen first, then replay: whatever commits during the replay waits
-        # in the subscription and is skipped there if the replay already sent it.
         async with services.feed.subscribe(principal.workspace_id) as live:
             stream.now_listening()
-            replayed_through = None
-            if stream.delivery is Delivery.REPLAY_THEN_LIVE:
-                async for replayed in replay():
-                    yield replayed
-                replayed_through = stream.last_sequence
             try:
                 async for event in live:
-                    if replayed_through is not None and event.sequence <= replayed_through:
-                        continue
                     if wanted is None or event.change.journey_id == wanted:
                         stream.last_sequence = event.sequence
                         yield StatusEventType.of(event)
