@@ -37,7 +37,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.events import StatusChanged
-from domain.statuses import EditMode, Status, is_editable, traits
+from domain.statuses import INITIAL_STATUS, EditMode, Status, is_editable, traits
 from domain.timing import due_action, running_status, window_is_open
 from domain.transitions import APPLIES_LATEST_VERSION, Computed, target_of
 
@@ -112,7 +112,7 @@ class Journey:
             workspace_id=workspace_id,
             name=checked_name(name),
             kind=kind,
-            status=Status.DESIGNING,
+            status=INITIAL_STATUS,
             revision=1,
             latest=first,
             live_version=None,
@@ -352,7 +352,7 @@ def _forbidden_message(action: Action, role: Role) -> str:
 
 def replay(events: Iterable[StatusChanged]) -> Status:
     """The status a journey's event log leads to (DESIGNING when it is empty)."""
-    status = Status.DESIGNING
+    status = INITIAL_STATUS
     for event in events:
         if event.previous_status is not status:
             raise ValueError(f"log gap: {event.previous_status} follows {status}")

@@ -17,6 +17,11 @@ class Status(StrEnum):
     ABORTED = "ABORTED"
 
 
+# Where every journey, and every copy, starts. No transition leads back to it,
+# so a journey's first logged event is the one that leaves it.
+INITIAL_STATUS = Status.DESIGNING
+
+
 class EditMode(StrEnum):
     """What saving a content edit does in a status."""
 

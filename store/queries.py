@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.content import JourneyKind
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
-from domain.statuses import Status
+from domain.statuses import INITIAL_STATUS, Status
 from domain.timing import TIMED_ACTIONS
 from store.journeys import load_journeys, with_latest_version
 from store.mapping import event_from_row, version_from_row
@@ -203,29 +203,29 @@ async def pruned_through(session: AsyncSession, workspace_id: str) -> int:
 async def journey_log_is_whole(session: AsyncSession, workspace_id: str, journey_id: str) -> bool:
     """Whether retention has deleted none of this journey's status events.
 
-    A journey's first event is the only one that leaves DESIGNING (nothing
-    returns to it), and retention deletes a prefix of the log: if that first
-    event is still there, so is every later one. A journey still in
-    DESIGNING, or one that does not exist (deleted journeys never left
-    DESIGNING), has no events to lose.
+    A journey's first event is the only one that leaves INITIAL_STATUS
+    (domain/statuses.py: nothing returns to it), and retention deletes a
+    prefix of the log: if that first event is still there, so is every later
+    one. A journey still in INITIAL_STATUS, or one that does not exist
+    (only a journey that never left it may be deleted), has no events to lose.
     """
-    # The status first: a journey that leaves DESIGNING logs its first event in
-    # the same transaction, so if the status is past DESIGNING here, that event
-    # exists now and the next read finds it unless retention deleted it.
+    # The status first: a journey that leaves INITIAL_STATUS logs its first
+    # event in the same transaction, so if the status is past it here, that
+    # event exists now and the next read finds it unless retention deleted it.
     status = await session.exec(
         select(JourneyRow.status).where(
             JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id
         )
     )
     found = status.first()
-    if found is None or found == Status.DESIGNING.value:
+    if found is None or found == INITIAL_STATUS.value:
         return True
     first_event = await session.exec(
         select(StatusEventRow.sequence)
         .where(
             StatusEventRow.workspace_id == workspace_id,
             StatusEventRow.journey_id == journey_id,
-            StatusEventRow.previous_status == Status.DESIGNING.value,
+            StatusEventRow.previous_status == INITIAL_STATUS.value,
         )
         .limit(1)
     )

@@ -6,12 +6,17 @@ domain.transitions, so a wrong row in the domain's table fails a test.
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
+
 import pytest
 
 from domain.actions import Action, Role
 from domain.errors import Forbidden, TransitionNotAllowed
 from domain.journey import Journey
-from domain.statuses import Status
+from domain.statuses import INITIAL_STATUS, Status
+from domain.timing import running_status
+from domain.transitions import TRANSITIONS, target_of
 from tests.domain.factories import (
     ACTORS,
     EVENT,
@@ -150,3 +155,15 @@ def test_a_viewer_may_take_no_action_at_all():
         for action in ALL_ACTIONS:
             with pytest.raises(Forbidden):
                 journey.take(action, ACTORS[Role.VIEWER], NOW)
+
+
+def test_no_transition_leads_back_to_the_initial_status():
+    # store.queries.journey_log_is_whole relies on it: a journey's first event
+    # is the only one that leaves INITIAL_STATUS.
+    for target in TRANSITIONS.values():
+        assert target is not INITIAL_STATUS
+    dates = (None, NOW - timedelta(days=1), NOW + timedelta(days=1))
+    for start_at, end_at, entered in itertools.product(dates, dates, (False, True)):
+        assert running_status(start_at, end_at, entered, NOW) is not INITIAL_STATUS
+    # RECOVER returns to the status FAIL left, and FAIL never leaves it.
+    assert target_of(INITIAL_STATUS, Action.FAIL) is None
