@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -163,6 +163,10 @@ class Ended:
 Delivered = Frame | Failed | Ended
 
 
+def _failed(result: PreExecutionError) -> Failed:
+    return Failed([error.formatted for error in result.errors or ()])
+
+
 class _Member:
     def __init__(self, subscriber: Subscriber, *, holding: bool, hold_limit: int) -> None:
         self.subscriber = subscriber
@@ -225,11 +229,14 @@ class LiveRequest:
 @dataclass(eq=False)
 class _SharedOperation:
     key: tuple[object, ...]
-    context: Context
-    request: LiveRequest
+    request: LiveRequest  # without `after`, in a context of its own (LIVE_ONLY)
     members: set[_Member] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     ended: bool = False
+
+    @property
+    def stream(self) -> EventStream:
+        return self.request.context.stream
 
     def deliver(self, item: Delivered) -> None:
         for member in list(self.members):
@@ -250,9 +257,7 @@ class Multiplexer:
     def subscriber_count(self) -> int:
         """Subscribers whose shared operation is receiving live events."""
         return sum(
-            len(shared.members)
-            for shared in self._shared.values()
-            if shared.context.stream.listening
+            len(shared.members) for shared in self._shared.values() if shared.stream.listening
         )
 
     @property
@@ -275,9 +280,9 @@ class Multiplexer:
         shared.members.add(member)
         try:
             if replays:
-                await shared.context.stream.ready.wait()
+                await shared.stream.ready.wait()
                 replayed_through: int | None = None
-                if shared.context.stream.listening and member.ending is None:
+                if shared.stream.listening and member.ending is None:
                     replayed_through = await self._replay(request, member)
                 if member.ending is None:
                     member.release(replayed_through)
@@ -301,29 +306,24 @@ class Multiplexer:
             stream=EventStream(delivery=Delivery.LIVE_ONLY),
             _principal=principal,
         )
-        shared = _SharedOperation(key, context, dataclasses.replace(request, variables=variables))
+        shared = _SharedOperation(
+            key, dataclasses.replace(request, variables=variables, context=context)
+        )
         context.stream.fell_behind = shared.fell_behind
         shared.task = asyncio.create_task(self._run(shared), name="shared-subscription")
         self._shared[key] = shared
         return shared
 
     async def _run(self, shared: _SharedOperation) -> None:
-        stream = shared.context.stream
         try:
-            results = await self._schema.subscribe(
-                shared.request.query,
-                variable_values=dict(shared.request.variables),
-                context_value=shared.context,
-                operation_name=shared.request.operation_name,
-            )
-            async with aclosing(results):
+            async with aclosing(await self._subscribe(shared.request)) as results:
                 first = True
                 async for result in results:
                     if first and isinstance(result, PreExecutionError):
-                        shared.deliver(Failed([error.formatted for error in result.errors or ()]))
+                        shared.deliver(_failed(result))
                         return
                     first = False
-                    shared.deliver(Frame(encode_result(result), stream.last_sequence))
+                    shared.deliver(Frame(encode_result(result), shared.stream.last_sequence))
             shared.deliver(Ended())
         except asyncio.CancelledError:
             raise
@@ -331,26 +331,20 @@ class Multiplexer:
             log.exception("a shared subscription failed")
             shared.deliver(Ended())
         finally:
-            shared.ended = True
-            stream.ready.set()
-            if self._shared.get(shared.key) is shared:
-                del self._shared[shared.key]
+            shared.stream.ready.set()
+            self._forget(shared)
 
     async def _replay(self, request: LiveRequest, member: _Member) -> int | None:
         """Send the member its own replay; the sequence it replayed through."""
         context = dataclasses.replace(
             request.context, stream=EventStream(delivery=Delivery.REPLAY_ONLY), _loaders={}
         )
-        results = await self._schema.subscribe(
-            request.query,
-            variable_values=dict(request.variables),
-            context_value=context,
-            operation_name=request.operation_name,
-        )
-        async with aclosing(results):
+        async with aclosing(
+            await self._subscribe(dataclasses.replace(request, context=context))
+        ) as results:
             async for result in results:
                 if isinstance(result, PreExecutionError):
-                    member.end(Failed([error.formatted for error in result.errors or ()]))
+                    member.end(_failed(result))
                     return None
                 await member.subscriber.next_waiting(encode_result(result))
                 if result.errors and result.data is None:
@@ -360,14 +354,26 @@ class Multiplexer:
                     return None
         return context.stream.last_sequence
 
+    async def _subscribe(self, request: LiveRequest) -> AsyncGenerator[ExecutionResult, None]:
+        return await self._schema.subscribe(
+            request.query,
+            variable_values=dict(request.variables),
+            context_value=request.context,
+            operation_name=request.operation_name,
+        )
+
     def _leave(self, shared: _SharedOperation, member: _Member) -> None:
         shared.members.discard(member)
         if not shared.members and not shared.ended:
-            shared.ended = True
-            if self._shared.get(shared.key) is shared:
-                del self._shared[shared.key]
+            self._forget(shared)
             if shared.task is not None:
                 shared.task.cancel()
+
+    def _forget(self, shared: _SharedOperation) -> None:
+        """It serves nobody new: the next subscriber of its key opens another."""
+        shared.ended = True
+        if self._shared.get(shared.key) is shared:
+            del self._shared[shared.key]
 
     async def close(self) -> None:
         tasks = [shared.task for shared in self._shared.values() if shared.task]
