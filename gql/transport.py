@@ -142,11 +142,13 @@ class TransportWSHandler(_LiveSocket, BaseGraphQLTransportWSHandler[Context, Non
             await subscriber.complete()
 
 
-class _TransportWSSubscriber:
-    def __init__(self, outbox: Outbox, operation: Operation[Context, None]) -> None:
+class _Subscriber:
+    """One subscription's frames on one socket: results queued on its Outbox
+    behind the protocol's prefix for this operation id."""
+
+    def __init__(self, outbox: Outbox, prefix: str) -> None:
         self._outbox = outbox
-        self._operation = operation
-        self._prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        self._prefix = prefix
 
     def next(self, payload: str) -> None:
         self._outbox.put(self._prefix + payload + "}")
@@ -154,15 +156,21 @@ class _TransportWSSubscriber:
     async def next_waiting(self, payload: str) -> None:
         await self._outbox.put_waiting(self._prefix + payload + "}")
 
+    def fell_behind(self) -> None:
+        self._outbox.close_for_resume()
+
+
+class _TransportWSSubscriber(_Subscriber):
+    def __init__(self, outbox: Outbox, operation: Operation[Context, None]) -> None:
+        super().__init__(outbox, '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":')
+        self._operation = operation
+
     async def error(self, errors: list[GraphQLFormattedError]) -> None:
         message = {"id": self._operation.id, "type": "error", "payload": errors}
         await self._operation.send_operation_message(message)  # type: ignore[arg-type]
 
     async def complete(self) -> None:
         await self._operation.send_operation_message({"id": self._operation.id, "type": "complete"})
-
-    def fell_behind(self) -> None:
-        self._outbox.close_for_resume()
 
 
 class GraphQLWSHandler(_LiveSocket, BaseGraphQLWSHandler[Context, None]):
@@ -191,18 +199,13 @@ class GraphQLWSHandler(_LiveSocket, BaseGraphQLWSHandler[Context, None]):
             self.tasks.pop(operation_id, None)
 
 
-class _GraphQLWSSubscriber:
+class _GraphQLWSSubscriber(_Subscriber):
     def __init__(self, handler: GraphQLWSHandler, operation_id: str) -> None:
+        super().__init__(
+            handler.outbox, '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
+        )
         self._handler = handler
-        self._outbox = handler.outbox
         self._id = operation_id
-        self._prefix = '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
-
-    def next(self, payload: str) -> None:
-        self._outbox.put(self._prefix + payload + "}")
-
-    async def next_waiting(self, payload: str) -> None:
-        await self._outbox.put_waiting(self._prefix + payload + "}")
 
     async def error(self, errors: list[GraphQLFormattedError]) -> None:
         # This protocol's `error` carries one error, not a list.
@@ -211,9 +214,6 @@ class _GraphQLWSSubscriber:
 
     async def complete(self) -> None:
         await self._handler.send_message({"type": "complete", "id": self._id})
-
-    def fell_behind(self) -> None:
-        self._outbox.close_for_resume()
 
 
 class Connections:
