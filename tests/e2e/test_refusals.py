@@ -167,3 +167,15 @@ def test_abusive_documents_are_refused(server: LiveServer):
     assert server.error(deep)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     aliases = "{ " + " ".join(f"a{i}: viewer {{ role }}" for i in range(31)) + " }"
     assert server.error(aliases)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+def test_a_subscription_over_http_is_refused_not_failed(server: LiveServer):
+    # Subscriptions are served over WebSocket; over HTTP there is nothing to stream them on.
+    response = httpx.post(
+        f"{server.base_url}/graphql",
+        json={"query": "subscription { statusChanged { sequence } }"},
+        headers={"Authorization": f"Bearer {server.tokens['viewer']}"},
+    )
+    assert response.status_code == 400
+    assert "subscriptions are not allowed" in response.text
+    assert "Traceback" not in response.text
