@@ -66,6 +66,8 @@ from harness import (
     Processes,
     code_fingerprint,
     free_port,
+    loop_name,
+    machine_line,
     machine_ticks,
     process_cpu_seconds,
     run_benchmark,
@@ -1071,16 +1073,9 @@ def machine_facts(database: str) -> list[str]:
     import starlette
     import uvicorn
 
-    try:
-        import uvloop  # noqa: F401
-
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
     return [
-        f"machine: nproc={os.cpu_count()}, {platform.system()} {platform.release()}, "
-        f"{platform.machine()}, RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
-        f"python: {platform.python_implementation()} {platform.python_version()}, {loop}, "
+        machine_line(f", RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}"),
+        f"python: {platform.python_implementation()} {platform.python_version()}, {loop_name()}, "
         f"uvicorn {uvicorn.__version__}, starlette {starlette.__version__}, "
         f"websockets {version('websockets')} (clients), httpx {httpx.__version__}",
         f"database: {database}",

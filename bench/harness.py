@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -30,6 +31,23 @@ def run_loop(main_coroutine: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main_coroutine)
     return uvloop.run(main_coroutine)
+
+
+def loop_name() -> str:
+    """The event loop `run_loop` runs on."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def machine_line(more: str = "") -> str:
+    """The `machine:` line every report starts with."""
+    return (
+        f"machine: nproc={os.cpu_count()}, {platform.system()} {platform.release()}, "
+        f"{platform.machine()}{more}"
+    )
 
 
 def run_benchmark(

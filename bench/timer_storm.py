@@ -73,7 +73,15 @@ from typing import Any, cast
 
 import psycopg
 import redis
-from harness import REPO, Processes, code_fingerprint, free_port, machine_ticks, process_cpu_seconds
+from harness import (
+    REPO,
+    Processes,
+    code_fingerprint,
+    free_port,
+    machine_line,
+    machine_ticks,
+    process_cpu_seconds,
+)
 
 sys.path.insert(0, str(REPO))  # run as a script: make the project's packages importable
 
@@ -711,8 +719,7 @@ def machine_facts(postgres: Postgres) -> list[str]:
     load = os.getloadavg()
     return [
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC",
-        f"machine: nproc={os.cpu_count()}, {platform.system()} {platform.release()}, "
-        f"{platform.machine()}; load average before start {load[0]:.2f} {load[1]:.2f}",
+        machine_line(f"; load average before start {load[0]:.2f} {load[1]:.2f}"),
         f"python: {platform.python_version()}",
         f"postgresql: {postgres.version()}; synchronous_commit="
         f"{postgres.setting('synchronous_commit')}, max_connections="

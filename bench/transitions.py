@@ -54,6 +54,8 @@ from harness import (
     REPO,
     Processes,
     free_port,
+    loop_name,
+    machine_line,
     machine_ticks,
     process_cpu_seconds,
     run_benchmark,
@@ -325,17 +327,10 @@ def start_py_spy(directory: Path, path: str, pid: int, duration: float) -> subpr
 
 
 def machine_facts(database: str) -> list[str]:
-    try:
-        import uvloop  # noqa: F401
-
-        client_loop = "uvloop"
-    except ImportError:
-        client_loop = "asyncio"
     return [
-        f"machine: nproc={os.cpu_count()}, {platform.system()} {platform.release()}, "
-        f"{platform.machine()}",
+        machine_line(),
         f"python: {platform.python_implementation()} {platform.python_version()}, "
-        f"load generator on {client_loop}, httpx {httpx.__version__}",
+        f"load generator on {loop_name()}, httpx {httpx.__version__}",
         f"database: {database}",
     ]
 
