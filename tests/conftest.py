@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,25 @@ def _postgres_reachable() -> str | None:
         return str(error).strip()
 
 
+@contextmanager
+def fresh_postgres_schema(prefix: str) -> Iterator[str]:
+    """A URL on a new, empty PostgreSQL schema, dropped afterwards; skips the test
+    when PostgreSQL is unreachable (fails it under JOURNEYS_REQUIRE_POSTGRES=1)."""
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("JOURNEYS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "journeys.db"
@@ -60,19 +80,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str]:
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("JOURNEYS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
-    schema = f"journeys_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    upgrade(url)
-    yield url
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_postgres_schema("journeys_test") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
 from store.database import sync_url
 from store.migrate import alembic_config
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.conftest import fresh_postgres_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -23,19 +20,8 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("JOURNEYS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
-    schema = f"journeys_mig_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_postgres_schema("journeys_mig") as url:
+        yield url
 
 
 def test_0002_keeps_existing_rows_and_gives_them_defaults(empty_database_url: str):
