@@ -64,6 +64,7 @@ import httpx
 from harness import (
     REPO,
     Processes,
+    add_run_options,
     code_fingerprint,
     free_port,
     loop_name,
@@ -1156,14 +1157,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--connect-concurrency", type=int, default=200, help="WebSocket handshakes at a time"
     )
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="first wait up to this long for the machine to be under 10%% busy",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 

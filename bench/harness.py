@@ -3,6 +3,7 @@ the event loop, which code was measured, and the run's temporary directory."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import os
@@ -48,6 +49,18 @@ def machine_line(more: str = "") -> str:
         f"machine: nproc={os.cpu_count()}, {platform.system()} {platform.release()}, "
         f"{platform.machine()}{more}"
     )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark run takes: wait for a quiet machine, keep the logs."""
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be under 10%% busy",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
 
 
 def run_benchmark(

@@ -53,6 +53,7 @@ import httpx
 from harness import (
     REPO,
     Processes,
+    add_run_options,
     free_port,
     loop_name,
     machine_line,
@@ -475,14 +476,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         help="sample each server with py-spy during its measured phases into DIR",
     )
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="first wait up to this long for the machine to be under 10%% busy",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 
