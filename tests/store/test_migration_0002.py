@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
 from store.database import sync_url
 from store.migrate import alembic_config
-from tests.conftest import fresh_postgres_schema
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all (the shared test databases are migrated already)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with fresh_postgres_schema("journeys_mig") as url:
-        yield url
 
 
 def test_0002_keeps_existing_rows_and_gives_them_defaults(empty_database_url: str):
