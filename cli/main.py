@@ -238,6 +238,7 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from gql.app import create_app, server_options
+    from jobs.embedded import runners_for
     from service.services import Services
     from store.migrate import upgrade
 
@@ -251,9 +252,8 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     print(f"mode: {settings.mode.value}")
     print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
     print('  with the header {"Authorization": "Bearer <token>"}')
-    uvicorn.run(
-        create_app(services), host=host, port=port, log_level="info", **server_options(settings)
-    )
+    app = create_app(services, runners_for(services))
+    uvicorn.run(app, host=host, port=port, log_level="info", **server_options(settings))
     return 0
 
 

@@ -78,12 +78,25 @@ class ActorKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class ActorName:
+    """Who acted, as the status log keeps it: a token's name or the system. The
+    role is the authority to act, checked when acting; the log does not keep it."""
+
+    kind: ActorKind
+    name: str
+
+
+@dataclass(frozen=True)
 class Actor:
     """Who takes an action: a token (by its name and role) or the system."""
 
     kind: ActorKind
     name: str
     role: Role
+
+    @property
+    def named(self) -> ActorName:
+        return ActorName(self.kind, self.name)
 
     @classmethod
     def user(cls, name: str, role: Role) -> Actor:

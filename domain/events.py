@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.actions import Action, Actor
+from domain.actions import Action, ActorName
 from domain.statuses import Status
 
 
@@ -15,7 +15,7 @@ class StatusChanged:
     previous_status: Status
     status: Status
     action: Action
-    actor: Actor
+    actor: ActorName
     reason: str | None
     version: int | None
     at: datetime

@@ -101,12 +101,13 @@ class Journey:
         name: str,
         kind: JourneyKind,
         content: Content,
-        author: str,
+        author: Actor,
         now: datetime,
         labels: Iterable[str] = (),
         copied_from_id: str | None = None,
     ) -> Journey:
-        first = Version(1, normalized(content), now, author)
+        _require_write(author)
+        first = Version(1, normalized(content), now, author.name)
         journey = cls(
             id=id,
             workspace_id=workspace_id,
@@ -127,7 +128,7 @@ class Journey:
         journey.new_versions.append(first)
         return journey
 
-    def copy(self, *, new_id: str, name: str | None, author: str, now: datetime) -> Journey:
+    def copy(self, *, new_id: str, name: str | None, author: Actor, now: datetime) -> Journey:
         """A new DESIGNING journey with the latest content, from any status."""
         copy_name = name if name is not None else f"Copy of {self.name}"[:200]
         return Journey.create(
@@ -217,7 +218,7 @@ class Journey:
             previous_status=previous,
             status=self.status,
             action=action,
-            actor=actor,
+            actor=actor.named,
             reason=reason,
             version=self.live_version,
             at=now,
@@ -225,8 +226,17 @@ class Journey:
         self.events.append(event)
         return event
 
+    def take_due(self, now: datetime) -> list[StatusChanged]:
+        """Apply every timed action due now, in order (a START whose END is also
+        past is followed by that END), as the system."""
+        taken = []
+        while (action := self.due_action(now)) is not None:
+            taken.append(self.take(action, Actor.system(), now))
+        return taken
+
     def edit(self, changes: Mapping[str, object], actor: Actor, now: datetime) -> Version:
         """Save a new version of the content, as the status's edit mode says."""
+        _require_write(actor)
         mode = self.edit_mode
         if mode is EditMode.LOCKED:
             hint = _EDIT_HINTS.get(self.status, "")
@@ -258,15 +268,18 @@ class Journey:
         changes = {name: getattr(old.content, name) for name in CONTENT_FIELDS}
         return self.edit(changes, actor, now)
 
-    def rename(self, name: str, now: datetime) -> None:
+    def rename(self, name: str, actor: Actor, now: datetime) -> None:
+        _require_write(actor)
         self.name = checked_name(name)
         self._touch(now)
 
-    def set_labels(self, labels: list[str], now: datetime) -> None:
+    def set_labels(self, labels: list[str], actor: Actor, now: datetime) -> None:
+        _require_write(actor)
         self.labels = checked_labels(labels)
         self._touch(now)
 
     def check_deletable(self, actor: Actor, now: datetime) -> None:
+        _require_write(actor)
         if not self.can_be_deleted:
             raise self._not_allowed(
                 f"a {self.status} journey cannot be deleted: only journeys still in "
@@ -334,6 +347,14 @@ class Journey:
     def _touch(self, now: datetime) -> None:
         self.revision += 1
         self.updated_at = now
+
+
+def _require_write(actor: Actor) -> None:
+    """Creating, editing, copying, renaming, labelling and deleting need write rights."""
+    if not may_write(actor.role):
+        raise Forbidden(
+            f"a {actor.role.value} token can only read; an editor or admin token is needed"
+        )
 
 
 def _date_problems(content: Content, now: datetime) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,10 +24,8 @@ from gql.heap import LongLivedHeap
 from gql.multiplex import Multiplexer
 from gql.schema import schema
 from gql.transport import Connections, GraphQLWSHandler, TransportWSHandler
-from jobs.embedded import EmbeddedTimer
-from service.redis_bus import RedisBus
 from service.services import Services
-from service.settings import Mode, Settings
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +88,18 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_app(services: Services) -> Starlette:
-    """The app; in embedded mode it also runs the timer loop (workers do it otherwise)."""
+class Runner(Protocol):
+    """Work a process runs beside serving: in embedded mode, the timer loop."""
+
+    async def run(self) -> None: ...
+
+    def metric_lines(self) -> list[str]:
+        """Its figures for /metrics, in Prometheus' text format."""
+
+
+def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
+    """The app, which also runs `runners` while it serves (see `jobs.embedded.runners_for`)."""
     graphql = JourneysGraphQL(services)
-    embedded = services.settings.mode is Mode.EMBEDDED
-    timer = EmbeddedTimer(services) if embedded else None
 
     async def recheck_tokens() -> None:
         while True:
@@ -111,8 +116,7 @@ def create_app(services: Services) -> Starlette:
         await services.start()
         graphql.heap.start()
         tasks = [asyncio.create_task(recheck_tokens()), asyncio.create_task(graphql.heap.run())]
-        if timer is not None:
-            tasks.append(asyncio.create_task(timer.run()))
+        tasks += [asyncio.create_task(runner.run()) for runner in runners]
         try:
             yield
         finally:
@@ -127,11 +131,8 @@ def create_app(services: Services) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        checks = {"database": services.database.ping}
-        if isinstance(services.bus, RedisBus):
-            checks["redis"] = services.bus.ping
         report: dict[str, str] = {}
-        for name, ping in checks.items():
+        for name, ping in services.dependencies().items():
             try:
                 await ping()
                 report[name] = "ok"
@@ -145,13 +146,8 @@ def create_app(services: Services) -> Starlette:
 
     async def metrics(_request: Request) -> Response:
         multiplexer = graphql.multiplexer
-        lines = [
-            "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
-            "# TYPE journeys_timer_passes_total counter",
-            f"journeys_timer_passes_total {timer.passes if timer else 0}",
-            "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
-            "# TYPE journeys_timer_transitions_total counter",
-            f"journeys_timer_transitions_total {timer.applied if timer else 0}",
+        lines = [line for runner in runners for line in runner.metric_lines()]
+        lines += [
             "# HELP journeys_subscribers Live WebSocket subscriptions on this process.",
             "# TYPE journeys_subscribers gauge",
             f"journeys_subscribers {multiplexer.subscriber_count}",

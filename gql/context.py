@@ -71,6 +71,14 @@ class Context:
             self._principal = await self.services.tokens.authenticate(self.authorization())
         return self._principal
 
+    @property
+    def caller(self) -> Principal:
+        """The caller, for fields below a root field (which authenticated already):
+        read without awaiting, so a page of journeys costs no coroutine per field."""
+        if self._principal is None:
+            raise RuntimeError("a root field must authenticate (await principal()) first")
+        return self._principal
+
     def authorization(self) -> str | None:
         if isinstance(self.request, WebSocket):
             params = self.connection_params or {}

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from service.scheduling import EmbeddedScheduler
 from service.services import Services
+from service.settings import Mode
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,16 @@ class EmbeddedTimer:
         self.applied += applied
         return applied
 
+    def metric_lines(self) -> list[str]:
+        return [
+            "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
+            "# TYPE journeys_timer_passes_total counter",
+            f"journeys_timer_passes_total {self.passes}",
+            "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
+            "# TYPE journeys_timer_transitions_total counter",
+            f"journeys_timer_transitions_total {self.applied}",
+        ]
+
     async def run(self) -> None:
         clock = self._services.clock
         while True:
@@ -51,3 +62,9 @@ class EmbeddedTimer:
                 # apply; retry it in a second rather than spin.
                 until = next_due if next_due > now else now + timedelta(seconds=1)
             await clock.sleep_until(until, self._wakeup)
+
+
+def runners_for(services: Services) -> list[EmbeddedTimer]:
+    """What an API process runs beside serving: the timer loop in embedded mode;
+    nothing in distributed mode, where `journeys worker` processes do the work."""
+    return [EmbeddedTimer(services)] if services.settings.mode is Mode.EMBEDDED else []

@@ -29,6 +29,9 @@ class EventBus(Protocol):
 
     async def start(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise when the bus cannot carry announcements now."""
+
     async def close(self) -> None: ...
 
 
@@ -46,6 +49,9 @@ class InProcessBus:
 
     async def start(self) -> None:
         pass
+
+    async def ping(self) -> None:
+        pass  # a direct call cannot be down
 
     async def close(self) -> None:
         pass

@@ -1,34 +1,37 @@
-"""The journey commands: one method per use case, each one transaction."""
+"""The journey commands: one method per use case, each one transaction.
+
+Each command is a plain function over a unit of work, run in one hop to a
+database thread: load the journey (locked), let the aggregate decide
+(it checks the caller's rights and the rules), commit. After the commit,
+the bus hears which workspaces have news and the scheduler which journeys
+may have a new due date.
+"""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
-from domain.actions import Action, Actor, may_write
+from domain.actions import Action
 from domain.content import Content, JourneyKind
-from domain.errors import Forbidden, NotFound
-from domain.events import LoggedStatusChange
+from domain.errors import NotFound
 from domain.journey import Journey
 from service.bus import EventBus
 from service.clock import Clock
 from service.scheduling import Scheduler
 from service.tokens import Principal
 from store.database import Database
-from store.unit_of_work import UnitOfWork
+from store.unit_of_work import UnitOfWork, in_unit_of_work
 
 log = logging.getLogger(__name__)
 
-SWEEP_BATCH = 100
+T = TypeVar("T")
 
-
-def _require_writer(principal: Principal) -> None:
-    if not may_write(principal.role):
-        raise Forbidden(
-            f"a {principal.role.value} token can only read; an editor or admin token is needed"
-        )
+# Journeys moved per transaction by the timed-transition sweep: one SELECT,
+# an UPDATE per kind of move, one counter bump and one INSERT of the events.
+SWEEP_BATCH = 500
 
 
 class JourneyCommands:
@@ -51,21 +54,23 @@ class JourneyCommands:
         content: Content,
         labels: Iterable[str] = (),
     ) -> Journey:
-        _require_writer(principal)
         journey = Journey.create(
             id=str(uuid.uuid4()),
             workspace_id=principal.workspace_id,
             name=name,
             kind=kind,
             content=content,
-            author=principal.token_name,
+            author=principal.actor,
             now=self._clock.now(),
             labels=labels,
         )
-        async with UnitOfWork(self._database) as uow:
-            await uow.add(journey)
-            await uow.commit()
-        return journey
+
+        def add(uow: UnitOfWork) -> Journey:
+            uow.journeys.add(journey)
+            uow.commit()
+            return journey
+
+        return await self._run(add)
 
     async def update(
         self,
@@ -74,9 +79,8 @@ class JourneyCommands:
         changes: Mapping[str, object],
         expected_revision: int | None = None,
     ) -> Journey:
-        _require_writer(principal)
         return await self._change(
-            principal.workspace_id,
+            principal,
             journey_id,
             expected_revision,
             lambda journey, _uow: journey.edit(changes, principal.actor, self._clock.now()),
@@ -89,15 +93,13 @@ class JourneyCommands:
         number: int,
         expected_revision: int | None = None,
     ) -> Journey:
-        _require_writer(principal)
-
-        async def restore(journey: Journey, uow: UnitOfWork) -> None:
-            old = await uow.journeys.version(journey.id, number)
+        def restore(journey: Journey, uow: UnitOfWork) -> None:
+            old = uow.journeys.version(journey.id, number)
             if old is None:
                 raise NotFound(f"journey {journey_id!r} has no version {number}")
             journey.restore(old, principal.actor, self._clock.now())
 
-        return await self._change(principal.workspace_id, journey_id, expected_revision, restore)
+        return await self._change(principal, journey_id, expected_revision, restore)
 
     async def rename(
         self,
@@ -106,12 +108,11 @@ class JourneyCommands:
         name: str,
         expected_revision: int | None = None,
     ) -> Journey:
-        _require_writer(principal)
         return await self._change(
-            principal.workspace_id,
+            principal,
             journey_id,
             expected_revision,
-            lambda journey, _uow: journey.rename(name, self._clock.now()),
+            lambda journey, _uow: journey.rename(name, principal.actor, self._clock.now()),
         )
 
     async def set_labels(
@@ -121,36 +122,34 @@ class JourneyCommands:
         labels: list[str],
         expected_revision: int | None = None,
     ) -> Journey:
-        _require_writer(principal)
         return await self._change(
-            principal.workspace_id,
+            principal,
             journey_id,
             expected_revision,
-            lambda journey, _uow: journey.set_labels(labels, self._clock.now()),
+            lambda journey, _uow: journey.set_labels(labels, principal.actor, self._clock.now()),
         )
 
     async def copy(self, principal: Principal, journey_id: str, name: str | None) -> Journey:
-        _require_writer(principal)
-        async with UnitOfWork(self._database) as uow:
-            source = await uow.journeys.get(principal.workspace_id, journey_id)
-            copy = source.copy(
-                new_id=str(uuid.uuid4()),
-                name=name,
-                author=principal.token_name,
-                now=self._clock.now(),
+        def copy(uow: UnitOfWork) -> Journey:
+            source = uow.journeys.get(principal.workspace_id, journey_id)
+            copied = source.copy(
+                new_id=str(uuid.uuid4()), name=name, author=principal.actor, now=self._clock.now()
             )
-            await uow.add(copy)
-            await uow.commit()
-        return copy
+            uow.journeys.add(copied)
+            uow.commit()
+            return copied
+
+        return await self._run(copy)
 
     async def delete(self, principal: Principal, journey_id: str) -> str:
-        _require_writer(principal)
-        async with UnitOfWork(self._database) as uow:
-            journey = await uow.journeys.get(principal.workspace_id, journey_id)
+        def delete(uow: UnitOfWork) -> str:
+            journey = uow.journeys.get(principal.workspace_id, journey_id)
             journey.check_deletable(principal.actor, self._clock.now())
-            await uow.journeys.remove(journey)
-            await uow.commit()
-        return journey_id
+            uow.journeys.remove(journey)
+            uow.commit()
+            return journey_id
+
+        return await self._run(delete)
 
     # -- status -------------------------------------------------------------
 
@@ -164,7 +163,7 @@ class JourneyCommands:
     ) -> Journey:
         """A person's action: ACTIVATE, PAUSE, ... and, for admins, FAIL and RECOVER."""
         return await self._change(
-            principal.workspace_id,
+            principal,
             journey_id,
             expected_revision,
             lambda journey, _uow: journey.take(action, principal.actor, self._clock.now(), reason),
@@ -174,53 +173,60 @@ class JourneyCommands:
         """Apply every due timed action found in the database (in one workspace, or all).
 
         The sweep, and the prompt path of distributed mode, both land here. Works
-        in batches, one transaction each, so a storm of journeys due at the same
-        second costs a few transactions, not one each. Returns how many moved.
+        in batches, one transaction each, and each batch is a few set-based
+        statements whatever its size: the domain decides, journey by journey,
+        what is due; the repository writes the moves together. Returns how many
+        journeys moved.
         """
+
+        def apply_batch(uow: UnitOfWork) -> int:
+            now = self._clock.now()
+            batch = uow.journeys.lock_due(now, SWEEP_BATCH, workspace_id)
+            for journey in batch:
+                journey.take_due(now)
+            uow.commit()
+            return len(batch)
+
         moved = 0
         while True:
-            async with UnitOfWork(self._database) as uow:
-                now = self._clock.now()
-                batch = await uow.journeys.lock_due(now, SWEEP_BATCH, workspace_id)
-                for journey in batch:
-                    while (action := journey.due_action(now)) is not None:
-                        journey.take(action, Actor.system(), now)
-                    await uow.save(journey)
-                await uow.commit()
-            await self._after_commit(uow.logged, *batch)
-            moved += len(batch)
-            if len(batch) < SWEEP_BATCH or not uow.logged:
+            count, uow = await in_unit_of_work(self._database, apply_batch)
+            await self._after_commit(uow)
+            moved += count
+            if count < SWEEP_BATCH or not uow.logged:
                 return moved
 
     # -- plumbing ---------------------------------------------------------
 
     async def _change(
         self,
-        workspace_id: str,
+        principal: Principal,
         journey_id: str,
         expected_revision: int | None,
         change: Callable[[Journey, UnitOfWork], object],
     ) -> Journey:
-        """Lock the journey, check the revision, apply `change` (sync or async), save."""
-        async with UnitOfWork(self._database) as uow:
-            journey = await uow.journeys.get(workspace_id, journey_id)
-            journey.check_revision(expected_revision)
-            outcome = change(journey, uow)
-            if inspect.isawaitable(outcome):
-                await outcome
-            await uow.save(journey)
-            await uow.commit()
-        await self._after_commit(uow.logged, journey)
-        return journey
+        """Lock the journey, check the revision, apply `change`, commit."""
 
-    async def _after_commit(self, logged: Sequence[LoggedStatusChange], *journeys: Journey) -> None:
+        def work(uow: UnitOfWork) -> Journey:
+            journey = uow.journeys.get(principal.workspace_id, journey_id)
+            journey.check_revision(expected_revision)
+            change(journey, uow)
+            uow.commit()
+            return journey
+
+        return await self._run(work)
+
+    async def _run(self, work: Callable[[UnitOfWork], T]) -> T:
+        result, uow = await in_unit_of_work(self._database, work)
+        await self._after_commit(uow)
+        return result
+
+    async def _after_commit(self, uow: UnitOfWork) -> None:
         # The commit already happened: a failure here must not turn it into an
         # error for the caller. Feeds catch up from the log, and the sweep
         # re-plans from the database, anyway.
         try:
-            if logged:
-                await self._bus.announce(event.workspace_id for event in logged)
-            for journey in journeys:
-                await self._scheduler.plan(journey)
+            if uow.logged:
+                await self._bus.announce(event.workspace_id for event in uow.logged)
+            await self._scheduler.plan(list(uow.journeys.seen))
         except Exception:
             log.exception("after-commit hand-off failed")

@@ -1,17 +1,23 @@
-"""What callers may read, always within their own workspace."""
+"""What callers may read, always within their own workspace.
+
+Each read is one hop to a database thread, in one snapshot.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import Connection
+
+from domain.content import JourneyKind
 from domain.errors import ReplayUnavailable, ValidationFailed
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from store import queries
 from store.database import Database
-from store.queries import JourneyFilter, JourneyPage
 
 MAX_PAGE = 100
 
@@ -24,29 +30,57 @@ def checked_page_size(first: int | None, default: int = 20) -> int:
     return first
 
 
+@dataclass(frozen=True)
+class JourneyFilter:
+    statuses: Sequence[Status] = field(default_factory=tuple)
+    kind: JourneyKind | None = None
+    name_contains: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class JourneyPage:
+    journeys: list[tuple[int, Journey]]  # (cursor position, journey), newest first
+    total_count: int
+    has_next_page: bool
+
+
 class JourneyReads:
     def __init__(self, database: Database) -> None:
         self._database = database
 
     async def journey(self, workspace_id: str, journey_id: str) -> Journey | None:
-        async with self._database.session() as session:
-            return await queries.journey(session, workspace_id, journey_id)
+        found = await self.journeys_by_id(workspace_id, [journey_id])
+        return found.get(journey_id)
 
     async def journeys_by_id(
         self, workspace_id: str, journey_ids: Sequence[str]
     ) -> dict[str, Journey]:
-        async with self._database.session() as session:
-            return await queries.journeys_by_id(session, workspace_id, journey_ids)
+        return await self._database.read(
+            lambda connection: queries.journeys_by_id(connection, workspace_id, journey_ids)
+        )
 
     async def page(
         self, workspace_id: str, where: JourneyFilter, first: int, after_position: int | None
     ) -> JourneyPage:
-        async with self._database.session() as session:
-            return await queries.journeys_page(session, workspace_id, where, first, after_position)
+        found, total = await self._database.read(
+            lambda connection: queries.journeys_page(
+                connection,
+                workspace_id,
+                statuses=where.statuses,
+                kind=where.kind.value if where.kind else None,
+                name_contains=where.name_contains,
+                label=where.label,
+                first=first,
+                after_position=after_position,
+            )
+        )
+        return JourneyPage(found[:first], total, has_next_page=len(found) > first)
 
     async def status_counts(self, workspace_id: str) -> dict[Status, int]:
-        async with self._database.session() as session:
-            return await queries.status_counts(session, workspace_id)
+        return await self._database.read(
+            lambda connection: queries.status_counts(connection, workspace_id)
+        )
 
     async def status_events(
         self,
@@ -66,19 +100,20 @@ class JourneyReads:
         from any `after`. `after` None reads what the log keeps, from its
         oldest kept event, and never raises.
         """
-        async with self._database.session() as session:
-            events = await queries.status_events(
-                session, workspace_id, journey_id=journey_id, after=after, first=first
+
+        def read(connection: Connection) -> list[LoggedStatusChange]:
+            events = queries.status_events(
+                connection, workspace_id, journey_id=journey_id, after=after, first=first
             )
             if after is None or (events and events[0].sequence == after + 1):
                 # The log keeps a contiguous run of numbers: event `after + 1`
                 # being there proves nothing after `after` was deleted.
                 return events
             # Read after the events: a deletion that hid some of them is seen here.
-            pruned = await queries.pruned_through(session, workspace_id)
+            pruned = queries.pruned_through(connection, workspace_id)
             if after < pruned and (
                 journey_id is None
-                or not await queries.journey_log_is_whole(session, workspace_id, journey_id)
+                or not queries.journey_log_is_whole(connection, workspace_id, journey_id)
             ):
                 raise ReplayUnavailable(
                     f"events up to sequence {pruned} were removed from the log by retention, "
@@ -89,29 +124,34 @@ class JourneyReads:
                 )
             return events
 
+        return await self._database.read(read)
+
     async def histories(
         self, workspace_id: str, journey_ids: Sequence[str], first: int
     ) -> dict[str, list[LoggedStatusChange]]:
         """The first `first` kept events of each journey: after retention, a journey's
         history starts at its oldest kept event (no error, unlike `status_events`)."""
-        async with self._database.session() as session:
-            return await queries.histories(session, workspace_id, journey_ids, first)
+        return await self._database.read(
+            lambda connection: queries.histories(connection, workspace_id, journey_ids, first)
+        )
 
     async def versions(self, journey_ids: Sequence[str]) -> dict[str, list[Version]]:
         """Versions of journeys the caller has already been shown (ids come from a Journey)."""
-        async with self._database.session() as session:
-            return await queries.versions(session, journey_ids)
+        return await self._database.read(
+            lambda connection: queries.versions(connection, journey_ids)
+        )
 
     async def pruned_through(self, workspace_id: str) -> int:
         """The highest sequence retention has deleted from the log (0: none): the lowest
         `after` that `status_events` answers for the whole workspace."""
-        async with self._database.session() as session:
-            return await queries.pruned_through(session, workspace_id)
+        return await self._database.read(
+            lambda connection: queries.pruned_through(connection, workspace_id)
+        )
 
     async def last_sequence(self, workspace_id: str) -> int:
-        async with self._database.session() as session:
-            return await queries.last_sequence(session, workspace_id)
+        return await self._database.read(
+            lambda connection: queries.last_sequence(connection, workspace_id)
+        )
 
     async def next_due_at(self) -> datetime | None:
-        async with self._database.session() as session:
-            return await queries.next_due_at(session)
+        return await self._database.read(queries.next_due_at)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from domain.errors import ValidationFailed
 from service.clock import Clock
 from store import queries
@@ -60,26 +62,28 @@ class LogRetention:
         if older_than <= timedelta(0):
             raise ValidationFailed("the retention period must be positive")
         cutoff = self._clock.now() - older_than
-        async with self._database.session() as session:
-            workspace_ids = await retention_store.workspace_ids(session)
+        workspace_ids = await self._database.read(retention_store.workspace_ids)
         pruned = [await self._prune_workspace(workspace, cutoff) for workspace in workspace_ids]
         return PruneReport(cutoff, pruned)
 
     async def _prune_workspace(self, workspace_id: str, cutoff: datetime) -> PrunedWorkspace:
-        async with self._database.session() as session:
-            through = await retention_store.prunable_through(session, workspace_id, cutoff)
-            pruned_through = await queries.pruned_through(session, workspace_id)
-        deleted = 0
-        while True:
-            # One short transaction per batch; on SQLite the in-process writer
-            # lock is released between batches so commands get their turn.
-            async with self._database.writing(), self._database.session() as session:
-                done = await retention_store.delete_batch(
-                    session, workspace_id, through, self._batch_size
+        def bounds(connection: Connection) -> tuple[int, int]:
+            return (
+                retention_store.prunable_through(connection, workspace_id, cutoff),
+                queries.pruned_through(connection, workspace_id),
+            )
+
+        def delete_batch(connection: Connection) -> tuple[int, int] | None:
+            with connection.begin():
+                return retention_store.delete_batch(
+                    connection, workspace_id, through, self._batch_size
                 )
-                await session.commit()
-            if done is None:
-                break
+
+        through, pruned_through = await self._database.read(bounds)
+        deleted = 0
+        # One short transaction per batch: on SQLite, commands get the writer
+        # between batches.
+        while (done := await self._database.write(delete_batch)) is not None:
             count, highest = done
             deleted += count
             pruned_through = max(pruned_through, highest)

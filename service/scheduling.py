@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -20,8 +21,8 @@ APPLY_DUE_JOB = "apply_due_transitions"
 
 
 class Scheduler(Protocol):
-    async def plan(self, journey: Journey) -> None:
-        """Called after every commit that may change when `journey` falls due."""
+    async def plan(self, journeys: Iterable[Journey]) -> None:
+        """Called after every commit that may change when these journeys fall due."""
 
     async def close(self) -> None: ...
 
@@ -36,12 +37,16 @@ class EmbeddedScheduler:
     def __init__(self) -> None:
         self.wakeup = asyncio.Event()
 
-    async def plan(self, journey: Journey) -> None:
-        if next_timed_action(journey.status, journey.start_at, journey.end_at) is not None:
+    async def plan(self, journeys: Iterable[Journey]) -> None:
+        if any(_planned(journey) for journey in journeys):
             self.wakeup.set()
 
     async def close(self) -> None:
         pass
+
+
+def _planned(journey: Journey) -> tuple[str, datetime | None] | None:
+    return next_timed_action(journey.status, journey.start_at, journey.end_at)
 
 
 def job_id(action: str, workspace_id: str, due_at: datetime) -> str:
@@ -67,20 +72,27 @@ class ArqScheduler:
         self._clock = clock
         self._pool: ArqRedis | None = None
 
-    async def plan(self, journey: Journey) -> None:
-        planned = next_timed_action(journey.status, journey.start_at, journey.end_at)
-        if planned is None:
+    async def plan(self, journeys: Iterable[Journey]) -> None:
+        # One job per workspace and date: a batch of journeys that all END at
+        # the same second is one enqueue, not one each.
+        jobs: dict[str, tuple[str, datetime]] = {}
+        for journey in journeys:
+            planned = _planned(journey)
+            if planned is not None:
+                action, due_at = planned
+                due_at = due_at or self._clock.now()
+                jobs[job_id(action, journey.workspace_id, due_at)] = (journey.workspace_id, due_at)
+        if not jobs:
             return
-        action, due_at = planned
-        due_at = due_at or self._clock.now()
         pool = await self._connection()
-        await pool.enqueue_job(
-            APPLY_DUE_JOB,
-            journey.workspace_id,
-            _job_id=job_id(action, journey.workspace_id, due_at),
-            _defer_until=due_at,
-            _queue_name=self._queue_name,
-        )
+        for id, (workspace_id, due_at) in jobs.items():
+            await pool.enqueue_job(
+                APPLY_DUE_JOB,
+                workspace_id,
+                _job_id=id,
+                _defer_until=due_at,
+                _queue_name=self._queue_name,
+            )
 
     async def _connection(self) -> ArqRedis:
         if self._pool is None:

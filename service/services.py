@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from service.bus import EventBus, InProcessBus
@@ -62,6 +63,13 @@ class Services:
             bus=InProcessBus(),
             scheduler=EmbeddedScheduler(),
         )
+
+    def dependencies(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """What this process needs reachable to serve, each with its check (/readyz)."""
+        checks: dict[str, Callable[[], Awaitable[None]]] = {"database": self.database.ping}
+        if self.settings.mode is Mode.DISTRIBUTED:
+            checks["redis"] = self.bus.ping
+        return checks
 
     async def start(self) -> None:
         """Begin listening on the bus (called once the event loop runs)."""

@@ -9,16 +9,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+from sqlalchemy import Connection
 
 from domain.actions import Actor, Role
 from domain.errors import NotFound, Unauthenticated, ValidationFailed
 from service.clock import Clock
 from store import tokens as token_store
 from store.database import Database
-from store.tables import TokenRow, WorkspaceRow
+from store.mapping import AnyRow
 
 TOKEN_PREFIX = "jrn_"
 PERSON_ROLES = (Role.VIEWER, Role.EDITOR, Role.ADMIN)
@@ -64,7 +66,7 @@ class TokenInfo:
         return TokenState.ACTIVE
 
     @classmethod
-    def of(cls, row: TokenRow) -> TokenInfo:
+    def of(cls, row: AnyRow) -> TokenInfo:
         return cls(row.name, Role(row.role), row.created_at, row.expires_at, row.revoked_at)
 
 
@@ -126,10 +128,12 @@ class Tokens:
                 raise ValidationFailed("a token's lifetime is too long") from None
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = str(uuid.uuid4())
-        async with self._database.writing(), self._database.session() as session:
-            await token_store.ensure_workspace(session, workspace_id, now)
-            session.add(
-                TokenRow(
+
+        def add(connection: Connection) -> None:
+            with connection.begin():
+                token_store.ensure_workspace(connection, workspace_id, now)
+                token_store.add_token(
+                    connection,
                     id=token_id,
                     workspace_id=workspace_id,
                     name=(name or f"{role.value}-{token_id[:8]}")[:100],
@@ -138,8 +142,8 @@ class Tokens:
                     created_at=now,
                     expires_at=expires_at,
                 )
-            )
-            await session.commit()
+
+        await self._database.write(add)
         return token
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -163,8 +167,9 @@ class Tokens:
         if recent is not None and recent[0] > now:
             return recent[1]
         self._recent.pop(token_hash, None)
-        async with self._database.session() as session:
-            row = await token_store.token_by_hash(session, token_hash)
+        row = await self._database.read(
+            lambda connection: token_store.token_by_hash(connection, token_hash)
+        )
         if row is None:
             raise Unauthenticated("this token is not valid (unknown)")
         if row.revoked_at is not None:
@@ -208,29 +213,37 @@ class Tokens:
         Another process notices within CACHE_FOR.
         """
         now = self._clock.now()
-        async with self._database.writing(), self._database.session() as session:
-            rows = await token_store.tokens_named(session, workspace_id, name)
-            if not rows:
-                raise NotFound(f"workspace {workspace_id!r} has no token named {name!r}")
-            already = [TokenInfo.of(row) for row in rows if row.revoked_at is not None]
-            fresh = [row for row in rows if row.revoked_at is None]
-            for row in fresh:
-                row.revoked_at = now
-                session.add(row)
-                self._recent.pop(row.token_hash, None)
-            await session.commit()
-            return Revocation([TokenInfo.of(row) for row in fresh], already)
+
+        def revoke(connection: Connection) -> tuple[list[AnyRow], list[AnyRow]]:
+            with connection.begin():
+                rows = token_store.tokens_named(connection, workspace_id, name)
+                if not rows:
+                    raise NotFound(f"workspace {workspace_id!r} has no token named {name!r}")
+                fresh = [row for row in rows if row.revoked_at is None]
+                if fresh:
+                    token_store.revoke(connection, [row.id for row in fresh], now)
+                return fresh, [row for row in rows if row.revoked_at is not None]
+
+        fresh, already = await self._database.write(revoke)
+        for row in fresh:
+            self._recent.pop(row.token_hash, None)
+        return Revocation(
+            [replace(TokenInfo.of(row), revoked_at=now) for row in fresh],
+            [TokenInfo.of(row) for row in already],
+        )
 
     async def list_tokens(self, workspace_id: str) -> list[TokenInfo]:
         """A workspace's tokens, oldest first. Raises NotFound for an unknown workspace."""
-        async with self._database.session() as session:
-            if await session.get(WorkspaceRow, workspace_id) is None:
+
+        def tokens(connection: Connection) -> list[TokenInfo]:
+            if not token_store.workspace_exists(connection, workspace_id):
                 raise NotFound(f"no workspace named {workspace_id!r}")
-            return [TokenInfo.of(row) for row in await token_store.tokens_of(session, workspace_id)]
+            return [TokenInfo.of(row) for row in token_store.tokens_of(connection, workspace_id)]
+
+        return await self._database.read(tokens)
 
     async def bootstrap(self) -> str | None:
         """On a database with no token at all: workspace `default` and an admin token."""
-        async with self._database.session() as session:
-            if await token_store.count_tokens(session) > 0:
-                return None
+        if await self._database.read(token_store.count_tokens) > 0:
+            return None
         return await self.create("default", Role.ADMIN, name="bootstrap-admin")

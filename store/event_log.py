@@ -4,37 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
-from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import Connection, insert, update
 
 from domain.events import LoggedStatusChange, StatusChanged
-from store.mapping import event_row
-from store.tables import WorkspaceRow
+from store.mapping import event_values
+from store.tables import EVENTS, WORKSPACES
 
 
-class EventLog:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def append_all(
-        self, workspace_id: str, changes: Sequence[StatusChanged]
-    ) -> list[LoggedStatusChange]:
-        """Number `changes` in order and append them to the log."""
-        # Bumping the counter row locks it until this transaction ends, so a
-        # second writer in the same workspace waits for our commit before it
-        # draws its numbers: sequences are handed out in commit order.
-        result = await self._session.exec(
-            update(WorkspaceRow)
-            .where(col(WorkspaceRow.id) == workspace_id)
-            .values(last_sequence=col(WorkspaceRow.last_sequence) + len(changes))
-            .returning(col(WorkspaceRow.last_sequence))
-        )
-        first = int(result.scalar_one()) - len(changes) + 1
-        logged = [
-            LoggedStatusChange(first + offset, workspace_id, change)
-            for offset, change in enumerate(changes)
-        ]
-        self._session.add_all([event_row(workspace_id, e.sequence, e.change) for e in logged])
-        await self._session.flush()
-        return logged
+def append_all(
+    connection: Connection, workspace_id: str, changes: Sequence[StatusChanged]
+) -> list[LoggedStatusChange]:
+    """Number `changes` in order and append them to the log: two statements, however many."""
+    # Bumping the counter row locks it until this transaction ends, so a
+    # second writer in the same workspace waits for our commit before it
+    # draws its numbers: sequences are handed out in commit order.
+    last = connection.execute(
+        update(WORKSPACES)
+        .where(WORKSPACES.c.id == workspace_id)
+        .values(last_sequence=WORKSPACES.c.last_sequence + len(changes))
+        .returning(WORKSPACES.c.last_sequence)
+    ).scalar_one()
+    first = int(last) - len(changes) + 1
+    logged = [
+        LoggedStatusChange(first + offset, workspace_id, change)
+        for offset, change in enumerate(changes)
+    ]
+    connection.execute(
+        insert(EVENTS), [event_values(workspace_id, e.sequence, e.change) for e in logged]
+    )
+    return logged

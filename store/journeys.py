@@ -1,61 +1,41 @@
-"""The journey repository: loads and saves whole aggregates inside a unit of work."""
+"""The journey repository: loads whole aggregates, locked, and writes back what changed.
+
+It remembers every journey it loaded or was given (`seen`, as in Cosmic
+Python), and `flush` persists them all at once: new journeys in one
+multi-row INSERT, changes in one UPDATE per shape of change (a batch of
+journeys that all STARTed is one statement), new versions and labels in
+one INSERT each. The unit of work calls `flush` at commit and collects the
+status events of what was seen; nobody saves a journey by hand.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, insert, or_, update
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import Select
+from sqlalchemy import ColumnElement, Connection, delete, insert, or_, select, update
 
-from domain.errors import NotFound, RevisionConflict
+from domain.errors import NotFound
 from domain.journey import Journey, Version
 from domain.timing import TIMED_ACTIONS
-from store.mapping import journey_from_rows, journey_values, version_from_row, version_row
-from store.tables import JourneyLabelRow, JourneyRow, JourneyVersionRow
-
-
-def with_latest_version() -> Select[JourneyRow, JourneyVersionRow]:
-    """Journeys joined with their latest version: what a `Journey` is built from."""
-    return select(JourneyRow, JourneyVersionRow).join(
-        JourneyVersionRow,
-        (col(JourneyVersionRow.journey_id) == col(JourneyRow.id))
-        & (col(JourneyVersionRow.number) == col(JourneyRow.latest_version)),
-    )
-
-
-async def load_journeys(
-    session: AsyncSession, statement: Select[JourneyRow, JourneyVersionRow]
-) -> list[tuple[int, Journey]]:
-    """Run a `with_latest_version()` statement: (page position, journey) pairs, labels
-    fetched for all of them in one more query."""
-    rows = (await session.exec(statement)).all()
-    labels: dict[str, list[str]] = {row.id: [] for row, _ in rows}
-    if labels:
-        found = await session.exec(
-            select(JourneyLabelRow).where(col(JourneyLabelRow.journey_id).in_(list(labels)))
-        )
-        for label in found.all():
-            labels[label.journey_id].append(label.label)
-    return [(row.pk or 0, journey_from_rows(row, latest, labels[row.id])) for row, latest in rows]
+from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
+from store.mapping import journey_values, version_from_row, version_values
+from store.tables import JOURNEYS, LABELS, VERSIONS
 
 
 def is_due(now: datetime) -> ColumnElement[bool]:
     """A timed action is due: `domain.timing.due_action` as SQL, built from its table."""
     conditions = []
     for status, timed in TIMED_ACTIONS.items():
-        date = col(getattr(JourneyRow, timed.date_field))
+        date = JOURNEYS.c[timed.date_field]
         reached = date <= now
         if timed.due_without_date:
             reached = date.is_(None) | reached
-        conditions.append((col(JourneyRow.status) == status.value) & reached)
+        conditions.append((JOURNEYS.c.status == status.value) & reached)
     return or_(*conditions)
-
-
-JOURNEYS_TABLE: Table = JourneyRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -71,26 +51,31 @@ class _Snapshot:
 
 
 class JourneyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        # What each loaded journey looked like when read, to write only what changed
-        # and to refuse a save over a concurrent one.
+    """Every journey it hands out is locked until the transaction ends: `FOR UPDATE`
+    on PostgreSQL; on SQLite the transaction holds the database's write lock from
+    its start. So a write never races another, and `flush` needs no revision guard."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._seen: dict[str, Journey] = {}
+        # What each loaded journey looked like when read; new journeys have none.
         self._loaded: dict[str, _Snapshot] = {}
 
-    async def get(self, workspace_id: str, journey_id: str) -> Journey:
-        """The journey, locked for this unit of work (FOR UPDATE on PostgreSQL)."""
-        found = await self._load(
-            with_latest_version()
-            .where(JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id)
-            .with_for_update(of=JourneyRow)
+    @property
+    def seen(self) -> Iterator[Journey]:
+        return iter(self._seen.values())
+
+    def get(self, workspace_id: str, journey_id: str) -> Journey:
+        """The journey, locked for this unit of work."""
+        found = self._load(
+            journeys_where(JOURNEYS.c.id == journey_id, JOURNEYS.c.workspace_id == workspace_id)
+            .with_for_update(of=JOURNEYS)
         )
         if not found:
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
         return found[0]
 
-    async def lock_due(
-        self, now: datetime, limit: int, workspace_id: str | None = None
-    ) -> list[Journey]:
+    def lock_due(self, now: datetime, limit: int, workspace_id: str | None = None) -> list[Journey]:
         """Up to `limit` journeys with a due START or END, locked for this unit of work.
 
         Rows another transaction holds are skipped (PostgreSQL), so workers
@@ -98,68 +83,94 @@ class JourneyRepository:
         """
         due = is_due(now)
         if workspace_id is not None:
-            due = due & (col(JourneyRow.workspace_id) == workspace_id)
-        return await self._load(
-            with_latest_version()
-            .where(due)
-            .order_by(col(JourneyRow.pk))
+            due = due & (JOURNEYS.c.workspace_id == workspace_id)
+        return self._load(
+            journeys_where(due)
+            .order_by(JOURNEYS.c.pk)
             .limit(limit)
-            .with_for_update(of=JourneyRow, skip_locked=True)
+            .with_for_update(of=JOURNEYS, skip_locked=True)
         )
 
-    async def _load(self, statement: Select[JourneyRow, JourneyVersionRow]) -> list[Journey]:
-        journeys = [journey for _, journey in await load_journeys(self._session, statement)]
-        for journey in journeys:
-            self._loaded[journey.id] = _Snapshot.of(journey)
-        return journeys
-
-    async def version(self, journey_id: str, number: int) -> Version | None:
-        row = await self._session.get(JourneyVersionRow, (journey_id, number))
+    def version(self, journey_id: str, number: int) -> Version | None:
+        row = self._connection.execute(
+            select(*VERSION_COLUMNS).where(
+                VERSIONS.c.journey_id == journey_id, VERSIONS.c.number == number
+            )
+        ).first()
         return version_from_row(row) if row else None
 
-    async def add(self, journey: Journey) -> None:
-        await self._session.exec(insert(JourneyRow).values(**journey_values(journey)))
-        await self._write_versions_and_labels(journey, old_labels=())
+    def add(self, journey: Journey) -> None:
+        self._seen[journey.id] = journey
 
-    async def save(self, journey: Journey) -> None:
-        loaded = self._loaded[journey.id]
-        values = journey_values(journey)
-        changed = {name: value for name, value in values.items() if loaded.values[name] != value}
-        if changed:
-            # A plain Core UPDATE of the changed columns: no ORM session
-            # bookkeeping, which was most of the cost of a transition.
-            table = JOURNEYS_TABLE
-            result = await self._session.exec(
-                update(table)
-                .where(table.c.id == journey.id, table.c.revision == loaded.values["revision"])
-                .values(changed)
-            )
-            if result.rowcount != 1:
-                raise RevisionConflict(
-                    "the journey was changed by someone else at the same moment; try again",
-                    current_revision=int(loaded.values["revision"]),
-                )
-        await self._write_versions_and_labels(journey, loaded.labels)
-        self._loaded[journey.id] = _Snapshot(values, journey.labels)
+    def remove(self, journey: Journey) -> None:
+        for table in (LABELS, VERSIONS):
+            self._connection.execute(delete(table).where(table.c.journey_id == journey.id))
+        self._connection.execute(delete(JOURNEYS).where(JOURNEYS.c.id == journey.id))
+        self._seen.pop(journey.id, None)
+        self._loaded.pop(journey.id, None)
 
-    async def remove(self, journey: Journey) -> None:
-        for table in (JourneyLabelRow, JourneyVersionRow):
-            await self._session.exec(delete(table).where(col(table.journey_id) == journey.id))
-        await self._session.exec(delete(JourneyRow).where(col(JourneyRow.id) == journey.id))
-
-    async def _write_versions_and_labels(
-        self, journey: Journey, old_labels: tuple[str, ...]
-    ) -> None:
-        if not journey.new_versions and journey.labels == old_labels:
-            return
-        if journey.new_versions:
-            self._session.add_all([version_row(journey.id, v) for v in journey.new_versions])
+    def flush(self) -> None:
+        """Write every seen journey's changes, a statement per kind of change."""
+        new = [journey for journey in self._seen.values() if journey.id not in self._loaded]
+        if new:
+            self._connection.execute(insert(JOURNEYS), [journey_values(j) for j in new])
+        self._update_changed()
+        versions = [
+            version_values(journey.id, version)
+            for journey in self._seen.values()
+            for version in journey.new_versions
+        ]
+        if versions:
+            self._connection.execute(insert(VERSIONS), versions)
+        self._write_labels()
+        for journey in self._seen.values():
             journey.new_versions.clear()
-        if journey.labels != old_labels:
-            await self._session.exec(
-                delete(JourneyLabelRow).where(col(JourneyLabelRow.journey_id) == journey.id)
+            self._loaded[journey.id] = _Snapshot.of(journey)
+
+    def _update_changed(self) -> None:
+        # Journeys whose columns changed the same way (same new values, same
+        # revision step) are written by one UPDATE.
+        groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+        for journey_id, snapshot in self._loaded.items():
+            values = journey_values(self._seen[journey_id])
+            changed = {
+                name: value
+                for name, value in values.items()
+                if name != "revision" and snapshot.values[name] != value
+            }
+            step = values["revision"] - snapshot.values["revision"]
+            if changed or step:
+                groups[(step, *sorted(changed.items()))].append(journey_id)
+        for (step, *changes), ids in groups.items():
+            result = self._connection.execute(
+                update(JOURNEYS)
+                .where(JOURNEYS.c.id.in_(ids))
+                .values({**dict(changes), "revision": JOURNEYS.c.revision + step})
             )
-            self._session.add_all(
-                [JourneyLabelRow(journey_id=journey.id, label=label) for label in journey.labels]
-            )
-        await self._session.flush()
+            if result.rowcount != len(ids):
+                # They were locked when loaded: this is a bug, not a race.
+                raise RuntimeError(f"{len(ids) - result.rowcount} locked journey(s) vanished")
+
+    def _write_labels(self) -> None:
+        relabelled = [
+            journey
+            for journey in self._seen.values()
+            if journey.labels != (s.labels if (s := self._loaded.get(journey.id)) else ())
+        ]
+        stale = [journey.id for journey in relabelled if journey.id in self._loaded]
+        if stale:
+            self._connection.execute(delete(LABELS).where(LABELS.c.journey_id.in_(stale)))
+        rows = [
+            {"journey_id": journey.id, "label": label}
+            for journey in relabelled
+            for label in journey.labels
+        ]
+        if rows:
+            self._connection.execute(insert(LABELS), rows)
+
+    def _load(self, statement: Any) -> list[Journey]:
+        journeys = [journey for _, journey in load_journeys(self._connection, statement)]
+        for journey in journeys:
+            self._seen[journey.id] = journey
+            self._loaded[journey.id] = _Snapshot.of(journey)
+        return journeys

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
-from domain.actions import Action, Actor, ActorKind, Role
+from sqlalchemy import Row
+
+from domain.actions import Action, ActorKind, ActorName
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.events import LoggedStatusChange, StatusChanged
 from domain.journey import Journey, Version
 from domain.statuses import Status
-from store.tables import JourneyRow, JourneyVersionRow, StatusEventRow
+
+# A row of any shape, read by column name.
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 
 def step_to_json(step: Step) -> dict[str, Any]:
@@ -31,30 +35,32 @@ def step_from_json(data: dict[str, Any]) -> Step:
     )
 
 
-def version_row(journey_id: str, version: Version) -> JourneyVersionRow:
+def version_values(journey_id: str, version: Version) -> dict[str, Any]:
+    """The journey_versions-table columns of a version."""
     content = version.content
-    return JourneyVersionRow(
-        journey_id=journey_id,
-        number=version.number,
-        steps=[step_to_json(step) for step in content.steps],
-        start_at=content.start_at,
-        end_at=content.end_at,
-        trigger_event=content.trigger_event,
-        audience=list(content.audience),
-        created_at=version.created_at,
-        created_by=version.created_by,
-    )
+    return {
+        "journey_id": journey_id,
+        "number": version.number,
+        "steps": [step_to_json(step) for step in content.steps],
+        "start_at": content.start_at,
+        "end_at": content.end_at,
+        "trigger_event": content.trigger_event,
+        "audience": list(content.audience),
+        "created_at": version.created_at,
+        "created_by": version.created_by,
+    }
 
 
-def version_from_row(row: JourneyVersionRow) -> Version:
+def version_from_row(row: AnyRow) -> Version:
+    """A version from a row of journey_versions, or the `version_*` columns of a journey read."""
     content = Content(
         steps=tuple(step_from_json(step) for step in row.steps),
-        start_at=row.start_at,
-        end_at=row.end_at,
-        trigger_event=row.trigger_event,
+        start_at=row.version_start_at,
+        end_at=row.version_end_at,
+        trigger_event=row.version_trigger_event,
         audience=tuple(row.audience),
     )
-    return Version(row.number, content, row.created_at, row.created_by)
+    return Version(row.number, content, row.version_created_at, row.created_by)
 
 
 def journey_values(journey: Journey) -> dict[str, Any]:
@@ -81,7 +87,8 @@ def journey_values(journey: Journey) -> dict[str, Any]:
     }
 
 
-def journey_from_rows(row: JourneyRow, latest: JourneyVersionRow, labels: Iterable[str]) -> Journey:
+def journey_from_row(row: AnyRow) -> Journey:
+    """A journey from a row of `store.loading.JOURNEY_COLUMNS`."""
     return Journey(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -89,7 +96,7 @@ def journey_from_rows(row: JourneyRow, latest: JourneyVersionRow, labels: Iterab
         kind=JourneyKind(row.kind),
         status=Status(row.status),
         revision=row.revision,
-        latest=version_from_row(latest),
+        latest=version_from_row(row),
         live_version=row.live_version,
         start_at=row.start_at,
         end_at=row.end_at,
@@ -99,39 +106,39 @@ def journey_from_rows(row: JourneyRow, latest: JourneyVersionRow, labels: Iterab
         status_changed_at=row.status_changed_at,
         status_before_error=Status(row.status_before_error) if row.status_before_error else None,
         error_reason=row.error_reason,
-        audience_fully_entered=row.audience_fully_entered,
+        audience_fully_entered=bool(row.audience_fully_entered),
         copied_from_id=row.copied_from_id,
-        labels=tuple(sorted(labels)),
+        labels=tuple(sorted(_labels(row.labels))),
     )
 
 
-def event_row(workspace_id: str, sequence: int, change: StatusChanged) -> StatusEventRow:
-    return StatusEventRow(
-        workspace_id=workspace_id,
-        sequence=sequence,
-        journey_id=change.journey_id,
-        previous_status=change.previous_status.value,
-        status=change.status.value,
-        action=change.action.value,
-        actor_kind=change.actor.kind.value,
-        actor_name=change.actor.name,
-        reason=change.reason,
-        version=change.version,
-        at=change.at,
-    )
+def _labels(found: Iterable[str] | None) -> Iterable[str]:
+    return found or ()
 
 
-def event_from_row(row: StatusEventRow) -> LoggedStatusChange:
-    kind = ActorKind(row.actor_kind)
-    # The log keeps who acted, not their role at the time; SYSTEM is the only
-    # role it can tell for sure.
-    role = Role.SYSTEM if kind is ActorKind.SYSTEM else Role.EDITOR
+def event_values(workspace_id: str, sequence: int, change: StatusChanged) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "sequence": sequence,
+        "journey_id": change.journey_id,
+        "previous_status": change.previous_status.value,
+        "status": change.status.value,
+        "action": change.action.value,
+        "actor_kind": change.actor.kind.value,
+        "actor_name": change.actor.name,
+        "reason": change.reason,
+        "version": change.version,
+        "at": change.at,
+    }
+
+
+def event_from_row(row: AnyRow) -> LoggedStatusChange:
     change = StatusChanged(
         journey_id=row.journey_id,
         previous_status=Status(row.previous_status),
         status=Status(row.status),
         action=Action(row.action),
-        actor=Actor(kind, row.actor_name, role),
+        actor=ActorName(ActorKind(row.actor_kind), row.actor_name),
         reason=row.reason,
         version=row.version,
         at=row.at,

@@ -1,168 +1,128 @@
-"""The read side: what the API shows, one query per page or per batch."""
+"""The read side: what the API shows, one statement per page or per batch.
+
+Plain functions over a connection; `service/reads.py` runs each read in one
+hop to a database thread, in one snapshot.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import ColumnElement, Connection, func, select
 
-from domain.content import JourneyKind
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import INITIAL_STATUS, Status
 from domain.timing import TIMED_ACTIONS
-from store.journeys import load_journeys, with_latest_version
+from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
 from store.mapping import event_from_row, version_from_row
-from store.tables import (
-    JourneyLabelRow,
-    JourneyRow,
-    JourneyVersionRow,
-    StatusEventRow,
-    WorkspaceRow,
-)
+from store.tables import EVENTS, JOURNEYS, LABELS, VERSIONS, WORKSPACES
 
 
-@dataclass(frozen=True)
-class JourneyFilter:
-    statuses: Sequence[Status] = field(default_factory=tuple)
-    kind: JourneyKind | None = None
-    name_contains: str | None = None
-    label: str | None = None
-
-
-@dataclass(frozen=True)
-class JourneyPage:
-    journeys: list[tuple[int, Journey]]  # (cursor position, journey), newest first
-    total_count: int
-    has_next_page: bool
-
-
-async def journey(session: AsyncSession, workspace_id: str, journey_id: str) -> Journey | None:
-    found = await load_journeys(
-        session,
-        with_latest_version().where(
-            JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id
-        ),
-    )
-    return found[0][1] if found else None
-
-
-async def journeys_by_id(
-    session: AsyncSession, workspace_id: str, journey_ids: Sequence[str]
+def journeys_by_id(
+    connection: Connection, workspace_id: str, journey_ids: Sequence[str]
 ) -> dict[str, Journey]:
-    found = await load_journeys(
-        session,
-        with_latest_version().where(
-            col(JourneyRow.id).in_(journey_ids), JourneyRow.workspace_id == workspace_id
-        ),
+    found = load_journeys(
+        connection,
+        journeys_where(JOURNEYS.c.id.in_(journey_ids), JOURNEYS.c.workspace_id == workspace_id),
     )
     return {journey.id: journey for _, journey in found}
 
 
-async def journeys_page(
-    session: AsyncSession,
+def journeys_page(
+    connection: Connection,
     workspace_id: str,
-    where: JourneyFilter,
+    *,
+    statuses: Sequence[Status],
+    kind: str | None,
+    name_contains: str | None,
+    label: str | None,
     first: int,
     after_position: int | None,
-) -> JourneyPage:
-    conditions: list[ColumnElement[bool]] = [col(JourneyRow.workspace_id) == workspace_id]
-    if where.statuses:
-        conditions.append(col(JourneyRow.status).in_([s.value for s in where.statuses]))
-    if where.kind is not None:
-        conditions.append(col(JourneyRow.kind) == where.kind.value)
-    if where.name_contains:
-        pattern = "%" + _escape_like(where.name_contains.lower()) + "%"
-        conditions.append(func.lower(JourneyRow.name).like(pattern, escape="\\"))
-    if where.label is not None:
-        labelled = select(JourneyLabelRow.journey_id).where(JourneyLabelRow.label == where.label)
-        conditions.append(col(JourneyRow.id).in_(labelled))
-    total = await session.exec(select(func.count()).select_from(JourneyRow).where(*conditions))
-    page_conditions = list(conditions)
+) -> tuple[list[tuple[int, Journey]], int]:
+    """Up to `first + 1` journeys, newest first, after a position (to tell whether a
+    next page exists), and how many match in all."""
+    conditions: list[ColumnElement[bool]] = [JOURNEYS.c.workspace_id == workspace_id]
+    if statuses:
+        conditions.append(JOURNEYS.c.status.in_([s.value for s in statuses]))
+    if kind is not None:
+        conditions.append(JOURNEYS.c.kind == kind)
+    if name_contains:
+        pattern = "%" + _escape_like(name_contains.lower()) + "%"
+        conditions.append(func.lower(JOURNEYS.c.name).like(pattern, escape="\\"))
+    if label is not None:
+        labelled = select(LABELS.c.journey_id).where(LABELS.c.label == label)
+        conditions.append(JOURNEYS.c.id.in_(labelled))
+    total = connection.execute(
+        select(func.count()).select_from(JOURNEYS).where(*conditions)
+    ).scalar_one()
     if after_position is not None:
-        page_conditions.append(col(JourneyRow.pk) < after_position)
-    statement = (
-        with_latest_version()
-        .where(*page_conditions)
-        .order_by(col(JourneyRow.pk).desc())
-        .limit(first + 1)
-    )
-    found = await load_journeys(session, statement)
-    return JourneyPage(found[:first], int(total.one()), has_next_page=len(found) > first)
+        conditions.append(JOURNEYS.c.pk < after_position)
+    statement = journeys_where(*conditions).order_by(JOURNEYS.c.pk.desc()).limit(first + 1)
+    return load_journeys(connection, statement), int(total)
 
 
-async def status_counts(session: AsyncSession, workspace_id: str) -> dict[Status, int]:
-    rows = await session.exec(
-        select(JourneyRow.status, func.count())
-        .where(JourneyRow.workspace_id == workspace_id)
-        .group_by(JourneyRow.status)
+def status_counts(connection: Connection, workspace_id: str) -> dict[Status, int]:
+    rows = connection.execute(
+        select(JOURNEYS.c.status, func.count())
+        .where(JOURNEYS.c.workspace_id == workspace_id)
+        .group_by(JOURNEYS.c.status)
     )
-    counted = {Status(status): int(count) for status, count in rows.all()}
+    counted = {Status(status): int(count) for status, count in rows}
     return {status: counted.get(status, 0) for status in Status}
 
 
-async def status_events(
-    session: AsyncSession,
+def status_events(
+    connection: Connection,
     workspace_id: str,
     *,
     journey_id: str | None = None,
     after: int | None = None,
     first: int = 100,
 ) -> list[LoggedStatusChange]:
-    statement = select(StatusEventRow).where(StatusEventRow.workspace_id == workspace_id)
+    statement = select(EVENTS).where(EVENTS.c.workspace_id == workspace_id)
     if journey_id is not None:
-        statement = statement.where(StatusEventRow.journey_id == journey_id)
+        statement = statement.where(EVENTS.c.journey_id == journey_id)
     if after is not None:
-        statement = statement.where(col(StatusEventRow.sequence) > after)
-    rows = await session.exec(statement.order_by(col(StatusEventRow.sequence)).limit(first))
-    return [event_from_row(row) for row in rows.all()]
+        statement = statement.where(EVENTS.c.sequence > after)
+    rows = connection.execute(statement.order_by(EVENTS.c.sequence).limit(first))
+    return [event_from_row(row) for row in rows]
 
 
-async def histories(
-    session: AsyncSession, workspace_id: str, journey_ids: Sequence[str], first: int
+def histories(
+    connection: Connection, workspace_id: str, journey_ids: Sequence[str], first: int
 ) -> dict[str, list[LoggedStatusChange]]:
     """The first `first` events of each journey, ordered by sequence."""
     rank = (
         func.row_number()
-        .over(
-            partition_by=col(StatusEventRow.journey_id),
-            order_by=col(StatusEventRow.sequence),
-        )
+        .over(partition_by=EVENTS.c.journey_id, order_by=EVENTS.c.sequence)
         .label("rank")
     )
     ranked = (
-        select(StatusEventRow, rank)
-        .where(
-            StatusEventRow.workspace_id == workspace_id,
-            col(StatusEventRow.journey_id).in_(journey_ids),
-        )
+        select(EVENTS, rank)
+        .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.journey_id.in_(journey_ids))
         .subquery()
     )
-    first_rows = aliased(StatusEventRow, ranked)
-    rows = await session.exec(
-        select(first_rows).where(ranked.c.rank <= first).order_by(ranked.c.sequence)
+    rows = connection.execute(
+        select(ranked).where(ranked.c.rank <= first).order_by(ranked.c.sequence)
     )
     grouped: dict[str, list[LoggedStatusChange]] = defaultdict(list)
-    for row in rows.all():
+    for row in rows:
         grouped[row.journey_id].append(event_from_row(row))
     return grouped
 
 
-async def versions(session: AsyncSession, journey_ids: Sequence[str]) -> dict[str, list[Version]]:
-    rows = await session.exec(
-        select(JourneyVersionRow)
-        .where(col(JourneyVersionRow.journey_id).in_(journey_ids))
-        .order_by(col(JourneyVersionRow.journey_id), col(JourneyVersionRow.number))
+def versions(connection: Connection, journey_ids: Sequence[str]) -> dict[str, list[Version]]:
+    rows = connection.execute(
+        select(*VERSION_COLUMNS)
+        .where(VERSIONS.c.journey_id.in_(journey_ids))
+        .order_by(VERSIONS.c.journey_id, VERSIONS.c.number)
     )
     grouped: dict[str, list[Version]] = defaultdict(list)
-    for row in rows.all():
-        grouped[row.journey_id].append(version_from_row(row))
+    for row in rows:
+        grouped[row.version_of].append(version_from_row(row))
     return grouped
 
 
@@ -170,37 +130,42 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
+def next_due_at(connection: Connection) -> datetime | None:
     """The earliest planned date of a timed action (START, END), due or not."""
-    dates = []
-    for status, timed in TIMED_ACTIONS.items():
-        earliest = select(func.min(getattr(JourneyRow, timed.date_field)))
-        dates.append((await session.exec(earliest.where(JourneyRow.status == status.value))).one())
+    dates = [
+        connection.execute(
+            select(func.min(JOURNEYS.c[timed.date_field])).where(
+                JOURNEYS.c.status == status.value
+            )
+        ).scalar_one()
+        for status, timed in TIMED_ACTIONS.items()
+    ]
     found = [date for date in dates if date is not None]
     return min(found) if found else None
 
 
-async def last_sequence(session: AsyncSession, workspace_id: str) -> int:
+def last_sequence(connection: Connection, workspace_id: str) -> int:
     """The highest committed status-event sequence of a workspace (0 before any)."""
-    row = await session.get(WorkspaceRow, workspace_id)
-    return row.last_sequence if row else 0
+    found = connection.execute(
+        select(WORKSPACES.c.last_sequence).where(WORKSPACES.c.id == workspace_id)
+    ).scalar()
+    return int(found) if found is not None else 0
 
 
-async def pruned_through(session: AsyncSession, workspace_id: str) -> int:
+def pruned_through(connection: Connection, workspace_id: str) -> int:
     """The highest sequence retention has deleted from a workspace's log (0: none).
 
     Read it *after* the events it vouches for: retention deletes and raises it
     in one transaction, so a later read always sees a deletion an earlier
     read of the events was missing.
     """
-    found = await session.exec(
-        select(WorkspaceRow.pruned_through).where(WorkspaceRow.id == workspace_id)
-    )
-    value = found.first()
-    return int(value) if value is not None else 0
+    found = connection.execute(
+        select(WORKSPACES.c.pruned_through).where(WORKSPACES.c.id == workspace_id)
+    ).scalar()
+    return int(found) if found is not None else 0
 
 
-async def journey_log_is_whole(session: AsyncSession, workspace_id: str, journey_id: str) -> bool:
+def journey_log_is_whole(connection: Connection, workspace_id: str, journey_id: str) -> bool:
     """Whether retention has deleted none of this journey's status events.
 
     A journey's first event is the only one that leaves INITIAL_STATUS
@@ -212,21 +177,20 @@ async def journey_log_is_whole(session: AsyncSession, workspace_id: str, journey
     # The status first: a journey that leaves INITIAL_STATUS logs its first
     # event in the same transaction, so if the status is past it here, that
     # event exists now and the next read finds it unless retention deleted it.
-    status = await session.exec(
-        select(JourneyRow.status).where(
-            JourneyRow.id == journey_id, JourneyRow.workspace_id == workspace_id
+    status = connection.execute(
+        select(JOURNEYS.c.status).where(
+            JOURNEYS.c.id == journey_id, JOURNEYS.c.workspace_id == workspace_id
         )
-    )
-    found = status.first()
-    if found is None or found == INITIAL_STATUS.value:
+    ).scalar()
+    if status is None or status == INITIAL_STATUS.value:
         return True
-    first_event = await session.exec(
-        select(StatusEventRow.sequence)
+    first_event = connection.execute(
+        select(EVENTS.c.sequence)
         .where(
-            StatusEventRow.workspace_id == workspace_id,
-            StatusEventRow.journey_id == journey_id,
-            StatusEventRow.previous_status == INITIAL_STATUS.value,
+            EVENTS.c.workspace_id == workspace_id,
+            EVENTS.c.journey_id == journey_id,
+            EVENTS.c.previous_status == INITIAL_STATUS.value,
         )
         .limit(1)
-    )
-    return first_event.first() is not None
+    ).scalar()
+    return first_event is not None

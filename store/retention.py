@@ -11,19 +11,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, update
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import Connection, delete, func, select, update
 
-from store.tables import StatusEventRow, WorkspaceRow
+from store.tables import EVENTS, WORKSPACES
 
 
-async def workspace_ids(session: AsyncSession) -> list[str]:
-    found = await session.exec(select(WorkspaceRow.id).order_by(col(WorkspaceRow.id)))
-    return list(found.all())
+def workspace_ids(connection: Connection) -> list[str]:
+    return list(connection.execute(select(WORKSPACES.c.id).order_by(WORKSPACES.c.id)).scalars())
 
 
-async def prunable_through(session: AsyncSession, workspace_id: str, cutoff: datetime) -> int:
+def prunable_through(connection: Connection, workspace_id: str, cutoff: datetime) -> int:
     """The highest sequence S such that every kept event numbered up to S is older
     than `cutoff` (0 when there is none): the end of the prefix retention may delete.
 
@@ -31,24 +28,18 @@ async def prunable_through(session: AsyncSession, workspace_id: str, cutoff: dat
     drawn at commit: times are not strictly in sequence order, so this stops at
     the first recent event rather than deleting every old one.
     """
-    in_workspace = col(StatusEventRow.workspace_id) == workspace_id
-    first_recent = (
-        await session.exec(
-            select(func.min(StatusEventRow.sequence)).where(
-                in_workspace, col(StatusEventRow.at) >= cutoff
-            )
-        )
-    ).one()
+    in_workspace = EVENTS.c.workspace_id == workspace_id
+    first_recent = connection.execute(
+        select(func.min(EVENTS.c.sequence)).where(in_workspace, EVENTS.c.at >= cutoff)
+    ).scalar()
     if first_recent is not None:
         return int(first_recent) - 1
-    last_old = (
-        await session.exec(select(func.max(StatusEventRow.sequence)).where(in_workspace))
-    ).one()
+    last_old = connection.execute(select(func.max(EVENTS.c.sequence)).where(in_workspace)).scalar()
     return int(last_old) if last_old is not None else 0
 
 
-async def delete_batch(
-    session: AsyncSession, workspace_id: str, through: int, limit: int
+def delete_batch(
+    connection: Connection, workspace_id: str, through: int, limit: int
 ) -> tuple[int, int] | None:
     """Delete up to `limit` of the oldest events numbered at most `through`, and raise
     `pruned_through` to the highest one deleted. Returns (deleted, highest deleted),
@@ -61,24 +52,24 @@ async def delete_batch(
     row, so there is no deadlock; and we write only `pruned_through`, never
     `last_sequence`, so sequence assignment is untouched.
     """
-    in_workspace = col(StatusEventRow.workspace_id) == workspace_id
+    in_workspace = EVENTS.c.workspace_id == workspace_id
     batch = (
-        select(StatusEventRow.sequence)
-        .where(in_workspace, col(StatusEventRow.sequence) <= through)
-        .order_by(col(StatusEventRow.sequence))
+        select(EVENTS.c.sequence)
+        .where(in_workspace, EVENTS.c.sequence <= through)
+        .order_by(EVENTS.c.sequence)
         .limit(limit)
         .subquery()
     )
-    highest = (await session.exec(select(func.max(batch.c.sequence)))).one()
-    if highest is None:
+    found = connection.execute(select(func.max(batch.c.sequence))).scalar()
+    if found is None:
         return None
-    highest = int(highest)
-    deleted = await session.exec(
-        delete(StatusEventRow).where(in_workspace, col(StatusEventRow.sequence) <= highest)
+    highest = int(found)
+    deleted = connection.execute(
+        delete(EVENTS).where(in_workspace, EVENTS.c.sequence <= highest)
     )
-    await session.exec(
-        update(WorkspaceRow)
-        .where(col(WorkspaceRow.id) == workspace_id, col(WorkspaceRow.pruned_through) < highest)
+    connection.execute(
+        update(WORKSPACES)
+        .where(WORKSPACES.c.id == workspace_id, WORKSPACES.c.pruned_through < highest)
         .values(pruned_through=highest)
     )
     return int(deleted.rowcount), highest

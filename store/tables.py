@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, Table
 from sqlmodel import Field, SQLModel
 
 from store.columns import UTCDateTime
@@ -107,3 +107,18 @@ class StatusEventRow(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=1000)
     version: int | None = None
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+# The Core tables, which the store's statements are written against.
+WORKSPACES = table_of(WorkspaceRow)
+TOKENS = table_of(TokenRow)
+JOURNEYS = table_of(JourneyRow)
+VERSIONS = table_of(JourneyVersionRow)
+LABELS = table_of(JourneyLabelRow)
+EVENTS = table_of(StatusEventRow)

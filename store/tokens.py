@@ -4,44 +4,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import Connection, func, insert, select, update
 
-from store.tables import TokenRow, WorkspaceRow
-
-
-async def ensure_workspace(session: AsyncSession, workspace_id: str, now: datetime) -> None:
-    if await session.get(WorkspaceRow, workspace_id) is None:
-        session.add(WorkspaceRow(id=workspace_id, created_at=now))
-        await session.flush()
+from store.mapping import AnyRow
+from store.tables import TOKENS, WORKSPACES
 
 
-async def token_by_hash(session: AsyncSession, token_hash: str) -> TokenRow | None:
-    found = await session.exec(select(TokenRow).where(TokenRow.token_hash == token_hash))
-    return found.first()
+def workspace_exists(connection: Connection, workspace_id: str) -> bool:
+    found = connection.execute(select(WORKSPACES.c.id).where(WORKSPACES.c.id == workspace_id))
+    return found.first() is not None
 
 
-async def count_tokens(session: AsyncSession) -> int:
-    return int((await session.exec(select(func.count()).select_from(TokenRow))).one())
+def ensure_workspace(connection: Connection, workspace_id: str, now: datetime) -> None:
+    if not workspace_exists(connection, workspace_id):
+        connection.execute(insert(WORKSPACES).values(id=workspace_id, created_at=now))
 
 
-async def tokens_of(session: AsyncSession, workspace_id: str) -> Sequence[TokenRow]:
+def add_token(connection: Connection, **values: Any) -> None:
+    connection.execute(insert(TOKENS).values(**values))
+
+
+def token_by_hash(connection: Connection, token_hash: str) -> AnyRow | None:
+    return connection.execute(select(TOKENS).where(TOKENS.c.token_hash == token_hash)).first()
+
+
+def count_tokens(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(TOKENS)).scalar_one())
+
+
+def tokens_of(connection: Connection, workspace_id: str) -> Sequence[AnyRow]:
     """A workspace's tokens, oldest first."""
-    found = await session.exec(
-        select(TokenRow)
-        .where(TokenRow.workspace_id == workspace_id)
-        .order_by(col(TokenRow.created_at), col(TokenRow.name))
-    )
-    return found.all()
+    return connection.execute(
+        select(TOKENS)
+        .where(TOKENS.c.workspace_id == workspace_id)
+        .order_by(TOKENS.c.created_at, TOKENS.c.name)
+    ).all()
 
 
-async def tokens_named(session: AsyncSession, workspace_id: str, name: str) -> Sequence[TokenRow]:
+def tokens_named(connection: Connection, workspace_id: str, name: str) -> Sequence[AnyRow]:
     """A workspace's tokens with this name (names are not unique), oldest first."""
-    found = await session.exec(
-        select(TokenRow)
-        .where(TokenRow.workspace_id == workspace_id, TokenRow.name == name)
-        .order_by(col(TokenRow.created_at))
-    )
-    return found.all()
+    return connection.execute(
+        select(TOKENS)
+        .where(TOKENS.c.workspace_id == workspace_id, TOKENS.c.name == name)
+        .order_by(TOKENS.c.created_at)
+    ).all()
+
+
+def revoke(connection: Connection, token_ids: Sequence[str], now: datetime) -> None:
+    connection.execute(update(TOKENS).where(TOKENS.c.id.in_(token_ids)).values(revoked_at=now))

@@ -1,69 +1,71 @@
-"""One transaction around one command: rolled back unless committed."""
+"""One transaction around one command: rolled back unless committed.
+
+The work of a command is a plain function over a `UnitOfWork`, run in one
+hop to a database thread (`in_unit_of_work`): the domain decides, the
+repository persists, and `commit` numbers and logs the status events that
+the journeys it saw recorded, last, just before COMMIT.
+"""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections import defaultdict
+from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import Connection
 
 from domain.events import LoggedStatusChange, StatusChanged
-from domain.journey import Journey
+from store import event_log
 from store.database import Database
-from store.event_log import EventLog
 from store.journeys import JourneyRepository
+
+T = TypeVar("T")
 
 
 class UnitOfWork:
-    session: AsyncSession
-    journeys: JourneyRepository
-
-    def __init__(self, database: Database) -> None:
-        self._database = database
-        self._stack = AsyncExitStack()
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.journeys = JourneyRepository(connection)
         self.logged: list[LoggedStatusChange] = []
-        self._pending: dict[str, list[StatusChanged]] = {}
-        self._committed = False
 
-    async def __aenter__(self) -> UnitOfWork:
-        await self._stack.enter_async_context(self._database.writing())
-        self.session = await self._stack.enter_async_context(self._database.session())
-        self.journeys = JourneyRepository(self.session)
-        self._events = EventLog(self.session)
+    def __enter__(self) -> UnitOfWork:
+        self._transaction = self.connection.begin()
         return self
 
-    async def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if not self._committed:
-                await self.session.rollback()
-        finally:
-            await self._stack.aclose()
+        if self._transaction.is_active:
+            self._transaction.rollback()
 
-    async def add(self, journey: Journey) -> None:
-        await self.journeys.add(journey)
-        self._collect_events(journey)
-
-    async def save(self, journey: Journey) -> None:
-        """Write the journey and its new versions; its status events go in at commit."""
-        await self.journeys.save(journey)
-        self._collect_events(journey)
-
-    async def commit(self) -> None:
+    def commit(self) -> None:
+        self.journeys.flush()
         # The events are logged last, just before COMMIT: numbering them locks
         # the workspace's counter row until the transaction ends, so the less
         # work left after it, the less other writers wait.
-        for workspace_id, changes in self._pending.items():
-            self.logged += await self._events.append_all(workspace_id, changes)
-        self._pending.clear()
-        await self.session.commit()
-        self._committed = True
-
-    def _collect_events(self, journey: Journey) -> None:
-        if journey.events:
-            self._pending.setdefault(journey.workspace_id, []).extend(journey.events)
+        pending: dict[str, list[StatusChanged]] = defaultdict(list)
+        for journey in self.journeys.seen:
+            pending[journey.workspace_id] += journey.events
             journey.events.clear()
+        for workspace_id, changes in pending.items():
+            if changes:
+                self.logged += event_log.append_all(self.connection, workspace_id, changes)
+        self._transaction.commit()
+
+
+async def in_unit_of_work(
+    database: Database, work: Callable[[UnitOfWork], T]
+) -> tuple[T, UnitOfWork]:
+    """Run `work` in a new unit of work, in one hop to a database thread; `work`
+    commits it, or it is rolled back. Returns what `work` returned, and the unit of
+    work (what it logged, the journeys it saw) for the after-commit hand-off."""
+
+    def run(connection: Connection) -> tuple[T, UnitOfWork]:
+        with UnitOfWork(connection) as uow:
+            return work(uow), uow
+
+    return await database.write(run)

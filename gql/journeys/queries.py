@@ -13,8 +13,7 @@ from domain.statuses import Status
 from gql.context import Info
 from gql.ids import journey_id
 from gql.journeys.types import JourneyConnection, JourneyEdge, JourneyType, PageInfo, StatusCount
-from service.reads import checked_page_size
-from store.queries import JourneyFilter
+from service.reads import JourneyFilter, checked_page_size
 
 _CURSOR_PREFIX = "journey:"
 

@@ -124,19 +124,17 @@ class JourneyType:
     @strawberry.field(
         description="The actions you may take now and that would succeed: draw buttons from it."
     )
-    async def available_actions(self, info: Info) -> list[Action]:
-        principal = await info.context.principal()
-        return self.journey.available_actions(principal.role, info.context.services.clock.now())
+    def available_actions(self, info: Info) -> list[Action]:
+        role = info.context.caller.role
+        return self.journey.available_actions(role, info.context.services.clock.now())
 
     @strawberry.field
-    async def can_edit(self, info: Info) -> bool:
-        principal = await info.context.principal()
-        return self.journey.may_be_edited_by(principal.role)
+    def can_edit(self, info: Info) -> bool:
+        return self.journey.may_be_edited_by(info.context.caller.role)
 
     @strawberry.field
-    async def can_delete(self, info: Info) -> bool:
-        principal = await info.context.principal()
-        return self.journey.may_be_deleted_by(principal.role)
+    def can_delete(self, info: Info) -> bool:
+        return self.journey.may_be_deleted_by(info.context.caller.role)
 
     @strawberry.field
     async def live_version(self, info: Info) -> JourneyVersionType | None:

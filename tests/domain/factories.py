@@ -76,7 +76,7 @@ def new_journey(
         name=name,
         kind=kind,
         content=content if content is not None else ready_content(kind),
-        author=EDITOR.name,
+        author=EDITOR,
         now=now,
         labels=labels,
     )

@@ -334,8 +334,8 @@ def test_restore_in_scheduled_of_a_version_that_is_no_longer_ready_is_refused():
 def test_rename_and_labels_work_in_every_status_and_save_no_version(status):
     journey = journey_in(status)
     revision, latest, status_before = journey.revision, journey.latest, journey.status
-    journey.rename("  Black Friday ", LATE)
-    journey.set_labels(["q4", "vip"], LATE)
+    journey.rename("  Black Friday ", EDITOR, LATE)
+    journey.set_labels(["q4", "vip"], EDITOR, LATE)
     assert journey.name == "Black Friday"
     assert journey.labels == ("q4", "vip")
     assert journey.revision == revision + 2
@@ -349,7 +349,7 @@ def test_rename_refuses_a_bad_name_and_changes_nothing(name):
     journey = journey_in(Status.ACTIVE)
     before = snapshot(journey)
     with pytest.raises(ValidationFailed):
-        journey.rename(name, NOW)
+        journey.rename(name, EDITOR, NOW)
     assert_unchanged(journey, before)
 
 
@@ -358,7 +358,7 @@ def test_set_labels_refuses_bad_labels_and_changes_nothing(labels):
     journey = journey_in(Status.PAUSED)
     before = snapshot(journey)
     with pytest.raises(ValidationFailed):
-        journey.set_labels(labels, NOW)
+        journey.set_labels(labels, EDITOR, NOW)
     assert_unchanged(journey, before)
 
 
@@ -370,9 +370,9 @@ def test_copy_from_every_status_is_a_new_designing_journey_with_the_latest_conte
     source = journey_in(status, SEGMENT)
     if source.edit_mode is EditMode.PENDING:
         source.edit({"end_at": at(days=30)}, EDITOR, NOW)  # a pending version is copied
-    source.set_labels(["vip"], NOW)
+    source.set_labels(["vip"], EDITOR, NOW)
     before = snapshot(source)
-    copy = source.copy(new_id="j2", name=None, author=ADMIN.name, now=LATE)
+    copy = source.copy(new_id="j2", name=None, author=ADMIN, now=LATE)
     assert_unchanged(source, before)
     assert isinstance(copy, Journey)
     assert copy.id == "j2"
@@ -400,14 +400,14 @@ def test_copy_from_every_status_is_a_new_designing_journey_with_the_latest_conte
 
 def test_copy_takes_the_given_name_and_checks_it():
     source = journey_in(Status.ABORTED)
-    assert source.copy(new_id="j2", name="Again", author="a", now=NOW).name == "Again"
+    assert source.copy(new_id="j2", name="Again", author=EDITOR, now=NOW).name == "Again"
     with pytest.raises(ValidationFailed):
-        source.copy(new_id="j3", name=" ", author="a", now=NOW)
+        source.copy(new_id="j3", name=" ", author=EDITOR, now=NOW)
 
 
 def test_copy_of_a_journey_with_a_long_name_keeps_within_the_limit():
     source = new_journey(name="n" * 200)
-    copy = source.copy(new_id="j2", name=None, author="a", now=NOW)
+    copy = source.copy(new_id="j2", name=None, author=EDITOR, now=NOW)
     assert len(copy.name) == 200
     assert copy.name.startswith("Copy of ")
 
@@ -415,7 +415,7 @@ def test_copy_of_a_journey_with_a_long_name_keeps_within_the_limit():
 def test_a_copy_of_an_ended_journey_can_be_given_new_dates_and_activated():
     source = journey_in(Status.ACTIVE)
     source.take(Action.END, ADMIN.system(), END)
-    copy = source.copy(new_id="j2", name=None, author="a", now=LATE)
+    copy = source.copy(new_id="j2", name=None, author=EDITOR, now=LATE)
     copy.edit({"start_at": None, "end_at": at(days=40)}, EDITOR, LATE)
     copy.take(Action.ACTIVATE, EDITOR, LATE)
     assert copy.status is Status.ACTIVE
@@ -470,9 +470,9 @@ def test_every_write_bumps_the_revision_by_one():
     revisions.append(journey.revision)
     journey.take(Action.ACTIVATE, EDITOR, T0)
     revisions.append(journey.revision)
-    journey.rename("Renamed", T0)
+    journey.rename("Renamed", EDITOR, T0)
     revisions.append(journey.revision)
-    journey.set_labels(["a"], T0)
+    journey.set_labels(["a"], EDITOR, T0)
     revisions.append(journey.revision)
     assert revisions == [1, 2, 3, 4, 5]
 

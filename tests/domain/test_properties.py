@@ -220,7 +220,7 @@ def runs(draw) -> Run:
     """
     kind, content = initial_content(draw)
     journey = Journey.create(
-        id="j1", workspace_id="acme", name="Run", kind=kind, content=content, author="a", now=T0
+        id="j1", workspace_id="acme", name="Run", kind=kind, content=content, author=ACTORS[Role.EDITOR], now=T0
     )
     now = T0
     moves: list[Move] = []
@@ -292,10 +292,10 @@ def runs(draw) -> Run:
             )
         elif op == "rename":
             name = draw(st.sampled_from(["Renamed", " ", "n" * 201]))
-            record("rename", lambda t, n=name: journey.rename(n, t))
+            record("rename", lambda t, n=name: journey.rename(n, ACTORS[Role.EDITOR], t))
         else:
             labels = draw(st.sampled_from(LABELS))
-            record("labels", lambda t, ls=labels: journey.set_labels(ls, t))
+            record("labels", lambda t, ls=labels: journey.set_labels(ls, ACTORS[Role.EDITOR], t))
     return Run(journey, moves)
 
 
@@ -429,7 +429,7 @@ def check_events_replay_to_the_current_status_and_chain_their_statuses(run: Run)
             assert event.status is move.after.status
             assert event.action is move.action
             assert move.role is not None
-            assert event.actor == ACTORS[move.role]
+            assert event.actor == ACTORS[move.role].named
             assert event.at == move.now == move.after.status_changed_at
             assert event.version == move.after.live_version
         else:

@@ -92,7 +92,7 @@ def check_take(journey: Journey, action: Action, role: Role, now, expected) -> N
         assert event.previous_status is before.journey.status
         assert event.status is expected
         assert event.action is action
-        assert event.actor == actor
+        assert event.actor == actor.named
         assert event.reason == "because"
         assert event.at == now
         assert event.version == journey.live_version

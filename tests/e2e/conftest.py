@@ -19,6 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from domain.actions import Role
 from gql.app import create_app, server_options
+from jobs.embedded import runners_for
 from service.clock import ManualClock
 from service.services import Services
 from service.settings import Settings
@@ -47,9 +48,8 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            create_app(services), log_level="warning", lifespan="on", **server_options(settings)
-        )
+        app = create_app(services, runners_for(services))
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **server_options(settings))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True

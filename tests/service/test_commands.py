@@ -19,7 +19,7 @@ from domain.journey import replay
 from domain.statuses import Status
 from service.clock import ManualClock
 from service.services import Services
-from store.queries import JourneyFilter
+from service.reads import JourneyFilter
 from tests.conftest import T0, Callers
 
 pytestmark = pytest.mark.anyio

@@ -1,0 +1,78 @@
+"""Reading journeys: one statement gives the journey, its latest version and its labels.
+
+The repository (which locks what it loads) and the read side share it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, ColumnElement, Connection, Select, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from domain.journey import Journey
+from store.mapping import journey_from_row
+from store.tables import JOURNEYS, LABELS, VERSIONS
+
+
+class json_list(FunctionElement[Any]):
+    """The values of one column over a group, as a JSON array (NULL or [] when empty)."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_list, "sqlite")
+def _json_list_sqlite(element: json_list, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_list, "postgresql")
+def _json_list_postgresql(element: json_list, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_agg({compiler.process(element.clauses, **kw)})"
+
+
+_LABELS = (
+    select(json_list(LABELS.c.label))
+    .where(LABELS.c.journey_id == JOURNEYS.c.id)
+    .scalar_subquery()
+    .label("labels")
+)
+
+# Every column a `Version` is built from (`store.mapping.version_from_row`),
+# named so that they do not clash with a journey's.
+VERSION_COLUMNS = (
+    VERSIONS.c.journey_id.label("version_of"),
+    VERSIONS.c.number,
+    VERSIONS.c.steps,
+    VERSIONS.c.start_at.label("version_start_at"),
+    VERSIONS.c.end_at.label("version_end_at"),
+    VERSIONS.c.trigger_event.label("version_trigger_event"),
+    VERSIONS.c.audience,
+    VERSIONS.c.created_at.label("version_created_at"),
+    VERSIONS.c.created_by,
+)
+
+# Every column a `Journey` is built from: its own, its latest version's, its labels.
+JOURNEY_COLUMNS = (*JOURNEYS.c, *VERSION_COLUMNS, _LABELS)
+
+
+def journeys_where(*conditions: ColumnElement[bool]) -> Select[Any]:
+    """Journeys, with their latest version and labels, that meet `conditions`."""
+    return (
+        select(*JOURNEY_COLUMNS)
+        .join_from(
+            JOURNEYS,
+            VERSIONS,
+            (VERSIONS.c.journey_id == JOURNEYS.c.id)
+            & (VERSIONS.c.number == JOURNEYS.c.latest_version),
+        )
+        .where(*conditions)
+    )
+
+
+def load_journeys(connection: Connection, statement: Select[Any]) -> list[tuple[int, Journey]]:
+    """Run a `journeys_where()` statement: (page position, journey) pairs, in its order."""
+    return [(row.pk, journey_from_row(row)) for row in connection.execute(statement)]
