@@ -30,6 +30,20 @@ AUTHORITY: dict[Action, frozenset[Role]] = {
     A.AUDIENCE_LOADED: SYSTEM_ONLY,
 }
 
+# The actions a caller can take from the API (people's, then the admin-only FAIL
+# and RECOVER), in the order the spec lists them and a UI shows its buttons.
+CALLER_ACTIONS: tuple[Action, ...] = (
+    A.ACTIVATE,
+    A.PAUSE,
+    A.RESUME,
+    A.FREEZE,
+    A.CLOSE,
+    A.REACTIVATE,
+    A.ABORT,
+    A.FAIL,
+    A.RECOVER,
+)
+
 FAILABLE = (S.SCHEDULED, S.ACTIVE, S.PAUSED, S.CLOSED, S.FROZEN)
 ABORTABLE = (*FAILABLE, S.ERROR)
 RUNNING = Computed.RUNNING_STATUS
