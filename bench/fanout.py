@@ -67,15 +67,18 @@ from harness import (
     add_run_options,
     code_fingerprint,
     free_port,
+    fresh_database,
     loop_name,
     machine_line,
     machine_ticks,
     process_cpu_seconds,
     run_benchmark,
+    run_cli,
     run_loop,
     tail,
+    wait_for_quiet,
+    wait_healthy,
 )
-from transitions import prepare_database, run_cli, wait_for_quiet, wait_healthy
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
 from websockets.frames import Frame, Opcode
@@ -1093,7 +1096,8 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     raise_fd_limit()
     busy_before = await wait_for_quiet(args.wait_quiet)
-    database_url, database = prepare_database(args.database_url, args.pg_database, workdir)
+    fresh = fresh_database(args.database_url, args.pg_database, workdir)
+    database_url, database = fresh.url, fresh.description
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     run_cli(["migrate"], env)
     created = run_cli(["token", "create", "--workspace", "bench", "--role", "admin"], env)
