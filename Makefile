@@ -20,7 +20,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy domain store service gql jobs cli
+	$(BIN)/mypy domain store service gql jobs cli bench
 
 schema: $(STAMP)
 	$(BIN)/journeys export-schema
