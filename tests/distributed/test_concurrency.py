@@ -34,13 +34,15 @@ JOURNEYS = 40
 HOT = 4  # journeys that a third of the requests pile onto
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 25
-ACTIONS = {
+ACTIONS = {  # mutation: the action it takes
+    "activateJourney": "ACTIVATE",
     "pauseJourney": "PAUSE",
     "resumeJourney": "RESUME",
     "freezeJourney": "FREEZE",
     "closeJourney": "CLOSE",
     "reactivateJourney": "REACTIVATE",
 }
+RACED = ["pauseJourney", "resumeJourney", "freezeJourney", "closeJourney", "reactivateJourney"]
 REFUSALS = {"REVISION_CONFLICT", "TRANSITION_NOT_ALLOWED"}
 
 CREATE = "mutation($input: CreateJourneyInput!) { createJourney(input: $input) { id revision } }"
@@ -89,9 +91,7 @@ class Client:
         sent = time.monotonic()
         body = self.post(TAKE.format(name=name), id=journey_id, expected=expected, reason=reason)
         answered = time.monotonic()
-        outcome = Outcome(
-            reason, journey_id, ACTIONS.get(name, "ACTIVATE"), expected, sent, answered
-        )
+        outcome = Outcome(reason, journey_id, ACTIONS[name], expected, sent, answered)
         if body.get("errors"):
             outcome.error = body["errors"][0]
         else:
@@ -198,7 +198,7 @@ def race(bases: list[str], token: str, ids: list[str]) -> list[Outcome]:
         with clients(bases, token) as api:
             for index in range(REQUESTS_PER_CLIENT):
                 journey_id = chooser.choice(ids[:HOT] if chooser.random() < 1 / 3 else ids)
-                name = chooser.choice(list(ACTIONS))
+                name = chooser.choice(RACED)
                 reader, writer = chooser.sample(api, 2)  # each request to either process
                 expected = None
                 if chooser.random() < 0.4:  # read from one process, write to the other
