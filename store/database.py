@@ -1,35 +1,43 @@
 """The database: SQLite (a file, WAL) by default, PostgreSQL when the URL says so.
 
 Every piece of database work is a plain function over a SQLAlchemy Core
-`Connection`, and runs in one hop to a database thread: the whole
-transaction, not one hop per statement. The event loop only waits for the
-answer.
+`Connection`, run as a whole (the whole transaction, not statement by
+statement):
 
-- SQLite has one writer. Writes go to a single writer thread, which holds
-  one connection and starts each transaction with `BEGIN IMMEDIATE`, so the
+- SQLite: on the event loop's own thread, straight through. SQLite answers
+  in microseconds and has one writer anyway, so a transaction that never
+  yields is the cheapest way to take turns: no thread hop, and no wait for
+  the GIL after each statement (which is what made a worker thread slow
+  while the loop was busy). Writes begin with `BEGIN IMMEDIATE`, so the
   file's write lock is taken at the start and held for that transaction
-  only. Reads go to a few reader threads, each with its own connection;
-  WAL lets them read while the writer writes.
-- PostgreSQL: a pool of threads, each keeping its own connection, serves
-  reads and writes alike; row locks (`FOR UPDATE`) order the writers.
+  only; when another process holds it, the loop waits asynchronously and
+  tries again, never blocking.
+- PostgreSQL: inside SQLAlchemy's greenlet bridge to the async psycopg
+  driver (`AsyncConnection.run_sync`): the same function, and every
+  statement's round trip lets the loop serve other requests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
 
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
-SQLITE_READERS = 4
+
+# How long a SQLite write waits for another process's write lock, first inside
+# SQLite (blocking: keep it short), then in all, retrying from the event loop.
+SQLITE_BUSY_MS = 20
+SQLITE_LOCK_PATIENCE_SECONDS = 10.0
 
 
 def sync_url(url: str) -> str:
@@ -41,71 +49,29 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername=_SYNC_DRIVERS[backend]).render_as_string(hide_password=False)
 
 
-class _ConnectionThreads:
-    """Threads that each keep one connection of `engine`, and run work on it."""
-
-    def __init__(self, engine: Engine, threads: int, name: str) -> None:
-        self._engine = engine
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
-        self._local = threading.local()
-        self._opened: list[Connection] = []
-        self._opened_lock = threading.Lock()
-
-    async def run(self, work: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run_here, work)
-
-    def _run_here(self, work: Callable[[Connection], T]) -> T:
-        connection = self._connection()
-        try:
-            return work(connection)
-        finally:
-            # Whatever `work` left open (it raised, or it only read) ends here,
-            # so the next piece of work starts clean and locks are let go.
-            if connection.in_transaction():
-                connection.rollback()
-
-    def _connection(self) -> Connection:
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is None or connection.closed or connection.invalidated:
-            if connection is not None:
-                connection.close()
-            connection = self._engine.connect()
-            self._local.connection = connection
-            with self._opened_lock:
-                self._opened.append(connection)
-        return connection
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        with self._opened_lock:
-            for connection in self._opened:
-                connection.close()
-            self._opened.clear()
-
-
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 16) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self._sqlite: dict[str, _SQLiteConnection] = {}
+        self._postgres: AsyncEngine | None = None
         if self.is_sqlite:
-            # Connections are held by their threads for good: no pool needed.
-            writer_engine = create_engine(sync_url(url), poolclass=NullPool)
-            reader_engine = create_engine(sync_url(url), poolclass=NullPool)
-            _begin_with(writer_engine, "BEGIN IMMEDIATE")
-            _begin_with(reader_engine, "BEGIN")
-            self._engines = [writer_engine, reader_engine]
-            self._writer = _ConnectionThreads(writer_engine, 1, "sqlite-writer")
-            self._readers = _ConnectionThreads(reader_engine, SQLITE_READERS, "sqlite-reader")
+            self._sqlite = {
+                "write": _SQLiteConnection(url, begin="BEGIN IMMEDIATE"),
+                "read": _SQLiteConnection(url, begin="BEGIN"),
+            }
         else:
-            engine = create_engine(sync_url(url), poolclass=NullPool)
-            self._engines = [engine]
-            self._writer = self._readers = _ConnectionThreads(engine, pool_size, "postgres")
+            self._postgres = create_async_engine(
+                sync_url(url), pool_size=pool_size, max_overflow=pool_size
+            )
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` on a connection that may write: it begins and commits its own
-        transaction; one left open is rolled back. On SQLite, writers take turns."""
-        return await self._writer.run(work)
+        transaction; one left open is rolled back."""
+        if self._postgres is None:
+            return await self._sqlite["write"].run(work)
+        async with self._postgres.connect() as connection:
+            return await connection.run_sync(_rolled_back_after, work)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a read transaction (one consistent snapshot), rolled back after."""
@@ -114,32 +80,80 @@ class Database:
             with connection.begin():
                 return work(connection)
 
-        return await self._readers.run(in_snapshot)
+        if self._postgres is None:
+            return await self._sqlite["read"].run(in_snapshot)
+        async with self._postgres.connect() as connection:
+            return await connection.run_sync(_rolled_back_after, in_snapshot)
 
     async def ping(self) -> None:
         await self.read(lambda connection: connection.execute(text("SELECT 1")))
 
     async def dispose(self) -> None:
-        closing = {id(threads): threads for threads in (self._writer, self._readers)}
-        for threads in closing.values():
-            await asyncio.to_thread(threads.close)
-        for engine in self._engines:
-            engine.dispose()
+        for connection in self._sqlite.values():
+            connection.close()
+        if self._postgres is not None:
+            await self._postgres.dispose()
 
 
-def _begin_with(engine: Engine, begin: str) -> None:
-    """Let SQLAlchemy, not the sqlite3 module, say when a transaction begins, and how."""
+def _rolled_back_after(connection: Connection, work: Callable[[Connection], T]) -> T:
+    try:
+        return work(connection)
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
 
-    @event.listens_for(engine, "connect")
-    def tune(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # no implicit BEGIN by the sqlite3 module
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def begin_transaction(connection: Connection) -> None:
-        connection.exec_driver_sql(begin)
+class _SQLiteConnection:
+    """One SQLite connection, used from the event loop's thread, one piece of work
+    at a time (a piece of work never yields, so nothing interleaves). The event
+    loop may run in any thread (a test's server thread, say), so the sqlite3
+    module is told not to check which."""
+
+    def __init__(self, url: str, *, begin: str) -> None:
+        self._engine = create_engine(
+            sync_url(url), poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+        event.listen(self._engine, "connect", _tune_sqlite)
+        event.listen(self._engine, "begin", self._begin)
+        self._begin_statement = begin
+        self._connection: Connection | None = None
+        self._began = False
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        deadline = time.monotonic() + SQLITE_LOCK_PATIENCE_SECONDS
+        while True:
+            self._began = False
+            try:
+                return _rolled_back_after(self._connect(), work)
+            except OperationalError as error:
+                # Only a transaction that could not begin is tried again: the
+                # write lock was busy, and nothing of `work` has run.
+                if self._began or "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.01)
+
+    def _begin(self, connection: Connection) -> None:
+        # SQLAlchemy, not the sqlite3 module, says when a transaction begins, and how.
+        connection.connection.driver_connection.execute(self._begin_statement)  # type: ignore[union-attr]
+        self._began = True
+
+    def _connect(self) -> Connection:
+        if self._connection is None or self._connection.invalidated:
+            self._connection = self._engine.connect()
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        self._engine.dispose()
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # no implicit BEGIN by the sqlite3 module
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 
 from domain.events import LoggedStatusChange, StatusChanged
+from store.compiled import Statement
 from store.mapping import event_values
 from store.tables import EVENTS, WORKSPACES
+
+_BUMP = Statement(
+    update(WORKSPACES)
+    .where(WORKSPACES.c.id == bindparam("workspace_id"))
+    .values(last_sequence=WORKSPACES.c.last_sequence + bindparam("count"))
+    .returning(WORKSPACES.c.last_sequence)
+)
+_INSERT = Statement(insert(EVENTS))
 
 
 def append_all(
@@ -18,18 +27,15 @@ def append_all(
     # Bumping the counter row locks it until this transaction ends, so a
     # second writer in the same workspace waits for our commit before it
     # draws its numbers: sequences are handed out in commit order.
-    last = connection.execute(
-        update(WORKSPACES)
-        .where(WORKSPACES.c.id == workspace_id)
-        .values(last_sequence=WORKSPACES.c.last_sequence + len(changes))
-        .returning(WORKSPACES.c.last_sequence)
-    ).scalar_one()
+    last = _BUMP.scalar(connection, {"workspace_id": workspace_id, "count": len(changes)})
     first = int(last) - len(changes) + 1
     logged = [
         LoggedStatusChange(first + offset, workspace_id, change)
         for offset, change in enumerate(changes)
     ]
-    connection.execute(
-        insert(EVENTS), [event_values(workspace_id, e.sequence, e.change) for e in logged]
-    )
+    values = [event_values(workspace_id, e.sequence, e.change) for e in logged]
+    if len(values) == 1:
+        _INSERT.execute(connection, values[0])
+    else:
+        _INSERT.execute_many(connection, values)
     return logged

@@ -14,19 +14,31 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from domain.errors import NotFound
 from domain.journey import Journey, Version
 from domain.timing import TIMED_ACTIONS
+from store.compiled import Statement
 from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
 from store.mapping import journey_values, version_from_row, version_values
 from store.tables import JOURNEYS, LABELS, VERSIONS
 
 
-def is_due(now: datetime) -> ColumnElement[bool]:
+def is_due(now: BindParameter[Any]) -> ColumnElement[bool]:
     """A timed action is due: `domain.timing.due_action` as SQL, built from its table."""
     conditions = []
     for status, timed in TIMED_ACTIONS.items():
@@ -36,6 +48,57 @@ def is_due(now: datetime) -> ColumnElement[bool]:
             reached = date.is_(None) | reached
         conditions.append((JOURNEYS.c.status == status.value) & reached)
     return or_(*conditions)
+
+
+# Built once, compiled once per dialect: a command only binds values.
+_LOCKED_BY_ID = Statement(
+    journeys_where(
+        JOURNEYS.c.id == bindparam("journey_id"),
+        JOURNEYS.c.workspace_id == bindparam("workspace_id"),
+    ).with_for_update(of=JOURNEYS)
+)
+_DUE = is_due(bindparam("now", type_=JOURNEYS.c.start_at.type))
+_LOCKED_DUE = {
+    in_workspace: Statement(
+        journeys_where(_DUE, *[JOURNEYS.c.workspace_id == bindparam("workspace_id")][:in_workspace])
+        .order_by(JOURNEYS.c.pk)
+        .limit(bindparam("limit"))
+        .with_for_update(of=JOURNEYS, skip_locked=True)
+    )
+    for in_workspace in (False, True)
+}
+_VERSION = Statement(
+    select(*VERSION_COLUMNS).where(
+        VERSIONS.c.journey_id == bindparam("journey_id"), VERSIONS.c.number == bindparam("number")
+    )
+)
+_INSERT_JOURNEYS = Statement(insert(JOURNEYS))
+_INSERT_VERSIONS = Statement(insert(VERSIONS))
+_INSERT_LABELS = Statement(insert(LABELS))
+_DELETE_LABELS = Statement(
+    delete(LABELS).where(LABELS.c.journey_id.in_(bindparam("ids", expanding=True)))
+)
+_DELETE_ONE = [
+    Statement(delete(table).where(table.c[column] == bindparam("journey_id")))
+    for table, column in ((LABELS, "journey_id"), (VERSIONS, "journey_id"), (JOURNEYS, "id"))
+]
+
+
+@cache
+def _update_of(columns: tuple[str, ...], many: bool) -> Statement:
+    """UPDATE of these columns, and of `revision` by a step, for one journey
+    (`journey_id`) or for many (`ids`). No value is named like a column: for an
+    UPDATE run through SQLAlchemy, such a value would be SET too."""
+    which = (
+        JOURNEYS.c.id.in_(bindparam("ids", expanding=True))
+        if many
+        else JOURNEYS.c.id == bindparam("journey_id")
+    )
+    new_values: dict[str, Any] = {
+        name: bindparam(f"new_{name}", type_=JOURNEYS.c[name].type) for name in columns
+    }
+    new_values["revision"] = JOURNEYS.c.revision + bindparam("step")
+    return Statement(update(JOURNEYS).where(which).values(new_values))
 
 
 @dataclass(frozen=True)
@@ -67,10 +130,7 @@ class JourneyRepository:
 
     def get(self, workspace_id: str, journey_id: str) -> Journey:
         """The journey, locked for this unit of work."""
-        found = self._load(
-            journeys_where(JOURNEYS.c.id == journey_id, JOURNEYS.c.workspace_id == workspace_id)
-            .with_for_update(of=JOURNEYS)
-        )
+        found = self._load(_LOCKED_BY_ID, {"journey_id": journey_id, "workspace_id": workspace_id})
         if not found:
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
         return found[0]
@@ -81,31 +141,21 @@ class JourneyRepository:
         Rows another transaction holds are skipped (PostgreSQL), so workers
         sweeping at once share the work instead of queueing on each other.
         """
-        due = is_due(now)
-        if workspace_id is not None:
-            due = due & (JOURNEYS.c.workspace_id == workspace_id)
         return self._load(
-            journeys_where(due)
-            .order_by(JOURNEYS.c.pk)
-            .limit(limit)
-            .with_for_update(of=JOURNEYS, skip_locked=True)
+            _LOCKED_DUE[workspace_id is not None],
+            {"now": now, "limit": limit, "workspace_id": workspace_id},
         )
 
     def version(self, journey_id: str, number: int) -> Version | None:
-        row = self._connection.execute(
-            select(*VERSION_COLUMNS).where(
-                VERSIONS.c.journey_id == journey_id, VERSIONS.c.number == number
-            )
-        ).first()
+        row = _VERSION.first(self._connection, {"journey_id": journey_id, "number": number})
         return version_from_row(row) if row else None
 
     def add(self, journey: Journey) -> None:
         self._seen[journey.id] = journey
 
     def remove(self, journey: Journey) -> None:
-        for table in (LABELS, VERSIONS):
-            self._connection.execute(delete(table).where(table.c.journey_id == journey.id))
-        self._connection.execute(delete(JOURNEYS).where(JOURNEYS.c.id == journey.id))
+        for statement in _DELETE_ONE:
+            statement.execute(self._connection, {"journey_id": journey.id})
         self._seen.pop(journey.id, None)
         self._loaded.pop(journey.id, None)
 
@@ -113,7 +163,7 @@ class JourneyRepository:
         """Write every seen journey's changes, a statement per kind of change."""
         new = [journey for journey in self._seen.values() if journey.id not in self._loaded]
         if new:
-            self._connection.execute(insert(JOURNEYS), [journey_values(j) for j in new])
+            _INSERT_JOURNEYS.execute_many(self._connection, [journey_values(j) for j in new])
         self._update_changed()
         versions = [
             version_values(journey.id, version)
@@ -121,7 +171,7 @@ class JourneyRepository:
             for version in journey.new_versions
         ]
         if versions:
-            self._connection.execute(insert(VERSIONS), versions)
+            _INSERT_VERSIONS.execute_many(self._connection, versions)
         self._write_labels()
         for journey in self._seen.values():
             journey.new_versions.clear()
@@ -142,14 +192,14 @@ class JourneyRepository:
             if changed or step:
                 groups[(step, *sorted(changed.items()))].append(journey_id)
         for (step, *changes), ids in groups.items():
-            result = self._connection.execute(
-                update(JOURNEYS)
-                .where(JOURNEYS.c.id.in_(ids))
-                .values({**dict(changes), "revision": JOURNEYS.c.revision + step})
-            )
-            if result.rowcount != len(ids):
+            many = len(ids) > 1
+            statement = _update_of(tuple(name for name, _ in changes), many)
+            values = {f"new_{name}": value for name, value in changes}
+            values.update({"ids": ids} if many else {"journey_id": ids[0]}, step=step)
+            written = statement.execute(self._connection, values)
+            if written != len(ids):
                 # They were locked when loaded: this is a bug, not a race.
-                raise RuntimeError(f"{len(ids) - result.rowcount} locked journey(s) vanished")
+                raise RuntimeError(f"{len(ids) - written} locked journey(s) vanished")
 
     def _write_labels(self) -> None:
         relabelled = [
@@ -159,17 +209,17 @@ class JourneyRepository:
         ]
         stale = [journey.id for journey in relabelled if journey.id in self._loaded]
         if stale:
-            self._connection.execute(delete(LABELS).where(LABELS.c.journey_id.in_(stale)))
+            _DELETE_LABELS.execute(self._connection, {"ids": stale})
         rows = [
             {"journey_id": journey.id, "label": label}
             for journey in relabelled
             for label in journey.labels
         ]
         if rows:
-            self._connection.execute(insert(LABELS), rows)
+            _INSERT_LABELS.execute_many(self._connection, rows)
 
-    def _load(self, statement: Any) -> list[Journey]:
-        journeys = [journey for _, journey in load_journeys(self._connection, statement)]
+    def _load(self, statement: Statement, values: dict[str, Any]) -> list[Journey]:
+        journeys = [journey for _, journey in load_journeys(self._connection, statement, values)]
         for journey in journeys:
             self._seen[journey.id] = journey
             self._loaded[journey.id] = _Snapshot.of(journey)

@@ -13,6 +13,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from domain.journey import Journey
+from store.compiled import Statement
 from store.mapping import journey_from_row
 from store.tables import JOURNEYS, LABELS, VERSIONS
 
@@ -73,6 +74,8 @@ def journeys_where(*conditions: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-def load_journeys(connection: Connection, statement: Select[Any]) -> list[tuple[int, Journey]]:
+def load_journeys(
+    connection: Connection, statement: Statement, values: dict[str, Any]
+) -> list[tuple[int, Journey]]:
     """Run a `journeys_where()` statement: (page position, journey) pairs, in its order."""
-    return [(row.pk, journey_from_row(row)) for row in connection.execute(statement)]
+    return [(row.pk, journey_from_row(row)) for row in statement.rows(connection, values)]

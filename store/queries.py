@@ -9,26 +9,59 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select
 
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import INITIAL_STATUS, Status
 from domain.timing import TIMED_ACTIONS
+from store.compiled import Statement
 from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
 from store.mapping import event_from_row, version_from_row
 from store.tables import EVENTS, JOURNEYS, LABELS, VERSIONS, WORKSPACES
+
+_IN_WORKSPACE = JOURNEYS.c.workspace_id == bindparam("workspace_id")
+_BY_ID = Statement(journeys_where(JOURNEYS.c.id == bindparam("journey_id"), _IN_WORKSPACE))
+_BY_IDS = Statement(
+    journeys_where(JOURNEYS.c.id.in_(bindparam("journey_ids", expanding=True)), _IN_WORKSPACE)
+)
 
 
 def journeys_by_id(
     connection: Connection, workspace_id: str, journey_ids: Sequence[str]
 ) -> dict[str, Journey]:
-    found = load_journeys(
-        connection,
-        journeys_where(JOURNEYS.c.id.in_(journey_ids), JOURNEYS.c.workspace_id == workspace_id),
-    )
+    values = {"workspace_id": workspace_id, "journey_ids": list(journey_ids)}
+    if len(journey_ids) == 1:
+        found = load_journeys(connection, _BY_ID, {**values, "journey_id": journey_ids[0]})
+    else:
+        found = load_journeys(connection, _BY_IDS, values)
     return {journey.id: journey for _, journey in found}
+
+
+@cache
+def _page_statements(
+    statuses: bool, kind: bool, name: bool, label: bool, after: bool
+) -> tuple[Statement, Statement]:
+    """The count and the page for a filter of this shape (which parts are given),
+    built once per shape; the values are bound when they run."""
+    conditions: list[ColumnElement[bool]] = [_IN_WORKSPACE]
+    if statuses:
+        conditions.append(JOURNEYS.c.status.in_(bindparam("statuses", expanding=True)))
+    if kind:
+        conditions.append(JOURNEYS.c.kind == bindparam("kind"))
+    if name:
+        conditions.append(func.lower(JOURNEYS.c.name).like(bindparam("pattern"), escape="\\"))
+    if label:
+        labelled = select(LABELS.c.journey_id).where(LABELS.c.label == bindparam("label"))
+        conditions.append(JOURNEYS.c.id.in_(labelled))
+    count = select(func.count()).select_from(JOURNEYS).where(*conditions)
+    if after:
+        conditions.append(JOURNEYS.c.pk < bindparam("after"))
+    page = journeys_where(*conditions).order_by(JOURNEYS.c.pk.desc()).limit(bindparam("limit"))
+    return Statement(count), Statement(page)
 
 
 def journeys_page(
@@ -44,34 +77,45 @@ def journeys_page(
 ) -> tuple[list[tuple[int, Journey]], int]:
     """Up to `first + 1` journeys, newest first, after a position (to tell whether a
     next page exists), and how many match in all."""
-    conditions: list[ColumnElement[bool]] = [JOURNEYS.c.workspace_id == workspace_id]
-    if statuses:
-        conditions.append(JOURNEYS.c.status.in_([s.value for s in statuses]))
-    if kind is not None:
-        conditions.append(JOURNEYS.c.kind == kind)
-    if name_contains:
-        pattern = "%" + _escape_like(name_contains.lower()) + "%"
-        conditions.append(func.lower(JOURNEYS.c.name).like(pattern, escape="\\"))
-    if label is not None:
-        labelled = select(LABELS.c.journey_id).where(LABELS.c.label == label)
-        conditions.append(JOURNEYS.c.id.in_(labelled))
-    total = connection.execute(
-        select(func.count()).select_from(JOURNEYS).where(*conditions)
-    ).scalar_one()
-    if after_position is not None:
-        conditions.append(JOURNEYS.c.pk < after_position)
-    statement = journeys_where(*conditions).order_by(JOURNEYS.c.pk.desc()).limit(first + 1)
-    return load_journeys(connection, statement), int(total)
+    count, page = _page_statements(
+        bool(statuses),
+        kind is not None,
+        bool(name_contains),
+        label is not None,
+        after_position is not None,
+    )
+    values: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "statuses": [status.value for status in statuses],
+        "kind": kind,
+        "pattern": "%" + _escape_like((name_contains or "").lower()) + "%",
+        "label": label,
+        "after": after_position,
+        "limit": first + 1,
+    }
+    total = count.scalar(connection, values)
+    return load_journeys(connection, page, values), int(total)
+
+
+_STATUS_COUNTS = Statement(
+    select(JOURNEYS.c.status, func.count()).where(_IN_WORKSPACE).group_by(JOURNEYS.c.status)
+)
 
 
 def status_counts(connection: Connection, workspace_id: str) -> dict[Status, int]:
-    rows = connection.execute(
-        select(JOURNEYS.c.status, func.count())
-        .where(JOURNEYS.c.workspace_id == workspace_id)
-        .group_by(JOURNEYS.c.status)
-    )
+    rows = _STATUS_COUNTS.rows(connection, {"workspace_id": workspace_id})
     counted = {Status(status): int(count) for status, count in rows}
     return {status: counted.get(status, 0) for status in Status}
+
+
+@cache
+def _events_statement(of_journey: bool, after: bool) -> Statement:
+    statement = select(EVENTS).where(EVENTS.c.workspace_id == bindparam("workspace_id"))
+    if of_journey:
+        statement = statement.where(EVENTS.c.journey_id == bindparam("journey_id"))
+    if after:
+        statement = statement.where(EVENTS.c.sequence > bindparam("after"))
+    return Statement(statement.order_by(EVENTS.c.sequence).limit(bindparam("limit")))
 
 
 def status_events(
@@ -82,31 +126,39 @@ def status_events(
     after: int | None = None,
     first: int = 100,
 ) -> list[LoggedStatusChange]:
-    statement = select(EVENTS).where(EVENTS.c.workspace_id == workspace_id)
-    if journey_id is not None:
-        statement = statement.where(EVENTS.c.journey_id == journey_id)
-    if after is not None:
-        statement = statement.where(EVENTS.c.sequence > after)
-    rows = connection.execute(statement.order_by(EVENTS.c.sequence).limit(first))
+    statement = _events_statement(journey_id is not None, after is not None)
+    rows = statement.rows(
+        connection,
+        {"workspace_id": workspace_id, "journey_id": journey_id, "after": after, "limit": first},
+    )
     return [event_from_row(row) for row in rows]
+
+
+_RANK = (
+    func.row_number()
+    .over(partition_by=EVENTS.c.journey_id, order_by=EVENTS.c.sequence)
+    .label("rank")
+)
+_RANKED = (
+    select(EVENTS, _RANK)
+    .where(
+        EVENTS.c.workspace_id == bindparam("workspace_id"),
+        EVENTS.c.journey_id.in_(bindparam("journey_ids", expanding=True)),
+    )
+    .subquery()
+)
+_HISTORIES = Statement(
+    select(_RANKED).where(_RANKED.c.rank <= bindparam("first")).order_by(_RANKED.c.sequence)
+)
 
 
 def histories(
     connection: Connection, workspace_id: str, journey_ids: Sequence[str], first: int
 ) -> dict[str, list[LoggedStatusChange]]:
     """The first `first` events of each journey, ordered by sequence."""
-    rank = (
-        func.row_number()
-        .over(partition_by=EVENTS.c.journey_id, order_by=EVENTS.c.sequence)
-        .label("rank")
-    )
-    ranked = (
-        select(EVENTS, rank)
-        .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.journey_id.in_(journey_ids))
-        .subquery()
-    )
-    rows = connection.execute(
-        select(ranked).where(ranked.c.rank <= first).order_by(ranked.c.sequence)
+    rows = _HISTORIES.rows(
+        connection,
+        {"workspace_id": workspace_id, "journey_ids": list(journey_ids), "first": first},
     )
     grouped: dict[str, list[LoggedStatusChange]] = defaultdict(list)
     for row in rows:
@@ -114,14 +166,16 @@ def histories(
     return grouped
 
 
+_VERSIONS = Statement(
+    select(*VERSION_COLUMNS)
+    .where(VERSIONS.c.journey_id.in_(bindparam("journey_ids", expanding=True)))
+    .order_by(VERSIONS.c.journey_id, VERSIONS.c.number)
+)
+
+
 def versions(connection: Connection, journey_ids: Sequence[str]) -> dict[str, list[Version]]:
-    rows = connection.execute(
-        select(*VERSION_COLUMNS)
-        .where(VERSIONS.c.journey_id.in_(journey_ids))
-        .order_by(VERSIONS.c.journey_id, VERSIONS.c.number)
-    )
     grouped: dict[str, list[Version]] = defaultdict(list)
-    for row in rows:
+    for row in _VERSIONS.rows(connection, {"journey_ids": list(journey_ids)}):
         grouped[row.version_of].append(version_from_row(row))
     return grouped
 
@@ -130,26 +184,28 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_EARLIEST_DUE = [
+    Statement(
+        select(func.min(JOURNEYS.c[timed.date_field])).where(JOURNEYS.c.status == status.value)
+    )
+    for status, timed in TIMED_ACTIONS.items()
+]
+
+
 def next_due_at(connection: Connection) -> datetime | None:
     """The earliest planned date of a timed action (START, END), due or not."""
-    dates = [
-        connection.execute(
-            select(func.min(JOURNEYS.c[timed.date_field])).where(
-                JOURNEYS.c.status == status.value
-            )
-        ).scalar_one()
-        for status, timed in TIMED_ACTIONS.items()
-    ]
+    dates = [statement.scalar(connection) for statement in _EARLIEST_DUE]
     found = [date for date in dates if date is not None]
     return min(found) if found else None
 
 
+_WORKSPACE = Statement(select(WORKSPACES).where(WORKSPACES.c.id == bindparam("workspace_id")))
+
+
 def last_sequence(connection: Connection, workspace_id: str) -> int:
     """The highest committed status-event sequence of a workspace (0 before any)."""
-    found = connection.execute(
-        select(WORKSPACES.c.last_sequence).where(WORKSPACES.c.id == workspace_id)
-    ).scalar()
-    return int(found) if found is not None else 0
+    found = _WORKSPACE.first(connection, {"workspace_id": workspace_id})
+    return int(found.last_sequence) if found is not None else 0
 
 
 def pruned_through(connection: Connection, workspace_id: str) -> int:
@@ -159,10 +215,22 @@ def pruned_through(connection: Connection, workspace_id: str) -> int:
     in one transaction, so a later read always sees a deletion an earlier
     read of the events was missing.
     """
-    found = connection.execute(
-        select(WORKSPACES.c.pruned_through).where(WORKSPACES.c.id == workspace_id)
-    ).scalar()
-    return int(found) if found is not None else 0
+    found = _WORKSPACE.first(connection, {"workspace_id": workspace_id})
+    return int(found.pruned_through) if found is not None else 0
+
+
+_STATUS = Statement(
+    select(JOURNEYS.c.status).where(JOURNEYS.c.id == bindparam("journey_id"), _IN_WORKSPACE)
+)
+_FIRST_EVENT = Statement(
+    select(EVENTS.c.sequence)
+    .where(
+        EVENTS.c.workspace_id == bindparam("workspace_id"),
+        EVENTS.c.journey_id == bindparam("journey_id"),
+        EVENTS.c.previous_status == INITIAL_STATUS.value,
+    )
+    .limit(1)
+)
 
 
 def journey_log_is_whole(connection: Connection, workspace_id: str, journey_id: str) -> bool:
@@ -174,23 +242,11 @@ def journey_log_is_whole(connection: Connection, workspace_id: str, journey_id: 
     one. A journey still in INITIAL_STATUS, or one that does not exist
     (only a journey that never left it may be deleted), has no events to lose.
     """
+    values = {"workspace_id": workspace_id, "journey_id": journey_id}
     # The status first: a journey that leaves INITIAL_STATUS logs its first
     # event in the same transaction, so if the status is past it here, that
     # event exists now and the next read finds it unless retention deleted it.
-    status = connection.execute(
-        select(JOURNEYS.c.status).where(
-            JOURNEYS.c.id == journey_id, JOURNEYS.c.workspace_id == workspace_id
-        )
-    ).scalar()
+    status = _STATUS.scalar(connection, values)
     if status is None or status == INITIAL_STATUS.value:
         return True
-    first_event = connection.execute(
-        select(EVENTS.c.sequence)
-        .where(
-            EVENTS.c.workspace_id == workspace_id,
-            EVENTS.c.journey_id == journey_id,
-            EVENTS.c.previous_status == INITIAL_STATUS.value,
-        )
-        .limit(1)
-    ).scalar()
-    return first_event is not None
+    return _FIRST_EVENT.scalar(connection, values) is not None

@@ -220,7 +220,13 @@ def runs(draw) -> Run:
     """
     kind, content = initial_content(draw)
     journey = Journey.create(
-        id="j1", workspace_id="acme", name="Run", kind=kind, content=content, author=ACTORS[Role.EDITOR], now=T0
+        id="j1",
+        workspace_id="acme",
+        name="Run",
+        kind=kind,
+        content=content,
+        author=ACTORS[Role.EDITOR],
+        now=T0,
     )
     now = T0
     moves: list[Move] = []

@@ -18,8 +18,8 @@ from domain.errors import (
 from domain.journey import replay
 from domain.statuses import Status
 from service.clock import ManualClock
-from service.services import Services
 from service.reads import JourneyFilter
+from service.services import Services
 from tests.conftest import T0, Callers
 
 pytestmark = pytest.mark.anyio

@@ -1,0 +1,157 @@
+"""Compiled statements: written with SQLAlchemy Core, run on the driver's own cursor.
+
+A statement on the hot path (a transition runs five) is compiled once per
+dialect into the driver's SQL, with the bind and result processors of its
+column types (UTC datetimes, JSON). Running it then costs what the driver
+costs plus those conversions: no per-execution compile-cache lookup,
+execution context or result object, which was most of SQLAlchemy's share of
+a transition. The connection stays SQLAlchemy's, and so does its
+transaction.
+
+A statement with an expanding IN list (its SQL depends on the list's length)
+runs through SQLAlchemy as usual: those are the batch statements, whose cost
+is per batch, not per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import ReturnsRows
+
+Processor = Callable[[Any], Any] | None
+
+
+class Record(tuple[Any, ...]):
+    """A result row: a tuple whose values are also read by column name."""
+
+    _names: dict[str, int]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._names[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass(frozen=True)
+class _Form:
+    """A statement as one dialect's driver runs it."""
+
+    sql: str
+    positions: tuple[str, ...] | None  # bind names in order, for positional drivers
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # names that need converting
+    fixed: tuple[tuple[str, Any], ...]  # values written into the statement (literals, OFFSET 0)
+    results: tuple[Processor, ...]
+    record: type[Record] | None
+    through_sqlalchemy: bool  # expanding parameters: SQLAlchemy renders each execution
+
+
+class Statement:
+    """A Core statement, compiled once per dialect, run on the DBAPI cursor."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._forms: dict[int, _Form] = {}
+
+    def rows(self, connection: Connection, values: Mapping[str, Any] | None = None) -> list[Any]:
+        """Run it and return every row (read by column name: `row.status`)."""
+        form = self._form(connection.dialect)
+        if form.through_sqlalchemy:
+            return list(connection.execute(self.statement, values))
+        cursor = self._run(connection, form, values or {})
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        record = form.record
+        assert record is not None, "rows() of a statement that returns none"
+        processors = form.results
+        return [
+            record(
+                value if process is None else process(value)
+                for process, value in zip(processors, raw, strict=True)
+            )
+            for raw in fetched
+        ]
+
+    def first(self, connection: Connection, values: Mapping[str, Any] | None = None) -> Any:
+        found = self.rows(connection, values)
+        return found[0] if found else None
+
+    def scalar(self, connection: Connection, values: Mapping[str, Any] | None = None) -> Any:
+        row = self.first(connection, values)
+        return row[0] if row is not None else None
+
+    def execute(self, connection: Connection, values: Mapping[str, Any] | None = None) -> int:
+        """Run it for its effect; returns how many rows it changed."""
+        form = self._form(connection.dialect)
+        if form.through_sqlalchemy:
+            return int(connection.execute(self.statement, values).rowcount)
+        cursor = self._run(connection, form, values or {})
+        changed = int(cursor.rowcount)
+        cursor.close()
+        return changed
+
+    def execute_many(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> None:
+        """Run it once per set of values, as one batch of the driver (insertmanyvalues:
+        SQLAlchemy writes a multi-row statement where the database takes one)."""
+        connection.execute(self.statement, list(values))
+
+    def _run(self, connection: Connection, form: _Form, values: Mapping[str, Any]) -> Any:
+        converted = {**dict(form.fixed), **values}
+        for name, process in form.binds:
+            if name in converted:
+                converted[name] = process(converted[name])
+        parameters: Any = (
+            tuple(converted.get(name) for name in form.positions)
+            if form.positions is not None
+            else converted
+        )
+        cursor = connection.connection.cursor()
+        cursor.execute(form.sql, parameters)
+        return cursor
+
+    def _form(self, dialect: Dialect) -> _Form:
+        form = self._forms.get(id(dialect))
+        if form is None:
+            form = self._forms[id(dialect)] = _compile(self.statement, dialect)
+        return form
+
+
+def _compile(statement: Executable, dialect: Dialect) -> _Form:
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.post_compile_params:
+        return _Form("", None, (), (), (), None, through_sqlalchemy=True)
+    binds = []
+    fixed = []
+    for bind, name in compiled.bind_names.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            binds.append((name, process))
+        if not bind.required:
+            fixed.append((name, bind.effective_value))
+    results: tuple[Processor, ...] = ()
+    record = None
+    if isinstance(statement, ReturnsRows):
+        columns = list(statement.exported_columns)
+        results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+        names = {column.key: index for index, column in enumerate(columns)}
+        record = type("Record", (Record,), {"_names": names, "__slots__": ()})
+    positions = compiled.positiontup if compiled.positional else None
+    return _Form(
+        sql=compiled.string,
+        positions=tuple(positions) if positions is not None else None,
+        binds=tuple(binds),
+        fixed=tuple(fixed),
+        results=results,
+        record=record,
+        through_sqlalchemy=False,
+    )
