@@ -177,8 +177,14 @@ class Journey:
 
     def available_actions(self, role: Role, now: datetime) -> list[Action]:
         """The actions this role may take now and that would succeed."""
+        # The table lookups first: most actions have no transition from this
+        # status, and `_judge` (which checks them too) would spell out why.
         return [
-            action for action in CALLER_ACTIONS if self._judge(action, role, now).target is not None
+            action
+            for action in CALLER_ACTIONS
+            if may_take(role, action)
+            and target_of(self.status, action) is not None
+            and self._judge(action, role, now).target is not None
         ]
 
     # -- commands ---------------------------------------------------------

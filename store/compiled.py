@@ -23,8 +23,6 @@ from sqlalchemy import Connection, Dialect, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import ReturnsRows
 
-Processor = Callable[[Any], Any] | None
-
 
 class Record(tuple[Any, ...]):
     """A result row: a tuple whose values are also read by column name."""
@@ -46,7 +44,7 @@ class _Form:
     positions: tuple[str, ...] | None  # bind names in order, for positional drivers
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # names that need converting
     fixed: tuple[tuple[str, Any], ...]  # values written into the statement (literals, OFFSET 0)
-    results: tuple[Processor, ...]
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result columns that need converting
     record: type[Record] | None
     through_sqlalchemy: bool  # expanding parameters: SQLAlchemy renders each execution
 
@@ -70,14 +68,15 @@ class Statement:
             cursor.close()
         record = form.record
         assert record is not None, "rows() of a statement that returns none"
-        processors = form.results
-        return [
-            record(
-                value if process is None else process(value)
-                for process, value in zip(processors, raw, strict=True)
-            )
-            for raw in fetched
-        ]
+        if not form.results:
+            return [record(raw) for raw in fetched]
+        found = []
+        for raw in fetched:
+            converted = list(raw)
+            for index, process in form.results:
+                converted[index] = process(converted[index])
+            found.append(record(converted))
+        return found
 
     def first(self, connection: Connection, values: Mapping[str, Any] | None = None) -> Any:
         found = self.rows(connection, values)
@@ -136,13 +135,14 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
             binds.append((name, process))
         if not bind.required:
             fixed.append((name, bind.effective_value))
-    results: tuple[Processor, ...] = ()
+    results = []
     record = None
     if isinstance(statement, ReturnsRows):
         columns = list(statement.exported_columns)
-        results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        )
+        for index, column in enumerate(columns):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                results.append((index, process))
         names = {column.key: index for index, column in enumerate(columns)}
         record = type("Record", (Record,), {"_names": names, "__slots__": ()})
     positions = compiled.positiontup if compiled.positional else None
@@ -151,7 +151,7 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
         positions=tuple(positions) if positions is not None else None,
         binds=tuple(binds),
         fixed=tuple(fixed),
-        results=results,
+        results=tuple(results),
         record=record,
         through_sqlalchemy=False,
     )

@@ -46,7 +46,7 @@ class StatusEventType:
         from gql.journeys.types import JourneyType
 
         found = await info.context.journey_loader().load(self.event.change.journey_id)
-        return JourneyType(journey=found) if found else None
+        return JourneyType.of(found) if found else None
 
     @strawberry.field
     def previous_status(self) -> Status:

@@ -78,7 +78,7 @@ async def _take(
     journey = await info.context.services.commands.take(
         principal, journey_id(id), action, expected_revision, reason
     )
-    return JourneyType(journey=journey)
+    return JourneyType.of(journey)
 
 
 def _transition(action: Action, description: str) -> Any:
@@ -135,7 +135,7 @@ class JourneyMutations:
             content=input.to_content(),
             labels=input.labels or (),
         )
-        return JourneyType(journey=journey)
+        return JourneyType.of(journey)
 
     @strawberry.mutation(description="Save a new version of the content, where the status allows.")
     async def update_journey(
@@ -149,7 +149,7 @@ class JourneyMutations:
         journey = await info.context.services.commands.update(
             principal, journey_id(id), input.to_changes(), expected_revision
         )
-        return JourneyType(journey=journey)
+        return JourneyType.of(journey)
 
     @strawberry.mutation(description="Admins only: move the journey to ERROR.")
     async def mark_journey_error(
@@ -163,7 +163,7 @@ class JourneyMutations:
     ) -> JourneyType:
         principal = await info.context.principal()
         copy = await info.context.services.commands.copy(principal, journey_id(id), name)
-        return JourneyType(journey=copy)
+        return JourneyType.of(copy)
 
     @strawberry.mutation(description="Only in DESIGNING; returns the deleted id.")
     async def delete_journey(self, info: Info, id: strawberry.ID) -> strawberry.ID:
@@ -179,7 +179,7 @@ class JourneyMutations:
         journey = await info.context.services.commands.rename(
             principal, journey_id(id), name, expected_revision
         )
-        return JourneyType(journey=journey)
+        return JourneyType.of(journey)
 
     @strawberry.mutation
     async def set_journey_labels(
@@ -193,7 +193,7 @@ class JourneyMutations:
         journey = await info.context.services.commands.set_labels(
             principal, journey_id(id), labels, expected_revision
         )
-        return JourneyType(journey=journey)
+        return JourneyType.of(journey)
 
     @strawberry.mutation(description="Save an old version's content again as the newest version.")
     async def restore_journey_version(
@@ -207,4 +207,4 @@ class JourneyMutations:
         journey = await info.context.services.commands.restore_version(
             principal, journey_id(id), number, expected_revision
         )
-        return JourneyType(journey=journey)
+        return JourneyType.of(journey)

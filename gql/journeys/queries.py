@@ -58,7 +58,7 @@ class JourneyQueries:
         except NotFound:
             return None
         found = await info.context.services.reads.journey(principal.workspace_id, wanted)
-        return JourneyType(journey=found) if found else None
+        return JourneyType.of(found) if found else None
 
     @strawberry.field(description="Your journeys, newest first, a page at a time (first <= 100).")
     async def journeys(
@@ -74,7 +74,7 @@ class JourneyQueries:
         where = filter.to_filter() if filter else JourneyFilter()
         page = await info.context.services.reads.page(principal.workspace_id, where, size, position)
         edges = [
-            JourneyEdge(cursor=encode_cursor(pk), node=JourneyType(journey=journey))
+            JourneyEdge(cursor=encode_cursor(pk), node=JourneyType.of(journey))
             for pk, journey in page.journeys
         ]
         return JourneyConnection(

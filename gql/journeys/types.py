@@ -63,63 +63,61 @@ class JourneyVersionType:
 
 @strawberry.type(name="Journey")
 class JourneyType:
-    journey: strawberry.Private[Journey]
+    """Plain values are fields without resolvers (GraphQL reads them as attributes,
+    the cheapest path through Strawberry); what depends on the caller or the clock
+    is resolved."""
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.journey.id)
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.journey.name
-
-    @strawberry.field
-    def kind(self) -> JourneyKind:
-        return self.journey.kind
-
-    @strawberry.field
-    def status(self) -> Status:
-        return self.journey.status
-
-    @strawberry.field(
+    id: strawberry.ID
+    name: str
+    kind: JourneyKind
+    status: Status
+    start_at: datetime | None = strawberry.field(
         description="The live version's start date, or the latest's while none is live."
     )
-    def start_at(self) -> datetime | None:
-        return self.journey.start_at
-
-    @strawberry.field(
+    end_at: datetime | None = strawberry.field(
         description="The live version's end date, or the latest's while none is live."
     )
-    def end_at(self) -> datetime | None:
-        return self.journey.end_at
+    trigger_event: str | None
+    revision: int = strawberry.field(
+        description="Bumped by every write; pass it back as expectedRevision."
+    )
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime | None
+    labels: list[str]
+    has_unapplied_changes: bool
+    processes_steps: bool = strawberry.field(
+        description="Whether customers inside move on to their next steps."
+    )
+    error_reason: str | None = strawberry.field(
+        description="Why the journey is in ERROR (null in any other status)."
+    )
+    journey: strawberry.Private[Journey]
 
-    @strawberry.field
-    def trigger_event(self) -> str | None:
-        return self.journey.trigger_event
-
-    @strawberry.field(description="Bumped by every write; pass it back as expectedRevision.")
-    def revision(self) -> int:
-        return self.journey.revision
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.journey.created_at
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.journey.updated_at
-
-    @strawberry.field
-    def status_changed_at(self) -> datetime | None:
-        return self.journey.status_changed_at
+    @classmethod
+    def of(cls, journey: Journey) -> JourneyType:
+        return cls(
+            id=strawberry.ID(journey.id),
+            name=journey.name,
+            kind=journey.kind,
+            status=journey.status,
+            start_at=journey.start_at,
+            end_at=journey.end_at,
+            trigger_event=journey.trigger_event,
+            revision=journey.revision,
+            created_at=journey.created_at,
+            updated_at=journey.updated_at,
+            status_changed_at=journey.status_changed_at,
+            labels=list(journey.labels),
+            has_unapplied_changes=journey.has_unapplied_changes,
+            processes_steps=journey.processes_steps,
+            error_reason=journey.error_reason,
+            journey=journey,
+        )
 
     @strawberry.field(description="Whether new customers may enter right now (status and dates).")
     def admits_new_audience(self, info: Info) -> bool:
         return self.journey.admits_new_audience(info.context.services.clock.now())
-
-    @strawberry.field(description="Whether customers inside move on to their next steps.")
-    def processes_steps(self) -> bool:
-        return self.journey.processes_steps
 
     @strawberry.field(
         description="The actions you may take now and that would succeed: draw buttons from it."
@@ -156,20 +154,12 @@ class JourneyType:
         return [JourneyVersionType.of(version) for version in versions]
 
     @strawberry.field
-    def has_unapplied_changes(self) -> bool:
-        return self.journey.has_unapplied_changes
-
-    @strawberry.field
     async def copied_from(self, info: Info) -> JourneyType | None:
         source_id = self.journey.copied_from_id
         if source_id is None:
             return None
         source = await info.context.journey_loader().load(source_id)
-        return JourneyType(journey=source) if source else None
-
-    @strawberry.field
-    def labels(self) -> list[str]:
-        return list(self.journey.labels)
+        return JourneyType.of(source) if source else None
 
     @strawberry.field(description="Status events of this journey, oldest first.")
     async def history(
@@ -180,10 +170,6 @@ class JourneyType:
         limit = checked_page_size(first, default=MAX_HISTORY)
         events = await info.context.history_loader(limit).load(self.journey.id)
         return [StatusEventType.of(event) for event in events]
-
-    @strawberry.field(description="Why the journey is in ERROR (null in any other status).")
-    def error_reason(self) -> str | None:
-        return self.journey.error_reason
 
 
 @strawberry.type
