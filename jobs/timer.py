@@ -1,8 +1,14 @@
-"""The embedded timer: an in-process loop that applies START and END on time.
+"""The timer loop: applies START and END on time, in any process that runs it.
 
 Nothing is kept in memory that a restart could lose: each pass recomputes
-what is due from the database, then sleeps until the next planned date, or
-until a commit plans an earlier one.
+what is due from the database, then sleeps until the next planned date (or
+at most `idle_seconds`), or until this process commits an earlier one.
+
+In embedded mode it is the only timer (`runners_for`). In distributed mode
+every worker runs one beside the arq jobs: a worker wakes at the due second
+it read from the database even when Redis lost every deferred job, and
+several workers waking together share a storm of due journeys (each batch
+skips the rows another one holds).
 """
 
 from __future__ import annotations
@@ -18,15 +24,26 @@ from service.settings import Mode
 log = logging.getLogger(__name__)
 
 
-class EmbeddedTimer:
-    def __init__(self, services: Services) -> None:
-        if not isinstance(services.scheduler, EmbeddedScheduler):
-            raise ValueError("the embedded timer runs in embedded mode only")
+class TimerLoop:
+    def __init__(
+        self, services: Services, idle_seconds: float, wakeup: asyncio.Event | None = None
+    ) -> None:
         self._services = services
-        self._wakeup = services.scheduler.wakeup
-        self._idle = timedelta(seconds=services.settings.timer_idle_seconds)
+        # Set when a commit of this process plans a date earlier than the one slept for.
+        self._wakeup = wakeup or asyncio.Event()
+        self._idle = timedelta(seconds=idle_seconds)
         self.passes = 0
         self.applied = 0
+
+    def metric_lines(self) -> list[str]:
+        return [
+            "# HELP journeys_timer_passes_total Passes of the timer loop.",
+            "# TYPE journeys_timer_passes_total counter",
+            f"journeys_timer_passes_total {self.passes}",
+            "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
+            "# TYPE journeys_timer_transitions_total counter",
+            f"journeys_timer_transitions_total {self.applied}",
+        ]
 
     async def run_once(self) -> int:
         self._wakeup.clear()
@@ -34,16 +51,6 @@ class EmbeddedTimer:
         self.passes += 1
         self.applied += applied
         return applied
-
-    def metric_lines(self) -> list[str]:
-        return [
-            "# HELP journeys_timer_passes_total Passes of the embedded timer loop.",
-            "# TYPE journeys_timer_passes_total counter",
-            f"journeys_timer_passes_total {self.passes}",
-            "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
-            "# TYPE journeys_timer_transitions_total counter",
-            f"journeys_timer_transitions_total {self.applied}",
-        ]
 
     async def run(self) -> None:
         clock = self._services.clock
@@ -64,7 +71,11 @@ class EmbeddedTimer:
             await clock.sleep_until(until, self._wakeup)
 
 
-def runners_for(services: Services) -> list[EmbeddedTimer]:
+def runners_for(services: Services) -> list[TimerLoop]:
     """What an API process runs beside serving: the timer loop in embedded mode;
-    nothing in distributed mode, where `journeys worker` processes do the work."""
-    return [EmbeddedTimer(services)] if services.settings.mode is Mode.EMBEDDED else []
+    nothing in distributed mode, where `journeys worker` processes run it."""
+    if services.settings.mode is not Mode.EMBEDDED:
+        return []
+    scheduler = services.scheduler
+    assert isinstance(scheduler, EmbeddedScheduler)
+    return [TimerLoop(services, services.settings.timer_idle_seconds, scheduler.wakeup)]

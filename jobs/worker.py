@@ -1,15 +1,18 @@
 """The arq worker (`journeys worker`): timed transitions in distributed mode.
 
-Two ways in, one rule: `apply_due_transitions` is the prompt path (a deferred
-job per workspace and planned date); `sweep` is the certain path (a cron job, and a pass at
-start, that recomputes every due transition from the database). Both end in
-`JourneyCommands.apply_all_due`, which locks due journeys (skipping rows
-another transaction holds), applies what is still due, and commits in
-batches, so a transition happens once.
+Three ways in, one rule: `apply_due_transitions` is the prompt path (a deferred
+job per workspace and planned date); the worker's timer loop (jobs/timer.py) wakes at the
+next date it reads from the database, so it is prompt too when Redis lost the jobs; `sweep`
+is the certain path (a cron job, and a pass at start, that recomputes every due transition
+from the database). All end in `JourneyCommands.apply_all_due`, which locks due
+journeys (skipping rows another transaction holds), applies what is still due, and
+commits in batches, so a transition happens once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -17,6 +20,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker, check_health, create_worker
 
+from jobs.timer import TimerLoop
 from service.scheduling import APPLY_DUE_JOB
 from service.services import Services
 from service.settings import Mode, Settings, SettingsError
@@ -45,9 +49,18 @@ async def startup(ctx: Context) -> None:
     services = Services.distributed(settings)
     ctx["services"] = services
     await sweep(ctx)  # whatever fell due while no worker ran
+    # The worker's own clock on the database's dates: prompt even after Redis
+    # lost the deferred jobs, and shared by every worker when a storm is due.
+    timer = TimerLoop(services, idle_seconds=settings.sweep_seconds)
+    ctx["timer"] = asyncio.create_task(timer.run(), name="timer-loop")
 
 
 async def shutdown(ctx: Context) -> None:
+    timer: asyncio.Task[None] | None = ctx.get("timer")
+    if timer is not None:
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
     services: Services | None = ctx.get("services")
     if services is not None:
         await services.close()
