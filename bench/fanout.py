@@ -44,14 +44,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import gc
 import json
-import os
 import platform
 import re
 import resource
-import signal
 import sys
 import time
 from collections import Counter
@@ -63,19 +60,26 @@ from typing import Any, TypeVar, cast
 import httpx
 from harness import (
     REPO,
+    GraphQLApi,
     Processes,
     add_run_options,
     code_fingerprint,
+    die_with_parent,
+    fmt,
     free_port,
-    fresh_database,
+    journey_input,
     loop_name,
     machine_line,
     machine_ticks,
+    note,
+    prepare,
     process_cpu_seconds,
+    raise_fd_limit,
     run_benchmark,
-    run_cli,
     run_loop,
+    scan_log,
     tail,
+    vm_rss_kib,
     wait_for_quiet,
     wait_healthy,
 )
@@ -92,10 +96,6 @@ PROTOCOL = "graphql-transport-ws"
 SUBSCRIPTION = (
     "subscription { statusChanged { sequence journeyId status previousStatus action at } }"
 )
-CREATE = "mutation($input: CreateJourneyInput!) { createJourney(input: $input) { id status } }"
-ACTIVATE = "mutation($id: ID!) { activateJourney(id: $id) { id status } }"
-PAUSE = "mutation($id: ID!) { pauseJourney(id: $id) { id status revision } }"
-RESUME = "mutation($id: ID!) { resumeJourney(id: $id) { id status revision } }"
 SUBSCRIBERS_METRIC = re.compile(r"^journeys_subscribers (\d+)$", re.MULTILINE)
 # Reported by a server that shares one execution among subscribers of the same document.
 SHARED_METRIC = re.compile(r"^journeys_shared_subscriptions (\d+)$", re.MULTILINE)
@@ -107,36 +107,6 @@ GOALS: dict[int, tuple[float, float | None]] = {1_000: (100.0, None), 10_000: (5
 # --connect-concurrency connections at a time anyway.
 # One JSON line from the clients process carries a timestamp per subscriber.
 PIPE_LIMIT = 1 << 25
-
-
-# -- process plumbing shared by the three roles ----------------------------------------
-
-
-def raise_fd_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit: 10,000 sockets need more than the usual 1,024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        return hard
-    return soft
-
-
-def die_with_parent() -> None:
-    """SIGTERM this process when the driver dies, even by SIGKILL: no leftover servers."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the driver was already gone before prctl
-        sys.exit(1)
-
-
-def vm_rss_kib(pid: int) -> int | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    found = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE)
-    return int(found.group(1)) if found else None
 
 
 # -- the servers ------------------------------------------------------------------------
@@ -164,20 +134,17 @@ def install_gc_probe() -> None:
     gc.callbacks.append(probe)
 
 
-def uvicorn_options(host: str, port: int, ws_ping: float) -> dict[str, Any]:
+def uvicorn_options(host: str, port: int, ws_ping: float, given: str) -> dict[str, Any]:
     """One set of options for both servers, so they differ only in the application: those
-    `journeys serve` uses (settings from the environment), with this run's ping interval."""
-    from gql.app import server_options
-    from service.settings import Settings
-
-    settings = Settings.from_env()
-    options = server_options(settings)
+    `journeys serve` uses (`given`: harness.project_server_options, as JSON), with this run's
+    ping interval. The bare server never imports the project to learn them."""
+    options: dict[str, Any] = json.loads(given)
     ping = ws_ping if ws_ping > 0 else None
     options.update(ws_ping_interval=ping, ws_ping_timeout=ping)
     return {"host": host, "port": port, "log_level": "info", **options}
 
 
-def serve_project(host: str, port: int, ws_ping: float) -> None:
+def serve_project(host: str, port: int, ws_ping: float, options: str) -> None:
     """The app as `journeys serve` builds it (settings from the environment), after migration."""
     raise_fd_limit()
     die_with_parent()
@@ -189,7 +156,7 @@ def serve_project(host: str, port: int, ws_ping: float) -> None:
     from service.settings import Settings
 
     services = Services.from_settings(Settings.from_env())
-    uvicorn.run(create_app(services), **uvicorn_options(host, port, ws_ping))
+    uvicorn.run(create_app(services), **uvicorn_options(host, port, ws_ping, options))
 
 
 def create_bare_app(frame: str) -> Any:
@@ -249,14 +216,14 @@ def create_bare_app(frame: str) -> Any:
     )
 
 
-def serve_bare(host: str, port: int, ws_ping: float, frame_file: Path) -> None:
+def serve_bare(host: str, port: int, ws_ping: float, options: str, frame_file: Path) -> None:
     raise_fd_limit()
     die_with_parent()
     install_gc_probe()
     import uvicorn
 
     app = create_bare_app(frame_file.read_text())
-    uvicorn.run(app, **uvicorn_options(host, port, ws_ping))
+    uvicorn.run(app, **uvicorn_options(host, port, ws_ping, options))
 
 
 # -- the clients process ----------------------------------------------------------------
@@ -666,34 +633,19 @@ class Run:
     processes: Processes
     env: dict[str, str]
     token: str
+    options: dict[str, Any]  # the project server's uvicorn options
     journey_id: str | None = None
     journey_status: str = "ACTIVE"
     frame: str | None = None  # the project's real `next` frame, replayed by the bare server
 
 
-def change_of(status: str) -> tuple[str, str, str]:
-    """(mutation, field, resulting status): the next change of an ACTIVE or PAUSED journey."""
-    if status == "ACTIVE":
-        return PAUSE, "pauseJourney", "PAUSED"
-    return RESUME, "resumeJourney", "ACTIVE"
-
-
-async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
-    if response.status_code != 200:
-        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
-    payload = response.json()
-    if payload.get("errors"):
-        raise RuntimeError(f"GraphQL errors: {str(payload['errors'])[:300]}")
-    return payload["data"]
-
-
 async def change_status(run: Run, client: httpx.AsyncClient) -> str:
+    """The next change of the ACTIVE or PAUSED journey: pause or resume it."""
     assert run.journey_id is not None
-    query, name, target = change_of(run.journey_status)
-    data = await graphql(client, query, {"id": run.journey_id})
-    if data[name]["status"] != target:
-        raise RuntimeError(f"{name} gave {data[name]['status']}, not {target}")
+    action, target = ("pause", "PAUSED") if run.journey_status == "ACTIVE" else ("resume", "ACTIVE")
+    answer = await GraphQLApi().transition(client, run.journey_id, action)
+    if answer["status"] != target:
+        raise RuntimeError(f"{action}Journey gave {answer['status']}, not {target}")
     run.journey_status = target
     return target
 
@@ -701,14 +653,9 @@ async def change_status(run: Run, client: httpx.AsyncClient) -> str:
 async def ensure_journey(run: Run, client: httpx.AsyncClient) -> None:
     if run.journey_id is not None:
         return
-    content = {
-        "name": "fan-out",
-        "kind": "EVENT_TRIGGERED",
-        "triggerEvent": "signup",
-        "steps": [{"type": "SEND", "channel": "log", "template": "t"}],
-    }
-    journey_id = (await graphql(client, CREATE, {"input": content}))["createJourney"]["id"]
-    status = (await graphql(client, ACTIVATE, {"id": journey_id}))["activateJourney"]["status"]
+    api = GraphQLApi()
+    journey_id = str((await api.create(client, journey_input("fan-out")))["id"])
+    status = (await api.transition(client, journey_id, "activate"))["status"]
     if status != "ACTIVE":
         raise RuntimeError(f"the journey is {status} after activation, not ACTIVE")
     run.journey_id, run.journey_status = journey_id, status
@@ -826,7 +773,8 @@ async def run_phase(run: Run, path: str, count: int) -> Phase:
     base_url = f"http://127.0.0.1:{port}"
     log = run.workdir / f"{path}-{count}.log"
     script = str(Path(__file__).resolve())
-    common = ["--port", str(port), "--ws-ping", str(args.ws_ping)]
+    common = ["--port", str(port), "--ws-ping", str(args.ws_ping),
+              "--uvicorn-options", json.dumps(run.options)]  # fmt: skip
     if path == "project":
         command = [sys.executable, script, "_serve-project", *common]
     else:
@@ -930,25 +878,7 @@ def synthetic_frame() -> str:
     return json.dumps(frame, separators=(",", ":"))  # compact, as Strawberry sends it
 
 
-def scan_log(log: Path) -> tuple[int, list[str]]:
-    """Lines of the server's log that report an error, and the first few of them."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return 0, []
-    marked = [line for line in lines if re.search(r"\bERROR\b|Traceback|Exception", line)]
-    return len(marked), marked[:3]
-
-
-def note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # -- report -----------------------------------------------------------------------------
-
-
-def fmt(value: float | None, spec: str = ".1f") -> str:
-    return "n/a" if value is None or value != value else format(value, spec)
 
 
 def triple(phase: Phase | None) -> str:
@@ -976,8 +906,6 @@ def goal_verdict(project: Phase, bare: Phase | None) -> tuple[str, str]:
 
 
 def report(run: Run, phases: list[Phase], facts: list[str]) -> str:
-    from gql.app import LISTEN_BACKLOG
-
     args = run.args
     extensions = next((phase.extensions for phase in phases if phase.extensions), "")
     lines = [
@@ -985,7 +913,8 @@ def report(run: Run, phases: list[Phase], facts: list[str]) -> str:
         f"settings: rounds {args.rounds} (alternating pause/resume; bare: the same frame), "
         f"{args.gap:g} s quiet before each; one server process per path and N; one clients "
         f"process (one asyncio loop) per phase, {args.connect_concurrency} handshakes at a "
-        f"time; uvicorn options as `journeys serve` (backlog {LISTEN_BACKLOG}), WebSocket pings "
+        f"time; uvicorn options as `journeys serve` (backlog {run.options.get('backlog')}), "
+        "WebSocket pings "
         + (f"every {args.ws_ping:g} s" if args.ws_ping > 0 else "off")
         + " on both servers; clients "
         + (
@@ -1090,18 +1019,11 @@ def machine_facts(database: str) -> list[str]:
 
 
 async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processes) -> str:
-    # SIGTERM cancels the run like Ctrl-C does, so the servers are stopped either way.
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     raise_fd_limit()
     busy_before = await wait_for_quiet(args.wait_quiet)
-    fresh = fresh_database(args.database_url, args.pg_database, workdir)
-    database_url, database = fresh.url, fresh.description
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-    run_cli(["migrate"], env)
-    created = run_cli(["token", "create", "--workspace", "bench", "--role", "admin"], env)
-    run = Run(args, workdir, processes, env, token=created.strip().splitlines()[-1])
+    setup = prepare(args, workdir, processes, role="admin")
+    database = setup.database.description
+    run = Run(args, workdir, processes, setup.env, setup.token, setup.uvicorn_options)
     code_before = code_fingerprint()
     phases: list[Phase] = []
     for count in args.subscribers:
@@ -1174,12 +1096,13 @@ def internal_main(role: str, argv: list[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ws-ping", type=float, default=20.0)
+    parser.add_argument("--uvicorn-options", default="{}")
     parser.add_argument("--frame-file", type=Path)
     args = parser.parse_args(argv)
     if role == "_serve-project":
-        serve_project(args.host, args.port, args.ws_ping)
+        serve_project(args.host, args.port, args.ws_ping, args.uvicorn_options)
     else:
-        serve_bare(args.host, args.port, args.ws_ping, args.frame_file)
+        serve_bare(args.host, args.port, args.ws_ping, args.uvicorn_options, args.frame_file)
     return 0
 
 

@@ -138,6 +138,16 @@ def busy_line(busy: float | None) -> list[str]:
     return [f"machine busy before start: {busy:.0%}{quiet}"]
 
 
+def vm_rss_kib(pid: int) -> int | None:
+    """A process's resident memory, from /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
 def note(message: str) -> None:
     """Progress, on stderr: the report itself goes to stdout."""
     print(message, file=sys.stderr, flush=True)
@@ -252,6 +262,39 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def raise_fd_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit: 10,000 sockets need more than the usual 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
+def die_with_parent() -> None:
+    """In a child process: SIGTERM it when the benchmark that started it dies, even by
+    SIGKILL, so no server is left behind."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the driver was already gone before prctl
+        sys.exit(1)
+
+
+def scan_log(log: Path) -> tuple[int, list[str]]:
+    """Lines of a server's log that report an error, and the first few of them."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return 0, []
+    marked = [line for line in lines if re.search(r"\bERROR\b|Traceback|Exception", line)]
+    return len(marked), marked[:3]
 
 
 def tail(log: Path, lines: int = 20) -> str:
@@ -421,6 +464,15 @@ def recreate_postgres(url: str, name: str) -> tuple[str, str]:
     return fresh.render_as_string(hide_password=False), str(version[0] if version else "?")
 
 
+def postgres_value(url: str, sql: str) -> str:
+    """The first column of the first row `sql` answers on the database of `url`."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(sql).fetchone()
+    return "" if row is None else str(row[0])
+
+
 def fresh_database(requested: str | None, pg_database: str, workdir: Path) -> Database:
     """A new SQLite file in `workdir`, or PostgreSQL database `pg_database` dropped and
     recreated on the server `requested` names."""
@@ -484,13 +536,16 @@ class Setup:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def prepare(args: argparse.Namespace, workdir: Path, processes: Processes) -> Setup:
-    """Fresh database, `journeys migrate`, an editor token in workspace `bench`."""
-    source = Path(args.project_source).resolve()
+def prepare(
+    args: argparse.Namespace, workdir: Path, processes: Processes, role: str = "editor"
+) -> Setup:
+    """Fresh database (`--database-url`, `--pg-database`), `journeys migrate`, a token with
+    `role` in workspace `bench`; the project from `--project-source` if the script has it."""
+    source = Path(getattr(args, "project_source", REPO)).resolve()
     database = fresh_database(args.database_url, args.pg_database, workdir)
     env = project_env(database.url, source)
     run_cli(["migrate"], env, source)
-    token = create_token(env, "bench", "editor", source)
+    token = create_token(env, "bench", role, source)
     options = project_server_options(env, source)
     return Setup(database, source, env, token, options, workdir, processes)
 
@@ -527,7 +582,7 @@ async def start_peer(setup: Setup, peer: str, args: argparse.Namespace) -> Serve
 # -- asking the servers ---------------------------------------------------------------------------
 
 
-class Failed(Exception):
+class Failed(RuntimeError):
     """A response that was not the expected one."""
 
 
@@ -698,6 +753,7 @@ class Phase:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     server_cpu: float | None = 0.0  # seconds of the server process (all its threads)
+    client_cpu: float = 0.0  # seconds of this process, the load generator
     ticks: tuple[int, int] | None = (0, 0)  # (busy, total) jiffies, all cores
     stacks: list[Path] = field(default_factory=list)  # py-spy outputs
 
@@ -708,6 +764,7 @@ class Phase:
         self.errors += other.errors
         self.error_samples = sorted({*self.error_samples, *other.error_samples})[:5]
         self.stacks += other.stacks
+        self.client_cpu += other.client_cpu
         if self.server_cpu is None or other.server_cpu is None:
             self.server_cpu = None
         else:
@@ -743,6 +800,10 @@ class Phase:
         if self.server_cpu is None or not self.elapsed:
             return None
         return self.server_cpu / self.elapsed
+
+    @property
+    def client_cores(self) -> float | None:
+        return self.client_cpu / self.elapsed if self.elapsed else None
 
     @property
     def machine_busy(self) -> float | None:
@@ -822,9 +883,10 @@ async def measure(
             await _run(clients, steps, warmup, None)
         profiler = start_py_spy(py_spy, server.pid, duration) if py_spy else None
         cpu_before, ticks_before = process_cpu_seconds(server.pid), machine_ticks()
-        started = time.perf_counter()
+        started, client_before = time.perf_counter(), time.process_time()
         await _run(clients, steps, duration, phase)
         phase.elapsed = time.perf_counter() - started
+        phase.client_cpu = time.process_time() - client_before
         cpu_after, ticks_after = process_cpu_seconds(server.pid), machine_ticks()
     if profiler is not None and py_spy is not None:
         await asyncio.to_thread(profiler.wait)
@@ -861,7 +923,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def phase_table(phases: Sequence[Phase], unit: str, short: str) -> str:
     """The figures of each path: `unit`/s (transitions/s), latency, errors, CPU per `short`."""
     header = ["path", f"{unit}/s", "p50 ms", "p99 ms", "errors", "ok",
-              f"server CPU ms/{short}", "server cores", "machine busy"]  # fmt: skip
+              f"server CPU ms/{short}", "server cores", "client cores", "machine busy"]  # fmt: skip
     rows = [
         [
             phase.path,
@@ -872,6 +934,7 @@ def phase_table(phases: Sequence[Phase], unit: str, short: str) -> str:
             str(len(phase.latencies)),
             fmt(phase.cpu_ms_per_operation, ".2f"),
             fmt(phase.server_cores, ".2f"),
+            fmt(phase.client_cores, ".2f"),
             fmt(phase.machine_busy, ".0%"),
         ]
         for phase in phases
@@ -917,7 +980,17 @@ class Stacks:
     total: int = 0
     leaves: Counter[str] = field(default_factory=Counter)  # innermost frame (self time)
     packages: Counter[str] = field(default_factory=Counter)  # the innermost frame's package
+    through: Counter[str] = field(default_factory=Counter)  # stacks with a frame of the package
     ours: Counter[str] = field(default_factory=Counter)  # innermost frame of `own` packages
+
+
+EVENT_LOOP = "Runner.run (asyncio/runners.py"
+
+
+def package_of(frame: str) -> str:
+    """`function (package/module.py:line)` -> package (a top-level module's name, or "?")."""
+    found = re.search(r"\(([^/)]+)", frame)
+    return found.group(1).removesuffix(".py") if found else "?"
 
 
 def read_stacks(raws: Sequence[Path], own: Sequence[str] = SOURCE_PACKAGES[:-1]) -> Stacks:
@@ -937,8 +1010,13 @@ def read_stacks(raws: Sequence[Path], own: Sequence[str] = SOURCE_PACKAGES[:-1])
             frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
             stacks.total += count
             stacks.leaves[frames[-1]] += count
-            found = re.search(r"\(([^/)]+)", frames[-1])
-            stacks.packages[found.group(1).removesuffix(".py") if found else "?"] += count
+            stacks.packages[package_of(frames[-1])] += count
+            # Below the event loop's own frame every stack is the same (the entry point,
+            # uvicorn.run, asyncio.run): count only what runs above it.
+            loop = max((n for n, frame in enumerate(frames) if frame.startswith(EVENT_LOOP)),
+                       default=-1)  # fmt: skip
+            for package in {package_of(frame) for frame in frames[loop + 1 :]}:
+                stacks.through[package] += count
             mine = [frame for frame in frames if pattern.search(frame)]
             stacks.ours[mine[-1] if mine else "(no project frame)"] += count
     return stacks
@@ -956,6 +1034,10 @@ def stacks_report(path: str, raws: Sequence[Path], top: int = 8) -> list[str]:
     lines = [f"py-spy {path}: {stacks.total} samples (GIL held); self time by package:"]
     lines.append("    " + ", ".join(
         f"{name} {count / stacks.total:.0%}" for name, count in stacks.packages.most_common(top)
+    ))  # fmt: skip
+    lines.append("  inclusive (share of samples with a frame of the package above the loop):")
+    lines.append("    " + ", ".join(
+        f"{name} {count / stacks.total:.0%}" for name, count in stacks.through.most_common(top + 4)
     ))  # fmt: skip
     lines.append("  hottest functions (self):")
     lines += [f"    {share(c)}  {name[:110]}" for name, c in stacks.leaves.most_common(top)]

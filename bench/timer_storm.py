@@ -56,16 +56,13 @@ import math
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,13 +71,22 @@ from typing import Any, cast
 import psycopg
 import redis
 from harness import (
+    JOURNEYS_CLI,
+    PY_SPY,
     REPO,
     Processes,
+    busy_between,
     code_fingerprint,
-    free_port,
     machine_line,
     machine_ticks,
+    percentile,
+    postgres_value,
     process_cpu_seconds,
+    read_stacks,
+    recreate_postgres,
+    run_cli,
+    run_directory,
+    start_redis,
 )
 
 sys.path.insert(0, str(REPO))  # run as a script: make the project's packages importable
@@ -91,8 +97,6 @@ from service.services import Services
 from service.settings import Settings
 from service.tokens import Principal
 
-JOURNEYS_CLI = Path(sys.executable).with_name("journeys")
-PY_SPY = Path(sys.executable).with_name("py-spy")
 PROFILE_RATE = 50  # py-spy samples per second
 GOAL_SECONDS = 5.0
 GOAL_LINE = "goal: all ACTIVE within 5 s of the due second, 0 duplicates, 0 misses"
@@ -171,17 +175,6 @@ class LogFacts:
     errors: list[str] = field(default_factory=list)
 
 
-# -- small helpers --------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """Nearest-rank percentile; NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
-
-
 def sleep_until(when: datetime) -> None:
     delay = (when - datetime.now(UTC)).total_seconds()
     if delay > 0:
@@ -194,63 +187,18 @@ def sleep_until(when: datetime) -> None:
 class Postgres:
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.admin_url = (
-            f"postgresql://{options.pg_user}@{options.pg_host}:{options.pg_port}/postgres"
-        )
-        self.url = (
-            f"postgresql://{options.pg_user}@{options.pg_host}:{options.pg_port}/{options.database}"
-        )
-
-    def psql(self, sql: str) -> str:
-        done = subprocess.run(
-            [
-                "psql", "-h", self.options.pg_host, "-p", str(self.options.pg_port),
-                "-U", self.options.pg_user, "-d", "postgres", "-v", "ON_ERROR_STOP=1",
-                "-X", "-tAc", sql,
-            ],
-            capture_output=True,
-            text=True,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"psql failed on {sql!r}:\n{done.stderr}")
-        return done.stdout.strip()
+        server = f"postgresql://{options.pg_user}@{options.pg_host}:{options.pg_port}"
+        self.admin_url = f"{server}/postgres"
+        self.url = f"{server}/{options.database}"
 
     def recreate(self) -> None:
-        name = self.options.database
-        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.psql(f'CREATE DATABASE "{name}"')
+        recreate_postgres(self.admin_url, self.options.database)
 
     def version(self) -> str:
-        return self.psql("SELECT version()")
+        return postgres_value(self.admin_url, "SELECT version()")
 
     def setting(self, name: str) -> str:
-        return self.psql(f"SHOW {name}")
-
-
-def start_redis(processes: Processes, workdir: Path) -> tuple[str, redis.Redis]:
-    server = shutil.which("redis-server")
-    if server is None:
-        raise SystemExit("redis-server is not on PATH: it is needed for a private Redis")
-    port = free_port()
-    data = workdir / "redis"
-    data.mkdir()
-    command = [
-        server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", str(data),
-    ]  # fmt: skip
-    processes.start("redis-server", command, dict(os.environ), workdir / "redis.log")
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            return url, client
-        except redis.ConnectionError:
-            processes.check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError("the private redis-server did not answer within 10 s") from None
-            time.sleep(0.05)
+        return postgres_value(self.admin_url, f"SHOW {name}")
 
 
 def queued(client: redis.Redis, queue: str) -> int:
@@ -387,10 +335,7 @@ def watch_storm(
         (process_cpu_seconds(pid) or 0.0) - before
         for pid, before in zip(worker_pids, cpu_before, strict=True)
     ]
-    ticks_after = machine_ticks()
-    if ticks_before and ticks_after and ticks_after[1] > ticks_before[1]:
-        busy = ticks_after[0] - ticks_before[0]
-        result.machine_busy = busy / (ticks_after[1] - ticks_before[1])
+    result.machine_busy = busy_between(ticks_before, machine_ticks())
     connection.execute("SELECT pg_stat_clear_snapshot()")
     # pg_stat_database is flushed by backends at most once a second: wait for it.
     time.sleep(1.2)
@@ -460,31 +405,22 @@ def start_profiles(processes: Processes, kind: str, pids: list[int], directory: 
 
 def summarize_profile(raw: Path, wall_seconds: float, top: int = 6) -> str:
     """The leaf functions most often on CPU, and how busy the process was."""
-    leaves: Counter[str] = Counter()
-    ours: Counter[str] = Counter()  # the project's innermost frame on each stack
-    total = 0
-    try:
-        text = raw.read_text(errors="replace")
-    except OSError:
+    if not raw.exists():
         return f"  py-spy {raw.name}: no output"
-    for line in text.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = stack.split(";")
-        leaves[re.sub(r":\d+\)", ")", frames[-1])] += count
-        own = [f for f in frames if re.search(r"\((domain|service|store|jobs)/", f)]
-        ours[re.sub(r":\d+\)", ")", own[-1]) if own else "(no project frame)"] += count
+    stacks = read_stacks([raw], own=("domain", "service", "store", "jobs"))
+    total = stacks.total
     busy = total / (PROFILE_RATE * wall_seconds) if wall_seconds > 0 else float("nan")
     lines = [
         f"  py-spy {raw.stem}: {total} samples on CPU = {busy:.0%} of one core over "
         f"{wall_seconds:.1f} s; hottest leaf functions:"
     ]
-    lines += [f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in leaves.most_common(top)]
+    lines += [
+        f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in stacks.leaves.most_common(top)
+    ]
     lines.append("   by innermost project frame:")
-    lines += [f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in ours.most_common(top)]
+    lines += [
+        f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in stacks.ours.most_common(top)
+    ]
     return "\n".join(lines)
 
 
@@ -514,11 +450,7 @@ def run_once(
         "JOURNEYS_SWEEP_SECONDS": str(options.sweep_seconds),
         "PYTHONUNBUFFERED": "1",
     }
-    migrated = subprocess.run(
-        [str(JOURNEYS_CLI), "migrate"], env=env, cwd=REPO, capture_output=True, text=True
-    )
-    if migrated.returncode != 0:
-        raise RuntimeError(f"journeys migrate failed:\n{migrated.stderr}")
+    run_cli(["migrate"], env)
 
     logs = [logdir / f"{kind}-worker-{n + 1}.log" for n in range(options.workers)]
     for n, log in enumerate(logs):
@@ -782,72 +714,36 @@ def parse_options(argv: list[str] | None) -> Options:
         parser.error("--journeys, --workers, --workspaces and --concurrency must be positive")
     if not 1 <= args.sweep_seconds <= 60:
         parser.error("--sweep-seconds must be from 1 to 60")
-    return Options(
-        journeys=args.journeys,
-        workers=args.workers,
-        workspaces=args.workspaces,
-        sweep_seconds=args.sweep_seconds,
-        concurrency=args.concurrency,
-        lead=args.lead,
-        timeout=args.timeout,
-        drain=args.drain,
-        poll=args.poll,
-        runs=runs,
-        pg_host=args.pg_host,
-        pg_port=args.pg_port,
-        pg_user=args.pg_user,
-        database=args.database,
-        log_dir=args.log_dir,
-        profile=args.profile,
-    )
-
-
-@contextmanager
-def stopped_on_exit(processes: Processes) -> Iterator[None]:
-    """Stop every started process on any exit, SIGTERM included."""
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        processes.stop_all()
-        signal.signal(signal.SIGTERM, previous)
+    chosen = {name: getattr(args, name) for name in Options.__dataclass_fields__}
+    return Options(**{**chosen, "runs": runs})
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
     postgres = Postgres(options)
-    processes = Processes()
-    workdir = Path(tempfile.mkdtemp(prefix="timer-storm-"))
-    logdir = options.log_dir or workdir
-    logdir.mkdir(parents=True, exist_ok=True)
     results: list[RunResult] = []
-    try:
-        with stopped_on_exit(processes):
-            facts = machine_facts(postgres)
-            print("\n".join(facts))
-            print(
-                f"settings: {options.journeys} journeys over {options.workspaces} workspace(s), "
-                f"{options.workers} workers (max_jobs and poll_delay as in jobs/worker.py), "
-                f"JOURNEYS_SWEEP_SECONDS={options.sweep_seconds}, creation concurrency "
-                f"{options.concurrency}, database {options.database!r}",
-                flush=True,
+    with run_directory("storm", keep=False) as (workdir, processes):
+        logdir = options.log_dir or workdir
+        logdir.mkdir(parents=True, exist_ok=True)
+        facts = machine_facts(postgres)
+        print("\n".join(facts))
+        print(
+            f"settings: {options.journeys} journeys over {options.workspaces} workspace(s), "
+            f"{options.workers} workers (max_jobs and poll_delay as in jobs/worker.py), "
+            f"JOURNEYS_SWEEP_SECONDS={options.sweep_seconds}, creation concurrency "
+            f"{options.concurrency}, database {options.database!r}",
+            flush=True,
+        )
+        redis_url, redis_client = start_redis(processes, workdir)
+        for kind in options.runs:
+            results.append(
+                run_once(kind, options, postgres, redis_url, redis_client, logdir, processes)
             )
-            redis_url, redis_client = start_redis(processes, workdir)
-            for kind in options.runs:
-                results.append(
-                    run_once(kind, options, postgres, redis_url, redis_client, logdir, processes)
-                )
-            print("\n== summary ==")
-            print("\n".join(facts))
-            print(summary(results, options))
-            if options.log_dir:
-                print(f"worker logs: {options.log_dir}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        print("\n== summary ==")
+        print("\n".join(facts))
+        print(summary(results, options))
+        if options.log_dir:
+            print(f"worker logs: {options.log_dir}")
     return 0 if all(result.goal_met for result in results) else 1
 
 
