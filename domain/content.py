@@ -16,6 +16,8 @@ MAX_LABEL_LENGTH = 50
 MAX_STEPS = 100
 MAX_WAIT_SECONDS = 366 * 24 * 3600
 MAX_AUDIENCE = 100_000
+# A recall window longer than a week would hold messages past any campaign's point.
+MAX_SEND_DELAY_SECONDS = 7 * 24 * 3600
 CHANNELS = ("log", "webhook")
 
 
@@ -54,9 +56,18 @@ class Content:
     end_at: datetime | None = None
     trigger_event: str | None = None
     audience: tuple[str, ...] = ()
+    # How long a queued message stays recallable before it is handed over.
+    send_delay_seconds: int = 0
 
 
-CONTENT_FIELDS = ("steps", "start_at", "end_at", "trigger_event", "audience")
+CONTENT_FIELDS = (
+    "steps",
+    "start_at",
+    "end_at",
+    "trigger_event",
+    "audience",
+    "send_delay_seconds",
+)
 
 
 def revise(content: Content, changes: Mapping[str, object]) -> Content:
@@ -81,6 +92,8 @@ def normalized(content: Content) -> Content:
         problems.append(f"a journey has at most {MAX_STEPS} steps")
     for index, step in enumerate(content.steps, start=1):
         problems += _step_problems(index, step)
+    if not 0 <= content.send_delay_seconds <= MAX_SEND_DELAY_SECONDS:
+        problems.append(f"sendDelaySeconds must be between 0 and {MAX_SEND_DELAY_SECONDS}")
     if len(content.audience) > MAX_AUDIENCE:
         problems.append(f"an audience list has at most {MAX_AUDIENCE} customers")
     for customer_id in content.audience:

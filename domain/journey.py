@@ -81,6 +81,7 @@ class Journey:
     trigger_event: str | None
     created_at: datetime
     updated_at: datetime
+    send_delay_seconds: int = 0
     status_changed_at: datetime | None = None
     status_before_error: Status | None = None
     error_reason: str | None = None
@@ -120,6 +121,7 @@ class Journey:
             start_at=first.content.start_at,
             end_at=first.content.end_at,
             trigger_event=first.content.trigger_event,
+            send_delay_seconds=first.content.send_delay_seconds,
             created_at=now,
             updated_at=now,
             copied_from_id=copied_from_id,
@@ -349,6 +351,7 @@ class Journey:
         self.start_at = content.start_at
         self.end_at = content.end_at
         self.trigger_event = content.trigger_event
+        self.send_delay_seconds = content.send_delay_seconds
 
     def _touch(self, now: datetime) -> None:
         self.revision += 1

@@ -34,8 +34,8 @@ from domain.journey import Journey, Version
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
 from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
-from store.mapping import journey_values, version_from_row, version_values
-from store.tables import JOURNEYS, LABELS, VERSIONS
+from store.mapping import journey_values, version_from_row, version_values, zero_stats
+from store.tables import JOURNEYS, LABELS, STATS, VERSIONS
 
 
 def is_due(now: BindParameter[Any]) -> ColumnElement[bool]:
@@ -78,9 +78,15 @@ _INSERT_LABELS = Statement(insert(LABELS))
 _DELETE_LABELS = Statement(
     delete(LABELS).where(LABELS.c.journey_id.in_(bindparam("ids", expanding=True)))
 )
+_INSERT_STATS = Statement(insert(STATS))
 _DELETE_ONE = [
     Statement(delete(table).where(table.c[column] == bindparam("journey_id")))
-    for table, column in ((LABELS, "journey_id"), (VERSIONS, "journey_id"), (JOURNEYS, "id"))
+    for table, column in (
+        (LABELS, "journey_id"),
+        (VERSIONS, "journey_id"),
+        (STATS, "journey_id"),
+        (JOURNEYS, "id"),
+    )
 ]
 
 
@@ -164,6 +170,7 @@ class JourneyRepository:
         new = [journey for journey in self._seen.values() if journey.id not in self._loaded]
         if new:
             _INSERT_JOURNEYS.execute_many(self._connection, [journey_values(j) for j in new])
+            _INSERT_STATS.execute_many(self._connection, [zero_stats(j.id) for j in new])
         self._update_changed()
         versions = [
             version_values(journey.id, version)

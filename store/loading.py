@@ -52,6 +52,7 @@ VERSION_COLUMNS = (
     VERSIONS.c.end_at.label("version_end_at"),
     VERSIONS.c.trigger_event.label("version_trigger_event"),
     VERSIONS.c.audience,
+    VERSIONS.c.send_delay_seconds.label("version_send_delay_seconds"),
     VERSIONS.c.created_at.label("version_created_at"),
     VERSIONS.c.created_by,
 )

@@ -46,6 +46,7 @@ def version_values(journey_id: str, version: Version) -> dict[str, Any]:
         "end_at": content.end_at,
         "trigger_event": content.trigger_event,
         "audience": list(content.audience),
+        "send_delay_seconds": content.send_delay_seconds,
         "created_at": version.created_at,
         "created_by": version.created_by,
     }
@@ -59,6 +60,7 @@ def version_from_row(row: AnyRow) -> Version:
         end_at=row.version_end_at,
         trigger_event=row.version_trigger_event,
         audience=tuple(row.audience),
+        send_delay_seconds=row.version_send_delay_seconds,
     )
     return Version(row.number, content, row.version_created_at, row.created_by)
 
@@ -77,6 +79,7 @@ def journey_values(journey: Journey) -> dict[str, Any]:
         "start_at": journey.start_at,
         "end_at": journey.end_at,
         "trigger_event": journey.trigger_event,
+        "send_delay_seconds": journey.send_delay_seconds,
         "status_before_error": journey.status_before_error and journey.status_before_error.value,
         "error_reason": journey.error_reason,
         "audience_fully_entered": journey.audience_fully_entered,
@@ -101,6 +104,7 @@ def journey_from_row(row: AnyRow) -> Journey:
         start_at=row.start_at,
         end_at=row.end_at,
         trigger_event=row.trigger_event,
+        send_delay_seconds=row.send_delay_seconds,
         created_at=row.created_at,
         updated_at=row.updated_at,
         status_changed_at=row.status_changed_at,
@@ -144,3 +148,21 @@ def event_from_row(row: AnyRow) -> LoggedStatusChange:
         at=row.at,
     )
     return LoggedStatusChange(row.sequence, row.workspace_id, change)
+
+
+STAT_COUNTERS = (
+    "entered",
+    "inside",
+    "completed",
+    "exited",
+    "queued",
+    "handed_over",
+    "delivered",
+    "failed",
+    "cancelled",
+)
+
+
+def zero_stats(journey_id: str) -> dict[str, Any]:
+    """A new journey's counters row."""
+    return {"journey_id": journey_id, **dict.fromkeys(STAT_COUNTERS, 0)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table
+from sqlalchemy import JSON, Column, Index, Table, text
 from sqlmodel import Field, SQLModel
 
 from store.columns import UTCDateTime
@@ -59,6 +59,7 @@ class JourneyRow(SQLModel, table=True):
     start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     trigger_event: str | None = Field(default=None, max_length=200)
+    send_delay_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     status_before_error: str | None = Field(default=None, max_length=16)
     error_reason: str | None = Field(default=None, max_length=1000)
     audience_fully_entered: bool = False
@@ -78,6 +79,7 @@ class JourneyVersionRow(SQLModel, table=True):
     end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     trigger_event: str | None = Field(default=None, max_length=200)
     audience: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    send_delay_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=100)
 
@@ -109,6 +111,93 @@ class StatusEventRow(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
 
 
+class EnrollmentRow(SQLModel, table=True):
+    """A customer in a journey: the step it is at, and when that step is due.
+
+    It walks the journey's live version (domain/walking.py). A customer is
+    inside a journey at most once at a time: unique while INSIDE."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        Index(
+            "ux_enrollments_inside",
+            "journey_id",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("state = 'INSIDE'"),
+            postgresql_where=text("state = 'INSIDE'"),
+        ),
+        # The processor's question: which enrollments are due now?
+        Index(
+            "ix_enrollments_due",
+            "due_at",
+            sqlite_where=text("state = 'INSIDE'"),
+            postgresql_where=text("state = 'INSIDE'"),
+        ),
+        # Where a journey's customers are (Journey.steps) and settling an ABORT.
+        Index("ix_enrollments_journey_step", "journey_id", "state", "step_index"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: str = Field(foreign_key="journeys.id", max_length=36)
+    customer_id: str = Field(max_length=200)
+    step_index: int = 0
+    state: str = Field(max_length=16)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    entered_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """A message a SEND step queued for a customer. One per enrollment and step:
+    a step applied twice never sends twice."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ux_deliveries_step", "enrollment_id", "step_index", unique=True),
+        # The dispatcher's question: which queued deliveries may go out now?
+        Index(
+            "ix_deliveries_queued",
+            "not_before",
+            sqlite_where=text("state = 'QUEUED'"),
+            postgresql_where=text("state = 'QUEUED'"),
+        ),
+        Index("ix_deliveries_journey_state", "journey_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: str = Field(foreign_key="journeys.id", max_length=36)
+    enrollment_id: int = Field(foreign_key="enrollments.id")
+    customer_id: str = Field(max_length=200)
+    step_index: int
+    channel: str = Field(max_length=16)
+    template: str = Field(max_length=200)
+    state: str = Field(max_length=16)
+    not_before: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class JourneyStatsRow(SQLModel, table=True):
+    """Counters kept in the transactions that move customers and messages (one
+    update per batch): `Journey.stats` reads one row, never a scan."""
+
+    __tablename__ = "journey_stats"
+
+    journey_id: str = Field(foreign_key="journeys.id", primary_key=True, max_length=36)
+    entered: int = 0
+    inside: int = 0
+    completed: int = 0
+    exited: int = 0
+    queued: int = 0
+    handed_over: int = 0
+    delivered: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -122,3 +211,6 @@ JOURNEYS = table_of(JourneyRow)
 VERSIONS = table_of(JourneyVersionRow)
 LABELS = table_of(JourneyLabelRow)
 EVENTS = table_of(StatusEventRow)
+ENROLLMENTS = table_of(EnrollmentRow)
+DELIVERIES = table_of(DeliveryRow)
+STATS = table_of(JourneyStatsRow)

@@ -35,6 +35,11 @@ class CreateJourneyInput:
     audience: list[str] | None = None
     steps: list[StepInput] | None = None
     labels: list[str] | None = None
+    send_delay_seconds: int | None = strawberry.field(
+        default=None,
+        description="How long each message stays recallable (still queued) before it is sent; "
+        "default 0.",
+    )
 
     def to_content(self) -> Content:
         return Content(
@@ -43,6 +48,7 @@ class CreateJourneyInput:
             end_at=self.end_at,
             trigger_event=self.trigger_event,
             audience=tuple(self.audience or ()),
+            send_delay_seconds=self.send_delay_seconds or 0,
         )
 
 
@@ -53,6 +59,7 @@ class UpdateJourneyInput:
     trigger_event: str | None = strawberry.UNSET
     audience: list[str] | None = strawberry.UNSET
     steps: list[StepInput] | None = strawberry.UNSET
+    send_delay_seconds: int | None = strawberry.UNSET
 
     def to_changes(self) -> dict[str, object]:
         changes: dict[str, object] = {}
@@ -64,6 +71,8 @@ class UpdateJourneyInput:
             changes["audience"] = tuple(self.audience or ())
         if self.steps is not strawberry.UNSET:
             changes["steps"] = tuple(step.to_step() for step in self.steps or ())
+        if self.send_delay_seconds is not strawberry.UNSET:
+            changes["send_delay_seconds"] = self.send_delay_seconds or 0
         return changes
 
 

@@ -43,6 +43,7 @@ class JourneyVersionType:
     end_at: datetime | None
     trigger_event: str | None
     audience: list[str]
+    send_delay_seconds: int
     created_at: datetime
     created_by: str
 
@@ -56,6 +57,7 @@ class JourneyVersionType:
             end_at=content.end_at,
             trigger_event=content.trigger_event,
             audience=list(content.audience),
+            send_delay_seconds=content.send_delay_seconds,
             created_at=version.created_at,
             created_by=version.created_by,
         )
@@ -78,6 +80,10 @@ class JourneyType:
         description="The live version's end date, or the latest's while none is live."
     )
     trigger_event: str | None
+    send_delay_seconds: int = strawberry.field(
+        description="How long each message stays recallable (still queued) before it is "
+        "handed to its channel: the live version's, or the latest's while none is live."
+    )
     revision: int = strawberry.field(
         description="Bumped by every write; pass it back as expectedRevision."
     )
@@ -104,6 +110,7 @@ class JourneyType:
             start_at=journey.start_at,
             end_at=journey.end_at,
             trigger_event=journey.trigger_event,
+            send_delay_seconds=journey.send_delay_seconds,
             revision=journey.revision,
             created_at=journey.created_at,
             updated_at=journey.updated_at,

@@ -1,0 +1,67 @@
+"""The customer side of the status table: who may enter, and what happens to
+those inside as a journey moves (DESIGN: audience and processing).
+
+Everything here is derived from `STATUS_TABLE`: the status says whether
+customers may enter, whether those inside move on, and whether they are
+exited; deliveries follow the customers (a queued message goes out only
+while the journey processes, and is cancelled when its customers are
+exited).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from enum import StrEnum
+
+from domain.statuses import CustomersInside, Status, traits
+from domain.timing import window_is_open
+
+MAX_CUSTOMER_ID_LENGTH = 200
+MAX_ENROLL_BATCH = 10_000
+MAX_EVENT_BATCH = 1_000
+
+
+class Refusal(StrEnum):
+    """Why a customer did not enter a journey. Nobody is refused silently."""
+
+    NOT_ADMITTING = "NOT_ADMITTING"  # the status admits nobody
+    OUTSIDE_WINDOW = "OUTSIDE_WINDOW"  # the status admits, the start/end window does not
+    ALREADY_IN_JOURNEY = "ALREADY_IN_JOURNEY"  # at most once at a time
+    INVALID_ID = "INVALID_ID"  # empty, too long, or with control characters
+
+
+def is_valid_customer_id(customer_id: str) -> bool:
+    """1 to 200 characters, none of them a control, format or surrogate character
+    (no NUL, no escape sequences, no invisible direction marks)."""
+    if not customer_id or len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
+        return False
+    if customer_id != customer_id.strip():
+        return False
+    return not any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in customer_id)
+
+
+def admission_refusal(
+    status: Status, start_at: datetime | None, end_at: datetime | None, now: datetime
+) -> Refusal | None:
+    """Why nobody may enter a journey now, or None when it admits."""
+    if not traits(status).admits_new_audience:
+        return Refusal.NOT_ADMITTING
+    if not window_is_open(start_at, end_at, now):
+        return Refusal.OUTSIDE_WINDOW
+    return None
+
+
+# Statuses whose customers move on to their next step, and whose queued
+# deliveries go out: derived from the status table, for the store's queries.
+PROCESSING_STATUSES: tuple[Status, ...] = tuple(s for s in Status if traits(s).processes_steps)
+
+
+def exits_customers(status: Status) -> bool:
+    """Entering this status exits everyone inside and cancels their queued messages."""
+    return traits(status).customers_inside is CustomersInside.EXITED
+
+
+def holds_customers(status: Status) -> bool:
+    """Customers inside wait where they are, and queued messages stay queued."""
+    return traits(status).customers_inside is CustomersInside.HELD
