@@ -8,7 +8,8 @@
 * the peers (`peer_bare.py`, `peer_floor.py`), started with those same uvicorn options;
 * databases: a fresh SQLite file, or a dedicated PostgreSQL database dropped and recreated;
   a private `redis-server`;
-* the load generator: N workers, each on its own keep-alive httpx client, running a checked
+* the load generator: N workers, each on its own keep-alive client (httpx, or a minimal raw
+  HTTP/1.1 client where httpx's own CPU would be the bottleneck), running a checked
   step for D seconds after a warm-up; latency percentiles, the server's CPU from /proc, how
   busy the machine was; py-spy of the server during the measured phase;
 * the report: a table printer, ratios and goal lines, py-spy summaries.
@@ -211,6 +212,13 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         help="peers on SQLite: sqlite3 calls on the event loop, or one thread hop per transaction",
     )
     parser.add_argument("--pool-size", type=int, default=10, help="peers' PostgreSQL connections")
+    parser.add_argument(
+        "--client",
+        choices=["httpx", "raw"],
+        default="httpx",
+        help="the load generator's HTTP client: httpx.AsyncClient, or harness.RawClient (a "
+        "minimal HTTP/1.1 keep-alive client, for when httpx's CPU would be the bottleneck)",
+    )
     add_run_options(parser)
 
 
@@ -586,7 +594,131 @@ class Failed(RuntimeError):
     """A response that was not the expected one."""
 
 
-async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
+class Response(Protocol):
+    """What the benchmarks read of a response (httpx.Response has it, so has RawResponse)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+class Client(Protocol):
+    """What the benchmarks ask of a client: httpx.AsyncClient, or RawClient."""
+
+    async def post(self, url: str, *, json: Any = None) -> Response: ...
+
+    async def get(self, url: str, *, params: dict[str, Any] | None = None) -> Response: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class RawClient:
+    """The least a keep-alive HTTP/1.1 client can do: one asyncio connection, the request
+    written in one go, the response read by its Content-Length. A tenth or less of httpx's
+    CPU per request, for when httpx (about 0.8 ms of CPU per request) would be the bottleneck
+    (`--client raw`). Not a general client: no redirects, no chunked bodies, no TLS."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float) -> None:
+        host_port = base_url.split("//", 1)[1].split("/", 1)[0]
+        self.host, _, port = host_port.rpartition(":")
+        self.port = int(port)
+        self.timeout = timeout
+        fixed = {"Host": host_port, "User-Agent": "journeys-bench", **headers}
+        self._head = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> RawClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+        self._reader = self._writer = None
+
+    async def post(self, url: str, *, json: Any = None) -> Response:
+        body = _json_bytes(json)
+        return await self._request("POST", url, body, "Content-Type: application/json\r\n")
+
+    async def get(self, url: str, *, params: dict[str, Any] | None = None) -> Response:
+        if params:
+            from urllib.parse import urlencode
+
+            url = f"{url}?{urlencode(params)}"
+        return await self._request("GET", url, b"", "")
+
+    async def _request(self, method: str, url: str, body: bytes, more: str) -> RawResponse:
+        try:
+            async with asyncio.timeout(self.timeout):
+                if self._writer is None or self._reader is None:
+                    self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+                length = f"Content-Length: {len(body)}\r\n\r\n"
+                head = f"{method} {url} HTTP/1.1\r\n{self._head}{more}{length}"
+                self._writer.write(head.encode() + body)
+                return await self._read(self._reader)
+        except BaseException:
+            await self.aclose()  # the connection is in an unknown state: start afresh
+            raise
+
+    async def _read(self, reader: asyncio.StreamReader) -> RawResponse:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length, close = None, False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                raise Failed(f"RawClient reads no {value.strip()} bodies")
+            elif name == "connection" and value.strip().lower() == "close":
+                close = True
+        content = await reader.readexactly(length) if length else b""
+        if close:
+            await self.aclose()
+        return RawResponse(status, content)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def open_client(kind: str, base_url: str, headers: dict[str, str], timeout: float = 30.0) -> Any:
+    """A load generator's client: `httpx` (one keep-alive connection) or `raw` (RawClient);
+    an async context manager either way."""
+    if kind == "raw":
+        return RawClient(base_url, headers, timeout)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        trust_env=False,
+    )
+
+
+async def graphql(client: Client, query: str, variables: dict[str, Any]) -> Any:
     """POST a document to /graphql; its `data`, or Failed on an HTTP error or any GraphQL error."""
     response = await client.post("/graphql", json={"query": query, "variables": variables})
     if response.status_code != 200:
@@ -613,40 +745,34 @@ CREATE = "mutation($input: CreateJourneyInput!) { createJourney(input: $input) {
 class Api(Protocol):
     """One server's way of being asked: the same questions, the answers in one shape."""
 
-    async def transition(
-        self, client: httpx.AsyncClient, journey_id: str, action: str
-    ) -> dict[str, Any]: ...
+    async def transition(self, client: Client, journey_id: str, action: str) -> dict[str, Any]: ...
 
-    async def journey(
-        self, client: httpx.AsyncClient, journey_id: str
-    ) -> dict[str, Any] | None: ...
+    async def journey(self, client: Client, journey_id: str) -> dict[str, Any] | None: ...
 
-    async def journeys(self, client: httpx.AsyncClient, first: int) -> dict[str, Any]: ...
+    async def journeys(self, client: Client, first: int) -> dict[str, Any]: ...
 
-    async def create(self, client: httpx.AsyncClient, given: dict[str, Any]) -> dict[str, Any]: ...
+    async def create(self, client: Client, given: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class GraphQLApi:
     """The project and the floor: the same documents to both."""
 
-    async def transition(
-        self, client: httpx.AsyncClient, journey_id: str, action: str
-    ) -> dict[str, Any]:
+    async def transition(self, client: Client, journey_id: str, action: str) -> dict[str, Any]:
         data = await graphql(client, TRANSITIONS[action], {"id": journey_id})
         answer: dict[str, Any] = data[f"{action}Journey"]
         return answer
 
-    async def journey(self, client: httpx.AsyncClient, journey_id: str) -> dict[str, Any] | None:
+    async def journey(self, client: Client, journey_id: str) -> dict[str, Any] | None:
         answer: dict[str, Any] | None = (await graphql(client, JOURNEY, {"id": journey_id}))[
             "journey"
         ]
         return answer
 
-    async def journeys(self, client: httpx.AsyncClient, first: int) -> dict[str, Any]:
+    async def journeys(self, client: Client, first: int) -> dict[str, Any]:
         answer: dict[str, Any] = (await graphql(client, JOURNEYS, {"first": first}))["journeys"]
         return answer
 
-    async def create(self, client: httpx.AsyncClient, given: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, client: Client, given: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = (await graphql(client, CREATE, {"input": given}))["createJourney"]
         return answer
 
@@ -655,30 +781,28 @@ class BareApi:
     """The bare peer's JSON routes (peer_bare.py)."""
 
     @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    def _json(response: Response) -> Any:
         if response.status_code != 200:
             raise Failed(f"HTTP {response.status_code}: {response.text[:200]}")
         return response.json()
 
-    async def transition(
-        self, client: httpx.AsyncClient, journey_id: str, action: str
-    ) -> dict[str, Any]:
+    async def transition(self, client: Client, journey_id: str, action: str) -> dict[str, Any]:
         body = {"id": journey_id, "action": action}
         answer: dict[str, Any] = self._json(await client.post("/transition", json=body))
         return answer
 
-    async def journey(self, client: httpx.AsyncClient, journey_id: str) -> dict[str, Any] | None:
+    async def journey(self, client: Client, journey_id: str) -> dict[str, Any] | None:
         response = await client.get(f"/journeys/{journey_id}")
         if response.status_code == 404:
             return None
         answer: dict[str, Any] = self._json(response)
         return answer
 
-    async def journeys(self, client: httpx.AsyncClient, first: int) -> dict[str, Any]:
+    async def journeys(self, client: Client, first: int) -> dict[str, Any]:
         answer: dict[str, Any] = self._json(await client.get("/journeys", params={"first": first}))
         return answer
 
-    async def create(self, client: httpx.AsyncClient, given: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, client: Client, given: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self._json(await client.post("/journeys", json=given))
         return answer
 
@@ -732,7 +856,7 @@ async def create_journeys(
 
 # -- the load generator ------------------------------------------------------------------------
 
-Step = Callable[[httpx.AsyncClient], Awaitable[None]]  # one checked operation; raises on a bad one
+Step = Callable[[Client], Awaitable[None]]  # one checked operation; raises on a bad one
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -812,12 +936,11 @@ class Phase:
         return self.ticks[0] / self.ticks[1]
 
 
-CHECKED = (Failed, httpx.HTTPError, KeyError, ValueError, TypeError, IndexError)
+CHECKED = (Failed, httpx.HTTPError, OSError, EOFError, TimeoutError, KeyError, ValueError,
+           TypeError, IndexError)  # fmt: skip
 
 
-async def _loop(
-    client: httpx.AsyncClient, step: Step, deadline: float, phase: Phase | None
-) -> None:
+async def _loop(client: Client, step: Step, deadline: float, phase: Phase | None) -> None:
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         try:
@@ -831,7 +954,7 @@ async def _loop(
             phase.latencies.append(time.perf_counter() - started)
 
 
-async def _run(clients: Sequence[httpx.AsyncClient], steps: Sequence[Step], seconds: float,
+async def _run(clients: Sequence[Client], steps: Sequence[Step], seconds: float,
                phase: Phase | None) -> None:  # fmt: skip
     deadline = time.perf_counter() + seconds
     async with asyncio.TaskGroup() as group:
@@ -862,22 +985,15 @@ async def measure(
     duration: float,
     warmup: float,
     py_spy: Path | None = None,
+    client: str = "httpx",
 ) -> Phase:
-    """One worker per step, each on its own keep-alive client: `warmup` seconds not counted,
-    then `duration` seconds measured (with py-spy on the server into `py_spy`, if given)."""
+    """One worker per step, each on its own keep-alive client (`client`: httpx or raw):
+    `warmup` seconds not counted, then `duration` seconds measured (with py-spy on the server
+    into `py_spy`, if given)."""
     phase = Phase(path)
     async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=server.url,
-                    headers=headers,
-                    timeout=30.0,
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    trust_env=False,
-                )
-            )
-            for _ in steps
+        clients: list[Client] = [
+            await stack.enter_async_context(open_client(client, server.url, headers)) for _ in steps
         ]
         if warmup > 0:
             await _run(clients, steps, warmup, None)

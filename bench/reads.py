@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 from harness import (
     Api,
+    Client,
     Failed,
     Phase,
     Processes,
@@ -83,7 +84,7 @@ class ReadOne:
         self.ids = list(statuses)
         self.turn = start
 
-    async def __call__(self, client: httpx.AsyncClient) -> None:
+    async def __call__(self, client: Client) -> None:
         journey_id = self.ids[self.turn % len(self.ids)]
         self.turn += 1
         answer = await self.api.journey(client, journey_id)
@@ -100,7 +101,7 @@ class ReadPage:
         self.api = api
         self.total = total
 
-    async def __call__(self, client: httpx.AsyncClient) -> None:
+    async def __call__(self, client: Client) -> None:
         answer = await self.api.journeys(client, PAGE)
         edges = answer["edges"]
         if answer["totalCount"] != self.total or len(edges) != min(PAGE, self.total):
@@ -173,7 +174,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
                     spy = args.py_spy / f"round{number}" / f"{path}-{query}.txt"
                 phase = await measure(
                     path, servers[path], setup.headers, steps(path, query),
-                    duration=args.duration, warmup=args.warmup, py_spy=spy,
+                    duration=args.duration, warmup=args.warmup, py_spy=spy, client=args.client,
                 )  # fmt: skip
                 totals[(query, path)].add(phase)
                 processes.check_alive()
@@ -191,7 +192,8 @@ def report(
         f"load: {args.workers} workers, each on its own keep-alive client; {args.journeys} "
         f"journeys (2 labels each; DESIGNING, ACTIVE, PAUSED in turn); {args.rounds} x "
         f"{args.duration:g} s measured per path and query (each after {args.warmup:g} s "
-        f"warm-up, paths interleaved); peers' SQLite calls: {args.sqlite_calls}, peers' "
+        f"warm-up, paths interleaved); client: {args.client}; peers' SQLite calls: "
+        f"{args.sqlite_calls}, peers' "
         f"PostgreSQL pool: {args.pool_size}"
     )
     lines = [*facts(setup, busy_before, settings)]

@@ -36,9 +36,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import httpx
 from harness import (
     Api,
+    Client,
     Failed,
     Phase,
     Processes,
@@ -77,7 +77,7 @@ class Alternate:
         self.journeys = [[journey_id, "ACTIVE"] for journey_id in journey_ids]
         self.turn = 0
 
-    async def __call__(self, client: httpx.AsyncClient) -> None:
+    async def __call__(self, client: Client) -> None:
         journey = self.journeys[self.turn % len(self.journeys)]
         self.turn += 1
         action, target = ("pause", "PAUSED") if journey[1] == "ACTIVE" else ("resume", "ACTIVE")
@@ -95,7 +95,7 @@ class CreateActivate:
         self.prefix = prefix
         self.created = 0
 
-    async def __call__(self, client: httpx.AsyncClient) -> None:
+    async def __call__(self, client: Client) -> None:
         self.created += 1
         given = journey_input(f"{self.prefix}-{self.created}", ("bench", self.prefix[-1]))
         created = await self.api.create(client, given)
@@ -128,7 +128,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
             spy = args.py_spy / f"round{number}" / f"{path}.txt" if args.py_spy else None
             phase = await measure(
                 path, servers[path], setup.headers, steps[path],
-                duration=args.duration, warmup=args.warmup, py_spy=spy,
+                duration=args.duration, warmup=args.warmup, py_spy=spy, client=args.client,
             )  # fmt: skip
             totals[path].add(phase)
             processes.check_alive()
@@ -143,7 +143,8 @@ def report(
         f"load: {what}; {args.workers} workers, each on its own keep-alive client"
         + ("" if args.creates else f" and its own journeys ({args.journeys} per path)")
         + f"; {args.rounds} x {args.duration:g} s measured per path (each after {args.warmup:g} s "
-        f"warm-up, paths interleaved); peers' SQLite calls: {args.sqlite_calls}, peers' "
+        f"warm-up, paths interleaved); client: {args.client}; peers' SQLite calls: "
+        f"{args.sqlite_calls}, peers' "
         f"PostgreSQL pool: {args.pool_size}"
     )
     unit, short = ("pairs", "pair") if args.creates else ("transitions", "tr")
