@@ -20,10 +20,10 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from domain.errors import Unauthenticated
 from gql.context import Context
-from gql.heap import LongLivedHeap
-from gql.multiplex import Multiplexer
+from gql.live.heap import LongLivedHeap
+from gql.live.multiplex import Multiplexer
+from gql.live.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from gql.schema import schema
-from gql.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from service.services import Services
 from service.settings import Settings
 

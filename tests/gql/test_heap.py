@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gql.heap import LongLivedHeap
+from gql.live.heap import LongLivedHeap
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gql.multiplex import Shape, subscription_shape
+from gql.live.shape import Shape, subscription_shape
 
 WATCH = """
 subscription Watch($journeyId: ID, $after: Int) {

@@ -28,9 +28,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from gql.context import Context
-from gql.heap import LongLivedHeap
-from gql.multiplex import LiveRequest, subscription_shape
-from gql.outbox import Outbox
+from gql.live.heap import LongLivedHeap
+from gql.live.multiplex import LiveRequest
+from gql.live.outbox import Outbox
+from gql.live.shape import subscription_shape
 from service.tokens import Tokens
 
 if TYPE_CHECKING:

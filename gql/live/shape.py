@@ -1,0 +1,88 @@
+"""What the fan-out reads off a subscription document before running it.
+
+Whether it is a subscription at all (anything else takes Strawberry's own
+path), and which variable, if any, is the root field's `after`: the one
+variable left out of the key under which subscribers share an execution, and
+the one that says whether a subscriber first gets its own replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    Visitor,
+    parse,
+    visit,
+)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the fan-out needs to know of a subscription document."""
+
+    # The variable given as the root field's `after`, if used nowhere else.
+    after_variable: str | None
+    # The root field takes `after` at all (a literal, or a variable).
+    takes_after: bool
+
+    def replays(self, variables: Mapping[str, Any]) -> bool:
+        if self.after_variable is not None:
+            return variables.get(self.after_variable) is not None
+        return self.takes_after
+
+    def key_variables(self, variables: Mapping[str, Any]) -> str:
+        shared = {name: value for name, value in variables.items() if name != self.after_variable}
+        return json.dumps(shared, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=1024)
+def subscription_shape(query: str, operation_name: str | None) -> Shape | None:
+    """The shape of a subscription document; None for anything else (a query,
+    a mutation, a document that does not parse: Strawberry's own path answers those)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1 or operations[0].operation is not OperationType.SUBSCRIPTION:
+        return None
+    operation = operations[0]
+    root_fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+    after = next(
+        (
+            argument.value
+            for root in root_fields
+            for argument in root.arguments or ()
+            if argument.name.value == "after"
+        ),
+        None,
+    )
+    if after is None:
+        return Shape(after_variable=None, takes_after=False)
+    if isinstance(after, VariableNode) and _uses_of(operation)[after.name.value] == 1:
+        return Shape(after_variable=after.name.value, takes_after=True)
+    return Shape(after_variable=None, takes_after=True)
+
+
+def _uses_of(operation: OperationDefinitionNode) -> dict[str, int]:
+    uses: dict[str, int] = {}
+
+    class CountUses(Visitor):
+        def enter_variable(self, node: VariableNode, *_: Any) -> None:
+            uses[node.name.value] = uses.get(node.name.value, 0) + 1
+
+    # Only the selections: the variable's own definition is not a use.
+    visit(operation.selection_set, CountUses())
+    return uses
