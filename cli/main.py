@@ -238,7 +238,7 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from gql.app import create_app, server_options
-    from jobs.timer import runners_for
+    from jobs.runners import runners_for
     from service.services import Services
     from store.migrate import upgrade
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.errors import Forbidden
+
 
 class Action(StrEnum):
     ACTIVATE = "ACTIVATE"
@@ -68,8 +70,15 @@ def may_take(role: Role, action: Action) -> bool:
 
 
 def may_write(role: Role) -> bool:
-    """Create, edit, copy, delete, rename, label: editors and admins."""
+    """Create, edit, copy, delete, rename, label, enrol customers: editors and admins."""
     return role in _EDITORS
+
+
+def require_write(actor: Actor) -> None:
+    if not may_write(actor.role):
+        raise Forbidden(
+            f"a {actor.role.value} token can only read; an editor or admin token is needed"
+        )
 
 
 class ActorKind(StrEnum):

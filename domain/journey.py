@@ -19,6 +19,7 @@ from domain.actions import (
     Role,
     may_take,
     may_write,
+    require_write,
 )
 from domain.content import (
     CONTENT_FIELDS,
@@ -107,7 +108,7 @@ class Journey:
         labels: Iterable[str] = (),
         copied_from_id: str | None = None,
     ) -> Journey:
-        _require_write(author)
+        require_write(author)
         first = Version(1, normalized(content), now, author.name)
         journey = cls(
             id=id,
@@ -244,7 +245,7 @@ class Journey:
 
     def edit(self, changes: Mapping[str, object], actor: Actor, now: datetime) -> Version:
         """Save a new version of the content, as the status's edit mode says."""
-        _require_write(actor)
+        require_write(actor)
         mode = self.edit_mode
         if mode is EditMode.LOCKED:
             hint = _EDIT_HINTS.get(self.status, "")
@@ -277,17 +278,17 @@ class Journey:
         return self.edit(changes, actor, now)
 
     def rename(self, name: str, actor: Actor, now: datetime) -> None:
-        _require_write(actor)
+        require_write(actor)
         self.name = checked_name(name)
         self._touch(now)
 
     def set_labels(self, labels: list[str], actor: Actor, now: datetime) -> None:
-        _require_write(actor)
+        require_write(actor)
         self.labels = checked_labels(labels)
         self._touch(now)
 
     def check_deletable(self, actor: Actor, now: datetime) -> None:
-        _require_write(actor)
+        require_write(actor)
         if not self.can_be_deleted:
             raise self._not_allowed(
                 f"a {self.status} journey cannot be deleted: only journeys still in "
@@ -356,14 +357,6 @@ class Journey:
     def _touch(self, now: datetime) -> None:
         self.revision += 1
         self.updated_at = now
-
-
-def _require_write(actor: Actor) -> None:
-    """Creating, editing, copying, renaming, labelling and deleting need write rights."""
-    if not may_write(actor.role):
-        raise Forbidden(
-            f"a {actor.role.value} token can only read; an editor or admin token is needed"
-        )
 
 
 def _date_problems(content: Content, now: datetime) -> list[str]:

@@ -98,7 +98,7 @@ class Runner(Protocol):
 
 
 def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
-    """The app, which also runs `runners` while it serves (see `jobs.timer.runners_for`)."""
+    """The app, which also runs `runners` while it serves (see `jobs.runners.runners_for`)."""
     graphql = JourneysGraphQL(services)
 
     async def recheck_tokens() -> None:

@@ -16,6 +16,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
+from service.reads import JourneyCounters
 from service.services import Services
 from service.tokens import Principal
 
@@ -104,6 +105,20 @@ class Context:
             return [found.get(journey_id, []) for journey_id in ids]
 
         return self._loader(("history", first), load)
+
+    def counters_loader(self) -> DataLoader[str, JourneyCounters]:
+        async def load(ids: Sequence[str]) -> list[JourneyCounters]:
+            found = await self.services.reads.counters(ids)
+            return [found.get(journey_id, JourneyCounters()) for journey_id in ids]
+
+        return self._loader("counters", load)
+
+    def step_counts_loader(self) -> DataLoader[str, dict[int, int]]:
+        async def load(ids: Sequence[str]) -> list[dict[int, int]]:
+            found = await self.services.reads.customers_at_steps(ids)
+            return [found.get(journey_id, {}) for journey_id in ids]
+
+        return self._loader("step counts", load)
 
     def journey_loader(self) -> DataLoader[str, Journey | None]:
         async def load(ids: Sequence[str]) -> list[Journey | None]:

@@ -16,6 +16,7 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from gql.audience.mutations import AudienceMutations
 from gql.errors import give_code
 from gql.events.queries import StatusEventQueries
 from gql.events.subscriptions import StatusCountSubscriptions, StatusEventSubscriptions
@@ -31,7 +32,7 @@ class Query(JourneyQueries, StatusEventQueries, ViewerQueries):
 
 
 @strawberry.type
-class Mutation(JourneyMutations):
+class Mutation(JourneyMutations, AudienceMutations):
     pass
 
 

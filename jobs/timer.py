@@ -17,9 +17,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from service.scheduling import EmbeddedScheduler
 from service.services import Services
-from service.settings import Mode
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +67,3 @@ class TimerLoop:
                 # apply; retry it in a second rather than spin.
                 until = next_due if next_due > now else now + timedelta(seconds=1)
             await clock.sleep_until(until, self._wakeup)
-
-
-def runners_for(services: Services) -> list[TimerLoop]:
-    """What an API process runs beside serving: the timer loop in embedded mode;
-    nothing in distributed mode, where `journeys worker` processes run it."""
-    if services.settings.mode is not Mode.EMBEDDED:
-        return []
-    scheduler = services.scheduler
-    assert isinstance(scheduler, EmbeddedScheduler)
-    return [TimerLoop(services, services.settings.timer_idle_seconds, scheduler.wakeup)]

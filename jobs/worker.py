@@ -20,7 +20,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker, check_health, create_worker
 
-from jobs.timer import TimerLoop
+from jobs.runners import worker_runners
 from service.scheduling import APPLY_DUE_JOB
 from service.services import Services
 from service.settings import Mode, Settings, SettingsError
@@ -49,18 +49,17 @@ async def startup(ctx: Context) -> None:
     services = Services.distributed(settings)
     ctx["services"] = services
     await sweep(ctx)  # whatever fell due while no worker ran
-    # The worker's own clock on the database's dates: prompt even after Redis
-    # lost the deferred jobs, and shared by every worker when a storm is due.
-    timer = TimerLoop(services, idle_seconds=settings.sweep_seconds)
-    ctx["timer"] = asyncio.create_task(timer.run(), name="timer-loop")
+    # The worker's own clock on the database's dates (prompt even after Redis
+    # lost the deferred jobs, and shared by every worker when a storm is due),
+    # and its step processor.
+    ctx["runners"] = [asyncio.create_task(runner.run()) for runner in worker_runners(services)]
 
 
 async def shutdown(ctx: Context) -> None:
-    timer: asyncio.Task[None] | None = ctx.get("timer")
-    if timer is not None:
-        timer.cancel()
+    for runner in ctx.get("runners", []):
+        runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await timer
+            await runner
     services: Services | None = ctx.get("services")
     if services is not None:
         await services.close()

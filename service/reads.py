@@ -16,6 +16,7 @@ from domain.errors import ReplayUnavailable, ValidationFailed
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import Status
+from store import audience as audience_store
 from store import queries
 from store.database import Database
 
@@ -43,6 +44,21 @@ class JourneyPage:
     journeys: list[tuple[int, Journey]]  # (cursor position, journey), newest first
     total_count: int
     has_next_page: bool
+
+
+@dataclass(frozen=True)
+class JourneyCounters:
+    """A journey's customers and messages, as its counters keep them."""
+
+    entered: int = 0
+    inside: int = 0
+    completed: int = 0
+    exited: int = 0
+    queued: int = 0
+    handed_over: int = 0
+    delivered: int = 0
+    failed: int = 0
+    cancelled: int = 0
 
 
 class JourneyReads:
@@ -139,6 +155,24 @@ class JourneyReads:
         """Versions of journeys the caller has already been shown (ids come from a Journey)."""
         return await self._database.read(
             lambda connection: queries.versions(connection, journey_ids)
+        )
+
+    async def counters(self, journey_ids: Sequence[str]) -> dict[str, JourneyCounters]:
+        """Counters of journeys the caller has already been shown (one row each)."""
+        rows = await self._database.read(
+            lambda connection: audience_store.counters(connection, journey_ids)
+        )
+        return {
+            journey_id: JourneyCounters(
+                **{name: getattr(row, name) for name in JourneyCounters.__dataclass_fields__}
+            )
+            for journey_id, row in rows.items()
+        }
+
+    async def customers_at_steps(self, journey_ids: Sequence[str]) -> dict[str, dict[int, int]]:
+        """Customers inside each journey (ids already shown to the caller), by step index."""
+        return await self._database.read(
+            lambda connection: audience_store.customers_at_steps(connection, journey_ids)
         )
 
     async def pruned_through(self, workspace_id: str) -> int:

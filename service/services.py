@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from service.audience import AudienceCommands
 from service.bus import EventBus, InProcessBus
 from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
 from service.feed import EventFeed
+from service.processing import Processing
 from service.reads import JourneyReads
 from service.redis_bus import RedisBus
 from service.scheduling import ArqScheduler, EmbeddedScheduler, Scheduler
@@ -28,9 +31,16 @@ class Services:
     reads: JourneyReads = field(init=False)
     tokens: Tokens = field(init=False)
     feed: EventFeed = field(init=False)
+    audience: AudienceCommands = field(init=False)
+    processing: Processing = field(init=False)
+    # Set when customers entered: the step processor of this process looks at once.
+    work_ready: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
         self.commands = JourneyCommands(self.database, self.clock, self.bus, self.scheduler)
+        self.work_ready = asyncio.Event()
+        self.audience = AudienceCommands(self.database, self.clock, self.work_ready)
+        self.processing = Processing(self.database, self.clock)
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
         self.feed = EventFeed(self.reads.status_events, self.reads.last_sequence)

@@ -26,6 +26,9 @@ class Settings:
     timer_idle_seconds: float = 5.0
     # How often workers sweep the database for late transitions (whole seconds, 1 to 60).
     sweep_seconds: int = 5
+    # The step processor looks for due steps and messages at least this often
+    # (it is also woken when customers enter through its own process).
+    processing_poll_seconds: float = 0.25
     # statusCountsChanged sends at most one message per interval per subscriber.
     counts_interval_seconds: float = 0.5
     # The arq queue; a separate name keeps several deployments apart on one Redis.
@@ -55,6 +58,7 @@ class Settings:
             redis_url=environ.get("REDIS_URL") or None,
             timer_idle_seconds=_number(environ, "JOURNEYS_TIMER_IDLE_SECONDS", 5.0),
             sweep_seconds=int(_number(environ, "JOURNEYS_SWEEP_SECONDS", 5)),
+            processing_poll_seconds=_number(environ, "JOURNEYS_PROCESSING_POLL_MS", 250) / 1000,
             queue_name=environ.get("JOURNEYS_QUEUE_NAME") or cls.queue_name,
             counts_interval_seconds=_number(environ, "JOURNEYS_COUNTS_INTERVAL_MS", 500) / 1000,
             ws_outbox_frames=int(_number(environ, "JOURNEYS_WS_OUTBOX_FRAMES", 10_000)),

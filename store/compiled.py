@@ -90,6 +90,11 @@ class Statement:
         SQLAlchemy writes a multi-row statement where the database takes one)."""
         connection.execute(self.statement, list(values))
 
+    def rows_many(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """An INSERT ... RETURNING for many sets of values, as one batch of the driver;
+        the rows it returns (those a conflict did not skip)."""
+        return list(connection.execute(self.statement, list(values)))
+
     def _run(self, connection: Connection, form: _Form, values: Mapping[str, Any]) -> Any:
         converted = {**dict(form.fixed), **values}
         for name, process in form.binds:

@@ -15,8 +15,9 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from domain.audience import exits_customers
 from domain.events import LoggedStatusChange, StatusChanged
-from store import event_log
+from store import audience, event_log
 from store.database import Database
 from store.journeys import JourneyRepository
 
@@ -51,6 +52,11 @@ class UnitOfWork:
         for journey in self.journeys.seen:
             pending[journey.workspace_id] += journey.events
             journey.events.clear()
+        for change in (c for changes in pending.values() for c in changes):
+            if exits_customers(change.status):
+                # Everyone inside is out, and their queued messages cancelled, as
+                # of this commit: the counters say so now; workers settle the rows.
+                audience.count_everyone_out(self.connection, change.journey_id)
         for workspace_id, changes in pending.items():
             if changes:
                 self.logged += event_log.append_all(self.connection, workspace_id, changes)

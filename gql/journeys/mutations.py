@@ -104,7 +104,10 @@ def _transition(action: Action, description: str) -> Any:
     return strawberry.mutation(resolver=take, description=description)
 
 
-_NOT_RECALLED = " Messages already handed to a channel are not recalled."
+_HANDED_OVER = (
+    " Messages already handed to their channel (stats.handedOver) are not recalled; the "
+    "returned stats say how many."
+)
 
 
 @strawberry.type
@@ -114,20 +117,31 @@ class JourneyMutations:
         "Make the latest version live: SCHEDULED if the start date is ahead, else ACTIVE.",
     )
     pause_journey = _transition(
-        Action.PAUSE, "Hold processing; new customers still enter and wait." + _NOT_RECALLED
+        Action.PAUSE,
+        "Hold the journey: customers inside wait where they are, and messages not yet sent "
+        "(stats.queuedDeliveries) wait with them until it runs again. New customers still "
+        "enter and wait at their first step." + _HANDED_OVER,
     )
-    resume_journey = _transition(Action.RESUME, "Run again with the live version.")
+    resume_journey = _transition(
+        Action.RESUME, "Run again with the live version: held customers and messages move on."
+    )
     freeze_journey = _transition(
-        Action.FREEZE, "Hold everything: no entries, no processing." + _NOT_RECALLED
+        Action.FREEZE,
+        "Hold everything: no one enters, customers inside wait where they are, and messages "
+        "not yet sent (stats.queuedDeliveries) wait until it runs again." + _HANDED_OVER,
     )
     close_journey = _transition(
         Action.CLOSE, "Stop new entries; customers inside go on to the end of the flow."
     )
     reactivate_journey = _transition(
-        Action.REACTIVATE, "Run again with the latest version (pending edits applied)."
+        Action.REACTIVATE,
+        "Run again with the latest version (pending edits applied): customers inside move "
+        "onto it at the same step.",
     )
     abort_journey = _transition(
-        Action.ABORT, "End for good: customers inside are exited." + _NOT_RECALLED
+        Action.ABORT,
+        "End for good: customers inside are taken out, and messages not yet sent are "
+        "cancelled (stats.cancelledDeliveries); they never go out." + _HANDED_OVER,
     )
     recover_journey = _transition(
         Action.RECOVER,

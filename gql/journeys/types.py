@@ -12,6 +12,7 @@ from domain.actions import Action
 from domain.content import JourneyKind, Step, StepType
 from domain.journey import Journey, Version
 from domain.statuses import Status
+from gql.audience.types import JourneyStats, StepProgress
 from gql.context import Info
 from service.reads import checked_page_size
 
@@ -167,6 +168,34 @@ class JourneyType:
             return None
         source = await info.context.journey_loader().load(source_id)
         return JourneyType.of(source) if source else None
+
+    @strawberry.field(
+        description="Its customers and messages now: who is inside (moving or held), who "
+        "completed or was exited, and which messages are queued (recallable), handed over "
+        "(not recallable), delivered, failed or cancelled."
+    )
+    async def stats(self, info: Info) -> JourneyStats:
+        counters = await info.context.counters_loader().load(self.journey.id)
+        return JourneyStats.of(counters, self.journey.status)
+
+    @strawberry.field(
+        description="Each step of the live version (the latest while none is live), with "
+        "how many customers are at it."
+    )
+    async def steps(self, info: Info) -> list[StepProgress]:
+        at = await info.context.step_counts_loader().load(self.journey.id)
+        steps = self.journey.latest.content.steps
+        if self.journey.live_version not in (None, self.journey.latest.number):
+            versions = await info.context.versions_loader().load(self.journey.id)
+            live = next(v for v in versions if v.number == self.journey.live_version)
+            steps = live.content.steps
+        # A customer past the end of a shorter version counts at its last step.
+        last = len(steps) - 1
+        counts = [0] * len(steps)
+        for index, customers in at.items():
+            if steps:
+                counts[min(index, last)] += customers
+        return [StepProgress.of(i, step, counts[i]) for i, step in enumerate(steps)]
 
     @strawberry.field(description="Status events of this journey, oldest first.")
     async def history(

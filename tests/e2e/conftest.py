@@ -19,7 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from domain.actions import Role
 from gql.app import create_app, server_options
-from jobs.timer import runners_for
+from jobs.runners import runners_for
 from service.clock import ManualClock
 from service.services import Services
 from service.settings import Settings

@@ -1,0 +1,1 @@
+"""Customers entering journeys, and what a journey's customers and messages are doing."""

@@ -1,0 +1,75 @@
+"""Customers entering journeys: by event, or by list."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.audience import MAX_ENROLL_BATCH, MAX_EVENT_BATCH
+from gql.audience.types import (
+    EnrollmentResult,
+    RefusedJourney,
+    RejectedCustomer,
+    TrackEventInput,
+    TrackResult,
+)
+from gql.context import Info
+from gql.ids import journey_id as parse_journey_id
+from gql.journeys.types import JourneyType
+from service.audience import Tracked, TrackedEvent
+
+
+async def _track_result(info: Info, tracked: Tracked) -> TrackResult:
+    loader = info.context.journey_loader()
+    entered = [await loader.load(journey) for journey in tracked.entered]
+    return TrackResult(
+        entered=[JourneyType.of(journey) for journey in entered if journey is not None],
+        refused=[
+            RefusedJourney(journey_id=strawberry.ID(r.journey_id), reason=r.reason)
+            for r in tracked.refused
+        ],
+    )
+
+
+@strawberry.type
+class AudienceMutations:
+    @strawberry.mutation(
+        description="The customer did something: it enters every event-triggered journey of "
+        "your workspace that listens for this event and admits new customers now. Journeys "
+        "that listen but do not admit are listed with the reason."
+    )
+    async def track_event(self, info: Info, name: str, customer_id: str) -> TrackResult:
+        principal = await info.context.principal()
+        [tracked] = await info.context.services.audience.track(
+            principal, [TrackedEvent(name, customer_id)]
+        )
+        return await _track_result(info, tracked)
+
+    @strawberry.mutation(
+        description=f"trackEvent for up to {MAX_EVENT_BATCH} events at once, in one "
+        "transaction; one result per event, in order."
+    )
+    async def track_events(self, info: Info, events: list[TrackEventInput]) -> list[TrackResult]:
+        principal = await info.context.principal()
+        results = await info.context.services.audience.track(
+            principal, [TrackedEvent(event.name, event.customer_id) for event in events]
+        )
+        return [await _track_result(info, tracked) for tracked in results]
+
+    @strawberry.mutation(
+        description=f"Admit up to {MAX_ENROLL_BATCH} customers into a journey if it admits "
+        "now; each customer not admitted is listed with the reason."
+    )
+    async def enroll_customers(
+        self, info: Info, journey_id: strawberry.ID, customer_ids: list[str]
+    ) -> EnrollmentResult:
+        principal = await info.context.principal()
+        result = await info.context.services.audience.enroll(
+            principal, parse_journey_id(journey_id), customer_ids
+        )
+        return EnrollmentResult(
+            admitted=result.admitted,
+            rejected=[
+                RejectedCustomer(customer_id=r.customer_id, reason=r.reason)
+                for r in result.rejected
+            ],
+        )

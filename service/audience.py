@@ -1,0 +1,182 @@
+"""Customers entering journeys: `trackEvent(s)` and `enrollCustomers`.
+
+Each call is one transaction: the journeys concerned are read (and held
+against a concurrent status change), the domain says who may enter, and
+the admissions are one multi-row INSERT. Every customer that did not enter
+comes back with a reason; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from domain.actions import require_write
+from domain.audience import (
+    MAX_ENROLL_BATCH,
+    MAX_EVENT_BATCH,
+    Refusal,
+    admission_refusal,
+    is_valid_customer_id,
+)
+from domain.errors import NotFound, ValidationFailed
+from domain.statuses import Status
+from service.clock import Clock
+from service.tokens import Principal
+from store import audience as audience_store
+from store.database import Database
+
+
+@dataclass(frozen=True)
+class Rejected:
+    customer_id: str
+    reason: Refusal
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    admitted: int
+    rejected: list[Rejected]
+
+
+@dataclass(frozen=True)
+class Refused:
+    journey_id: str
+    reason: Refusal
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What one event did: the journeys its customer entered, and those it did not."""
+
+    entered: list[str] = field(default_factory=list)  # journey ids
+    refused: list[Refused] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrackedEvent:
+    name: str
+    customer_id: str
+
+
+class AudienceCommands:
+    def __init__(self, database: Database, clock: Clock, work_ready: asyncio.Event) -> None:
+        self._database = database
+        self._clock = clock
+        # Set after admissions commit: the step processor applies first steps at once.
+        self._work_ready = work_ready
+
+    async def enroll(
+        self, principal: Principal, journey_id: str, customer_ids: Sequence[str]
+    ) -> Enrollment:
+        """Admit these customers into one journey (of any kind) if it admits now."""
+        if len(customer_ids) > MAX_ENROLL_BATCH:
+            raise ValidationFailed(
+                f"at most {MAX_ENROLL_BATCH} customer ids per call, not {len(customer_ids)}; "
+                "send a longer list in several calls"
+            )
+        repeated = [c for c, n in _counts(customer_ids).items() if n > 1]
+        if repeated:
+            raise ValidationFailed(
+                f"customer ids repeated in one call: {', '.join(map(repr, repeated[:5]))}"
+                + (f" and {len(repeated) - 5} more" if len(repeated) > 5 else "")
+            )
+
+        def enroll(connection: Connection) -> Enrollment:
+            with connection.begin() as transaction:
+                journey = audience_store.journey_for_admission(
+                    connection, principal.workspace_id, journey_id
+                )
+                if journey is None:
+                    raise NotFound(f"no journey with id {journey_id!r} in your workspace")
+                require_write(principal.actor)
+                now = self._clock.now()
+                refusal = admission_refusal(
+                    Status(journey.status), journey.start_at, journey.end_at, now
+                )
+                valid = [c for c in customer_ids if is_valid_customer_id(c)]
+                rejected = [Rejected(c, Refusal.INVALID_ID) for c in customer_ids if c not in valid]
+                if refusal is not None:
+                    return Enrollment(0, rejected + [Rejected(c, refusal) for c in valid])
+                entered = audience_store.admit(connection, [(journey_id, c) for c in valid], now)
+                transaction.commit()
+            rejected += [
+                Rejected(c, Refusal.ALREADY_IN_JOURNEY)
+                for c in valid
+                if (journey_id, c) not in entered
+            ]
+            return Enrollment(len(entered), rejected)
+
+        result = await self._database.write(enroll)
+        if result.admitted:
+            self._work_ready.set()
+        return result
+
+    async def track(self, principal: Principal, events: Sequence[TrackedEvent]) -> list[Tracked]:
+        """Admit each event's customer into every event-triggered journey of the
+        workspace that listens for it and admits now. Journeys still being designed
+        are not listening yet; every other one is either entered or refused."""
+        if not events:
+            return []
+        if len(events) > MAX_EVENT_BATCH:
+            raise ValidationFailed(f"at most {MAX_EVENT_BATCH} events per call, not {len(events)}")
+        require_write(principal.actor)
+        names = sorted({event.name for event in events})
+
+        def track(connection: Connection) -> list[Tracked]:
+            with connection.begin() as transaction:
+                now = self._clock.now()
+                listening = audience_store.listening_journeys(
+                    connection, principal.workspace_id, names
+                )
+                refusals = {
+                    journey.id: admission_refusal(
+                        Status(journey.status), journey.start_at, journey.end_at, now
+                    )
+                    for journey in listening
+                }
+                by_name: dict[str, list[str]] = {}
+                for journey in listening:
+                    by_name.setdefault(journey.trigger_event, []).append(journey.id)
+                wanted = [
+                    (journey_id, event.customer_id)
+                    for event in events
+                    if is_valid_customer_id(event.customer_id)
+                    for journey_id in by_name.get(event.name, ())
+                    if refusals[journey_id] is None
+                ]
+                entered = audience_store.admit(connection, dict.fromkeys(wanted), now)
+                transaction.commit()
+            # Each admission counts once: for the first event that asked for it.
+            unclaimed = set(entered)
+            results = []
+            for event in events:
+                tracked = Tracked()
+                for journey_id in by_name.get(event.name, ()):
+                    pair = (journey_id, event.customer_id)
+                    if not is_valid_customer_id(event.customer_id):
+                        tracked.refused.append(Refused(journey_id, Refusal.INVALID_ID))
+                    elif (refusal := refusals[journey_id]) is not None:
+                        tracked.refused.append(Refused(journey_id, refusal))
+                    elif pair in unclaimed:
+                        unclaimed.discard(pair)
+                        tracked.entered.append(journey_id)
+                    else:
+                        tracked.refused.append(Refused(journey_id, Refusal.ALREADY_IN_JOURNEY))
+                results.append(tracked)
+            return results
+
+        results = await self._database.write(track)
+        if any(result.entered for result in results):
+            self._work_ready.set()
+        return results
+
+
+def _counts(values: Sequence[str]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for value in values:
+        counted[value] = counted.get(value, 0) + 1
+    return counted

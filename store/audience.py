@@ -1,0 +1,433 @@
+"""Customers and messages in bulk: every statement here moves a batch.
+
+Admission is one multi-row INSERT (a customer already inside is skipped by
+the unique index, and reported); processing locks a batch of due
+enrollments, and the domain's step outcome for each (journey, step) group
+becomes one UPDATE and, for a SEND, one multi-row INSERT of deliveries;
+hand-over and delivery move a batch of deliveries with one UPDATE each.
+Counters (`journey_stats`) change in the same transaction, once per journey
+per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as insert_or_skip
+
+from domain.audience import PROCESSING_STATUSES
+from domain.content import JourneyKind, Step
+from domain.walking import DeliveryState, EnrollmentState
+from store.compiled import Statement
+from store.mapping import step_from_json
+from store.tables import DELIVERIES, ENROLLMENTS, JOURNEYS, STATS, VERSIONS
+
+_PROCESSING = [status.value for status in PROCESSING_STATUSES]
+
+# -- entry ------------------------------------------------------------------
+
+# Live EVENT_TRIGGERED journeys listening for these events, held FOR SHARE so
+# a status change waits for this admission (and the admission sees it).
+_LISTENING = Statement(
+    select(
+        JOURNEYS.c.id,
+        JOURNEYS.c.status,
+        JOURNEYS.c.start_at,
+        JOURNEYS.c.end_at,
+        JOURNEYS.c.trigger_event,
+    )
+    .where(
+        JOURNEYS.c.workspace_id == bindparam("workspace_id"),
+        JOURNEYS.c.kind == JourneyKind.EVENT_TRIGGERED.value,
+        JOURNEYS.c.trigger_event.in_(bindparam("names", expanding=True)),
+        JOURNEYS.c.live_version.is_not(None),
+    )
+    .order_by(JOURNEYS.c.pk)
+    .with_for_update(read=True)
+)
+
+_FOR_ADMISSION = Statement(
+    select(JOURNEYS.c.id, JOURNEYS.c.status, JOURNEYS.c.start_at, JOURNEYS.c.end_at)
+    .where(
+        JOURNEYS.c.id == bindparam("journey_id"),
+        JOURNEYS.c.workspace_id == bindparam("workspace_id"),
+    )
+    .with_for_update(read=True)
+)
+
+_ADMIT = Statement(
+    insert_or_skip(ENROLLMENTS)
+    .on_conflict_do_nothing()
+    .returning(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.customer_id)
+)
+
+
+def listening_journeys(
+    connection: Connection, workspace_id: str, names: Sequence[str]
+) -> list[Any]:
+    """(id, status, start_at, end_at, trigger_event) of the activated event-triggered
+    journeys of a workspace that listen for one of `names`, locked against status changes."""
+    return _LISTENING.rows(connection, {"workspace_id": workspace_id, "names": list(names)})
+
+
+def journey_for_admission(connection: Connection, workspace_id: str, journey_id: str) -> Any:
+    """(id, status, start_at, end_at) of a journey, locked against status changes."""
+    return _FOR_ADMISSION.first(
+        connection, {"workspace_id": workspace_id, "journey_id": journey_id}
+    )
+
+
+def admit(
+    connection: Connection, admissions: Iterable[tuple[str, str]], now: datetime
+) -> set[tuple[str, str]]:
+    """Enrol (journey id, customer id) pairs, first step due now; returns the pairs
+    that entered (a customer already inside that journey does not), and counts them."""
+    rows = [
+        {
+            "journey_id": journey_id,
+            "customer_id": customer_id,
+            "step_index": 0,
+            "state": EnrollmentState.INSIDE.value,
+            "due_at": now,
+            "entered_at": now,
+            "updated_at": now,
+        }
+        for journey_id, customer_id in admissions
+    ]
+    if not rows:
+        return set()
+    entered = {(row.journey_id, row.customer_id) for row in _ADMIT.rows_many(connection, rows)}
+    per_journey: dict[str, int] = {}
+    for journey_id, _ in entered:
+        per_journey[journey_id] = per_journey.get(journey_id, 0) + 1
+    add_to_counters(connection, {j: {"entered": n, "inside": n} for j, n in per_journey.items()})
+    return entered
+
+
+# -- counters ----------------------------------------------------------------
+
+
+def add_to_counters(connection: Connection, changes: Mapping[str, Mapping[str, int]]) -> None:
+    """Add to journeys' counters: {journey id: {counter: amount}}; one UPDATE a journey."""
+    for journey_id, amounts in changes.items():
+        amounts = {name: amount for name, amount in amounts.items() if amount}
+        if amounts:
+            _counter_update(tuple(sorted(amounts))).execute(
+                connection, {"journey": journey_id, **{f"add_{n}": a for n, a in amounts.items()}}
+            )
+
+
+_COUNTER_UPDATES: dict[tuple[str, ...], Statement] = {}
+
+
+def _counter_update(names: tuple[str, ...]) -> Statement:
+    statement = _COUNTER_UPDATES.get(names)
+    if statement is None:
+        statement = _COUNTER_UPDATES[names] = Statement(
+            update(STATS)
+            .where(STATS.c.journey_id == bindparam("journey"))
+            .values({name: STATS.c[name] + bindparam(f"add_{name}") for name in names})
+        )
+    return statement
+
+
+_EXIT_COUNTERS = Statement(
+    update(STATS)
+    .where(STATS.c.journey_id == bindparam("journey"))
+    .values(
+        exited=STATS.c.exited + STATS.c.inside,
+        inside=0,
+        cancelled=STATS.c.cancelled + STATS.c.queued,
+        queued=0,
+    )
+)
+
+
+def count_everyone_out(connection: Connection, journey_id: str) -> None:
+    """The journey exits everyone inside and cancels its queued messages: the
+    counters say so at once; the rows are settled in batches later (`settle_exits`)."""
+    _EXIT_COUNTERS.execute(connection, {"journey": journey_id})
+
+
+_STATS = Statement(select(STATS).where(STATS.c.journey_id.in_(bindparam("ids", expanding=True))))
+
+
+def counters(connection: Connection, journey_ids: Sequence[str]) -> dict[str, Any]:
+    return {row.journey_id: row for row in _STATS.rows(connection, {"ids": list(journey_ids)})}
+
+
+_AT_STEPS = Statement(
+    select(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.step_index, func.count())
+    .where(
+        ENROLLMENTS.c.journey_id.in_(bindparam("ids", expanding=True)),
+        ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+    )
+    .group_by(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.step_index)
+)
+
+
+def customers_at_steps(
+    connection: Connection, journey_ids: Sequence[str]
+) -> dict[str, dict[int, int]]:
+    """How many customers are inside each journey, by the step index they are at
+    (an index count on the enrollments of these journeys only)."""
+    found: dict[str, dict[int, int]] = {journey_id: {} for journey_id in journey_ids}
+    for journey_id, index, count in _AT_STEPS.rows(connection, {"ids": list(journey_ids)}):
+        found[journey_id][index] = int(count)
+    return found
+
+
+# -- processing -----------------------------------------------------------------
+
+# Journeys that process and have someone due, held FOR SHARE for the batch:
+# an ABORT or PAUSE committed meanwhile waits for it, so counters never race.
+_BUSY_JOURNEYS = Statement(
+    select(JOURNEYS.c.id, JOURNEYS.c.live_version, JOURNEYS.c.send_delay_seconds)
+    .where(
+        JOURNEYS.c.status.in_(_PROCESSING),
+        select(ENROLLMENTS.c.id)
+        .where(
+            ENROLLMENTS.c.journey_id == JOURNEYS.c.id,
+            ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+            ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
+        )
+        .exists(),
+    )
+    .order_by(JOURNEYS.c.pk)
+    .limit(bindparam("journeys"))
+    .with_for_update(read=True)
+)
+
+_DUE = Statement(
+    select(
+        ENROLLMENTS.c.id,
+        ENROLLMENTS.c.journey_id,
+        ENROLLMENTS.c.customer_id,
+        ENROLLMENTS.c.step_index,
+    )
+    .where(
+        ENROLLMENTS.c.journey_id.in_(bindparam("journey_ids", expanding=True)),
+        ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+        ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
+    )
+    .order_by(ENROLLMENTS.c.due_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+_STEPS = Statement(
+    select(VERSIONS.c.journey_id, VERSIONS.c.number, VERSIONS.c.steps).where(
+        VERSIONS.c.journey_id.in_(bindparam("journey_ids", expanding=True))
+    )
+)
+
+_MOVE = Statement(
+    update(ENROLLMENTS)
+    .where(ENROLLMENTS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        step_index=bindparam("next_index"),
+        due_at=bindparam("next_due_at", type_=ENROLLMENTS.c.due_at.type),
+        state=bindparam("next_state"),
+        updated_at=bindparam("now", type_=ENROLLMENTS.c.updated_at.type),
+    )
+)
+
+_QUEUE = Statement(
+    insert_or_skip(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.journey_id)
+)
+
+
+def busy_journeys(connection: Connection, now: datetime, limit: int) -> list[Any]:
+    """(id, live_version, send_delay_seconds) of processing journeys with someone due."""
+    return _BUSY_JOURNEYS.rows(connection, {"now": now, "journeys": limit})
+
+
+def due_enrollments(
+    connection: Connection, journey_ids: Sequence[str], now: datetime, limit: int
+) -> list[Any]:
+    """(id, journey_id, customer_id, step_index) of up to `limit` due enrollments,
+    locked; rows another worker holds are skipped."""
+    return _DUE.rows(connection, {"journey_ids": list(journey_ids), "now": now, "limit": limit})
+
+
+def live_steps(connection: Connection, journeys: Sequence[Any]) -> dict[str, tuple[Step, ...]]:
+    """The steps of each journey's live version."""
+    live = {journey.id: journey.live_version for journey in journeys}
+    found: dict[str, tuple[Step, ...]] = {}
+    for row in _STEPS.rows(connection, {"journey_ids": list(live)}):
+        if live[row.journey_id] == row.number:
+            found[row.journey_id] = tuple(step_from_json(step) for step in row.steps)
+    return found
+
+
+def move(
+    connection: Connection,
+    enrollment_ids: Sequence[int],
+    next_index: int,
+    next_due_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Move enrollments to the next step (or complete them: no due time)."""
+    state = EnrollmentState.INSIDE if next_due_at is not None else EnrollmentState.COMPLETED
+    _MOVE.execute(
+        connection,
+        {
+            "ids": list(enrollment_ids),
+            "next_index": next_index,
+            "next_due_at": next_due_at,
+            "next_state": state.value,
+            "now": now,
+        },
+    )
+
+
+def queue_deliveries(connection: Connection, deliveries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Queue deliveries; one already queued for that enrollment and step is skipped
+    (a step applied twice never sends twice). Returns the journey id of each queued."""
+    if not deliveries:
+        return []
+    return [row.journey_id for row in _QUEUE.rows_many(connection, deliveries)]
+
+
+def delivery_row(
+    enrollment: Any, step: Step, now: datetime, not_before: datetime
+) -> dict[str, Any]:
+    return {
+        "journey_id": enrollment.journey_id,
+        "enrollment_id": enrollment.id,
+        "customer_id": enrollment.customer_id,
+        "step_index": enrollment.step_index,
+        "channel": step.channel,
+        "template": step.template,
+        "state": DeliveryState.QUEUED.value,
+        "not_before": not_before,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+# -- delivery ---------------------------------------------------------------------
+
+_READY = Statement(
+    select(
+        DELIVERIES.c.id,
+        DELIVERIES.c.journey_id,
+        DELIVERIES.c.customer_id,
+        DELIVERIES.c.channel,
+        DELIVERIES.c.template,
+        DELIVERIES.c.attempts,
+    )
+    .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
+    .where(
+        DELIVERIES.c.state == DeliveryState.QUEUED.value,
+        DELIVERIES.c.not_before <= bindparam("now", type_=DELIVERIES.c.not_before.type),
+        JOURNEYS.c.status.in_(_PROCESSING),
+    )
+    .order_by(DELIVERIES.c.not_before)
+    .limit(bindparam("limit"))
+    .with_for_update(of=DELIVERIES, skip_locked=True)
+)
+
+_SET_STATE = Statement(
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state=bindparam("new_state"),
+        attempts=DELIVERIES.c.attempts + bindparam("tries"),
+        updated_at=bindparam("now", type_=DELIVERIES.c.updated_at.type),
+    )
+)
+
+
+def ready_deliveries(connection: Connection, now: datetime, limit: int) -> list[Any]:
+    """Queued deliveries past their recall window, of journeys that process, locked."""
+    return _READY.rows(connection, {"now": now, "limit": limit})
+
+
+def set_delivery_state(
+    connection: Connection,
+    delivery_ids: Sequence[int],
+    state: DeliveryState,
+    now: datetime,
+    tries: int = 0,
+) -> None:
+    _SET_STATE.execute(
+        connection,
+        {"ids": list(delivery_ids), "new_state": state.value, "now": now, "tries": tries},
+    )
+
+
+# -- settling an ABORT --------------------------------------------------------------
+
+_EXITED_JOURNEYS = Statement(
+    select(JOURNEYS.c.id)
+    .where(
+        JOURNEYS.c.status.in_(bindparam("statuses", expanding=True)),
+        select(ENROLLMENTS.c.id)
+        .where(
+            ENROLLMENTS.c.journey_id == JOURNEYS.c.id,
+            ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+        )
+        .exists()
+        | select(DELIVERIES.c.id)
+        .where(
+            DELIVERIES.c.journey_id == JOURNEYS.c.id,
+            DELIVERIES.c.state == DeliveryState.QUEUED.value,
+        )
+        .exists(),
+    )
+    .limit(bindparam("limit"))
+)
+
+
+def journeys_to_settle(connection: Connection, statuses: Sequence[str], limit: int) -> list[str]:
+    return [
+        row.id
+        for row in _EXITED_JOURNEYS.rows(connection, {"statuses": list(statuses), "limit": limit})
+    ]
+
+
+_SETTLE_ENROLLMENTS = Statement(
+    update(ENROLLMENTS)
+    .where(
+        ENROLLMENTS.c.id.in_(
+            select(ENROLLMENTS.c.id)
+            .where(
+                ENROLLMENTS.c.journey_id == bindparam("journey"),
+                ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+            )
+            .limit(bindparam("limit"))
+            .scalar_subquery()
+        )
+    )
+    .values(state=EnrollmentState.EXITED.value, due_at=None)
+)
+
+_CANCEL_DELIVERIES = Statement(
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.id.in_(
+            select(DELIVERIES.c.id)
+            .where(
+                DELIVERIES.c.journey_id == bindparam("journey"),
+                DELIVERIES.c.state == DeliveryState.QUEUED.value,
+            )
+            .limit(bindparam("limit"))
+            .scalar_subquery()
+        )
+    )
+    .values(state=DeliveryState.CANCELLED.value)
+)
+
+
+def settle_exits(connection: Connection, journey_id: str, limit: int) -> int:
+    """Mark up to `limit` of an exited journey's enrollments EXITED and up to `limit`
+    of its queued deliveries CANCELLED; returns how many rows moved (0: settled)."""
+    values = {"journey": journey_id, "limit": limit}
+    return _SETTLE_ENROLLMENTS.execute(connection, values) + _CANCEL_DELIVERIES.execute(
+        connection, values
+    )
