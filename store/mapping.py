@@ -12,6 +12,7 @@ from domain.content import Content, JourneyKind, Step, StepType
 from domain.events import LoggedStatusChange, StatusChanged
 from domain.journey import Journey, Version
 from domain.statuses import Status
+from store.tables import STATS
 
 # A row of any shape, read by column name.
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -150,19 +151,6 @@ def event_from_row(row: AnyRow) -> LoggedStatusChange:
     return LoggedStatusChange(row.sequence, row.workspace_id, change)
 
 
-STAT_COUNTERS = (
-    "entered",
-    "inside",
-    "completed",
-    "exited",
-    "queued",
-    "handed_over",
-    "delivered",
-    "failed",
-    "cancelled",
-)
-
-
 def zero_stats(journey_id: str) -> dict[str, Any]:
-    """A new journey's counters row."""
-    return {"journey_id": journey_id, **dict.fromkeys(STAT_COUNTERS, 0)}
+    """A new journey's counters row: every counter of the table at 0."""
+    return {column.name: 0 for column in STATS.c} | {"journey_id": journey_id}
