@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum, auto
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,38 +19,8 @@ from service.reads import JourneyCounters
 from service.services import Services
 from service.tokens import Principal
 
-
-class Delivery(Enum):
-    """Which part of a subscription's events an execution delivers (gql/multiplex.py
-    runs both, and hands a subscriber over from the first to the second)."""
-
-    LIVE_ONLY = auto()  # a shared execution: the live events of many subscribers
-    REPLAY_ONLY = auto()  # one subscriber's own replay, before it joins the live ones
-
-
-def _ignore() -> None:
-    return None
-
-
-@dataclass
-class EventStream:
-    """What a subscription resolver and the code that runs it tell each other.
-
-    The resolver reads `delivery`, calls `now_listening()` once it receives
-    live events, and records in `last_sequence` the sequence of each event
-    just before yielding it (the shared fan-out labels each frame with it).
-    The runner sets `fell_behind`, called when live events came too fast.
-    """
-
-    delivery: Delivery = Delivery.LIVE_ONLY
-    last_sequence: int | None = None
-    listening: bool = False
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    fell_behind: Callable[[], None] = _ignore
-
-    def now_listening(self) -> None:
-        self.listening = True
-        self.ready.set()
+if TYPE_CHECKING:
+    from gql.live.execution import LiveExecution
 
 
 @dataclass
@@ -62,9 +31,24 @@ class Context:
     response: Response | None = None
     # Filled by Strawberry from a WebSocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
-    stream: EventStream = field(default_factory=EventStream)
+    # The live runtime's (gql/live/execution.py), in the context of an execution
+    # of a subscription it runs; None elsewhere. Subscriptions never read it.
+    live: LiveExecution | None = None
     _principal: Principal | None = None
     _loaders: dict[object, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of_principal(
+        cls, services: Services, principal: Principal, live: LiveExecution | None = None
+    ) -> Context:
+        """A context with no request, its caller already known: for an execution that
+        serves every subscriber of one workspace and role (gql/live/multiplex.py)."""
+        return cls(services=services, request=None, live=live, _principal=principal)
+
+    def for_live(self, live: LiveExecution) -> Context:
+        """This caller's context for one execution the live runtime runs on its behalf:
+        the same caller, DataLoaders of its own."""
+        return dataclasses.replace(self, live=live, _loaders={})
 
     async def principal(self) -> Principal:
         """The caller, authenticated once per request (or per WebSocket)."""

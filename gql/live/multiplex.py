@@ -9,10 +9,14 @@ fields, such as `availableActions`, depend on it.)
 `after` is what differs between dashboards that resume after a
 disconnection, so a variable used only as the root field's `after` is left
 out of the key. A subscriber with `after` first gets its own replay of the
-log, executed for it alone, then is handed to the shared operation with the
-rule the resolver uses on its own: join first and hold what the shared
-operation sends, replay, then release what was held, skipping any event the
-replay already sent.
+log, executed for it alone, then is handed to the shared operation: join
+first and hold what the shared operation sends, wait until it listens to the
+live events, replay, then release what was held, skipping any event the
+replay already sent. Which part an execution delivers, whether it listens
+yet and the sequence of each value it yields are the runtime's own, kept on
+the LiveExecution in its context (gql/live/execution.py); a subscription
+only declares its replay and its live values (gql/live/subscription.py), and
+one declared otherwise is refused when the Multiplexer is made.
 """
 
 from __future__ import annotations
@@ -23,16 +27,18 @@ import dataclasses
 import json
 import logging
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import strawberry
 from graphql import GraphQLFormattedError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
-from strawberry.utils.aio import aclosing
 
-from gql.context import Context, Delivery, EventStream
+from gql.context import Context
+from gql.live.execution import LiveExecution, Phase
 from gql.live.shape import Shape
-from gql.schema import JourneysSchema
+from gql.live.subscription import undeclared_subscriptions
 from service.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -154,14 +160,20 @@ class LiveRequest:
 @dataclass(eq=False)
 class _SharedOperation:
     key: tuple[object, ...]
-    request: LiveRequest  # without `after`, in a context of its own (LIVE_ONLY)
+    request: LiveRequest  # as its first subscriber asked, without `after`
+    principal: Principal
     members: set[_Member] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     ended: bool = False
+    execution: LiveExecution = field(init=False)
 
-    @property
-    def stream(self) -> EventStream:
-        return self.request.context.stream
+    def __post_init__(self) -> None:
+        # Executed in a context of its own: it serves every subscriber of its key.
+        self.execution = LiveExecution(Phase.LIVE, fell_behind=self.fell_behind)
+        context = Context.of_principal(
+            self.request.context.services, self.principal, self.execution
+        )
+        self.request = dataclasses.replace(self.request, context=context)
 
     def deliver(self, item: Delivered) -> None:
         for member in list(self.members):
@@ -173,7 +185,14 @@ class _SharedOperation:
 
 
 class Multiplexer:
-    def __init__(self, schema: JourneysSchema, hold_limit: int) -> None:
+    def __init__(self, schema: strawberry.Schema, hold_limit: int) -> None:
+        undeclared = undeclared_subscriptions(schema)
+        if undeclared:
+            raise TypeError(
+                f"subscriptions not declared with gql.live.subscription.live_subscription: "
+                f"{', '.join(undeclared)}; their subscribers could not be handed over "
+                "from a replay to the live events"
+            )
         self._schema = schema
         self._hold_limit = hold_limit
         self._shared: dict[tuple[object, ...], _SharedOperation] = {}
@@ -182,7 +201,7 @@ class Multiplexer:
     def subscriber_count(self) -> int:
         """Subscribers whose shared operation is receiving live events."""
         return sum(
-            len(shared.members) for shared in self._shared.values() if shared.stream.listening
+            len(shared.members) for shared in self._shared.values() if shared.execution.listening
         )
 
     @property
@@ -205,9 +224,9 @@ class Multiplexer:
         shared.members.add(member)
         try:
             if replays:
-                await shared.stream.ready.wait()
+                await shared.execution.ready.wait()
                 replayed_through: int | None = None
-                if shared.stream.listening and member.ending is None:
+                if shared.execution.listening and member.ending is None:
                     replayed_through = await self._replay(request, member)
                 if member.ending is None:
                     member.release(replayed_through)
@@ -225,16 +244,7 @@ class Multiplexer:
         variables = dict(request.variables)
         if shape.after_variable is not None:
             variables.pop(shape.after_variable, None)
-        context = Context(
-            services=request.context.services,
-            request=None,
-            stream=EventStream(delivery=Delivery.LIVE_ONLY),
-            _principal=principal,
-        )
-        shared = _SharedOperation(
-            key, dataclasses.replace(request, variables=variables, context=context)
-        )
-        context.stream.fell_behind = shared.fell_behind
+        shared = _SharedOperation(key, dataclasses.replace(request, variables=variables), principal)
         shared.task = asyncio.create_task(self._run(shared), name="shared-subscription")
         self._shared[key] = shared
         return shared
@@ -248,7 +258,7 @@ class Multiplexer:
                         shared.deliver(_failed(result))
                         return
                     first = False
-                    shared.deliver(Frame(encode_result(result), shared.stream.last_sequence))
+                    shared.deliver(Frame(encode_result(result), shared.execution.last_sequence))
             shared.deliver(Ended())
         except asyncio.CancelledError:
             raise
@@ -256,14 +266,13 @@ class Multiplexer:
             log.exception("a shared subscription failed")
             shared.deliver(Ended())
         finally:
-            shared.stream.ready.set()
+            shared.execution.over()
             self._forget(shared)
 
     async def _replay(self, request: LiveRequest, member: _Member) -> int | None:
         """Send the member its own replay; the sequence it replayed through."""
-        context = dataclasses.replace(
-            request.context, stream=EventStream(delivery=Delivery.REPLAY_ONLY), _loaders={}
-        )
+        execution = LiveExecution(Phase.REPLAY)
+        context = request.context.for_live(execution)
         async with aclosing(
             await self._subscribe(dataclasses.replace(request, context=context))
         ) as results:
@@ -277,7 +286,7 @@ class Multiplexer:
                     # the error was the answer; going live would hide the gap.
                     member.end(Ended())
                     return None
-        return context.stream.last_sequence
+        return execution.last_sequence
 
     async def _subscribe(self, request: LiveRequest) -> AsyncGenerator[ExecutionResult, None]:
         return await self._schema.subscribe(

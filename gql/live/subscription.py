@@ -1,0 +1,139 @@
+"""Writing a subscription: declare its replay and its live values; the runtime does the rest.
+
+    @live_subscription(description="...")
+    async def status_changed(self, info: Info, after: int | None = None) -> Live[Event]:
+        principal = await info.context.principal()  # refusals (NOT_FOUND...) go here
+
+        async def replay(after: int) -> AsyncIterator[tuple[int, Event]]:
+            for logged in await read_log(principal.workspace_id, after):
+                yield logged.sequence, Event.of(logged)
+
+        async def live(events: Events) -> AsyncIterator[tuple[int | None, Event]]:
+            async for logged in events:  # this workspace's events, from now on
+                yield logged.sequence, Event.of(logged)
+
+        return Live(live=live, replay=replay)
+
+`live(events)` gets the workspace's live status events, already subscribed
+to, and yields `(sequence, value)` pairs: the sequence of the logged event
+the value shows, or None for a value that has none (counts re-read after
+changes). `replay(after)`, for a subscription that takes `after`, yields the
+logged values after that sequence, in order; a subscription without `after`
+declares no replay. Both run in the caller's context.
+
+What the runtime guarantees, so that no subscription spells it out: the live
+events are subscribed to before a replay reads the log, so a subscriber with
+`after` gets the log after it then the live values with no gap and no
+duplicate; subscribers of one workspace, role, document and variables
+(`after` aside) share one execution of `live`; a subscriber that falls
+behind is closed with 4410; an error raised by the declaration (before it
+returns) or by `replay` is the subscriber's answer, and it gets nothing
+after it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
+
+import strawberry
+from strawberry.types import get_object_definition
+
+from domain.events import LoggedStatusChange
+from gql.live.execution import LiveExecution, Phase
+
+if TYPE_CHECKING:
+    from gql.context import Context
+
+T = TypeVar("T")
+
+Events = AsyncIterator[LoggedStatusChange]
+"""The workspace's live status events, in sequence order, from the moment of subscribing."""
+
+
+@dataclass(frozen=True)
+class Live(Generic[T]):
+    """What a subscription declares: its live values and, if it takes `after`, its replay."""
+
+    live: Callable[[Events], AsyncIterator[tuple[int | None, T]]]
+    replay: Callable[[int], AsyncIterator[tuple[int, T]]] | None = None
+
+
+Declaration = Callable[..., Awaitable[Live[Any]]]
+
+# The resolvers live_subscription made: the Multiplexer serves no other.
+_DECLARED: set[Callable[..., Any]] = set()
+
+
+def live_subscription(**options: Any) -> Callable[[Declaration], Any]:
+    """Turn a declaration (an `async def` returning `Live[T]`) into a Strawberry
+    subscription field; `options` are `strawberry.subscription`'s (description...).
+
+    The field takes the declaration's arguments; its type is `T`. Its root
+    argument named `after`, if any, is the sequence a replay starts after.
+    """
+
+    def decorate(declare: Declaration) -> Any:
+        signature = inspect.signature(declare)
+        if "info" not in signature.parameters:
+            raise TypeError(f"{declare.__qualname__}: a live subscription takes `info`")
+        takes_after = "after" in signature.parameters
+        values = _values_annotation(declare, signature.return_annotation)
+
+        @functools.wraps(declare)
+        async def resolver(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            context: Context = bound.arguments["info"].context
+            after = bound.arguments["after"] if takes_after else None
+            declared = await declare(*args, **kwargs)
+            execution = context.live or LiveExecution(Phase.BOTH)
+            workspace_id = (await context.principal()).workspace_id
+            feed = context.services.feed
+
+            async for value in execution.deliver(
+                declared, after, lambda: feed.subscribe(workspace_id)
+            ):
+                yield value
+
+        # Strawberry reads the field's arguments and type from the signature:
+        # the declaration's arguments, and the values it yields.
+        resolver.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            return_annotation=AsyncGenerator[values, None]  # type: ignore[valid-type]
+        )
+        _DECLARED.add(resolver)
+        return strawberry.subscription(resolver, **options)
+
+    return decorate
+
+
+def _values_annotation(declare: Declaration, annotation: object) -> object:
+    """`T` of the declaration's `-> Live[T]`, unevaluated if it was written so
+    (Strawberry resolves it in the declaration's module, once the schema is built)."""
+    if isinstance(annotation, str):
+        node = ast.parse(annotation, mode="eval").body
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value).split(".")[-1] == "Live":
+            return ForwardRef(ast.unparse(node.slice))
+    elif get_origin(annotation) is Live:
+        (values,) = get_args(annotation)
+        return values
+    raise TypeError(
+        f"{declare.__qualname__}: a live subscription is annotated `-> Live[T]`, not {annotation!r}"
+    )
+
+
+def undeclared_subscriptions(schema: strawberry.Schema) -> list[str]:
+    """The subscription fields not made by `live_subscription`: the runtime cannot
+    hand a subscriber over from a replay to them, so it refuses to serve them."""
+    if schema.subscription is None:
+        return []
+    definition = get_object_definition(schema.subscription, strict=True)
+    return [
+        field.python_name
+        for field in definition.fields
+        if field.base_resolver is None or field.base_resolver.wrapped_func not in _DECLARED
+    ]
