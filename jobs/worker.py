@@ -48,6 +48,7 @@ async def startup(ctx: Context) -> None:
     settings: Settings = ctx["settings"]
     services = Services.distributed(settings)
     ctx["services"] = services
+    await services.start()  # hear announcements: work for the step processor
     await sweep(ctx)  # whatever fell due while no worker ran
     # The worker's own clock on the database's dates (prompt even after Redis
     # lost the deferred jobs, and shared by every worker when a storm is due),

@@ -8,7 +8,6 @@ comes back with a reason; nothing is dropped silently.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from domain.audience import (
 )
 from domain.errors import NotFound, ValidationFailed
 from domain.statuses import Status
+from service.bus import EventBus
 from service.clock import Clock
 from service.tokens import Principal
 from store import audience as audience_store
@@ -63,11 +63,11 @@ class TrackedEvent:
 
 
 class AudienceCommands:
-    def __init__(self, database: Database, clock: Clock, work_ready: asyncio.Event) -> None:
+    def __init__(self, database: Database, clock: Clock, bus: EventBus) -> None:
         self._database = database
         self._clock = clock
-        # Set after admissions commit: the step processor applies first steps at once.
-        self._work_ready = work_ready
+        # Told after admissions commit: the step processors apply first steps at once.
+        self._bus = bus
 
     async def enroll(
         self, principal: Principal, journey_id: str, customer_ids: Sequence[str]
@@ -112,7 +112,7 @@ class AudienceCommands:
 
         result = await self._database.write(enroll)
         if result.admitted:
-            self._work_ready.set()
+            await self._bus.announce_work()
         return result
 
     async def track(self, principal: Principal, events: Sequence[TrackedEvent]) -> list[Tracked]:
@@ -171,7 +171,7 @@ class AudienceCommands:
 
         results = await self._database.write(track)
         if any(result.entered for result in results):
-            self._work_ready.set()
+            await self._bus.announce_work()
         return results
 
 

@@ -1,14 +1,16 @@
 """The doorbell between processes: "workspace W has new events in the log".
 
 The bus carries no events, only which workspaces to look at; each process's
-feed then reads the log itself (see `service.feed`). In embedded mode the
+feed then reads the log itself (see `service.feed`). It also carries "there
+is new work" to the step processors (customers just entered), so a first
+step is applied at once wherever the processor runs. In embedded mode the
 bus is a direct call; in distributed mode it is Redis pub/sub
 (`service.redis_bus`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 
@@ -27,6 +29,12 @@ class EventBus(Protocol):
     def listen(self, listener: Listener) -> None:
         """Hand every announcement to `listener` (this process's feed)."""
 
+    async def announce_work(self) -> None:
+        """Tell every process's step processor that customers have just entered."""
+
+    def on_work(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever work is announced (by any process)."""
+
     async def start(self) -> None: ...
 
     async def ping(self) -> None:
@@ -38,6 +46,7 @@ class EventBus(Protocol):
 class InProcessBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._work_listeners: list[Callable[[], None]] = []
 
     async def announce(self, workspace_ids: Iterable[str]) -> None:
         for workspace_id in set(workspace_ids):
@@ -46,6 +55,13 @@ class InProcessBus:
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    async def announce_work(self) -> None:
+        for wake in self._work_listeners:
+            wake()
+
+    def on_work(self, wake: Callable[[], None]) -> None:
+        self._work_listeners.append(wake)
 
     async def start(self) -> None:
         pass

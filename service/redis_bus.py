@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -22,6 +22,7 @@ from service.bus import Listener
 log = logging.getLogger(__name__)
 
 CHANNEL = "journeys:status-events"
+WORK_CHANNEL = "journeys:work"
 
 
 class RedisBus:
@@ -29,6 +30,7 @@ class RedisBus:
         self._redis_url = redis_url
         self._publisher: Redis = Redis.from_url(redis_url)
         self._listeners: list[Listener] = []
+        self._work_listeners: list[Callable[[], None]] = []
         self._backstop_seconds = backstop_seconds
         self._task: asyncio.Task[None] | None = None
         self.connected = False
@@ -44,6 +46,16 @@ class RedisBus:
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    async def announce_work(self) -> None:
+        try:
+            await self._publisher.publish(WORK_CHANNEL, b"")
+        except (RedisError, OSError) as error:
+            # The admissions are committed; the processors poll for them anyway.
+            log.warning("could not announce work on Redis (%s); processors will poll", error)
+
+    def on_work(self, wake: Callable[[], None]) -> None:
+        self._work_listeners.append(wake)
 
     async def start(self) -> None:
         if self._task is None:
@@ -66,7 +78,7 @@ class RedisBus:
             client: Redis = Redis.from_url(self._redis_url)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(CHANNEL, WORK_CHANNEL)
                     if self.reconnects:
                         log.info("connected to Redis again; catching up from the log")
                     self.connected = True
@@ -92,6 +104,11 @@ class RedisBus:
             )
             if message is None:
                 self._ring_all()
+                continue
+            channel = message["channel"]
+            if channel in (WORK_CHANNEL, WORK_CHANNEL.encode()):
+                for wake in self._work_listeners:
+                    wake()
                 continue
             workspace_id = message["data"]
             if isinstance(workspace_id, bytes):

@@ -108,6 +108,8 @@ class Cluster:
     queue: str = field(default_factory=lambda: f"test:{uuid.uuid4().hex[:8]}")
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     token: str = ""
+    # More settings for the processes started from now on.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -118,6 +120,7 @@ class Cluster:
             "JOURNEYS_SWEEP_SECONDS": str(SWEEP_SECONDS),
             "JOURNEYS_QUEUE_NAME": self.queue,
             "PYTHONUNBUFFERED": "1",
+            **self.settings,
         }
 
     def journeys(self, *args: str) -> subprocess.CompletedProcess[str]:

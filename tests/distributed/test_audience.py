@@ -1,0 +1,88 @@
+"""Customers flowing in distributed mode: an API process admits, worker
+processes walk them and send their messages (real processes, PostgreSQL, a
+private Redis)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.distributed.conftest import Cluster, wait_until
+from tests.distributed.test_faults import ACTIVATE, CREATE, Api
+
+TRACK = """mutation($customer: String!) {
+  trackEvent(name: "signup", customerId: $customer) { entered { id } } }"""
+ENROLL = """mutation($id: ID!, $ids: [String!]!) {
+  enrollCustomers(journeyId: $id, customerIds: $ids) { admitted } }"""
+
+
+def running_journey(api: Api, *steps: dict[str, object]) -> str:
+    journey_id: str = api.data(
+        CREATE,
+        input={
+            "name": "Welcome",
+            "kind": "EVENT_TRIGGERED",
+            "triggerEvent": "signup",
+            "steps": list(steps) or [{"type": "SEND", "channel": "log", "template": "hi"}],
+        },
+    )["createJourney"]["id"]
+    assert api.data(ACTIVATE, id=journey_id)["activateJourney"]["status"] == "ACTIVE"
+    return journey_id
+
+
+def delivered(cluster: Cluster, journey_id: str) -> int:
+    [(count,)] = cluster.sql(
+        "SELECT count(*) FROM deliveries WHERE journey_id = %s AND state = 'DELIVERED'",
+        journey_id,
+    )
+    return int(count)
+
+
+def test_a_worker_sends_the_first_message_at_once_when_told_through_redis(cluster: Cluster):
+    # Polling far slower than the promptness asked for: only the announcement
+    # on Redis can make the worker look in time.
+    cluster.settings["JOURNEYS_PROCESSING_POLL_MS"] = "30000"
+    api = Api(cluster.start_api(), cluster.token)
+    cluster.start_worker()
+    journey_id = running_journey(api)
+    time.sleep(0.5)  # let the worker settle into its long poll
+
+    asked = time.monotonic()
+    assert api.data(TRACK, customer="ann")["trackEvent"]["entered"] == [{"id": journey_id}]
+    wait_until(lambda: delivered(cluster, journey_id) == 1, 5, "the message")
+    assert time.monotonic() - asked < 1.0
+
+
+@pytest.mark.parametrize("kill_after", [0.3, 0.8])
+def test_a_worker_killed_mid_batch_skips_nobody_and_sends_nothing_twice(
+    cluster: Cluster, kill_after: float
+):
+    api = Api(cluster.start_api(), cluster.token)
+    offer = {"type": "SEND", "channel": "log", "template": "offer"}
+    thanks = {"type": "SEND", "channel": "log", "template": "thanks"}
+    journey_id = running_journey(api, offer, thanks)
+    customers = [f"c{i}" for i in range(6000)]
+    for start in range(0, len(customers), 3000):
+        batch = customers[start : start + 3000]
+        assert api.data(ENROLL, id=journey_id, ids=batch)["enrollCustomers"]["admitted"] == 3000
+
+    worker = cluster.start_worker()
+    time.sleep(kill_after)
+    cluster.kill(worker)
+    cluster.start_worker()
+    wait_until(lambda: delivered(cluster, journey_id) == 12_000, 60, "every message")
+
+    [(twice,)] = cluster.sql(
+        "SELECT count(*) FROM (SELECT enrollment_id, step_index FROM deliveries "
+        "GROUP BY enrollment_id, step_index HAVING count(*) > 1) AS repeated"
+    )
+    assert twice == 0
+    [(entered, inside, completed, queued, handed_over, delivered_count)] = cluster.sql(
+        "SELECT entered, inside, completed, queued, handed_over, delivered "
+        "FROM journey_stats WHERE journey_id = %s",
+        journey_id,
+    )
+    assert (entered, inside, completed, queued, handed_over, delivered_count) == (
+        6000, 0, 6000, 0, 0, 12_000,
+    )
