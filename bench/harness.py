@@ -211,7 +211,12 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         default="direct",
         help="peers on SQLite: sqlite3 calls on the event loop, or one thread hop per transaction",
     )
-    parser.add_argument("--pool-size", type=int, default=10, help="peers' PostgreSQL connections")
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=16,
+        help="peers' PostgreSQL connections (16: one per worker, no request waits for one)",
+    )
     parser.add_argument(
         "--client",
         choices=["httpx", "raw"],

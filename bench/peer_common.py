@@ -510,7 +510,7 @@ def serve(routes: Callable[[Store], Sequence[BaseRoute]], description: str) -> N
         default="direct",
         help="direct: sqlite3 calls on the event loop; thread: one hop per transaction",
     )
-    parser.add_argument("--pool-size", type=int, default=10, help="PostgreSQL connections")
+    parser.add_argument("--pool-size", type=int, default=16, help="PostgreSQL connections")
     args = parser.parse_args()
     if not args.database_url:
         raise SystemExit("--database-url (or DATABASE_URL) is needed")

@@ -1,6 +1,6 @@
 """The peers' PostgreSQL driver: async `psycopg`, a small pool of connections.
 
-The pool is a queue of `--pool-size` (10) connections opened at start; a request takes one,
+The pool is a queue of `--pool-size` (16) connections opened at start; a request takes one,
 runs its transaction (psycopg begins it with the first statement; the store commits, or rolls
 back on any error) and puts it back. No check on checkout (the project's engine pings on each
 checkout: that is its own cost). A connection found broken is replaced.
