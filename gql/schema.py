@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gql.audience.mutations import AudienceMutations
+from gql.audience.subscriptions import AudienceSubscriptions
 from gql.errors import give_code
 from gql.events.queries import StatusEventQueries
 from gql.events.subscriptions import StatusCountSubscriptions, StatusEventSubscriptions
@@ -37,7 +38,7 @@ class Mutation(JourneyMutations, AudienceMutations):
 
 
 @strawberry.type
-class Subscription(StatusEventSubscriptions, StatusCountSubscriptions):
+class Subscription(StatusEventSubscriptions, StatusCountSubscriptions, AudienceSubscriptions):
     pass
 
 

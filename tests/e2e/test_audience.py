@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import uuid
 
 import pytest
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, next_message
 
 pytestmark = pytest.mark.e2e
 
@@ -62,12 +64,60 @@ def test_a_tracked_event_sends_the_message(
 
 
 def test_a_viewer_cannot_track_and_bad_input_is_refused(server: LiveServer) -> None:
-    assert server.error(TRACK, {"name": "signup", "customer": "ann"}, as_="viewer")[
-        "extensions"
-    ]["code"] == "FORBIDDEN"
+    assert (
+        server.error(TRACK, {"name": "signup", "customer": "ann"}, as_="viewer")["extensions"][
+            "code"
+        ]
+        == "FORBIDDEN"
+    )
     enroll = (
         "mutation($id: ID!, $ids: [String!]!) "
         "{ enrollCustomers(journeyId: $id, customerIds: $ids) { admitted } }"
     )
     error = server.error(enroll, {"id": "00000000-0000-0000-0000-000000000000", "ids": ["a"]})
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+STATS_CHANGED = """subscription($id: ID!) {
+  journeyStatsChanged(journeyId: $id) { entered inFlight held delivered queuedDeliveries }
+}"""
+
+
+def test_stats_arrive_live_and_settle_on_the_true_value(server: LiveServer) -> None:
+    steps = [{"type": "SEND", "channel": "log", "template": "welcome"}]
+    input = {"name": "Watched", "kind": "EVENT_TRIGGERED", "triggerEvent": "visit"}
+    input["steps"] = steps
+    journey = server.data(CREATE, {"input": input})["createJourney"]["id"]
+    server.data(ACTIVATE, {"id": journey})
+    with server.websocket() as ws:
+        subscribe = {"query": STATS_CHANGED, "variables": {"id": journey}}
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        first = next_message(ws)["payload"]["data"]["journeyStatsChanged"]
+        assert first == {
+            "entered": 0,
+            "inFlight": 0,
+            "held": 0,
+            "delivered": 0,
+            "queuedDeliveries": 0,
+        }
+        for customer in ("ann", "bob", "cy"):
+            server.data(TRACK, {"name": "visit", "customer": customer})
+        seen = first
+        while seen["delivered"] < 3:
+            seen = next_message(ws)["payload"]["data"]["journeyStatsChanged"]
+        assert seen == {
+            "entered": 3,
+            "inFlight": 0,
+            "held": 0,
+            "delivered": 3,
+            "queuedDeliveries": 0,
+        }
+
+
+def test_stats_of_a_foreign_journey_are_not_found(server: LiveServer) -> None:
+    with server.websocket(as_="outsider") as ws:
+        subscribe = {"query": STATS_CHANGED, "variables": {"id": str(uuid.uuid4())}}
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        message = next_message(ws)
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND"
