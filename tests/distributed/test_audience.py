@@ -86,3 +86,22 @@ def test_a_worker_killed_mid_batch_skips_nobody_and_sends_nothing_twice(
     assert (entered, inside, completed, queued, handed_over, delivered_count) == (
         6000, 0, 6000, 0, 0, 12_000,
     )
+
+
+def test_a_flushed_redis_loses_no_work(cluster: Cluster):
+    """Customers admitted, then Redis flushed before any worker runs: the
+    workers find the work in the database (the processors poll)."""
+    api = Api(cluster.start_api(), cluster.token)
+    wait = {"type": "WAIT", "seconds": 1}
+    offer = {"type": "SEND", "channel": "log", "template": "offer"}
+    journey_id = running_journey(api, offer, wait, offer)
+    ids = [f"c{i}" for i in range(500)]
+    assert api.data(ENROLL, id=journey_id, ids=ids)["enrollCustomers"]["admitted"] == 500
+    cluster.redis.command("FLUSHALL")
+    cluster.start_worker()
+    cluster.start_worker()
+    wait_until(lambda: delivered(cluster, journey_id) == 1000, 30, "every message")
+    [(completed, inside)] = cluster.sql(
+        "SELECT completed, inside FROM journey_stats WHERE journey_id = %s", journey_id
+    )
+    assert (completed, inside) == (500, 0)
