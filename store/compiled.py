@@ -15,6 +15,7 @@ is per batch, not per row.
 
 from __future__ import annotations
 
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,10 @@ class Statement:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._forms: dict[int, _Form] = {}
+        # By the dialect's id, checked against a weak reference to the dialect: once
+        # a dialect is freed its id may be given to another one (a SQLite dialect
+        # after a PostgreSQL one, in a test run), which must not get its SQL.
+        self._forms: dict[int, tuple[weakref.ref[Dialect], _Form]] = {}
 
     def rows(self, connection: Connection, values: Mapping[str, Any] | None = None) -> list[Any]:
         """Run it and return every row, a named tuple (`row.status`)."""
@@ -110,9 +114,11 @@ class Statement:
         return cursor
 
     def _form(self, dialect: Dialect) -> _Form:
-        form = self._forms.get(id(dialect))
-        if form is None:
-            form = self._forms[id(dialect)] = _compile(self.statement, dialect)
+        found = self._forms.get(id(dialect))
+        if found is not None and found[0]() is dialect:
+            return found[1]
+        form = _compile(self.statement, dialect)
+        self._forms[id(dialect)] = (weakref.ref(dialect), form)
         return form
 
 
