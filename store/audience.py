@@ -4,7 +4,8 @@ Admission is one multi-row INSERT (a customer already inside is skipped by
 the unique index, and reported); processing locks a batch of due
 enrollments, and the domain's step outcome for each (journey, step) group
 becomes one UPDATE and, for a SEND, one multi-row INSERT of deliveries;
-hand-over and delivery move a batch of deliveries with one UPDATE each.
+hand-over and delivery move a batch of deliveries with one UPDATE each (a
+batch's outcomes, each with its own next time and error, one executemany).
 Counters (`journey_stats`) change in the same transaction, once per journey
 per batch.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
 from domain.audience import PROCESSING_STATUSES
+from domain.channels import HOLDING_RETRIES
 from domain.content import JourneyKind, Step
 from domain.walking import DeliveryState, EnrollmentState
 from store.compiled import Statement
@@ -26,6 +28,7 @@ from store.mapping import step_from_json
 from store.tables import DELIVERIES, ENROLLMENTS, JOURNEYS, STATS, VERSIONS
 
 _PROCESSING = [status.value for status in PROCESSING_STATUSES]
+_HOLDING_RETRIES = [status.value for status in HOLDING_RETRIES]
 
 # -- entry ------------------------------------------------------------------
 
@@ -312,15 +315,18 @@ def delivery_row(
 
 # -- delivery ---------------------------------------------------------------------
 
+_DELIVERY_COLUMNS = (
+    DELIVERIES.c.id,
+    DELIVERIES.c.journey_id,
+    JOURNEYS.c.workspace_id,
+    DELIVERIES.c.customer_id,
+    DELIVERIES.c.channel,
+    DELIVERIES.c.template,
+    DELIVERIES.c.attempts,
+)
+
 _READY = Statement(
-    select(
-        DELIVERIES.c.id,
-        DELIVERIES.c.journey_id,
-        DELIVERIES.c.customer_id,
-        DELIVERIES.c.channel,
-        DELIVERIES.c.template,
-        DELIVERIES.c.attempts,
-    )
+    select(*_DELIVERY_COLUMNS)
     .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
     .where(
         DELIVERIES.c.state == DeliveryState.QUEUED.value,
@@ -330,6 +336,63 @@ _READY = Statement(
     .order_by(DELIVERIES.c.not_before)
     .limit(bindparam("limit"))
     .with_for_update(of=DELIVERIES, skip_locked=True)
+)
+
+# Handed-over deliveries whose next attempt is due: a retry, or an attempt whose
+# outcome was never recorded (its process stopped). Of journeys in any status
+# (a message handed over is never recalled) but those that hold retries (ERROR).
+_RETRIES_DUE = Statement(
+    select(*_DELIVERY_COLUMNS)
+    .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
+    .where(
+        DELIVERIES.c.state == DeliveryState.HANDED_OVER.value,
+        DELIVERIES.c.not_before <= bindparam("now", type_=DELIVERIES.c.not_before.type),
+        JOURNEYS.c.status.not_in(_HOLDING_RETRIES),
+    )
+    .order_by(DELIVERIES.c.not_before)
+    .limit(bindparam("limit"))
+    .with_for_update(of=DELIVERIES, skip_locked=True)
+)
+
+# An attempt begins: handed over (again), its attempt counted, and due again at
+# `lease` unless its outcome is recorded first.
+_ATTEMPT = Statement(
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state=DeliveryState.HANDED_OVER.value,
+        attempts=DELIVERIES.c.attempts + 1,
+        not_before=bindparam("lease", type_=DELIVERIES.c.not_before.type),
+        updated_at=bindparam("now", type_=DELIVERIES.c.updated_at.type),
+    )
+)
+
+_ATTEMPTS_MADE = Statement(
+    select(DELIVERIES.c.id, DELIVERIES.c.state, DELIVERIES.c.attempts)
+    .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+
+_OUTCOME = Statement(
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery"))
+    .values(
+        state=bindparam("new_state"),
+        not_before=bindparam("next_at", type_=DELIVERIES.c.not_before.type),
+        last_error=bindparam("error"),
+        updated_at=bindparam("now", type_=DELIVERIES.c.updated_at.type),
+    )
+)
+
+_STREAK = Statement(
+    update(STATS)
+    .where(STATS.c.journey_id == bindparam("journey"))
+    .values(failures_in_a_row=STATS.c.failures_in_a_row * bindparam("keep") + bindparam("more"))
+    .returning(STATS.c.failures_in_a_row)
+)
+
+_END_STREAK = Statement(
+    update(STATS).where(STATS.c.journey_id == bindparam("journey")).values(failures_in_a_row=0)
 )
 
 _SET_STATE = Statement(
@@ -346,6 +409,54 @@ _SET_STATE = Statement(
 def ready_deliveries(connection: Connection, now: datetime, limit: int) -> list[Any]:
     """Queued deliveries past their recall window, of journeys that process, locked."""
     return _READY.rows(connection, {"now": now, "limit": limit})
+
+
+def retries_due(connection: Connection, now: datetime, limit: int) -> list[Any]:
+    """Handed-over deliveries due for another attempt, of journeys that do not hold
+    retries, locked; rows another worker holds are skipped."""
+    return _RETRIES_DUE.rows(connection, {"now": now, "limit": limit})
+
+
+def begin_attempts(
+    connection: Connection, delivery_ids: Sequence[int], now: datetime, lease: datetime
+) -> None:
+    """Deliveries (queued, or handed over and due again) go to their channel: HANDED_OVER,
+    one more attempt, and due again at `lease` if no outcome is recorded by then."""
+    _ATTEMPT.execute(connection, {"ids": list(delivery_ids), "now": now, "lease": lease})
+
+
+def attempts_made(connection: Connection, delivery_ids: Sequence[int]) -> dict[int, Any]:
+    """{id: (id, state, attempts)} of these deliveries, locked until the transaction ends."""
+    if not delivery_ids:
+        return {}
+    return {row.id: row for row in _ATTEMPTS_MADE.rows(connection, {"ids": list(delivery_ids)})}
+
+
+def record_outcomes(
+    connection: Connection,
+    outcomes: Sequence[tuple[int, DeliveryState, datetime, str | None]],
+    now: datetime,
+) -> None:
+    """(delivery id, new state, next attempt's time, last error) for each delivery."""
+    if outcomes:
+        _OUTCOME.execute_many(
+            connection,
+            [
+                {"delivery": d, "new_state": s.value, "next_at": t, "error": e, "now": now}
+                for d, s, t, e in outcomes
+            ],
+        )
+
+
+def extend_failure_run(connection: Connection, journey_id: str, kept: bool, more: int) -> int:
+    """The journey's run of consecutive failures: kept (or ended) and `more` added;
+    returns its new length."""
+    found = _STREAK.scalar(connection, {"journey": journey_id, "keep": int(kept), "more": more})
+    return int(found or 0)
+
+
+def end_failure_run(connection: Connection, journey_id: str) -> None:
+    _END_STREAK.execute(connection, {"journey": journey_id})
 
 
 def set_delivery_state(

@@ -163,6 +163,14 @@ class DeliveryRow(SQLModel, table=True):
             postgresql_where=text("state = 'QUEUED'"),
         ),
         Index("ix_deliveries_journey_state", "journey_id", "state"),
+        # The dispatcher's other question: which handed-over deliveries are due for
+        # another attempt (a retry, or an attempt whose outcome was never recorded)?
+        Index(
+            "ix_deliveries_handed_over",
+            "not_before",
+            sqlite_where=text("state = 'HANDED_OVER'"),
+            postgresql_where=text("state = 'HANDED_OVER'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -173,6 +181,9 @@ class DeliveryRow(SQLModel, table=True):
     channel: str = Field(max_length=16)
     template: str = Field(max_length=200)
     state: str = Field(max_length=16)
+    # QUEUED: not handed over before this (the recall window). HANDED_OVER: when
+    # the next attempt is due (a retry), or when the attempt under way is taken
+    # for lost if its outcome has not been recorded by then.
     not_before: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
@@ -196,6 +207,23 @@ class JourneyStatsRow(SQLModel, table=True):
     delivered: int = 0
     failed: int = 0
     cancelled: int = 0
+    # Not a counter of messages: the journey's run of consecutive failed channel
+    # attempts (a success ends it, and so does entering or leaving ERROR). At
+    # JOURNEYS_CHANNEL_FAILURE_LIMIT the system takes FAIL.
+    failures_in_a_row: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class WebhookEndpointRow(SQLModel, table=True):
+    """A workspace's webhook endpoint: where the `webhook` channel POSTs, and the
+    secret it signs with (kept as given: signing needs it; never shown back)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    workspace_id: str = Field(foreign_key="workspaces.id", primary_key=True, max_length=64)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)
+    configured_at: datetime = Field(sa_type=UTCDateTime)
+    configured_by: str = Field(max_length=100)
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -214,3 +242,4 @@ EVENTS = table_of(StatusEventRow)
 ENROLLMENTS = table_of(EnrollmentRow)
 DELIVERIES = table_of(DeliveryRow)
 STATS = table_of(JourneyStatsRow)
+WEBHOOK_ENDPOINTS = table_of(WebhookEndpointRow)

@@ -16,6 +16,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from domain.audience import exits_customers
+from domain.channels import ends_failure_run
 from domain.events import LoggedStatusChange, StatusChanged
 from store import audience, event_log
 from store.database import Database
@@ -57,6 +58,8 @@ class UnitOfWork:
                 # Everyone inside is out, and their queued messages cancelled, as
                 # of this commit: the counters say so now; workers settle the rows.
                 audience.count_everyone_out(self.connection, change.journey_id)
+            if ends_failure_run(change.previous_status, change.status):
+                audience.end_failure_run(self.connection, change.journey_id)
         for workspace_id, changes in pending.items():
             if changes:
                 self.logged += event_log.append_all(self.connection, workspace_id, changes)
