@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from domain.actions import Action
+from domain.actions import Action, Actor
 from domain.content import Content, JourneyKind
-from domain.errors import NotFound
+from domain.errors import NotFound, TransitionNotAllowed
 from domain.journey import Journey
 from service.bus import EventBus
 from service.clock import Clock
@@ -168,6 +168,24 @@ class JourneyCommands:
             expected_revision,
             lambda journey, _uow: journey.take(action, principal.actor, self._clock.now(), reason),
         )
+
+    async def fail_by_system(
+        self, workspace_id: str, journey_id: str, reason: str
+    ) -> Journey | None:
+        """The system takes FAIL after a fault (a channel failing again and again):
+        the journey goes to ERROR with the reason, logged and announced like any
+        change. None when FAIL does not apply (already in ERROR, aborted, gone)."""
+
+        def fail(uow: UnitOfWork) -> Journey | None:
+            try:
+                journey = uow.journeys.get(workspace_id, journey_id)
+                journey.take(Action.FAIL, Actor.system(), self._clock.now(), reason)
+            except (NotFound, TransitionNotAllowed):
+                return None
+            uow.commit()
+            return journey
+
+        return await self._run(fail)
 
     async def apply_all_due(self, workspace_id: str | None = None) -> int:
         """Apply every due timed action found in the database (in one workspace, or all).

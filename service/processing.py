@@ -8,7 +8,15 @@
 - `hand_over`: queued deliveries past their recall window, of journeys that
   process, are handed to their channel (HANDED_OVER is committed first, so
   a message is never recalled once a channel may have it), then their
-  outcome is recorded.
+  outcome is recorded. The `log` channel writes to the log; the `webhook`
+  channel POSTs the batch's messages concurrently (service/webhook.py). A
+  failed attempt stays HANDED_OVER, due again after a doubling delay, until
+  it is delivered or out of attempts (FAILED); retries go on in every status
+  but ERROR (domain/channels.py). An attempt whose outcome is never recorded
+  (its process stopped) is due again when its lease runs out: at least once.
+- a journey whose webhook attempts fail `channel_failure_limit` times in a
+  row is failed by the system (JourneyCommands.fail_by_system): ERROR holds
+  its queued messages and its retries until RECOVER.
 - `settle`: the rows of journeys that exited everyone (ABORT), whose
   counters already said so, are marked in batches.
 
@@ -20,16 +28,22 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from domain.audience import exits_customers
+from domain.channels import WEBHOOK, Streak, failing_reason, retry_delay
 from domain.statuses import Status
 from domain.walking import DeliveryState, apply_step, send_not_before
 from service.clock import Clock
+from service.settings import Settings
+from service.webhook import Attempt, Outcome, WebhookSender
 from store import audience as audience_store
+from store import channels as channel_store
 from store.database import Database
 
 log = logging.getLogger(__name__)
@@ -40,16 +54,59 @@ T = TypeVar("T")
 STEP_BATCH = 1000
 DELIVERY_BATCH = 1000
 SETTLE_BATCH = 5000
+# Beyond the time to send a batch, how long before an attempt with no recorded
+# outcome is taken for lost and made again.
+LEASE_SLACK = timedelta(seconds=60)
 # Journeys with due customers locked per step batch.
 JOURNEYS_PER_BATCH = 100
 
 _EXITING = [status.value for status in Status if exits_customers(status)]
 
 
+@dataclass(frozen=True)
+class ChannelPolicy:
+    """How failed attempts are retried and counted (service/settings.py)."""
+
+    max_attempts: int = 5
+    first_retry: timedelta = timedelta(seconds=30)
+    failure_limit: int = 5
+
+    @classmethod
+    def of(cls, settings: Settings) -> ChannelPolicy:
+        return cls(
+            max_attempts=settings.webhook_max_attempts,
+            first_retry=timedelta(seconds=settings.webhook_retry_seconds),
+            failure_limit=settings.channel_failure_limit,
+        )
+
+
+# Fails a journey as the system: JourneyCommands.fail_by_system.
+FailJourney = Callable[[str, str, str], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class _Failing:
+    """A journey whose channel reached the limit of failures in a row."""
+
+    workspace_id: str
+    journey_id: str
+    reason: str
+
+
 class Processing:
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        webhooks: WebhookSender | None = None,
+        policy: ChannelPolicy | None = None,
+        fail_journey: FailJourney | None = None,
+    ) -> None:
         self._database = database
         self._clock = clock
+        self._webhooks = webhooks or WebhookSender(clock, timeout_seconds=5.0, concurrency=20)
+        self._policy = policy or ChannelPolicy()
+        self._fail_journey = fail_journey
 
     async def run_all(self) -> int:
         """Everything that is due now, batch after batch; returns the rows moved."""
@@ -64,26 +121,38 @@ class Processing:
         return await self._database.write(self._transaction(self._advance))
 
     async def hand_over(self) -> int:
-        """One batch of deliveries handed to their channels; returns how many."""
-        ready = await self._database.write(self._transaction(self._take_ready))
-        if not ready:
+        """One batch of delivery attempts (first ones and retries due now), each
+        handed to its channel; returns how many."""
+        attempts = await self._database.write(self._transaction(self._take_ready))
+        if not attempts:
             return 0
-        delivered = []
-        for delivery in ready:
-            if delivery.channel == "log":
+        outcomes: list[Outcome] = []  # in the order the attempts ended
+        webhooks = []
+        for attempt in attempts:
+            if attempt.channel == "log":
                 channel_log.info(
                     "delivered template %r to customer %r (journey %s, delivery %s)",
-                    delivery.template,
-                    delivery.customer_id,
-                    delivery.journey_id,
-                    delivery.id,
+                    attempt.template,
+                    attempt.customer_id,
+                    attempt.journey_id,
+                    attempt.delivery_id,
                 )
-                delivered.append(delivery)
-        failed = [delivery for delivery in ready if delivery not in delivered]
-        await self._database.write(
-            self._transaction(_record_outcomes(delivered, failed, self._clock))
+                outcomes.append(Outcome(attempt, True))
+            elif attempt.channel == WEBHOOK:
+                webhooks.append(attempt)
+            else:
+                error = f"unknown channel {attempt.channel!r}"
+                outcomes.append(Outcome(attempt, False, error, final=True))
+        outcomes += await self._webhooks.send_all(webhooks)
+        failing = await self._database.write(
+            self._transaction(lambda connection: self._record(connection, outcomes))
         )
-        return len(ready)
+        for journey in failing:
+            await self._fail(journey)
+        return len(attempts)
+
+    async def close(self) -> None:
+        await self._webhooks.close()
 
     async def settle(self) -> int:
         """One batch of an aborted journey's rows marked EXITED / CANCELLED."""
@@ -128,18 +197,105 @@ class Processing:
         audience_store.add_to_counters(connection, counters)
         return len(due)
 
-    def _take_ready(self, connection: Connection) -> list[Any]:
+    def _take_ready(self, connection: Connection) -> list[Attempt]:
         now = self._clock.now()
+        due = audience_store.retries_due(connection, now, DELIVERY_BATCH)
         ready = audience_store.ready_deliveries(connection, now, DELIVERY_BATCH)
-        if ready:
-            audience_store.set_delivery_state(
-                connection, [d.id for d in ready], DeliveryState.HANDED_OVER, now, tries=1
+        if not due and not ready:
+            return []
+        taken = due + ready
+        # The lease: time to send the whole batch (its webhooks, so many at once)
+        # and record it. An outcome not recorded by then is taken for lost.
+        webhooks = sum(1 for delivery in taken if delivery.channel == WEBHOOK)
+        rounds = -(-webhooks // self._webhooks.concurrency) + 1
+        lease = now + LEASE_SLACK + timedelta(seconds=rounds * self._webhooks.timeout_seconds)
+        audience_store.begin_attempts(connection, [d.id for d in taken], now, lease)
+        counters: dict[str, Counter[str]] = defaultdict(Counter)
+        for delivery in ready:
+            counters[delivery.journey_id].update(queued=-1, handed_over=1)
+        audience_store.add_to_counters(connection, counters)
+        endpoints = channel_store.endpoints(
+            connection, sorted({d.workspace_id for d in taken if d.channel == WEBHOOK})
+        )
+        attempts = []
+        for delivery in taken:
+            endpoint = endpoints.get(delivery.workspace_id)
+            attempts.append(
+                Attempt(
+                    delivery_id=delivery.id,
+                    journey_id=delivery.journey_id,
+                    workspace_id=delivery.workspace_id,
+                    customer_id=delivery.customer_id,
+                    channel=delivery.channel,
+                    template=delivery.template,
+                    number=delivery.attempts + 1,
+                    url=endpoint.url if endpoint else None,
+                    secret=endpoint.secret if endpoint else None,
+                )
             )
-            counters: dict[str, Counter[str]] = defaultdict(Counter)
-            for delivery in ready:
-                counters[delivery.journey_id].update(queued=-1, handed_over=1)
-            audience_store.add_to_counters(connection, counters)
-        return ready
+        return attempts
+
+    def _record(self, connection: Connection, outcomes: Sequence[Outcome]) -> list[_Failing]:
+        """Record each attempt's outcome; returns the journeys whose channel has now
+        failed too often in a row."""
+        now = self._clock.now()
+        made = audience_store.attempts_made(connection, [o.attempt.delivery_id for o in outcomes])
+        counters: dict[str, Counter[str]] = defaultdict(Counter)
+        delivered: list[int] = []
+        others: list[tuple[int, DeliveryState, datetime, str | None]] = []
+        runs: dict[str, list[Outcome]] = defaultdict(list)
+        for outcome in outcomes:
+            attempt = outcome.attempt
+            row = made.get(attempt.delivery_id)
+            if (
+                row is None
+                or row.state != DeliveryState.HANDED_OVER.value
+                or row.attempts != attempt.number
+            ):
+                # A later attempt took it over (this one outlived its lease).
+                continue
+            if attempt.channel == WEBHOOK:
+                runs[attempt.journey_id].append(outcome)
+            if outcome.succeeded:
+                delivered.append(attempt.delivery_id)
+                counters[attempt.journey_id].update(handed_over=-1, delivered=1)
+            elif outcome.final or attempt.number >= self._policy.max_attempts:
+                others.append((attempt.delivery_id, DeliveryState.FAILED, now, outcome.error))
+                counters[attempt.journey_id].update(handed_over=-1, failed=1)
+            else:
+                retry_at = now + retry_delay(attempt.number, self._policy.first_retry)
+                others.append(
+                    (attempt.delivery_id, DeliveryState.HANDED_OVER, retry_at, outcome.error)
+                )
+        if delivered:
+            audience_store.set_delivery_state(connection, delivered, DeliveryState.DELIVERED, now)
+        audience_store.record_outcomes(connection, others, now)
+        audience_store.add_to_counters(connection, counters)
+        failing = []
+        for journey_id, ended in runs.items():
+            streak = Streak.of([outcome.succeeded for outcome in ended])
+            run = audience_store.extend_failure_run(
+                connection, journey_id, streak.kept, streak.failures_after
+            )
+            if streak.failures_after and run >= self._policy.failure_limit:
+                last = ended[-1].attempt
+                reason = failing_reason(last.url, run, ended[-1].error or "failed")
+                failing.append(_Failing(last.workspace_id, journey_id, reason))
+        return failing
+
+    async def _fail(self, failing: _Failing) -> None:
+        if self._fail_journey is None:
+            return
+        try:
+            failed = await self._fail_journey(
+                failing.workspace_id, failing.journey_id, failing.reason
+            )
+        except Exception:
+            # The outcomes are recorded; the next failure tries again.
+            log.exception("could not fail journey %s", failing.journey_id)
+            return
+        if failed is not None:
+            log.warning("journey %s is now in ERROR: %s", failing.journey_id, failing.reason)
 
     def _settle(self, connection: Connection) -> int:
         moved = 0
@@ -156,27 +312,3 @@ class Processing:
                 return result
 
         return in_transaction
-
-
-def _record_outcomes(
-    delivered: Sequence[Any], failed: Sequence[Any], clock: Clock
-) -> Callable[[Connection], int]:
-    def record(connection: Connection) -> int:
-        now = clock.now()
-        counters: dict[str, Counter[str]] = defaultdict(Counter)
-        if delivered:
-            audience_store.set_delivery_state(
-                connection, [d.id for d in delivered], DeliveryState.DELIVERED, now
-            )
-            for delivery in delivered:
-                counters[delivery.journey_id].update(handed_over=-1, delivered=1)
-        if failed:
-            audience_store.set_delivery_state(
-                connection, [d.id for d in failed], DeliveryState.FAILED, now
-            )
-            for delivery in failed:
-                counters[delivery.journey_id].update(handed_over=-1, failed=1)
-        audience_store.add_to_counters(connection, counters)
-        return len(delivered) + len(failed)
-
-    return record

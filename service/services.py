@@ -8,15 +8,17 @@ from dataclasses import dataclass, field
 
 from service.audience import AudienceCommands
 from service.bus import EventBus, InProcessBus
+from service.channels import WebhookEndpoints
 from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
 from service.feed import EventFeed
-from service.processing import Processing
+from service.processing import ChannelPolicy, Processing
 from service.reads import JourneyReads
 from service.redis_bus import RedisBus
 from service.scheduling import ArqScheduler, EmbeddedScheduler, Scheduler
 from service.settings import Mode, Settings
 from service.tokens import Tokens
+from service.webhook import WebhookSender
 from store.database import Database
 
 
@@ -33,6 +35,7 @@ class Services:
     feed: EventFeed = field(init=False)
     audience: AudienceCommands = field(init=False)
     processing: Processing = field(init=False)
+    webhook_endpoints: WebhookEndpoints = field(init=False)
     # Set when customers entered: the step processor of this process looks at once.
     work_ready: asyncio.Event = field(init=False)
 
@@ -41,7 +44,18 @@ class Services:
         self.work_ready = asyncio.Event()
         self.bus.on_work(self.work_ready.set)
         self.audience = AudienceCommands(self.database, self.clock, self.bus)
-        self.processing = Processing(self.database, self.clock)
+        self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
+        self.processing = Processing(
+            self.database,
+            self.clock,
+            WebhookSender(
+                self.clock,
+                timeout_seconds=self.settings.webhook_timeout_seconds,
+                concurrency=self.settings.webhook_concurrency,
+            ),
+            ChannelPolicy.of(self.settings),
+            self.commands.fail_by_system,
+        )
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
         self.feed = EventFeed(self.reads.status_events, self.reads.last_sequence)
@@ -87,6 +101,7 @@ class Services:
         await self.bus.start()
 
     async def close(self) -> None:
+        await self.processing.close()
         await self.feed.close()
         await self.bus.close()
         await self.scheduler.close()

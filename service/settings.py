@@ -50,6 +50,16 @@ class Settings:
     # bytes, and compressing them was measured to cost about 40 KiB of
     # memory per connection and half again the CPU of each send.
     ws_deflate: bool = False
+    # The webhook channel: how long one POST may take (connecting included),
+    # how many attempts a message gets before it has FAILED, the wait before the
+    # first retry (doubling after each further attempt, at most an hour), and
+    # how many POSTs one process has under way at once.
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 5
+    webhook_retry_seconds: float = 30.0
+    webhook_concurrency: int = 20
+    # A journey whose channel fails this many attempts in a row goes to ERROR.
+    channel_failure_limit: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -65,6 +75,11 @@ class Settings:
             ws_ping_seconds=_number(environ, "JOURNEYS_WS_PING_SECONDS", 20.0),
             token_recheck_seconds=_number(environ, "JOURNEYS_TOKEN_RECHECK_SECONDS", 30.0),
             ws_deflate=_switch(environ, "JOURNEYS_WS_DEFLATE"),
+            webhook_timeout_seconds=_number(environ, "JOURNEYS_WEBHOOK_TIMEOUT_SECONDS", 5.0),
+            webhook_max_attempts=_whole(environ, "JOURNEYS_WEBHOOK_MAX_ATTEMPTS", 5),
+            webhook_retry_seconds=_number(environ, "JOURNEYS_WEBHOOK_RETRY_SECONDS", 30.0),
+            webhook_concurrency=_whole(environ, "JOURNEYS_WEBHOOK_CONCURRENCY", 20),
+            channel_failure_limit=_whole(environ, "JOURNEYS_CHANNEL_FAILURE_LIMIT", 5),
         )
         settings.check()
         return settings
@@ -93,6 +108,16 @@ class Settings:
             raise SettingsError("REDIS_URL must start with redis:// or rediss://")
         if not 1 <= self.sweep_seconds <= 60:
             raise SettingsError("JOURNEYS_SWEEP_SECONDS must be a whole number from 1 to 60")
+        if not 0 < self.webhook_timeout_seconds <= 60:
+            raise SettingsError(
+                "JOURNEYS_WEBHOOK_TIMEOUT_SECONDS must be more than 0 and at most 60 seconds"
+            )
+        if not 1 <= self.webhook_max_attempts <= 20:
+            raise SettingsError("JOURNEYS_WEBHOOK_MAX_ATTEMPTS must be a whole number from 1 to 20")
+        if not 1 <= self.webhook_concurrency <= 200:
+            raise SettingsError("JOURNEYS_WEBHOOK_CONCURRENCY must be a whole number from 1 to 200")
+        if self.channel_failure_limit < 1:
+            raise SettingsError("JOURNEYS_CHANNEL_FAILURE_LIMIT must be a whole number, 1 or more")
 
 
 def _switch(environ: Mapping[str, str], name: str) -> bool:
@@ -102,6 +127,16 @@ def _switch(environ: Mapping[str, str], name: str) -> bool:
     if raw in ("1", "true", "on", "yes"):
         return True
     raise SettingsError(f"{name} must be on or off, not {raw!r}")
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
