@@ -25,15 +25,16 @@ from gql.journeys.mutations import JourneyMutations
 from gql.journeys.queries import JourneyQueries
 from gql.scalars import DateTime
 from gql.viewer import ViewerQueries
+from gql.webhooks import WebhookMutations, WebhookQueries
 
 
 @strawberry.type
-class Query(JourneyQueries, StatusEventQueries, ViewerQueries):
+class Query(JourneyQueries, StatusEventQueries, ViewerQueries, WebhookQueries):
     pass
 
 
 @strawberry.type
-class Mutation(JourneyMutations, AudienceMutations):
+class Mutation(JourneyMutations, AudienceMutations, WebhookMutations):
     pass
 
 
