@@ -220,7 +220,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--client",
         choices=["httpx", "raw"],
-        default="httpx",
+        default="raw",
         help="the load generator's HTTP client: httpx.AsyncClient, or harness.RawClient (a "
         "minimal HTTP/1.1 keep-alive client, for when httpx's CPU would be the bottleneck)",
     )
