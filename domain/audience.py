@@ -14,7 +14,7 @@ import unicodedata
 from datetime import datetime
 from enum import StrEnum
 
-from domain.statuses import CustomersInside, Status, traits
+from domain.statuses import INITIAL_STATUS, CustomersInside, Status, traits
 from domain.timing import window_is_open
 
 MAX_CUSTOMER_ID_LENGTH = 200
@@ -55,6 +55,13 @@ def admission_refusal(
 # Statuses whose customers move on to their next step, and whose queued
 # deliveries go out: derived from the status table, for the store's queries.
 PROCESSING_STATUSES: tuple[Status, ...] = tuple(s for s in Status if traits(s).processes_steps)
+
+
+def listens_for_events(status: Status) -> bool:
+    """Whether an event-triggered journey answers its events (by admitting, or by
+    saying why not): every status but the one a journey is designed in and the
+    terminal one. A draft is not listening yet; an aborted journey never again."""
+    return status is not INITIAL_STATUS and not exits_customers(status)
 
 
 def exits_customers(status: Status) -> bool:

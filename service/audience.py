@@ -117,8 +117,9 @@ class AudienceCommands:
 
     async def track(self, principal: Principal, events: Sequence[TrackedEvent]) -> list[Tracked]:
         """Admit each event's customer into every event-triggered journey of the
-        workspace that listens for it and admits now. Journeys still being designed
-        are not listening yet; every other one is either entered or refused."""
+        workspace that listens for it and admits now; every other journey listening
+        for it refuses with a reason. Drafts and aborted journeys are not listening
+        (domain.audience.listens_for_events)."""
         if not events:
             return []
         if len(events) > MAX_EVENT_BATCH:

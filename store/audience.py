@@ -19,21 +19,24 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
-from domain.audience import PROCESSING_STATUSES
+from domain.audience import PROCESSING_STATUSES, listens_for_events
 from domain.channels import HOLDING_RETRIES
 from domain.content import JourneyKind, Step
+from domain.statuses import Status
 from domain.walking import DeliveryState, EnrollmentState
 from store.compiled import Statement
 from store.mapping import step_from_json
 from store.tables import DELIVERIES, ENROLLMENTS, JOURNEYS, STATS, VERSIONS
 
 _PROCESSING = [status.value for status in PROCESSING_STATUSES]
+_LISTENING_STATUSES = [status.value for status in Status if listens_for_events(status)]
 _HOLDING_RETRIES = [status.value for status in HOLDING_RETRIES]
 
 # -- entry ------------------------------------------------------------------
 
-# Live EVENT_TRIGGERED journeys listening for these events, held FOR SHARE so
-# a status change waits for this admission (and the admission sees it).
+# EVENT_TRIGGERED journeys listening for these events (domain.audience:
+# listens_for_events), held FOR SHARE so a status change waits for this
+# admission (and the admission sees it).
 _LISTENING = Statement(
     select(
         JOURNEYS.c.id,
@@ -46,7 +49,7 @@ _LISTENING = Statement(
         JOURNEYS.c.workspace_id == bindparam("workspace_id"),
         JOURNEYS.c.kind == JourneyKind.EVENT_TRIGGERED.value,
         JOURNEYS.c.trigger_event.in_(bindparam("names", expanding=True)),
-        JOURNEYS.c.live_version.is_not(None),
+        JOURNEYS.c.status.in_(_LISTENING_STATUSES),
     )
     .order_by(JOURNEYS.c.pk)
     .with_for_update(read=True)
@@ -71,8 +74,8 @@ _ADMIT = Statement(
 def listening_journeys(
     connection: Connection, workspace_id: str, names: Sequence[str]
 ) -> list[Any]:
-    """(id, status, start_at, end_at, trigger_event) of the activated event-triggered
-    journeys of a workspace that listen for one of `names`, locked against status changes."""
+    """(id, status, start_at, end_at, trigger_event) of the event-triggered journeys of a
+    workspace that listen for one of `names`, locked against status changes."""
     return _LISTENING.rows(connection, {"workspace_id": workspace_id, "names": list(names)})
 
 

@@ -112,3 +112,12 @@ def test_only_editors_and_admins_write():
 def test_actors():
     assert Actor.system() == Actor(ActorKind.SYSTEM, "system", Role.SYSTEM)
     assert Actor.user("ada", Role.ADMIN) == Actor(ActorKind.USER, "ada", Role.ADMIN)
+
+
+def test_drafts_and_aborted_journeys_do_not_listen_for_events():
+    from domain.audience import listens_for_events
+
+    assert {s for s in Status if not listens_for_events(s)} == {
+        Status.DESIGNING,
+        Status.ABORTED,
+    }

@@ -107,6 +107,9 @@ async def test_each_refusal_names_its_reason(
     }
     assert {r.reason for r in invalid.refused} == {Refusal.INVALID_ID}
     assert designing.id not in {r.journey_id for r in again.refused}  # not listening yet
+    await services.commands.take(callers.editor, frozen.id, Action.ABORT)
+    [after_abort] = await track(services, callers, "bob")
+    assert frozen.id not in {r.journey_id for r in after_abort.refused}  # never again
 
 
 async def test_the_same_customer_twice_in_one_batch_enters_once(
