@@ -56,7 +56,7 @@ DELIVERY_BATCH = 1000
 SETTLE_BATCH = 5000
 # Beyond the time to send a batch, how long before an attempt with no recorded
 # outcome is taken for lost and made again.
-LEASE_SLACK = timedelta(seconds=60)
+LEASE_SLACK = timedelta(seconds=30)
 # Journeys with due customers locked per step batch.
 JOURNEYS_PER_BATCH = 100
 
