@@ -9,11 +9,12 @@ What is measured
   Once the server's `/metrics` says `journeys_subscribers N` (so every subscription is live),
   one `pauseJourney` / `resumeJourney` mutation is sent over HTTP, and each client notes when
   its `next` frame arrived.
-* **bare**: the limit. A Starlette app in this file, served by uvicorn in a subprocess with the
-  same uvicorn options. It answers `connection_init` with `connection_ack`, keeps every socket
-  that sent `subscribe` in a set, and `POST /broadcast` sends every socket the same
-  pre-serialized text with `await ws.send_text(frame)` in a loop. The frame is the project's
-  real `next` frame, captured by a client in the project phase. No GraphQL, no database, no
+* **bare**: the limit. `peer_broadcast.py`, a Starlette app served by uvicorn in a subprocess
+  with the same uvicorn options, importing nothing of the project. It answers
+  `connection_init` with `connection_ack`, keeps every socket that sent `subscribe` in a set,
+  and `POST /broadcast` sends every socket the same pre-serialized text with `await
+  ws.send_text(frame)` in a loop. The frame is the project's real `next` frame, captured by a
+  client in the project phase. No GraphQL, no database, no
   work per subscriber beyond the send itself.
 
 Latency is the client's `time.time()` when the frame arrives minus `t0`, the driver's
@@ -28,7 +29,7 @@ previous phase never collide); one clients process per phase (`ws_clients.py`, o
 loop holding all N connections on websockets' sans-I/O protocol, each frame stamped in
 `data_received`). Memory per connection is the server's VmRSS after all N
 subscribed minus VmRSS before the first connection, divided by N. Both servers log their
-cyclic-GC passes of 20 ms or more, so the report can show how much of a round was a
+cyclic-GC passes of 20 ms or more (`ws_server.py`), so the report can show how much of a round was a
 collection rather than the fan-out.
 
 Goal: 10,000 subscribers p99 under 500 ms and within 2x of the bare broadcast; 1,000
@@ -44,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import platform
 import re
@@ -58,11 +58,11 @@ from typing import Any, TypeVar
 
 import httpx
 from harness import (
+    BENCH,
     GraphQLApi,
     Processes,
     add_run_options,
     code_fingerprint,
-    die_with_parent,
     fmt,
     free_port,
     journey_input,
@@ -79,7 +79,8 @@ from harness import (
     wait_for_quiet,
     wait_healthy,
 )
-from ws_clients import PROTOCOL, ClientsProcess
+from ws_clients import ClientsProcess
+from ws_server import gc_passes
 
 T = TypeVar("T")
 
@@ -89,123 +90,6 @@ SHARED_METRIC = re.compile(r"^journeys_shared_subscriptions (\d+)$", re.MULTILIN
 
 # N -> (p99 must be under this many ms, project p99 / bare p99 must be at most this or None)
 GOALS: dict[int, tuple[float, float | None]] = {1_000: (100.0, None), 10_000: (500.0, 2.0)}
-
-
-# -- the servers ------------------------------------------------------------------------
-
-# Cyclic-GC passes at least this long are written to the server's log, so that the report
-# can tell a collection over N connections' objects from the fan-out's own work.
-GC_REPORT_SECONDS = 0.02
-GC_LINE = re.compile(r"^fanout-gc (\d+\.\d+) (\d) (\d+\.\d+)$", re.MULTILINE)
-
-
-def install_gc_probe() -> None:
-    """Log each long collection as `fanout-gc <time.time() at its end> <generation> <ms>`."""
-    started = [0.0]
-
-    def probe(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-            return
-        took = time.perf_counter() - started[0]
-        if took >= GC_REPORT_SECONDS:
-            line = f"fanout-gc {time.time():.6f} {info['generation']} {took * 1000:.1f}\n"
-            sys.stderr.write(line)
-            sys.stderr.flush()
-
-    gc.callbacks.append(probe)
-
-
-def uvicorn_options(host: str, port: int, ws_ping: float, given: str) -> dict[str, Any]:
-    """One set of options for both servers, so they differ only in the application: those
-    `journeys serve` uses (`given`: harness.project_server_options, as JSON), with this run's
-    ping interval. The bare server never imports the project to learn them."""
-    options: dict[str, Any] = json.loads(given)
-    ping = ws_ping if ws_ping > 0 else None
-    options.update(ws_ping_interval=ping, ws_ping_timeout=ping)
-    return {"host": host, "port": port, "log_level": "info", **options}
-
-
-def serve_project(host: str, port: int, ws_ping: float, options: str) -> None:
-    """The app as `journeys serve` builds it (settings from the environment), after migration."""
-    raise_fd_limit()
-    die_with_parent()
-    install_gc_probe()
-    import uvicorn
-
-    from gql.app import create_app
-    from service.services import Services
-    from service.settings import Settings
-
-    services = Services.from_settings(Settings.from_env())
-    uvicorn.run(create_app(services), **uvicorn_options(host, port, ws_ping, options))
-
-
-def create_bare_app(frame: str) -> Any:
-    """The limit: accept, ack, remember; on POST /broadcast send `frame` to every socket."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, PlainTextResponse, Response
-    from starlette.routing import Route, WebSocketRoute
-    from starlette.websockets import WebSocket, WebSocketDisconnect
-
-    sockets: set[WebSocket] = set()
-    sending: set[asyncio.Task[None]] = set()
-    ack = json.dumps({"type": "connection_ack"})
-
-    async def graphql_ws(websocket: WebSocket) -> None:
-        await websocket.accept(subprotocol=PROTOCOL)
-        try:
-            await websocket.receive_text()  # connection_init
-            await websocket.send_text(ack)
-            await websocket.receive_text()  # subscribe
-            sockets.add(websocket)
-            async for _message in websocket.iter_text():
-                pass
-        except WebSocketDisconnect:
-            pass
-        finally:
-            sockets.discard(websocket)
-
-    async def send_all(targets: list[WebSocket]) -> None:
-        for websocket in targets:
-            # A client that left mid-broadcast is not this benchmark's concern.
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-                await websocket.send_text(frame)
-
-    async def broadcast(_request: Request) -> Response:
-        # Answer at once and send in a task, as the project answers the mutation and
-        # then fans out from its feed task.
-        targets = list(sockets)
-        task = asyncio.create_task(send_all(targets))
-        sending.add(task)
-        task.add_done_callback(sending.discard)
-        return JSONResponse({"subscribers": len(targets)})
-
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(f"journeys_subscribers {len(sockets)}\n")
-
-    return Starlette(
-        routes=[
-            WebSocketRoute("/graphql", graphql_ws),
-            Route("/broadcast", broadcast, methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics),
-        ]
-    )
-
-
-def serve_bare(host: str, port: int, ws_ping: float, options: str, frame_file: Path) -> None:
-    raise_fd_limit()
-    die_with_parent()
-    install_gc_probe()
-    import uvicorn
-
-    app = create_bare_app(frame_file.read_text())
-    uvicorn.run(app, **uvicorn_options(host, port, ws_ping, options))
 
 
 # -- the driver -------------------------------------------------------------------------
@@ -225,7 +109,7 @@ class Round:
     server_cpu: float | None
     clients_cpu: float | None
     machine_busy: float | None
-    gc_ms: float = 0.0  # server GC passes >= GC_REPORT_SECONDS that ended inside the round
+    gc_ms: float = 0.0  # the server's long GC passes (ws_server) that ended inside the round
 
 
 @dataclass
@@ -411,15 +295,15 @@ async def run_phase(run: Run, path: str, count: int) -> Phase:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = run.workdir / f"{path}-{count}.log"
-    script = str(Path(__file__).resolve())
     common = ["--port", str(port), "--ws-ping", str(args.ws_ping),
               "--uvicorn-options", json.dumps(run.options)]  # fmt: skip
     if path == "project":
-        command = [sys.executable, script, "_serve-project", *common]
+        command = [sys.executable, str(BENCH / "ws_project.py"), *common]
     else:
         frame_file = run.workdir / "frame.txt"
         frame_file.write_text(run.frame or synthetic_frame())
-        command = [sys.executable, script, "_serve-bare", *common, "--frame-file", str(frame_file)]
+        peer = str(BENCH / "peer_broadcast.py")
+        command = [sys.executable, peer, *common, "--frame-file", str(frame_file)]
     name = f"{path} server N={count}"
     note(f"{name}: starting")
     server_pid = run.processes.start(name, command, run.env, log)
@@ -494,11 +378,7 @@ async def run_phase(run: Run, path: str, count: int) -> Phase:
 
 
 def attribute_gc(phase: Phase, log: Path) -> None:
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return
-    passes = [(float(end), float(ms)) for end, _gen, ms in GC_LINE.findall(text)]
+    passes = gc_passes(log)
     for one in phase.rounds:
         one.gc_ms = sum(ms for end, ms in passes if one.t0 <= end <= one.last)
 
@@ -726,26 +606,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def internal_main(role: str, argv: list[str]) -> int:
-    """The subprocess roles: `_serve-project`, `_serve-bare`."""
-    parser = argparse.ArgumentParser(prog=f"fanout.py {role}")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ws-ping", type=float, default=20.0)
-    parser.add_argument("--uvicorn-options", default="{}")
-    parser.add_argument("--frame-file", type=Path)
-    args = parser.parse_args(argv)
-    if role == "_serve-project":
-        serve_project(args.host, args.port, args.ws_ping, args.uvicorn_options)
-    else:
-        serve_bare(args.host, args.port, args.ws_ping, args.uvicorn_options, args.frame_file)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("_serve-project", "_serve-bare"):
-        return internal_main(argv[0], argv[1:])
     args = parse_arguments(argv)
     return run_benchmark(
         lambda workdir, processes: benchmark(args, workdir, processes),
