@@ -55,8 +55,6 @@ import asyncio
 import math
 import os
 import platform
-import re
-import signal
 import subprocess
 import sys
 import time
@@ -72,7 +70,6 @@ import psycopg
 import redis
 from harness import (
     JOURNEYS_CLI,
-    PY_SPY,
     REPO,
     Processes,
     busy_between,
@@ -82,12 +79,13 @@ from harness import (
     percentile,
     postgres_value,
     process_cpu_seconds,
-    read_stacks,
     recreate_postgres,
     run_cli,
     run_directory,
     start_redis,
 )
+from worker_logs import LogFacts, read_logs
+from worker_profiles import WorkerProfiles
 
 sys.path.insert(0, str(REPO))  # run as a script: make the project's packages importable
 
@@ -97,7 +95,6 @@ from service.services import Services
 from service.settings import Settings
 from service.tokens import Principal
 
-PROFILE_RATE = 50  # py-spy samples per second
 GOAL_SECONDS = 5.0
 GOAL_LINE = "goal: all ACTIVE within 5 s of the due second, 0 duplicates, 0 misses"
 PROBE_WORKSPACE = "storm-probe"
@@ -158,21 +155,6 @@ class RunResult:
             and self.misses == 0
             and not self.creation_overran
         )
-
-
-@dataclass
-class LogFacts:
-    """What the workers' logs say about who applied the STARTs."""
-
-    jobs_true: int = 0  # journeys STARTed by deferred jobs (one job per workspace and date)
-    jobs_false: int = 0  # deferred jobs that found nothing due (already done)
-    jobs_failed: int = 0
-    job_seconds: list[float] = field(default_factory=list)  # run time of START jobs
-    delayed: list[float] = field(default_factory=list)  # arq's "delayed=" (start - planned)
-    sweep_moved: list[int] = field(default_factory=list)
-    sweep_runs: int = 0
-    sweep_seconds: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 def sleep_until(when: datetime) -> None:
@@ -356,74 +338,6 @@ def read_events(
     result.lateness = [(at - result.due).total_seconds() for _, at in rows]
 
 
-JOB_DONE = re.compile(r"(\d+\.\d+)s ← start:\S+:apply_due_transitions ● (\d+)")
-JOB_FAILED = re.compile(r"! start:\S+:apply_due_transitions failed")
-DELAYED = re.compile(r"→ start:\S+ .*delayed=(\d+\.\d+)s")
-SWEEP_DONE = re.compile(r"(\d+\.\d+)s ← cron:sweep\S* ● (\d+)")
-SWEEP_MOVED = re.compile(r"sweep moved (\d+) late journeys")
-
-
-def read_logs(logs: list[Path]) -> LogFacts:
-    facts = LogFacts()
-    for log in logs:
-        for line in log.read_text(errors="replace").splitlines():
-            if match := JOB_DONE.search(line):
-                facts.job_seconds.append(float(match[1]))
-                if int(match[2]) > 0:
-                    facts.jobs_true += int(match[2])
-                else:
-                    facts.jobs_false += 1
-            elif JOB_FAILED.search(line):
-                facts.jobs_failed += 1
-            elif (match := SWEEP_DONE.search(line)) and int(match[2]) > 0:
-                facts.sweep_runs += 1  # only the sweeps that moved something
-                facts.sweep_seconds.append(float(match[1]))
-            elif match := SWEEP_MOVED.search(line):
-                facts.sweep_moved.append(int(match[1]))
-            elif "Traceback" in line or " failed, " in line or "ERROR" in line:
-                facts.errors.append(f"{log.name}: {line.strip()}")
-            if match := DELAYED.search(line):
-                facts.delayed.append(float(match[1]))
-    return facts
-
-
-def start_profiles(processes: Processes, kind: str, pids: list[int], directory: Path) -> list[Path]:
-    if not PY_SPY.exists():
-        raise SystemExit(f"--profile needs py-spy: {PY_SPY} is missing (pip install py-spy)")
-    directory.mkdir(parents=True, exist_ok=True)
-    outputs = []
-    for n, pid in enumerate(pids, start=1):
-        output = directory / f"{kind}-worker-{n}.raw"
-        command = [
-            str(PY_SPY), "record", "--pid", str(pid), "--rate", str(PROFILE_RATE),
-            "--nonblocking", "--format", "raw", "--output", str(output),
-        ]  # fmt: skip
-        processes.start(f"py-spy-{kind}-{n}", command, dict(os.environ), output.with_suffix(".log"))
-        outputs.append(output)
-    return outputs
-
-
-def summarize_profile(raw: Path, wall_seconds: float, top: int = 6) -> str:
-    """The leaf functions most often on CPU, and how busy the process was."""
-    if not raw.exists():
-        return f"  py-spy {raw.name}: no output"
-    stacks = read_stacks([raw], own=("domain", "service", "store", "jobs"))
-    total = stacks.total
-    busy = total / (PROFILE_RATE * wall_seconds) if wall_seconds > 0 else float("nan")
-    lines = [
-        f"  py-spy {raw.stem}: {total} samples on CPU = {busy:.0%} of one core over "
-        f"{wall_seconds:.1f} s; hottest leaf functions:"
-    ]
-    lines += [
-        f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in stacks.leaves.most_common(top)
-    ]
-    lines.append("   by innermost project frame:")
-    lines += [
-        f"    {c / max(total, 1):5.1%}  {name[:110]}" for name, c in stacks.ours.most_common(top)
-    ]
-    return "\n".join(lines)
-
-
 # -- one run -------------------------------------------------------------------------------
 
 
@@ -492,17 +406,12 @@ def run_once(
             flush=True,
         )
     worker_pids = processes.pids(f"worker-{kind}-")
-    profiles: list[Path] = []
+    profiles = WorkerProfiles(processes, kind, options.profile)
     sleep_until(due - timedelta(seconds=0.3))
-    profiled_since = time.monotonic()
-    if options.profile is not None:
-        profiles = start_profiles(processes, kind, worker_pids, options.profile)
+    profiles.start(worker_pids)
 
     def stop_profiles() -> None:
-        if profiles:
-            processes.stop(f"py-spy-{kind}-", how=signal.SIGINT)  # py-spy writes on SIGINT
-            profiled = time.monotonic() - profiled_since
-            result.profiles = [summarize_profile(p, profiled) for p in profiles]
+        result.profiles = profiles.stop()
 
     sleep_until(due)
     result.load_at_due = os.getloadavg()[0]
