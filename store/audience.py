@@ -207,6 +207,7 @@ _BUSY_JOURNEYS = Statement(
     .with_for_update(read=True)
 )
 
+# One journey's due enrollments, oldest due first (index ix_enrollments_journey_due).
 _DUE = Statement(
     select(
         ENROLLMENTS.c.id,
@@ -215,7 +216,7 @@ _DUE = Statement(
         ENROLLMENTS.c.step_index,
     )
     .where(
-        ENROLLMENTS.c.journey_id.in_(bindparam("journey_ids", expanding=True)),
+        ENROLLMENTS.c.journey_id == bindparam("journey_id"),
         ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
         ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
     )
@@ -254,9 +255,17 @@ def busy_journeys(connection: Connection, now: datetime, limit: int) -> list[Any
 def due_enrollments(
     connection: Connection, journey_ids: Sequence[str], now: datetime, limit: int
 ) -> list[Any]:
-    """(id, journey_id, customer_id, step_index) of up to `limit` due enrollments,
-    locked; rows another worker holds are skipped."""
-    return _DUE.rows(connection, {"journey_ids": list(journey_ids), "now": now, "limit": limit})
+    """(id, journey_id, customer_id, step_index) of up to about `limit` due
+    enrollments, locked; rows another worker holds are skipped.
+
+    The batch is shared among the journeys: each gets an equal part, so a customer
+    who just entered a small journey moves on at once even while a large one has a
+    backlog of a million (one SELECT per journey, each on its own index range)."""
+    share = max(1, -(-limit // max(1, len(journey_ids))))
+    found: list[Any] = []
+    for journey_id in journey_ids:
+        found += _DUE.rows(connection, {"journey_id": journey_id, "now": now, "limit": share})
+    return found
 
 
 def live_steps(connection: Connection, journeys: Sequence[Any]) -> dict[str, tuple[Step, ...]]:

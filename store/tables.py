@@ -136,6 +136,15 @@ class EnrollmentRow(SQLModel, table=True):
         ),
         # Where a journey's customers are (Journey.steps) and settling an ABORT.
         Index("ix_enrollments_journey_step", "journey_id", "state", "step_index"),
+        # A journey's due customers in the order they fell due: each batch takes a
+        # share of every busy journey's (store.audience.due_enrollments).
+        Index(
+            "ix_enrollments_journey_due",
+            "journey_id",
+            "due_at",
+            sqlite_where=text("state = 'INSIDE'"),
+            postgresql_where=text("state = 'INSIDE'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
