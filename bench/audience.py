@@ -1,0 +1,259 @@
+"""Customers through journeys: admission, processing, promptness, abort, memory, each beside
+its peer or limit from the same run.
+
+On PostgreSQL (`--database-url postgresql://...`): one `journeys serve` and `--workers` (2)
+`journeys worker` processes on a private Redis, the distributed mode. On SQLite: one
+`journeys serve` in embedded mode, whose own step processor does the work. Phases:
+
+* **events**: `trackEvents` in batches of 1,000 events, each event matching `--listening`
+  (10) ACTIVE journeys, so a call admits 10,000 enrollments; events/s. Peer: psycopg (or
+  sqlite3) inserting the same 10,000 (journey, customer) rows per batch with a multi-row
+  `INSERT ... ON CONFLICT DO NOTHING` into a scratch table of the same shape.
+* **processing**: a 1-step SEND journey (`log` channel) with `--customers` enrolled
+  (`enrollCustomers`, 10,000 a call; the enrolment rate is printed too) while no worker runs;
+  then the workers start and the script waits until every message is DELIVERED: steps/s and
+  the time it took. Goal: under 2 minutes for 1,000,000 with 2 workers. Limit: a bare psycopg
+  loop doing the same batches (lock 1,000 due rows, UPDATE them, INSERT their deliveries,
+  commit) on a scratch copy of the enrollments.
+* **promptness**, while the processing phase runs: every 0.1 s a `trackEvent` on another
+  journey, and the time until its delivery row exists. Goal: p99 under 1 s.
+* **abort**: `abortJourney` of a FROZEN journey with the processing phase's `--customers`
+  inside. Goal: under 200 ms; the stats must say `exited` at once.
+* **memory**: peak RSS (VmHWM) of the API process and of each worker. Goal: under 300 MB.
+
+Not measured yet (not built yet): list uploads (`POST /journeys/{id}/audience`, against
+PostgreSQL `COPY`) and the START load of a segment list.
+
+Run from the repository root:
+    .venv/bin/python bench/audience.py --database-url postgresql://127.0.0.1:5432/test
+    .venv/bin/python bench/audience.py --customers 20000          # SQLite, embedded
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    JOURNEYS_CLI,
+    Processes,
+    Setup,
+    add_database_options,
+    add_run_options,
+    facts,
+    fmt,
+    graphql,
+    open_client,
+    percentile,
+    prepare,
+    run_benchmark,
+    start_project,
+    start_redis,
+    table,
+    wait_for_quiet,
+)
+from peer_audience import bare_admissions, bare_processing
+
+ENROLL = """mutation($id: ID!, $ids: [String!]!) {
+  enrollCustomers(journeyId: $id, customerIds: $ids) { admitted rejected { reason } } }"""
+TRACK_MANY = (
+    "mutation($events: [TrackEventInput!]!) { trackEvents(events: $events) { entered { id } } }"
+)
+TRACK = 'mutation($c: String!) { trackEvent(name: "ping", customerId: $c) { entered { id } } }'
+CREATE = "mutation($input: CreateJourneyInput!) { createJourney(input: $input) { id } }"
+ACTIVATE = "mutation($id: ID!) { activateJourney(id: $id) { status } }"
+PAUSE = "mutation($id: ID!) { pauseJourney(id: $id) { status } }"
+RESUME = "mutation($id: ID!) { resumeJourney(id: $id) { status } }"
+ABORT = "mutation($id: ID!) { abortJourney(id: $id) { status stats { exited inFlight held } } }"
+SEND = [{"type": "SEND", "channel": "log", "template": "offer"}]
+ENROLL_BATCH = 10_000
+EVENT_BATCH = 1_000
+
+
+async def journey(client: Any, trigger: str) -> str:
+    input = {"name": trigger, "kind": "EVENT_TRIGGERED", "triggerEvent": trigger, "steps": SEND}
+    journey_id: str = (await graphql(client, CREATE, {"input": input}))["createJourney"]["id"]
+    await graphql(client, ACTIVATE, {"id": journey_id})
+    return journey_id
+
+
+async def enroll(client: Any, journey_id: str, customers: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, customers, ENROLL_BATCH):
+        ids = [f"c{n}" for n in range(start, min(customers, start + ENROLL_BATCH))]
+        result = (await graphql(client, ENROLL, {"id": journey_id, "ids": ids}))["enrollCustomers"]
+        if result["admitted"] != len(ids):
+            raise RuntimeError(f"enrolment refused some: {result['rejected'][:3]}")
+    return customers / (time.perf_counter() - started)
+
+
+def sql_value(setup: Setup, query: str, *params: object) -> Any:
+    if setup.database.is_sqlite:
+        import sqlite3
+
+        path = setup.database.url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as connection:
+            return connection.execute(query.replace("%s", "?"), params).fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(setup.database.url) as connection:
+        row = connection.execute(query, params).fetchone()
+        return row[0] if row else None
+
+
+def delivered(setup: Setup, journey_id: str) -> int:
+    return int(
+        sql_value(
+            setup,
+            "SELECT count(*) FROM deliveries WHERE journey_id = %s AND state = 'DELIVERED'",
+            journey_id,
+        )
+    )
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def promptness(
+    setup: Setup, url: str, journey_id: str, stop: asyncio.Event
+) -> list[float]:
+    """trackEvent every 0.1 s; seconds from the request until its delivery row exists."""
+    async with open_client("raw", url, setup.headers, timeout=120) as client:
+        return await _promptness(setup, client, journey_id, stop)
+
+
+async def _promptness(
+    setup: Setup, client: Any, journey_id: str, stop: asyncio.Event
+) -> list[float]:
+    latencies = []
+    n = 0
+    while not stop.is_set():
+        n += 1
+        customer = f"p{n}"
+        asked = time.perf_counter()
+        await graphql(client, TRACK, {"c": customer})
+        while not sql_value(
+            setup,
+            "SELECT count(*) FROM deliveries WHERE journey_id = %s AND customer_id = %s",
+            journey_id,
+            customer,
+        ):
+            if time.perf_counter() - asked > 10:
+                raise RuntimeError("a tracked customer's message was not queued within 10 s")
+            await asyncio.sleep(0.01)
+        latencies.append(time.perf_counter() - asked)
+        await asyncio.sleep(0.1)
+    return latencies
+
+
+async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processes) -> str:
+    busy_before = await wait_for_quiet(args.wait_quiet)
+    setup = prepare(args, workdir, processes)
+    distributed = not setup.database.is_sqlite
+    if distributed:
+        redis_url, _ = start_redis(processes, workdir)
+        setup.env = {**setup.env, "REDIS_URL": redis_url, "JOURNEYS_QUEUE_NAME": "bench:audience"}
+    api = await start_project(setup, "api")
+    lines = [*facts(setup, busy_before, f"{args.customers} customers, {args.workers} workers")]
+    async with open_client("raw", api.url, setup.headers, timeout=120) as client:
+        # -- events (the API admits; processing of them does not matter here)
+        for _ in range(args.listening):
+            await journey(client, "visit")
+        started = time.perf_counter()
+        for batch in range(args.event_batches):
+            events = [{"name": "visit", "customerId": f"v{batch}-{n}"} for n in range(EVENT_BATCH)]
+            await graphql(client, TRACK_MANY, {"events": events})
+        events_rate = args.event_batches * EVENT_BATCH / (time.perf_counter() - started)
+        bare_events = bare_admissions(setup.database.url, args.event_batches, args.listening)
+
+        # -- processing, with promptness measured meanwhile
+        # Both bulk journeys are PAUSED while their customers enter (PAUSED admits and
+        # holds): the processing phase starts at RESUME, the abort finds everyone inside.
+        main = await journey(client, "bulk")
+        prompt = await journey(client, "ping")
+        held = await journey(client, "held")
+        for paused in (main, held):
+            await graphql(client, PAUSE, {"id": paused})
+        enroll_rate = await enroll(client, main, args.customers)
+        await enroll(client, held, args.customers)
+        if distributed:
+            for n in range(args.workers):
+                processes.start(
+                    f"worker-{n}", [str(JOURNEYS_CLI), "worker"], setup.env,
+                    workdir / f"worker-{n}.log", cwd=setup.source,
+                )  # fmt: skip
+        await graphql(client, RESUME, {"id": main})
+        started = time.perf_counter()
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(promptness(setup, api.url, prompt, stop))
+        while delivered(setup, main) < args.customers:
+            processes.check_alive()
+            if time.perf_counter() - started > args.timeout:
+                raise RuntimeError(f"not every message was delivered within {args.timeout} s")
+            await asyncio.sleep(0.5)
+        processing_seconds = time.perf_counter() - started
+        stop.set()
+        latencies = await watcher
+        bare_steps = bare_processing(setup.database.url, min(args.customers, 200_000))
+
+    # -- abort with everyone inside (a new connection: the last one idled past keep-alive)
+    async with open_client("raw", api.url, setup.headers, timeout=120) as client:
+        asked = time.perf_counter()
+        aborted = (await graphql(client, ABORT, {"id": held}))["abortJourney"]
+        abort_ms = (time.perf_counter() - asked) * 1000
+        if aborted["stats"]["exited"] != args.customers:
+            raise RuntimeError(f"the abort's stats say {aborted['stats']}")
+
+    memory = {"api": peak_rss_mb(api.pid)}
+    memory |= {name: peak_rss_mb(pid) for name, pid in
+               ((f"worker-{n}", p) for n, p in enumerate(processes.pids("worker")))}  # fmt: skip
+    steps_rate = args.customers / processing_seconds
+    projected = f": {1_000_000 / steps_rate:.0f} s projected" if steps_rate else ""
+    p50, p99 = (fmt(percentile(latencies, share) * 1000, ".0f") for share in (0.5, 0.99))
+    rows = [
+        [f"events (trackEvents, {args.listening} journeys)", f"{events_rate:,.0f} events/s",
+         f"{bare_events:,.0f} events/s (multi-row INSERT ON CONFLICT)", "-"],
+        ["enrolment (enrollCustomers)", f"{enroll_rate:,.0f} customers/s", "-", "-"],
+        ["processing: 1-step SEND", f"{steps_rate:,.0f} steps/s, all in {processing_seconds:.1f} s",
+         f"{bare_steps:,.0f} steps/s (one bare loop)", "1,000,000 in < 120 s" + projected],
+        ["promptness: trackEvent -> queued", f"p50 {p50} ms, p99 {p99} ms ({len(latencies)})",
+         "-", "p99 < 1,000 ms"],
+        [f"abort with {args.customers:,} inside", f"{abort_ms:.0f} ms", "-", "< 200 ms"],
+        ["peak RSS", ", ".join(f"{k} {fmt(v, '.0f')} MB" for k, v in memory.items()), "-",
+         "< 300 MB each"],
+    ]  # fmt: skip
+    lines += ["", table(["phase", "project", "peer or limit", "goal"], rows)]
+    lines.append("not measured (not built yet): list upload against COPY; the START load of a list")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_database_options(parser, "journeys_audience")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--listening", type=int, default=10, help="journeys each event matches")
+    parser.add_argument("--event-batches", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    return run_benchmark(
+        lambda workdir, processes: benchmark(args, workdir, processes),
+        keep=args.keep,
+        name="audience",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
