@@ -192,8 +192,8 @@ class Processing:
                 ]
             if outcome.completes:
                 counters[journey_id].update(completed=len(enrollments), inside=-len(enrollments))
-        for journey_id in audience_store.queue_deliveries(connection, deliveries):
-            counters[journey_id]["queued"] += 1
+        for journey_id, queued in audience_store.queue_deliveries(connection, deliveries).items():
+            counters[journey_id]["queued"] += queued
         audience_store.add_to_counters(connection, counters)
         return len(due)
 

@@ -25,6 +25,7 @@ from domain.content import JourneyKind, Step
 from domain.statuses import Status
 from domain.walking import DeliveryState, EnrollmentState
 from store.compiled import Statement
+from store.lists import one_of
 from store.mapping import step_from_json
 from store.tables import DELIVERIES, ENROLLMENTS, JOURNEYS, STATS, VERSIONS
 
@@ -48,7 +49,7 @@ _LISTENING = Statement(
     .where(
         JOURNEYS.c.workspace_id == bindparam("workspace_id"),
         JOURNEYS.c.kind == JourneyKind.EVENT_TRIGGERED.value,
-        JOURNEYS.c.trigger_event.in_(bindparam("names", expanding=True)),
+        one_of(JOURNEYS.c.trigger_event, "names"),
         JOURNEYS.c.status.in_(_LISTENING_STATUSES),
     )
     .order_by(JOURNEYS.c.pk)
@@ -158,7 +159,7 @@ def count_everyone_out(connection: Connection, journey_id: str) -> None:
     _EXIT_COUNTERS.execute(connection, {"journey": journey_id})
 
 
-_STATS = Statement(select(STATS).where(STATS.c.journey_id.in_(bindparam("ids", expanding=True))))
+_STATS = Statement(select(STATS).where(one_of(STATS.c.journey_id, "ids")))
 
 
 def counters(connection: Connection, journey_ids: Sequence[str]) -> dict[str, Any]:
@@ -168,7 +169,7 @@ def counters(connection: Connection, journey_ids: Sequence[str]) -> dict[str, An
 _AT_STEPS = Statement(
     select(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.step_index, func.count())
     .where(
-        ENROLLMENTS.c.journey_id.in_(bindparam("ids", expanding=True)),
+        one_of(ENROLLMENTS.c.journey_id, "ids"),
         ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
     )
     .group_by(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.step_index)
@@ -227,13 +228,13 @@ _DUE = Statement(
 
 _STEPS = Statement(
     select(VERSIONS.c.journey_id, VERSIONS.c.number, VERSIONS.c.steps).where(
-        VERSIONS.c.journey_id.in_(bindparam("journey_ids", expanding=True))
+        one_of(VERSIONS.c.journey_id, "journey_ids")
     )
 )
 
 _MOVE = Statement(
     update(ENROLLMENTS)
-    .where(ENROLLMENTS.c.id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(ENROLLMENTS.c.id, "ids"))
     .values(
         step_index=bindparam("next_index"),
         due_at=bindparam("next_due_at", type_=ENROLLMENTS.c.due_at.type),
@@ -242,8 +243,30 @@ _MOVE = Statement(
     )
 )
 
+# The columns a queued delivery is written with (`delivery_row`); the values are
+# bound as `new_<column>`, since a bind may not be named like its column here.
+_QUEUED_COLUMNS = (
+    "journey_id",
+    "enrollment_id",
+    "customer_id",
+    "step_index",
+    "channel",
+    "template",
+    "state",
+    "not_before",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
 _QUEUE = Statement(
-    insert_or_skip(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.journey_id)
+    insert_or_skip(DELIVERIES)
+    .values(
+        {
+            name: bindparam(f"new_{name}", type_=DELIVERIES.c[name].type)
+            for name in _QUEUED_COLUMNS
+        }
+    )
+    .on_conflict_do_nothing()
 )
 
 
@@ -299,12 +322,22 @@ def move(
     )
 
 
-def queue_deliveries(connection: Connection, deliveries: Sequence[Mapping[str, Any]]) -> list[str]:
+def queue_deliveries(
+    connection: Connection, deliveries: Sequence[Mapping[str, Any]]
+) -> dict[str, int]:
     """Queue deliveries; one already queued for that enrollment and step is skipped
-    (a step applied twice never sends twice). Returns the journey id of each queued."""
-    if not deliveries:
-        return []
-    return [row.journey_id for row in _QUEUE.rows_many(connection, deliveries)]
+    (a step applied twice never sends twice). Returns how many each journey queued.
+
+    One prepared single-row INSERT run for every row (`executemany`) per journey: its
+    text stays short and the same, where a multi-row INSERT of a batch is a new long
+    text for the driver to parse each time; the count per journey keeps counters exact."""
+    by_journey: dict[str, list[Mapping[str, Any]]] = {}
+    for delivery in deliveries:
+        bound = {f"new_{name}": delivery[name] for name in _QUEUED_COLUMNS}
+        by_journey.setdefault(delivery["journey_id"], []).append(bound)
+    return {
+        journey_id: _QUEUE.execute_each(connection, rows) for journey_id, rows in by_journey.items()
+    }
 
 
 def delivery_row(
@@ -370,7 +403,7 @@ _RETRIES_DUE = Statement(
 # `lease` unless its outcome is recorded first.
 _ATTEMPT = Statement(
     update(DELIVERIES)
-    .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(DELIVERIES.c.id, "ids"))
     .values(
         state=DeliveryState.HANDED_OVER.value,
         attempts=DELIVERIES.c.attempts + 1,
@@ -381,7 +414,7 @@ _ATTEMPT = Statement(
 
 _ATTEMPTS_MADE = Statement(
     select(DELIVERIES.c.id, DELIVERIES.c.state, DELIVERIES.c.attempts)
-    .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(DELIVERIES.c.id, "ids"))
     .with_for_update()
 )
 
@@ -409,7 +442,7 @@ _END_STREAK = Statement(
 
 _SET_STATE = Statement(
     update(DELIVERIES)
-    .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(DELIVERIES.c.id, "ids"))
     .values(
         state=bindparam("new_state"),
         attempts=DELIVERIES.c.attempts + bindparam("tries"),
@@ -489,7 +522,7 @@ def set_delivery_state(
 _EXITED_JOURNEYS = Statement(
     select(JOURNEYS.c.id)
     .where(
-        JOURNEYS.c.status.in_(bindparam("statuses", expanding=True)),
+        one_of(JOURNEYS.c.status, "statuses"),
         select(ENROLLMENTS.c.id)
         .where(
             ENROLLMENTS.c.journey_id == JOURNEYS.c.id,

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as upsert
 
 from store.compiled import Statement
+from store.lists import one_of
 from store.tables import WEBHOOK_ENDPOINTS
 
 _ENDPOINT = Statement(
@@ -23,7 +24,7 @@ _ENDPOINT = Statement(
 _ENDPOINTS = Statement(
     select(
         WEBHOOK_ENDPOINTS.c.workspace_id, WEBHOOK_ENDPOINTS.c.url, WEBHOOK_ENDPOINTS.c.secret
-    ).where(WEBHOOK_ENDPOINTS.c.workspace_id.in_(bindparam("ids", expanding=True)))
+    ).where(one_of(WEBHOOK_ENDPOINTS.c.workspace_id, "ids"))
 )
 
 _insert = upsert(WEBHOOK_ENDPOINTS)

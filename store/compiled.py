@@ -94,24 +94,41 @@ class Statement:
         SQLAlchemy writes a multi-row statement where the database takes one)."""
         connection.execute(self.statement, list(values))
 
+    def execute_each(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> int:
+        """Run it once per set of values in one call of the driver (`executemany`: one
+        prepared statement, on PostgreSQL one pipeline), its text the same whatever the
+        number; returns how many rows it changed in all."""
+        form = self._form(connection.dialect)
+        if form.through_sqlalchemy:
+            return int(connection.execute(self.statement, list(values)).rowcount)
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(form.sql, [self._parameters(form, each) for each in values])
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
     def rows_many(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> list[Any]:
         """An INSERT ... RETURNING for many sets of values, as one batch of the driver;
         the rows it returns (those a conflict did not skip)."""
         return list(connection.execute(self.statement, list(values)))
 
     def _run(self, connection: Connection, form: _Form, values: Mapping[str, Any]) -> Any:
+        cursor = connection.connection.cursor()
+        cursor.execute(form.sql, self._parameters(form, values))
+        return cursor
+
+    @staticmethod
+    def _parameters(form: _Form, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters: the statement's fixed values and `values`, converted by
+        their types, in the driver's order (positional) or by name."""
         converted = {**dict(form.fixed), **values}
         for name, process in form.binds:
             if name in converted:
                 converted[name] = process(converted[name])
-        parameters: Any = (
-            tuple(converted.get(name) for name in form.positions)
-            if form.positions is not None
-            else converted
-        )
-        cursor = connection.connection.cursor()
-        cursor.execute(form.sql, parameters)
-        return cursor
+        if form.positions is not None:
+            return tuple(converted.get(name) for name in form.positions)
+        return converted
 
     def _form(self, dialect: Dialect) -> _Form:
         found = self._forms.get(id(dialect))

@@ -33,6 +33,7 @@ from domain.errors import NotFound
 from domain.journey import Journey, Version
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
+from store.lists import one_of
 from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
 from store.mapping import journey_values, version_from_row, version_values, zero_stats
 from store.tables import JOURNEYS, LABELS, STATS, VERSIONS
@@ -76,7 +77,7 @@ _INSERT_JOURNEYS = Statement(insert(JOURNEYS))
 _INSERT_VERSIONS = Statement(insert(VERSIONS))
 _INSERT_LABELS = Statement(insert(LABELS))
 _DELETE_LABELS = Statement(
-    delete(LABELS).where(LABELS.c.journey_id.in_(bindparam("ids", expanding=True)))
+    delete(LABELS).where(one_of(LABELS.c.journey_id, "ids"))
 )
 _INSERT_STATS = Statement(insert(STATS))
 _DELETE_ONE = [
@@ -96,7 +97,7 @@ def _update_of(columns: tuple[str, ...], many: bool) -> Statement:
     (`journey_id`) or for many (`ids`). No value is named like a column: for an
     UPDATE run through SQLAlchemy, such a value would be SET too."""
     which = (
-        JOURNEYS.c.id.in_(bindparam("ids", expanding=True))
+        one_of(JOURNEYS.c.id, "ids")
         if many
         else JOURNEYS.c.id == bindparam("journey_id")
     )

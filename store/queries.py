@@ -19,6 +19,7 @@ from domain.journey import Journey, Version
 from domain.statuses import INITIAL_STATUS, Status
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
+from store.lists import one_of
 from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
 from store.mapping import event_from_row, version_from_row
 from store.tables import EVENTS, JOURNEYS, LABELS, VERSIONS, WORKSPACES
@@ -26,7 +27,7 @@ from store.tables import EVENTS, JOURNEYS, LABELS, VERSIONS, WORKSPACES
 _IN_WORKSPACE = JOURNEYS.c.workspace_id == bindparam("workspace_id")
 _BY_ID = Statement(journeys_where(JOURNEYS.c.id == bindparam("journey_id"), _IN_WORKSPACE))
 _BY_IDS = Statement(
-    journeys_where(JOURNEYS.c.id.in_(bindparam("journey_ids", expanding=True)), _IN_WORKSPACE)
+    journeys_where(one_of(JOURNEYS.c.id, "journey_ids"), _IN_WORKSPACE)
 )
 
 
@@ -49,7 +50,7 @@ def _page_statements(
     built once per shape; the values are bound when they run."""
     conditions: list[ColumnElement[bool]] = [_IN_WORKSPACE]
     if statuses:
-        conditions.append(JOURNEYS.c.status.in_(bindparam("statuses", expanding=True)))
+        conditions.append(one_of(JOURNEYS.c.status, "statuses"))
     if kind:
         conditions.append(JOURNEYS.c.kind == bindparam("kind"))
     if name:
@@ -143,7 +144,7 @@ _RANKED = (
     select(EVENTS, _RANK)
     .where(
         EVENTS.c.workspace_id == bindparam("workspace_id"),
-        EVENTS.c.journey_id.in_(bindparam("journey_ids", expanding=True)),
+        one_of(EVENTS.c.journey_id, "journey_ids"),
     )
     .subquery()
 )
@@ -168,7 +169,7 @@ def histories(
 
 _VERSIONS = Statement(
     select(*VERSION_COLUMNS)
-    .where(VERSIONS.c.journey_id.in_(bindparam("journey_ids", expanding=True)))
+    .where(one_of(VERSIONS.c.journey_id, "journey_ids"))
     .order_by(VERSIONS.c.journey_id, VERSIONS.c.number)
 )
 

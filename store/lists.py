@@ -1,0 +1,70 @@
+"""A whole list as one bound parameter: `column IN <list>` with a fixed statement text.
+
+SQLAlchemy's expanding IN renders one placeholder per value, so a batch of
+1,000 ids is a new, long statement text every time; the PostgreSQL driver
+then parses each one again (it caches only short texts), which a profile of
+the step processor put at over half of a worker's CPU. `one_of(column,
+"name")` renders `column = ANY(%(name)s)` on PostgreSQL (the list bound as
+an array) and `column IN (SELECT value FROM json_each(?))` on SQLite (the
+list bound as JSON text): the text never changes, whatever the length.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
+
+
+class ValueList(TypeDecorator[list[Any]]):
+    """A Python list bound as an array (PostgreSQL) or as JSON text (SQLite)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, item: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.item = item
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(self.item))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return json.dumps(list(value))
+
+
+class one_of(FunctionElement[Any]):  # named like the SQL it stands for
+    """`column` is one of the values of the list parameter `name`."""
+
+    # Not Boolean: SQLite, which has no boolean type, would get "... = 1" appended.
+    type = NullType()
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        super().__init__(column, bindparam(name, type_=ValueList(column.type)))
+
+
+@compiles(one_of, "postgresql")
+def _one_of_postgresql(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses
+    return f"{compiler.process(column, **kw)} = ANY({compiler.process(values, **kw)})"
+
+
+@compiles(one_of, "sqlite")
+def _one_of_sqlite(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses
+    return (
+        f"{compiler.process(column, **kw)} IN "
+        f"(SELECT value FROM json_each({compiler.process(values, **kw)}))"
+    )
