@@ -86,23 +86,21 @@ class AudienceCommands:
             )
 
         def enroll(connection: Connection) -> Enrollment:
-            with connection.begin() as transaction:
-                journey = audience_store.journey_for_admission(
-                    connection, principal.workspace_id, journey_id
-                )
-                if journey is None:
-                    raise NotFound(f"no journey with id {journey_id!r} in your workspace")
-                require_write(principal.actor)
-                now = self._clock.now()
-                refusal = admission_refusal(
-                    Status(journey.status), journey.start_at, journey.end_at, now
-                )
-                valid = [c for c in customer_ids if is_valid_customer_id(c)]
-                rejected = [Rejected(c, Refusal.INVALID_ID) for c in customer_ids if c not in valid]
-                if refusal is not None:
-                    return Enrollment(0, rejected + [Rejected(c, refusal) for c in valid])
-                entered = audience_store.admit(connection, [(journey_id, c) for c in valid], now)
-                transaction.commit()
+            journey = audience_store.journey_for_admission(
+                connection, principal.workspace_id, journey_id
+            )
+            if journey is None:
+                raise NotFound(f"no journey with id {journey_id!r} in your workspace")
+            require_write(principal.actor)
+            now = self._clock.now()
+            refusal = admission_refusal(
+                Status(journey.status), journey.start_at, journey.end_at, now
+            )
+            valid = [c for c in customer_ids if is_valid_customer_id(c)]
+            rejected = [Rejected(c, Refusal.INVALID_ID) for c in customer_ids if c not in valid]
+            if refusal is not None:
+                return Enrollment(0, rejected + [Rejected(c, refusal) for c in valid])
+            entered = audience_store.admit(connection, [(journey_id, c) for c in valid], now)
             rejected += [
                 Rejected(c, Refusal.ALREADY_IN_JOURNEY)
                 for c in valid
@@ -110,7 +108,7 @@ class AudienceCommands:
             ]
             return Enrollment(len(entered), rejected)
 
-        result = await self._database.write(enroll)
+        result = await self._database.transaction(enroll)
         if result.admitted:
             await self._bus.announce_work()
         return result
@@ -128,29 +126,25 @@ class AudienceCommands:
         names = sorted({event.name for event in events})
 
         def track(connection: Connection) -> list[Tracked]:
-            with connection.begin() as transaction:
-                now = self._clock.now()
-                listening = audience_store.listening_journeys(
-                    connection, principal.workspace_id, names
+            now = self._clock.now()
+            listening = audience_store.listening_journeys(connection, principal.workspace_id, names)
+            refusals = {
+                journey.id: admission_refusal(
+                    Status(journey.status), journey.start_at, journey.end_at, now
                 )
-                refusals = {
-                    journey.id: admission_refusal(
-                        Status(journey.status), journey.start_at, journey.end_at, now
-                    )
-                    for journey in listening
-                }
-                by_name: dict[str, list[str]] = {}
-                for journey in listening:
-                    by_name.setdefault(journey.trigger_event, []).append(journey.id)
-                wanted = [
-                    (journey_id, event.customer_id)
-                    for event in events
-                    if is_valid_customer_id(event.customer_id)
-                    for journey_id in by_name.get(event.name, ())
-                    if refusals[journey_id] is None
-                ]
-                entered = audience_store.admit(connection, dict.fromkeys(wanted), now)
-                transaction.commit()
+                for journey in listening
+            }
+            by_name: dict[str, list[str]] = {}
+            for journey in listening:
+                by_name.setdefault(journey.trigger_event, []).append(journey.id)
+            wanted = [
+                (journey_id, event.customer_id)
+                for event in events
+                if is_valid_customer_id(event.customer_id)
+                for journey_id in by_name.get(event.name, ())
+                if refusals[journey_id] is None
+            ]
+            entered = audience_store.admit(connection, dict.fromkeys(wanted), now)
             # Each admission counts once: for the first event that asked for it.
             unclaimed = set(entered)
             results = []
@@ -170,7 +164,7 @@ class AudienceCommands:
                 results.append(tracked)
             return results
 
-        results = await self._database.write(track)
+        results = await self._database.transaction(track)
         if any(result.entered for result in results):
             await self._bus.announce_work()
         return results

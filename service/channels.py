@@ -51,13 +51,12 @@ class WebhookEndpoints:
         endpoint = WebhookEndpoint(url, now, principal.token_name)
 
         def store(connection: Connection) -> None:
-            with connection.begin():
-                token_store.ensure_workspace(connection, principal.workspace_id, now)
-                channel_store.set_endpoint(
-                    connection, principal.workspace_id, url, secret, now, principal.token_name
-                )
+            token_store.ensure_workspace(connection, principal.workspace_id, now)
+            channel_store.set_endpoint(
+                connection, principal.workspace_id, url, secret, now, principal.token_name
+            )
 
-        await self._database.write(store)
+        await self._database.transaction(store)
         return endpoint
 
     async def clear(self, principal: Principal) -> bool:
@@ -66,7 +65,6 @@ class WebhookEndpoints:
         _require_admin(principal, "clearing the webhook endpoint")
 
         def clear(connection: Connection) -> bool:
-            with connection.begin():
-                return channel_store.clear_endpoint(connection, principal.workspace_id)
+            return channel_store.clear_endpoint(connection, principal.workspace_id)
 
-        return await self._database.write(clear)
+        return await self._database.transaction(clear)

@@ -118,12 +118,12 @@ class Processing:
 
     async def advance(self) -> int:
         """One batch of due steps; returns how many enrollments moved."""
-        return await self._database.write(self._transaction(self._advance))
+        return await self._database.transaction(self._advance)
 
     async def hand_over(self) -> int:
         """One batch of delivery attempts (first ones and retries due now), each
         handed to its channel; returns how many."""
-        attempts = await self._database.write(self._transaction(self._take_ready))
+        attempts = await self._database.transaction(self._take_ready)
         if not attempts:
             return 0
         outcomes: list[Outcome] = []  # in the order the attempts ended
@@ -144,8 +144,8 @@ class Processing:
                 error = f"unknown channel {attempt.channel!r}"
                 outcomes.append(Outcome(attempt, False, error, final=True))
         outcomes += await self._webhooks.send_all(webhooks)
-        failing = await self._database.write(
-            self._transaction(lambda connection: self._record(connection, outcomes))
+        failing = await self._database.transaction(
+            lambda connection: self._record(connection, outcomes)
         )
         for journey in failing:
             await self._fail(journey)
@@ -156,7 +156,7 @@ class Processing:
 
     async def settle(self) -> int:
         """One batch of an aborted journey's rows marked EXITED / CANCELLED."""
-        return await self._database.write(self._transaction(self._settle))
+        return await self._database.transaction(self._settle)
 
     # -- the transactions ---------------------------------------------------
 
@@ -302,13 +302,3 @@ class Processing:
         for journey_id in audience_store.journeys_to_settle(connection, _EXITING, 10):
             moved += audience_store.settle_exits(connection, journey_id, SETTLE_BATCH)
         return moved
-
-    @staticmethod
-    def _transaction(work: Callable[[Connection], T]) -> Callable[[Connection], T]:
-        def in_transaction(connection: Connection) -> T:
-            with connection.begin() as transaction:
-                result = work(connection)
-                transaction.commit()
-                return result
-
-        return in_transaction

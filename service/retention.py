@@ -74,16 +74,13 @@ class LogRetention:
             )
 
         def delete_batch(connection: Connection) -> tuple[int, int] | None:
-            with connection.begin():
-                return retention_store.delete_batch(
-                    connection, workspace_id, through, self._batch_size
-                )
+            return retention_store.delete_batch(connection, workspace_id, through, self._batch_size)
 
         through, pruned_through = await self._database.read(bounds)
         deleted = 0
         # One short transaction per batch: on SQLite, commands get the writer
         # between batches.
-        while (done := await self._database.write(delete_batch)) is not None:
+        while (done := await self._database.transaction(delete_batch)) is not None:
             count, highest = done
             deleted += count
             pruned_through = max(pruned_through, highest)

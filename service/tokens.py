@@ -130,20 +130,19 @@ class Tokens:
         token_id = str(uuid.uuid4())
 
         def add(connection: Connection) -> None:
-            with connection.begin():
-                token_store.ensure_workspace(connection, workspace_id, now)
-                token_store.add_token(
-                    connection,
-                    id=token_id,
-                    workspace_id=workspace_id,
-                    name=(name or f"{role.value}-{token_id[:8]}")[:100],
-                    role=role.value,
-                    token_hash=hash_token(token),
-                    created_at=now,
-                    expires_at=expires_at,
-                )
+            token_store.ensure_workspace(connection, workspace_id, now)
+            token_store.add_token(
+                connection,
+                id=token_id,
+                workspace_id=workspace_id,
+                name=(name or f"{role.value}-{token_id[:8]}")[:100],
+                role=role.value,
+                token_hash=hash_token(token),
+                created_at=now,
+                expires_at=expires_at,
+            )
 
-        await self._database.write(add)
+        await self._database.transaction(add)
         return token
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -215,16 +214,15 @@ class Tokens:
         now = self._clock.now()
 
         def revoke(connection: Connection) -> tuple[list[AnyRow], list[AnyRow]]:
-            with connection.begin():
-                rows = token_store.tokens_named(connection, workspace_id, name)
-                if not rows:
-                    raise NotFound(f"workspace {workspace_id!r} has no token named {name!r}")
-                fresh = [row for row in rows if row.revoked_at is None]
-                if fresh:
-                    token_store.revoke(connection, [row.id for row in fresh], now)
-                return fresh, [row for row in rows if row.revoked_at is not None]
+            rows = token_store.tokens_named(connection, workspace_id, name)
+            if not rows:
+                raise NotFound(f"workspace {workspace_id!r} has no token named {name!r}")
+            fresh = [row for row in rows if row.revoked_at is None]
+            if fresh:
+                token_store.revoke(connection, [row.id for row in fresh], now)
+            return fresh, [row for row in rows if row.revoked_at is not None]
 
-        fresh, already = await self._database.write(revoke)
+        fresh, already = await self._database.transaction(revoke)
         for row in fresh:
             self._recent.pop(row.token_hash, None)
         return Revocation(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
@@ -127,18 +128,14 @@ def add_to_counters(connection: Connection, changes: Mapping[str, Mapping[str, i
             )
 
 
-_COUNTER_UPDATES: dict[tuple[str, ...], Statement] = {}
-
-
+@cache
 def _counter_update(names: tuple[str, ...]) -> Statement:
-    statement = _COUNTER_UPDATES.get(names)
-    if statement is None:
-        statement = _COUNTER_UPDATES[names] = Statement(
-            update(STATS)
-            .where(STATS.c.journey_id == bindparam("journey"))
-            .values({name: STATS.c[name] + bindparam(f"add_{name}") for name in names})
-        )
-    return statement
+    """Adding to these counters of one journey: built once per set of counters."""
+    return Statement(
+        update(STATS)
+        .where(STATS.c.journey_id == bindparam("journey"))
+        .values({name: STATS.c[name] + bindparam(f"add_{name}") for name in names})
+    )
 
 
 _EXIT_COUNTERS = Statement(

@@ -73,6 +73,16 @@ class Database:
         async with self._postgres.connect() as connection:
             return await connection.run_sync(_rolled_back_after, work)
 
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one write transaction: committed when it returns, rolled back
+        when it raises."""
+
+        def in_transaction(connection: Connection) -> T:
+            with connection.begin():
+                return work(connection)
+
+        return await self.write(in_transaction)
+
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a read transaction (one consistent snapshot), rolled back after."""
 
