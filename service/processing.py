@@ -270,9 +270,14 @@ class Processing:
         if delivered:
             audience_store.set_delivery_state(connection, delivered, DeliveryState.DELIVERED, now)
         audience_store.record_outcomes(connection, others, now)
-        audience_store.add_to_counters(connection, counters)
+        # Each journey's counters and run of failures, journey by journey in the order of
+        # their ids: the counters' rows are locked in one order (`add_to_counters`).
         failing = []
-        for journey_id, ended in runs.items():
+        for journey_id in sorted(counters.keys() | runs.keys()):
+            audience_store.add_to_counters(connection, {journey_id: counters[journey_id]})
+            if journey_id not in runs:
+                continue
+            ended = runs[journey_id]
             streak = Streak.of([outcome.succeeded for outcome in ended])
             run = audience_store.extend_failure_run(
                 connection, journey_id, streak.kept, streak.failures_after

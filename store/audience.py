@@ -119,9 +119,12 @@ def admit(
 
 
 def add_to_counters(connection: Connection, changes: Mapping[str, Mapping[str, int]]) -> None:
-    """Add to journeys' counters: {journey id: {counter: amount}}; one UPDATE a journey."""
-    for journey_id, amounts in changes.items():
-        amounts = {name: amount for name, amount in amounts.items() if amount}
+    """Add to journeys' counters: {journey id: {counter: amount}}; one UPDATE a journey,
+    in the order of their ids, so that transactions changing the counters of several
+    journeys at once (two workers' batches, an admission) lock their rows in one order
+    and never deadlock."""
+    for journey_id in sorted(changes):
+        amounts = {name: amount for name, amount in changes[journey_id].items() if amount}
         if amounts:
             _counter_update(tuple(sorted(amounts))).execute(
                 connection, {"journey": journey_id, **{f"add_{n}": a for n, a in amounts.items()}}
