@@ -237,7 +237,7 @@ def prune_log(settings: Settings, days: int) -> int:
 def serve_api(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
-    from gql.app import create_app, server_options
+    from gql.app import create_app, serve_options
     from jobs.runners import runners_for
     from service.services import Services
     from store.migrate import upgrade
@@ -253,7 +253,7 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
     print('  with the header {"Authorization": "Bearer <token>"}')
     app = create_app(services, runners_for(services))
-    uvicorn.run(app, host=host, port=port, log_level="info", **server_options(settings))
+    uvicorn.run(app, host=host, port=port, log_level="info", **serve_options(settings))
     return 0
 
 

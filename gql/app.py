@@ -10,9 +10,11 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -20,10 +22,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from domain.errors import Unauthenticated
 from gql.context import Context
+from gql.http import GraphQLOverHTTP
+from gql.limits import RequestLimits
 from gql.live.heap import LongLivedHeap
 from gql.live.multiplex import Multiplexer
 from gql.live.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from gql.schema import schema
+from gql.serving import http_protocol
 from service.services import Services
 from service.settings import Settings
 
@@ -52,6 +57,16 @@ class JourneysGraphQL(GraphQL[Context, None]):
         self.multiplexer = Multiplexer(schema, hold_limit=services.settings.ws_outbox_frames)
         self.heap = LongLivedHeap()
         self.connections = Connections(self.heap)
+        self.http = GraphQLOverHTTP(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # HTTP is answered by gql/http.py (GraphQL over HTTP, refusals as
+        # GraphQL responses); WebSockets by Strawberry's handlers (gql/live/).
+        if scope["type"] == "http":
+            response = await self.http(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -84,8 +99,16 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws_ping_interval": settings.ws_ping_seconds,
         "ws_ping_timeout": settings.ws_ping_seconds,
         "ws_per_message_deflate": settings.ws_deflate,
+        "ws_max_size": settings.ws_max_bytes,
         "backlog": LISTEN_BACKLOG,
     }
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """`server_options` (plain values, which the benchmarks hand to their peer
+    servers as JSON) and the HTTP protocol with a deadline for a request's
+    headers, against slow clients (gql/serving.py; the body's is gql/limits.py's)."""
+    return {**server_options(settings), "http": http_protocol(settings.header_timeout_seconds)}
 
 
 class Runner(Protocol):
@@ -162,11 +185,19 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method: gql/http.py answers the ones it does not take (405).
+            Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+        ],
+        middleware=[
+            Middleware(
+                RequestLimits,
+                max_body_bytes=services.settings.max_body_bytes,
+                body_timeout_seconds=services.settings.body_timeout_seconds,
+            )
         ],
         lifespan=lifespan,
     )

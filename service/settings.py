@@ -60,6 +60,17 @@ class Settings:
     webhook_concurrency: int = 20
     # A journey whose channel fails this many attempts in a row goes to ERROR.
     channel_failure_limit: int = 5
+    # The largest HTTP request body read (413 beyond it, refused while it
+    # streams in); the audience upload has its own limit (gql/limits.py).
+    max_body_bytes: int = 1024 * 1024
+    # The largest WebSocket message a client may send (uvicorn closes the
+    # socket with 1009 beyond it).
+    ws_max_bytes: int = 1024 * 1024
+    # A client must send a request's headers within this time of starting
+    # it, and its body within this time of the headers (408 otherwise): a
+    # client trickling bytes (slowloris) cannot hold a connection open.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -80,6 +91,10 @@ class Settings:
             webhook_retry_seconds=_number(environ, "JOURNEYS_WEBHOOK_RETRY_SECONDS", 30.0),
             webhook_concurrency=_whole(environ, "JOURNEYS_WEBHOOK_CONCURRENCY", 20),
             channel_failure_limit=_whole(environ, "JOURNEYS_CHANNEL_FAILURE_LIMIT", 5),
+            max_body_bytes=_whole(environ, "JOURNEYS_MAX_BODY_BYTES", cls.max_body_bytes),
+            ws_max_bytes=_whole(environ, "JOURNEYS_WS_MAX_BYTES", cls.ws_max_bytes),
+            header_timeout_seconds=_number(environ, "JOURNEYS_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_number(environ, "JOURNEYS_BODY_TIMEOUT_SECONDS", 30.0),
         )
         settings.check()
         return settings
@@ -118,6 +133,10 @@ class Settings:
             raise SettingsError("JOURNEYS_WEBHOOK_CONCURRENCY must be a whole number from 1 to 200")
         if self.channel_failure_limit < 1:
             raise SettingsError("JOURNEYS_CHANNEL_FAILURE_LIMIT must be a whole number, 1 or more")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("JOURNEYS_MAX_BODY_BYTES must be a whole number, 1024 or more")
+        if self.ws_max_bytes < 1024:
+            raise SettingsError("JOURNEYS_WS_MAX_BYTES must be a whole number, 1024 or more")
 
 
 def _switch(environ: Mapping[str, str], name: str) -> bool:

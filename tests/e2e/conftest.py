@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -18,7 +22,7 @@ import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
 from domain.actions import Role
-from gql.app import create_app, server_options
+from gql.app import create_app, serve_options
 from jobs.runners import runners_for
 from service.clock import ManualClock
 from service.services import Services
@@ -49,7 +53,7 @@ class LiveServer:
         port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
         app = create_app(services, runners_for(services))
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", **server_options(settings))
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **serve_options(settings))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
@@ -135,6 +139,56 @@ def server(database_url: str) -> Iterator[LiveServer]:
     live.start()
     yield live
     live.stop()
+
+
+# -- Node.js and the npm packages in tests/e2e/js -----------------------------
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+def _installed_as_locked() -> bool:
+    """Whether node_modules holds exactly what package-lock.json pins.
+
+    npm records what it installed in node_modules/.package-lock.json: the
+    lockfile's packages without the root entry.
+    """
+    try:
+        installed = json.loads((JS_DIR / "node_modules" / ".package-lock.json").read_text())
+        locked = json.loads((JS_DIR / "package-lock.json").read_text())
+        wanted = {path: entry for path, entry in locked["packages"].items() if path}
+        return bool(installed["packages"] == wanted)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The `node` executable, with tests/e2e/js/node_modules installed."""
+
+    def unavailable(reason: str) -> NoReturn:
+        if os.environ.get("JOURNEYS_REQUIRE_NODE") == "1":
+            pytest.fail(f"Node.js is required (JOURNEYS_REQUIRE_NODE=1): {reason}")
+        pytest.skip(reason)
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        unavailable("node and npm are not both installed")
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) < 20:
+        unavailable(f"graphql-ws 6 needs Node 20 or later, this is {version}")
+    if not _installed_as_locked():
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            unavailable(f"npm ci failed in {JS_DIR}:\n{result.stdout}\n{result.stderr}")
+    return node
 
 
 def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:

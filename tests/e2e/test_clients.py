@@ -20,26 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import queue
 import re
-import shutil
 import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import JS_DIR, LiveServer
 
-JS_DIR = Path(__file__).parent / "js"
 SUBSCRIBER = JS_DIR / "subscribe.mjs"
 TIMEOUT = 20.0  # generous for a loaded CI machine; a passing run takes well under 1 s
 
@@ -106,51 +102,6 @@ def brief(payload: dict[str, Any]) -> tuple[int, str, str, str, str]:
 
 
 # -- the npm client -------------------------------------------------------------
-
-
-def _installed_as_locked() -> bool:
-    """Whether node_modules holds exactly what package-lock.json pins.
-
-    npm records what it installed in node_modules/.package-lock.json: the
-    lockfile's packages without the root entry.
-    """
-    try:
-        installed = json.loads((JS_DIR / "node_modules" / ".package-lock.json").read_text())
-        locked = json.loads((JS_DIR / "package-lock.json").read_text())
-        wanted = {path: entry for path, entry in locked["packages"].items() if path}
-        return bool(installed["packages"] == wanted)
-    except (OSError, ValueError, KeyError):
-        return False
-
-
-@pytest.fixture(scope="session")
-def node() -> str:
-    """The `node` executable, with tests/e2e/js/node_modules installed."""
-
-    def unavailable(reason: str) -> NoReturn:
-        if os.environ.get("JOURNEYS_REQUIRE_NODE") == "1":
-            pytest.fail(f"Node.js is required (JOURNEYS_REQUIRE_NODE=1): {reason}")
-        pytest.skip(reason)
-
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        unavailable("node and npm are not both installed")
-    version = subprocess.run(
-        [node, "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    if int(version.lstrip("v").split(".")[0]) < 20:
-        unavailable(f"graphql-ws 6 needs Node 20 or later, this is {version}")
-    if not _installed_as_locked():
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            unavailable(f"npm ci failed in {JS_DIR}:\n{result.stdout}\n{result.stderr}")
-    return node
 
 
 class NodeSubscriber:

@@ -177,5 +177,7 @@ def test_a_subscription_over_http_is_refused_not_failed(server: LiveServer):
         headers={"Authorization": f"Bearer {server.tokens['viewer']}"},
     )
     assert response.status_code == 400
-    assert "subscriptions are not allowed" in response.text
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "SUBSCRIPTION_NEEDS_WEBSOCKET"
+    assert "Subscriptions are not allowed over HTTP" in error["message"]
     assert "Traceback" not in response.text

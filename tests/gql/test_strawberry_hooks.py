@@ -6,7 +6,7 @@ pyproject.toml pins Strawberry's minor version (README, "Strawberry version"). T
 the pin: install the new version, run this file, and read the new code behind each hook
 that fails (and behind those that pass: a hook may keep its name and change its meaning)
 before changing gql/live/transport.py, gql/live/multiplex.py, gql/live/subscription.py,
-gql/app.py or gql/schema.py to match.
+gql/app.py, gql/http.py or gql/schema.py to match.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from strawberry.types.graphql import OperationType
 
 from gql.context import Context
 
@@ -31,6 +32,7 @@ MULTIPLEX = "gql/live/multiplex.py"
 SUBSCRIPTION = "gql/live/subscription.py"
 APP = "gql/app.py"
 SCHEMA = "gql/schema.py"
+HTTP = "gql/http.py"
 
 TRANSPORT_WS = "strawberry.subscriptions.protocols.graphql_transport_ws.handlers"
 LEGACY_WS = "strawberry.subscriptions.protocols.graphql_ws.handlers"
@@ -320,6 +322,27 @@ HOOKS = [
     method("strawberry.asgi:GraphQL.get_context", APP, "request", "response"),
     method("strawberry.asgi:GraphQL.on_ws_connect", APP, "context"),
     exists("strawberry.exceptions:ConnectionRejectionError", APP),
+    contains(
+        "strawberry.asgi:GraphQL.__call__",
+        APP,
+        "JourneysGraphQL.__call__ answers HTTP itself and hands WebSockets on",
+        'scope["type"] == "websocket"',
+        "await self.run(ws_request)",
+    ),
+    # -- gql/http.py: GraphQL over HTTP, Strawberry's view left out -------------
+    exists("strawberry.asgi:GraphQL.graphql_ide_html", HTTP),
+    exists("strawberry.http:process_result", HTTP),
+    Hook(
+        "InvalidOperationTypeError().operation_type",
+        HTTP,
+        lambda: _has_attribute(
+            "strawberry.schema.exceptions:InvalidOperationTypeError",
+            "operation_type",
+            OperationType.MUTATION,
+        ),
+    ),
+    method("strawberry.schema.exceptions:CannotGetOperationTypeError.as_http_error_reason", HTTP),
+    exists("strawberry.exceptions:MissingQueryError", HTTP),
     # -- gql/live/multiplex.py: running a subscription itself ------------------
     Hook("ExecutionResult, PreExecutionError", MULTIPLEX, check_execution_results),
     method(
@@ -380,6 +403,11 @@ HOOKS = [
         exact=False,
     ),
 ]
+
+
+def _has_attribute(path: str, name: str, *arguments: Any) -> None:
+    instance = resolve(path)(*arguments)
+    assert hasattr(instance, name), f"an instance has no {name}"
 
 
 def _has_slots(path: str, *names: str) -> None:
