@@ -15,7 +15,6 @@ MAX_LABELS = 20
 MAX_LABEL_LENGTH = 50
 MAX_STEPS = 100
 MAX_WAIT_SECONDS = 366 * 24 * 3600
-MAX_AUDIENCE = 100_000
 # A recall window longer than a week would hold messages past any campaign's point.
 MAX_SEND_DELAY_SECONDS = 7 * 24 * 3600
 CHANNELS = ("log", "webhook")
@@ -48,6 +47,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class AudienceList:
+    """A segment journey's customers: a list kept as its own rows, written once (by
+    an upload or from inline ids) and never changed, so versions and copies may
+    share it. A version refers to it; its ids are never copied into content."""
+
+    id: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Content:
     """One version's worth of content. Dates are timezone-aware (UTC)."""
 
@@ -55,7 +64,7 @@ class Content:
     start_at: datetime | None = None
     end_at: datetime | None = None
     trigger_event: str | None = None
-    audience: tuple[str, ...] = ()
+    audience: AudienceList | None = None
     # How long a queued message stays recallable before it is handed over.
     send_delay_seconds: int = 0
 
@@ -79,7 +88,7 @@ def revise(content: Content, changes: Mapping[str, object]) -> Content:
 
 
 def normalized(content: Content) -> Content:
-    """Refuse values our rules never accept; drop repeated customers (at most once each)."""
+    """The content, or ValidationFailed naming every value our rules never accept."""
     problems: list[str] = []
     for field, value in (("startAt", content.start_at), ("endAt", content.end_at)):
         if value is not None and value.utcoffset() is None:
@@ -94,15 +103,9 @@ def normalized(content: Content) -> Content:
         problems += _step_problems(index, step)
     if not 0 <= content.send_delay_seconds <= MAX_SEND_DELAY_SECONDS:
         problems.append(f"sendDelaySeconds must be between 0 and {MAX_SEND_DELAY_SECONDS}")
-    if len(content.audience) > MAX_AUDIENCE:
-        problems.append(f"an audience list has at most {MAX_AUDIENCE} customers")
-    for customer_id in content.audience:
-        problems += _text_problems("a customer id in audience", customer_id)
-        if problems:
-            break
     if problems:
         raise ValidationFailed("; ".join(problems))
-    return replace(content, audience=tuple(dict.fromkeys(content.audience)))
+    return content
 
 
 def _step_problems(index: int, step: Step) -> list[str]:
@@ -159,6 +162,6 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
             problems.append(f"step {index}: {why}")
     if kind is JourneyKind.EVENT_TRIGGERED and not content.trigger_event:
         problems.append("an event-triggered journey needs a trigger event")
-    if kind is JourneyKind.SEGMENT_SCHEDULED and not content.audience:
+    if kind is JourneyKind.SEGMENT_SCHEDULED and not (content.audience and content.audience.size):
         problems.append("a segment journey needs a non-empty audience list")
     return problems

@@ -21,6 +21,7 @@ from domain.actions import (
     may_write,
     require_write,
 )
+from domain.audience import accepts_list_changes
 from domain.content import (
     CONTENT_FIELDS,
     Content,
@@ -251,6 +252,16 @@ class Journey:
             hint = _EDIT_HINTS.get(self.status, "")
             raise self._not_allowed(
                 f"a {self.status} journey cannot be edited" + (f": {hint}" if hint else ""),
+                actor.role,
+                now,
+            )
+        current_list = self.latest.content.audience
+        if changes.get("audience", current_list) != current_list and not accepts_list_changes(
+            self.status
+        ):
+            raise self._not_allowed(
+                f"the audience list of a {self.status} journey cannot change: it is fixed "
+                "once the journey has run; copy the journey to send to another list",
                 actor.role,
                 now,
             )

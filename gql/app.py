@@ -29,6 +29,7 @@ from gql.live.multiplex import Multiplexer
 from gql.live.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from gql.schema import schema
 from gql.serving import http_protocol
+from gql.uploads import audience_upload
 from service.services import Services
 from service.settings import Settings
 
@@ -188,6 +189,9 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
             # Every method: gql/http.py answers the ones it does not take (405).
             Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
+            Route(
+                "/journeys/{journey_id}/audience", audience_upload(services), methods=["POST"]
+            ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -1,17 +1,21 @@
-"""What a process runs beside its main work: the timer loop and the step processor."""
+"""What a process runs beside its main work: the timer loop, the step processor and
+the segment loader."""
 
 from __future__ import annotations
 
+from jobs.loading import LoadingLoop
 from jobs.processing import ProcessingLoop
 from jobs.timer import TimerLoop
 from service.scheduling import EmbeddedScheduler
 from service.services import Services
 from service.settings import Mode
 
+Runner = TimerLoop | ProcessingLoop | LoadingLoop
 
-def runners_for(services: Services) -> list[TimerLoop | ProcessingLoop]:
-    """What an API process runs beside serving: in embedded mode, the timer loop and
-    the step processor; nothing in distributed mode, where `journeys worker`
+
+def runners_for(services: Services) -> list[Runner]:
+    """What an API process runs beside serving: in embedded mode, the timer loop, the
+    step processor and the segment loader; nothing in distributed mode, where `journeys worker`
     processes run them (`worker_runners`)."""
     if services.settings.mode is not Mode.EMBEDDED:
         return []
@@ -21,13 +25,15 @@ def runners_for(services: Services) -> list[TimerLoop | ProcessingLoop]:
     return [
         TimerLoop(services, settings.timer_idle_seconds, scheduler.wakeup),
         ProcessingLoop(services, settings.processing_poll_seconds),
+        LoadingLoop(services, settings.processing_poll_seconds),
     ]
 
 
-def worker_runners(services: Services) -> list[TimerLoop | ProcessingLoop]:
+def worker_runners(services: Services) -> list[Runner]:
     """What every worker runs beside its arq jobs."""
     settings = services.settings
     return [
         TimerLoop(services, idle_seconds=settings.sweep_seconds),
         ProcessingLoop(services, settings.processing_poll_seconds),
+        LoadingLoop(services, settings.processing_poll_seconds),
     ]

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from domain.actions import Action, Actor
-from domain.content import Content, JourneyKind
+from domain.audience import inline_audience
+from domain.content import AudienceList, Content, JourneyKind
 from domain.errors import NotFound, TransitionNotAllowed
 from domain.journey import Journey
 from service.bus import EventBus
 from service.clock import Clock
 from service.scheduling import Scheduler
 from service.tokens import Principal
+from store import segments
 from store.database import Database
 from store.unit_of_work import UnitOfWork, in_unit_of_work
 
@@ -53,24 +56,30 @@ class JourneyCommands:
         kind: JourneyKind,
         content: Content,
         labels: Iterable[str] = (),
+        audience_ids: Sequence[str] | None = None,
     ) -> Journey:
-        journey = Journey.create(
-            id=str(uuid.uuid4()),
-            workspace_id=principal.workspace_id,
-            name=name,
-            kind=kind,
-            content=content,
-            author=principal.actor,
-            now=self._clock.now(),
-            labels=labels,
-        )
+        """A new journey in DESIGNING; `audience_ids`, an inline list, become a list
+        of rows in the same transaction, which its first version refers to."""
+        customer_ids = inline_audience(audience_ids or ())
 
         def add(uow: UnitOfWork) -> Journey:
+            now = self._clock.now()
+            audience = self._inline_list(uow, principal, customer_ids)
+            journey = Journey.create(
+                id=str(uuid.uuid4()),
+                workspace_id=principal.workspace_id,
+                name=name,
+                kind=kind,
+                content=replace(content, audience=audience) if audience else content,
+                author=principal.actor,
+                now=now,
+                labels=labels,
+            )
             uow.journeys.add(journey)
             uow.commit()
             return journey
 
-        return await self._run(add)
+        return await self.run(add)
 
     async def update(
         self,
@@ -78,13 +87,32 @@ class JourneyCommands:
         journey_id: str,
         changes: Mapping[str, object],
         expected_revision: int | None = None,
+        audience_ids: Sequence[str] | None = None,
     ) -> Journey:
-        return await self._change(
-            principal,
-            journey_id,
-            expected_revision,
-            lambda journey, _uow: journey.edit(changes, principal.actor, self._clock.now()),
-        )
+        """Edit the content; `audience_ids`, when given, is a new inline list ([]
+        clears it), written as rows in the same transaction."""
+        customer_ids = inline_audience(audience_ids) if audience_ids is not None else None
+
+        def edit(journey: Journey, uow: UnitOfWork) -> None:
+            edits = dict(changes)
+            if customer_ids is not None:
+                edits["audience"] = self._inline_list(uow, principal, customer_ids)
+            journey.edit(edits, principal.actor, self._clock.now())
+
+        return await self._change(principal, journey_id, expected_revision, edit)
+
+    async def attach_list(
+        self, principal: Principal, journey_id: str, list_pk: int, list_id: str
+    ) -> Journey:
+        """An uploaded list is whole: it is counted and becomes the journey's audience,
+        in one transaction, as an edit the journey's status must allow."""
+
+        def attach(journey: Journey, uow: UnitOfWork) -> None:
+            now = self._clock.now()
+            audience = segments.complete_list(uow.connection, list_pk, list_id, now)
+            journey.edit({"audience": audience}, principal.actor, now)
+
+        return await self._change(principal, journey_id, None, attach)
 
     async def restore_version(
         self,
@@ -139,7 +167,7 @@ class JourneyCommands:
             uow.commit()
             return copied
 
-        return await self._run(copy)
+        return await self.run(copy)
 
     async def delete(self, principal: Principal, journey_id: str) -> str:
         def delete(uow: UnitOfWork) -> str:
@@ -149,7 +177,7 @@ class JourneyCommands:
             uow.commit()
             return journey_id
 
-        return await self._run(delete)
+        return await self.run(delete)
 
     # -- status -------------------------------------------------------------
 
@@ -185,7 +213,7 @@ class JourneyCommands:
             uow.commit()
             return journey
 
-        return await self._run(fail)
+        return await self.run(fail)
 
     async def apply_all_due(self, workspace_id: str | None = None) -> int:
         """Apply every due timed action found in the database (in one workspace, or all).
@@ -215,6 +243,15 @@ class JourneyCommands:
 
     # -- plumbing ---------------------------------------------------------
 
+    def _inline_list(
+        self, uow: UnitOfWork, principal: Principal, customer_ids: Sequence[str]
+    ) -> AudienceList | None:
+        if not customer_ids:
+            return None
+        return segments.write_list(
+            uow.connection, principal.workspace_id, customer_ids, self._clock.now()
+        )
+
     async def _change(
         self,
         principal: Principal,
@@ -231,9 +268,10 @@ class JourneyCommands:
             uow.commit()
             return journey
 
-        return await self._run(work)
+        return await self.run(work)
 
-    async def _run(self, work: Callable[[UnitOfWork], T]) -> T:
+    async def run(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` in a unit of work, then hand what it committed on (bus, timers)."""
         result, uow = await in_unit_of_work(self._database, work)
         await self._after_commit(uow)
         return result

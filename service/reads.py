@@ -17,7 +17,7 @@ from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from store import audience as audience_store
-from store import queries
+from store import queries, segments
 from store.database import Database
 
 MAX_PAGE = 100
@@ -74,6 +74,12 @@ class JourneyReads:
     ) -> dict[str, Journey]:
         return await self._database.read(
             lambda connection: queries.journeys_by_id(connection, workspace_id, journey_ids)
+        )
+
+    async def audience(self, list_id: str, offset: int, first: int) -> list[str]:
+        """Customers of an audience list (one a version refers to), in list order."""
+        return await self._database.read(
+            lambda connection: segments.members(connection, list_id, offset, first)
         )
 
     async def page(

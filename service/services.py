@@ -16,6 +16,7 @@ from service.processing import ChannelPolicy, Processing
 from service.reads import JourneyReads
 from service.redis_bus import RedisBus
 from service.scheduling import ArqScheduler, EmbeddedScheduler, Scheduler
+from service.segments import AudienceLoading, AudienceUploads
 from service.settings import Mode, Settings
 from service.tokens import Tokens
 from service.webhook import WebhookSender
@@ -36,6 +37,8 @@ class Services:
     audience: AudienceCommands = field(init=False)
     processing: Processing = field(init=False)
     webhook_endpoints: WebhookEndpoints = field(init=False)
+    uploads: AudienceUploads = field(init=False)
+    loading: AudienceLoading = field(init=False)
     # Set when customers entered: the step processor of this process looks at once.
     work_ready: asyncio.Event = field(init=False)
 
@@ -59,6 +62,8 @@ class Services:
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
         self.feed = EventFeed(self.reads.status_events, self.reads.last_sequence)
+        self.uploads = AudienceUploads(self.database, self.clock, self.commands, self.reads)
+        self.loading = AudienceLoading(self.database, self.clock, self.bus, self.commands)
         self.bus.listen(self.feed)
 
     @classmethod

@@ -8,7 +8,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Row
 
 from domain.actions import Action, ActorKind, ActorName
-from domain.content import Content, JourneyKind, Step, StepType
+from domain.content import AudienceList, Content, JourneyKind, Step, StepType
 from domain.events import LoggedStatusChange, StatusChanged
 from domain.journey import Journey, Version
 from domain.statuses import Status
@@ -46,7 +46,8 @@ def version_values(journey_id: str, version: Version) -> dict[str, Any]:
         "start_at": content.start_at,
         "end_at": content.end_at,
         "trigger_event": content.trigger_event,
-        "audience": list(content.audience),
+        "audience_list": content.audience.id if content.audience else None,
+        "audience_size": content.audience.size if content.audience else 0,
         "send_delay_seconds": content.send_delay_seconds,
         "created_at": version.created_at,
         "created_by": version.created_by,
@@ -60,7 +61,9 @@ def version_from_row(row: AnyRow) -> Version:
         start_at=row.version_start_at,
         end_at=row.version_end_at,
         trigger_event=row.version_trigger_event,
-        audience=tuple(row.audience),
+        audience=AudienceList(row.audience_list, row.audience_size)
+        if row.audience_list
+        else None,
         send_delay_seconds=row.version_send_delay_seconds,
     )
     return Version(row.number, content, row.version_created_at, row.created_by)

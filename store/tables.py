@@ -78,10 +78,56 @@ class JourneyVersionRow(SQLModel, table=True):
     start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     trigger_event: str | None = Field(default=None, max_length=200)
-    audience: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    # A segment journey's list (audience_lists.id), and how many customers it holds.
+    audience_list: str | None = Field(
+        default=None, foreign_key="audience_lists.id", max_length=36
+    )
+    audience_size: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     send_delay_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=100)
+
+
+class AudienceListRow(SQLModel, table=True):
+    """A list of customers, written once (an upload, or a mutation's inline ids)
+    and never changed after: versions of segment journeys, and their copies,
+    refer to it by `id`. Its customers are `audience_members` rows."""
+
+    __tablename__ = "audience_lists"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(unique=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=64)
+    size: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    # None while an upload is still being written: such a list is referred to by
+    # nothing yet, and one left so by a cut-off upload is deleted (store.segments).
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AudienceMemberRow(SQLModel, table=True):
+    """A customer on a list, at its position: the line of the upload it came from
+    (or its place in an inline list). Loading walks a list in position order."""
+
+    __tablename__ = "audience_members"
+
+    list_pk: int = Field(foreign_key="audience_lists.pk", primary_key=True)
+    position: int = Field(primary_key=True)
+    customer_id: str = Field(max_length=200)
+
+
+class AudienceLoadRow(SQLModel, table=True):
+    """A segment journey's list loading into it, and the cursor that makes the load
+    resumable: every member up to `loaded_through` has been offered entry."""
+
+    __tablename__ = "audience_loads"
+
+    journey_id: str = Field(foreign_key="journeys.id", primary_key=True, max_length=36)
+    list_pk: int = Field(foreign_key="audience_lists.pk")
+    loaded_through: int = 0
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    # Set when the whole list has been offered entry.
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class JourneyLabelRow(SQLModel, table=True):
@@ -252,3 +298,6 @@ ENROLLMENTS = table_of(EnrollmentRow)
 DELIVERIES = table_of(DeliveryRow)
 STATS = table_of(JourneyStatsRow)
 WEBHOOK_ENDPOINTS = table_of(WebhookEndpointRow)
+AUDIENCE_LISTS = table_of(AudienceListRow)
+AUDIENCE_MEMBERS = table_of(AudienceMemberRow)
+AUDIENCE_LOADS = table_of(AudienceLoadRow)

@@ -15,10 +15,10 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from domain.audience import exits_customers
+from domain.audience import begins_loading, exits_customers
 from domain.channels import ends_failure_run
 from domain.events import LoggedStatusChange, StatusChanged
-from store import audience, event_log
+from store import audience, event_log, segments
 from store.database import Database
 from store.journeys import JourneyRepository
 
@@ -51,6 +51,9 @@ class UnitOfWork:
         # work left after it, the less other writers wait.
         pending: dict[str, list[StatusChanged]] = defaultdict(list)
         for journey in self.journeys.seen:
+            for change in journey.events:
+                if begins_loading(journey.kind, change.status):
+                    segments.begin_load(self.connection, journey.id, change.at)
             pending[journey.workspace_id] += journey.events
             journey.events.clear()
         for change in (c for changes in pending.values() for c in changes):

@@ -32,7 +32,11 @@ class CreateJourneyInput:
     start_at: datetime | None = None
     end_at: datetime | None = None
     trigger_event: str | None = None
-    audience: list[str] | None = None
+    audience: list[str] | None = strawberry.field(
+        default=None,
+        description="A segment journey's customers, inline (at most 10,000); upload a "
+        "longer list to POST /journeys/{id}/audience.",
+    )
     steps: list[StepInput] | None = None
     labels: list[str] | None = None
     send_delay_seconds: int | None = strawberry.field(
@@ -47,7 +51,6 @@ class CreateJourneyInput:
             start_at=self.start_at,
             end_at=self.end_at,
             trigger_event=self.trigger_event,
-            audience=tuple(self.audience or ()),
             send_delay_seconds=self.send_delay_seconds or 0,
         )
 
@@ -57,7 +60,11 @@ class UpdateJourneyInput:
     start_at: datetime | None = strawberry.UNSET
     end_at: datetime | None = strawberry.UNSET
     trigger_event: str | None = strawberry.UNSET
-    audience: list[str] | None = strawberry.UNSET
+    audience: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A new inline list of customers (at most 10,000; [] or null clears "
+        "it); upload a longer list to POST /journeys/{id}/audience.",
+    )
     steps: list[StepInput] | None = strawberry.UNSET
     send_delay_seconds: int | None = strawberry.UNSET
 
@@ -67,8 +74,6 @@ class UpdateJourneyInput:
             value = getattr(self, name)
             if value is not strawberry.UNSET:
                 changes[name] = value
-        if self.audience is not strawberry.UNSET:
-            changes["audience"] = tuple(self.audience or ())
         if self.steps is not strawberry.UNSET:
             changes["steps"] = tuple(step.to_step() for step in self.steps or ())
         if self.send_delay_seconds is not strawberry.UNSET:
@@ -157,6 +162,7 @@ class JourneyMutations:
             kind=input.kind,
             content=input.to_content(),
             labels=input.labels or (),
+            audience_ids=input.audience,
         )
         return JourneyType.of(journey)
 
@@ -170,7 +176,11 @@ class JourneyMutations:
     ) -> JourneyType:
         principal = await info.context.principal()
         journey = await info.context.services.commands.update(
-            principal, journey_id(id), input.to_changes(), expected_revision
+            principal,
+            journey_id(id),
+            input.to_changes(),
+            expected_revision,
+            audience_ids=None if input.audience is strawberry.UNSET else input.audience or [],
         )
         return JourneyType.of(journey)
 

@@ -10,6 +10,7 @@ import strawberry
 import gql.enums  # noqa: F401  (registers the domain's enums with GraphQL)
 from domain.actions import Action
 from domain.content import JourneyKind, Step, StepType
+from domain.errors import ValidationFailed
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from gql.audience.types import JourneyStats, StepProgress
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from gql.events.types import StatusEventType
 
 MAX_HISTORY = 100
+MAX_AUDIENCE_PAGE = 1_000
 
 
 @strawberry.type(name="Step")
@@ -43,7 +45,13 @@ class JourneyVersionType:
     start_at: datetime | None
     end_at: datetime | None
     trigger_event: str | None
-    audience: list[str]
+    audience_size: int = strawberry.field(
+        description="How many customers the version's audience list holds (0: none)."
+    )
+    audience_list_id: strawberry.ID | None = strawberry.field(
+        description="The audience list the version refers to; versions and copies share "
+        "a list, which never changes once written."
+    )
     send_delay_seconds: int
     created_at: datetime
     created_by: str
@@ -57,11 +65,25 @@ class JourneyVersionType:
             start_at=content.start_at,
             end_at=content.end_at,
             trigger_event=content.trigger_event,
-            audience=list(content.audience),
+            audience_size=content.audience.size if content.audience else 0,
+            audience_list_id=strawberry.ID(content.audience.id) if content.audience else None,
             send_delay_seconds=content.send_delay_seconds,
             created_at=version.created_at,
             created_by=version.created_by,
         )
+
+    @strawberry.field(
+        description="The customers on the audience list, in list order: `first` of them "
+        f"(at most {MAX_AUDIENCE_PAGE}) after the first `offset`."
+    )
+    async def audience(self, info: Info, first: int = 100, offset: int = 0) -> list[str]:
+        if not 0 <= first <= MAX_AUDIENCE_PAGE or offset < 0:
+            raise ValidationFailed(
+                f"first must be between 0 and {MAX_AUDIENCE_PAGE}, and offset at least 0"
+            )
+        if self.audience_list_id is None or not first:
+            return []
+        return await info.context.services.reads.audience(str(self.audience_list_id), offset, first)
 
 
 @strawberry.type(name="Journey")

@@ -105,3 +105,53 @@ def test_a_flushed_redis_loses_no_work(cluster: Cluster):
         "SELECT completed, inside FROM journey_stats WHERE journey_id = %s", journey_id
     )
     assert (completed, inside) == (500, 0)
+
+
+@pytest.mark.parametrize("kill_after", [0.2, 0.6])
+def test_a_worker_killed_mid_load_admits_nobody_twice_and_skips_nobody(
+    cluster: Cluster, kill_after: float
+):
+    api = Api(cluster.start_api(), cluster.token)
+    journey_id: str = api.data(
+        CREATE,
+        input={
+            "name": "Born in May",
+            "kind": "SEGMENT_SCHEDULED",
+            "steps": [{"type": "SEND", "channel": "log", "template": "birthday-offer"}],
+        },
+    )["createJourney"]["id"]
+    customers = 40_000
+    uploaded = api.client.post(
+        f"/journeys/{journey_id}/audience",
+        content="".join(f"may-{i}\n" for i in range(customers)).encode(),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert uploaded.json()["accepted"] == customers, uploaded.text
+    assert api.data(ACTIVATE, id=journey_id)["activateJourney"]["status"] == "ACTIVE"
+
+    worker = cluster.start_worker()
+    time.sleep(kill_after)
+    cluster.kill(worker)
+    cluster.start_worker()
+    wait_until(lambda: delivered(cluster, journey_id) == customers, 90, "every message")
+
+    [(rows, distinct)] = cluster.sql(
+        "SELECT count(*), count(DISTINCT customer_id) FROM enrollments WHERE journey_id = %s",
+        journey_id,
+    )
+    assert rows == distinct == customers
+    [(entered, completed)] = cluster.sql(
+        "SELECT entered, completed FROM journey_stats WHERE journey_id = %s", journey_id
+    )
+    assert (entered, completed) == (customers, customers)
+    wait_until(
+        lambda: cluster.sql("SELECT status FROM journeys WHERE id = %s", journey_id)
+        == [("CLOSED",)],
+        10,
+        "AUDIENCE_LOADED",
+    )
+    [(loaded,)] = cluster.sql(
+        "SELECT count(*) FROM status_events WHERE journey_id = %s AND action = 'AUDIENCE_LOADED'",
+        journey_id,
+    )
+    assert loaded == 1

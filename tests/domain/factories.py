@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from domain.actions import Action, Actor, Role
-from domain.content import Content, JourneyKind, Step, StepType
+from domain.content import AudienceList, Content, JourneyKind, Step, StepType
 from domain.journey import Journey
 from domain.statuses import Status
 
@@ -46,7 +46,7 @@ ACTORS: dict[Role, Actor] = {
 WAIT = Step(StepType.WAIT, seconds=60)
 SEND = Step(StepType.SEND, channel="log", template="welcome")
 READY_STEPS = (WAIT, SEND)
-AUDIENCE = ("c1", "c2", "c3")
+AUDIENCE = AudienceList("list-1", 3)
 
 
 def ready_content(kind: JourneyKind = EVENT, **overrides: object) -> Content:
@@ -56,7 +56,7 @@ def ready_content(kind: JourneyKind = EVENT, **overrides: object) -> Content:
         start_at=START,
         end_at=END,
         trigger_event="signup" if kind is EVENT else None,
-        audience=AUDIENCE if kind is SEGMENT else (),
+        audience=AUDIENCE if kind is SEGMENT else None,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 

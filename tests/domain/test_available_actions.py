@@ -118,7 +118,7 @@ def scenarios() -> list[Scenario]:
     cases.append(
         Scenario(
             "designing-segment-no-audience",
-            new_journey(SEGMENT, content=ready_content(SEGMENT, audience=())),
+            new_journey(SEGMENT, content=ready_content(SEGMENT, audience=None)),
             T0,
             S.DESIGNING,
             ready=False,

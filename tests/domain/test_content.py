@@ -6,15 +6,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from domain.audience import MAX_INLINE_AUDIENCE, inline_audience
 from domain.content import (
     CHANNELS,
-    MAX_AUDIENCE,
     MAX_LABEL_LENGTH,
     MAX_LABELS,
     MAX_NAME_LENGTH,
     MAX_STEPS,
     MAX_TEXT_LENGTH,
     MAX_WAIT_SECONDS,
+    AudienceList,
     Content,
     JourneyKind,
     Step,
@@ -41,9 +42,31 @@ def test_the_limits_are_those_the_project_documents():
 # -- normalized -----------------------------------------------------------------
 
 
-def test_normalized_keeps_valid_content_and_drops_repeated_customers_in_order():
-    content = Content(steps=(Step(W, seconds=5),), audience=("b", "a", "b", "c", "a"))
-    assert normalized(content) == Content(steps=(Step(W, seconds=5),), audience=("b", "a", "c"))
+def test_normalized_keeps_valid_content():
+    content = Content(steps=(Step(W, seconds=5),), audience=AudienceList("list-1", 3))
+    assert normalized(content) == content
+
+
+def test_an_inline_audience_keeps_each_customer_once_in_order():
+    assert inline_audience(["b", "a", "b", "c", "a"]) == ("b", "a", "c")
+
+
+@pytest.mark.parametrize(
+    ("customer_ids", "why"),
+    [
+        (["c1", ""], "1 customer id\\(s\\) in audience are not valid"),
+        (["c" * 201], "first 'ccc"),
+        (["ok", "tab\there"], "first 'tab\\\\there'"),
+        ([str(i) for i in range(MAX_INLINE_AUDIENCE + 1)], "at most 10000"),
+    ],
+)
+def test_an_inline_audience_refuses(customer_ids, why):
+    with pytest.raises(ValidationFailed, match=why):
+        inline_audience(customer_ids)
+
+
+def test_an_inline_audience_takes_the_limit():
+    assert len(inline_audience([str(i) for i in range(MAX_INLINE_AUDIENCE)])) == MAX_INLINE_AUDIENCE
 
 
 def test_normalized_accepts_any_utc_offset():
@@ -87,9 +110,6 @@ def test_empty_content_is_a_valid_draft():
         (Content(steps=(Step(S, channel="sms", template="t"),)), "unknown channel 'sms'"),
         (Content(steps=(Step(S, channel="log", template=" "),)), "template must not be blank"),
         (Content(steps=(Step(S, channel="log", template="t" * 201),)), "template is longer"),
-        (Content(audience=("c1", "")), "customer id in audience must not be blank"),
-        (Content(audience=("c" * 201,)), "customer id in audience is longer"),
-        (Content(audience=tuple(str(i) for i in range(MAX_AUDIENCE + 1))), "at most 100000"),
     ],
 )
 def test_normalized_refuses(content, why):
@@ -131,7 +151,6 @@ def test_normalized_accepts_the_limits():
     content = Content(
         trigger_event="e" * MAX_TEXT_LENGTH,
         steps=(Step(W, seconds=1),) * MAX_STEPS,
-        audience=tuple(str(i) for i in range(MAX_AUDIENCE)),
     )
     assert normalized(content) == content
 
@@ -165,8 +184,9 @@ def test_revise_validates_the_result():
         revise(ready_content(), {"start_at": END})
 
 
-def test_revise_deduplicates_the_audience():
-    assert revise(ready_content(SEGMENT), {"audience": ("x", "x", "y")}).audience == ("x", "y")
+def test_revise_refers_to_another_list():
+    other = AudienceList("list-2", 7)
+    assert revise(ready_content(SEGMENT), {"audience": other}).audience == other
 
 
 def test_revise_refuses_unknown_fields():
@@ -206,10 +226,15 @@ def test_ready_content_has_no_problems(kind):
             ],
         ),
         (EVENT, {"trigger_event": None}, ["an event-triggered journey needs a trigger event"]),
-        (SEGMENT, {"audience": ()}, ["a segment journey needs a non-empty audience list"]),
+        (SEGMENT, {"audience": None}, ["a segment journey needs a non-empty audience list"]),
         (
             SEGMENT,
-            {"steps": (), "audience": ()},
+            {"audience": AudienceList("empty", 0)},
+            ["a segment journey needs a non-empty audience list"],
+        ),
+        (
+            SEGMENT,
+            {"steps": (), "audience": None},
             [
                 "the journey needs at least one step",
                 "a segment journey needs a non-empty audience list",

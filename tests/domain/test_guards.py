@@ -64,7 +64,7 @@ def test_activate_refuses_incomplete_event_journey(overrides, why):
 
 
 def test_activate_refuses_segment_journey_without_audience():
-    journey = new_journey(SEGMENT, content=ready_content(SEGMENT, audience=()))
+    journey = new_journey(SEGMENT, content=ready_content(SEGMENT, audience=None))
     refuse(journey, Action.ACTIVATE, EDITOR, T0, "non-empty audience")
 
 
@@ -75,7 +75,7 @@ def test_segment_journey_needs_no_trigger_event():
 
 
 def test_event_journey_needs_no_audience():
-    journey = new_journey(EVENT, content=ready_content(EVENT, audience=()))
+    journey = new_journey(EVENT, content=ready_content(EVENT, audience=None))
     journey.take(Action.ACTIVATE, EDITOR, T0)
     assert journey.status is Status.SCHEDULED
 

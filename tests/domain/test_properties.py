@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.actions import Action, Role
-from domain.content import Content, JourneyKind, Step, StepType, normalized
+from domain.content import AudienceList, Content, JourneyKind, Step, StepType, normalized
 from domain.errors import DomainError, Forbidden, TransitionNotAllowed, ValidationFailed
 from domain.journey import Journey, replay
 from domain.statuses import STATUS_TABLE, Status
@@ -53,7 +53,7 @@ def ready(kind: JourneyKind, content: Content) -> bool:
     )
     if kind is EVENT:
         return steps_ok and bool(content.trigger_event)
-    return steps_ok and bool(content.audience)
+    return steps_ok and content.audience is not None and content.audience.size > 0
 
 
 def spec_running(start: datetime | None, end: datetime | None, exhausted: bool, now) -> Status:
@@ -104,6 +104,10 @@ def spec_edit(j: Journey, changes: dict[str, Any], now: datetime) -> object:
     """What an edit does: 'draft', 'live', 'pending', or the refusal it gets."""
     if j.status in LOCKED:
         return TransitionNotAllowed
+    if changes.get("audience", j.latest.content.audience) != j.latest.content.audience and (
+        j.status not in (S.DESIGNING, S.SCHEDULED)
+    ):
+        return TransitionNotAllowed  # a list is fixed once the journey has run
     content = Content(
         **{
             name: changes.get(name, getattr(j.latest.content, name))
@@ -134,7 +138,7 @@ STEP_CHOICES = [
     (Step(StepType.SEND, channel="log"),),
     (Step(StepType.SEND, channel="pigeon", template="t"),),  # invalid channel
 ]
-AUDIENCES = [(), ("c1",), ("c1", "c2", "c1")]
+AUDIENCES = [None, AudienceList("list-1", 1), AudienceList("list-2", 0), AudienceList("list-3", 2)]
 TRIGGERS = [None, "signup", "purchase"]
 
 # A date in an edit: None, minutes from the time of the edit, or a naive date.
@@ -181,7 +185,7 @@ def initial_content(draw) -> tuple[JourneyKind, Content]:
     end_at = None if length is None else (start_at or T0) + timedelta(minutes=length)
     # Mostly content that can be activated, so that runs go past DESIGNING.
     if draw(st.integers(0, 3)):
-        steps, trigger, audience = READY_STEPS, "signup", ("c1", "c2")
+        steps, trigger, audience = READY_STEPS, "signup", AudienceList("list-4", 2)
     else:
         steps = draw(st.sampled_from(STEP_CHOICES[:5]))
         trigger = draw(st.sampled_from(TRIGGERS))

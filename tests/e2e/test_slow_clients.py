@@ -64,7 +64,7 @@ subscription Wide($after: Int) {
     journey {
       id name kind status revision triggerEvent createdAt updatedAt statusChangedAt
       admitsNewAudience processesSteps availableActions canEdit canDelete labels
-      liveVersion { number audience }
+      liveVersion { number audience(first: 1000) }
     }
   }
 }"""

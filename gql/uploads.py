@@ -1,0 +1,97 @@
+"""`POST /journeys/{id}/audience`: a segment journey's list, uploaded as a stream.
+
+Authenticated like GraphQL (`Authorization: Bearer <token>`, an editor or
+admin token). The body is `text/plain` (one customer id a line) or
+`text/csv` (a header naming an `id` column), of any size up to
+`MAX_UPLOAD_BYTES`; it is read as it arrives (service/segments.py). The
+answer is JSON: the counts, and the first refused lines with their line
+numbers and reasons. A refusal of the whole upload is
+`{"errors": [{"message", "extensions": {"code"}}]}`, as GraphQL answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from domain.errors import DomainError
+from gql.ids import journey_id
+from service.segments import Uploaded
+from service.services import Services
+
+# A list of 10 million ids of 100 characters; beyond, split the list.
+MAX_UPLOAD_BYTES = 1 << 30
+
+_STATUS_OF_CODE = {
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "TRANSITION_NOT_ALLOWED": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+}
+
+
+class UploadTooLarge(DomainError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+def audience_upload(services: Services) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint, bound to the process's services."""
+
+    async def upload(request: Request) -> Response:
+        try:
+            principal = await services.tokens.authenticate(request.headers.get("authorization"))
+            uploaded = await services.uploads.upload(
+                principal,
+                journey_id(request.path_params["journey_id"]),
+                request.headers.get("content-type"),
+                _capped(request.stream()),
+            )
+        except ClientDisconnect:
+            # Nobody is left to answer; the upload's rows are already gone.
+            return Response(status_code=400)
+        except DomainError as refusal:
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": refusal.message,
+                            "extensions": {"code": refusal.code, **refusal.details()},
+                        }
+                    ]
+                },
+                status_code=_STATUS_OF_CODE.get(refusal.code, 400),
+            )
+        return JSONResponse(_answer(uploaded))
+
+    return upload
+
+
+async def _capped(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > MAX_UPLOAD_BYTES:
+            raise UploadTooLarge(
+                f"the upload is larger than {MAX_UPLOAD_BYTES} bytes; split the list, or "
+                "leave out columns other than 'id'; the journey's audience is unchanged"
+            )
+        yield chunk
+
+
+def _answer(uploaded: Uploaded) -> dict[str, object]:
+    return {
+        "journeyId": uploaded.journey.id,
+        "revision": uploaded.journey.revision,
+        "version": uploaded.journey.latest.number,
+        "listId": uploaded.list_id,
+        "lines": uploaded.lines,
+        "accepted": uploaded.accepted,
+        "refused": uploaded.refused,
+        "refusedLines": [
+            {"line": r.line, "customerId": r.customer_id, "reason": r.reason.value}
+            for r in uploaded.first_refused
+        ],
+    }

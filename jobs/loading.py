@@ -1,0 +1,50 @@
+"""The segment loader loop: lists load into the journeys that run them, in any
+process that runs it (the API process in embedded mode, every worker in
+distributed mode; workers share the loads, each batch locking its own).
+
+It loads while there is something to load, then looks again every
+`poll_seconds`: a load begins in the transaction that first makes a segment
+journey ACTIVE, and is found from the database, so nothing is lost when a
+process stops. Now and then it removes what uploads cut off by a stopped
+process left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from service.services import Services
+
+log = logging.getLogger(__name__)
+
+# Passes between two looks for abandoned uploads.
+PASSES_PER_CLEANUP = 1_000
+
+
+class LoadingLoop:
+    def __init__(self, services: Services, poll_seconds: float) -> None:
+        self._services = services
+        self._poll_seconds = poll_seconds
+        self.loaded = 0
+
+    def metric_lines(self) -> list[str]:
+        return [
+            "# HELP journeys_loaded_customers_total Customers of segment lists entered here.",
+            "# TYPE journeys_loaded_customers_total counter",
+            f"journeys_loaded_customers_total {self.loaded}",
+        ]
+
+    async def run(self) -> None:
+        loading = self._services.loading
+        passes = 0
+        while True:
+            try:
+                if passes % PASSES_PER_CLEANUP == 0:
+                    await loading.discard_abandoned()
+                self.loaded += await loading.run_all()
+            except Exception:
+                log.exception("loading pass failed; trying again shortly")
+                await asyncio.sleep(1)
+            passes += 1
+            await asyncio.sleep(self._poll_seconds)

@@ -1,0 +1,172 @@
+"""Reading an uploaded audience list as it streams in, a batch of ids at a time.
+
+Two formats: `text/plain`, one customer id a line, and `text/csv`, whose
+header names an `id` column (other columns are ignored). Lines are numbered
+from 1 as in the file (a CSV header is line 1), and a line's number is where
+its customer sits on the list, so a refusal names the line it came from.
+
+- Spaces around an id are trimmed, and blank lines are skipped: they hold
+  no customer.
+- An id that is not valid (domain.audience.is_valid_customer_id) is refused
+  as INVALID_ID; bytes that are not UTF-8 are invalid characters.
+- A CSV line that cannot be read (an unterminated quote, too few columns) is
+  refused as MALFORMED_LINE. A quoted field cannot span lines: a customer
+  list has no use for one.
+- Repeated ids are found by the store once the whole list is in (DUPLICATE).
+
+The good lines load; the answer counts the refused ones and shows the first.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+from domain.audience import MAX_CUSTOMER_ID_LENGTH, ListRefusal, is_valid_customer_id
+from domain.errors import ValidationFailed
+
+BATCH = 20_000
+SHOWN_REFUSALS = 20
+
+FORMATS = ("text/plain", "text/csv")
+
+# In ASCII text, the only characters an id may not hold are the controls; a
+# chunk free of them needs no character-by-character check.
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class RefusedLine:
+    line: int
+    customer_id: str
+    reason: ListRefusal
+
+
+@dataclass
+class Batch:
+    """Valid ids and the lines they came from, in file order."""
+
+    positions: list[int] = field(default_factory=list)
+    customer_ids: list[str] = field(default_factory=list)
+
+
+def media_type(content_type: str | None) -> str:
+    """The upload's format from its Content-Type header, or ValidationFailed."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind not in FORMATS:
+        raise ValidationFailed(
+            f"upload the list as text/plain (one customer id a line) or text/csv (with an "
+            f"'id' column), not {kind or 'a body without a Content-Type'}"
+        )
+    charset = re.search(r"charset=\"?([\w-]+)", content_type or "", re.IGNORECASE)
+    if charset and charset.group(1).lower().replace("_", "-") not in ("utf-8", "utf8", "us-ascii"):
+        raise ValidationFailed(f"the list must be UTF-8 text, not {charset.group(1)}")
+    return kind
+
+
+class ListReader:
+    """Turns a stream of bytes into batches of valid ids, counting what it refuses."""
+
+    def __init__(self, kind: str, batch: int = BATCH, shown: int = SHOWN_REFUSALS) -> None:
+        self._csv = kind == "text/csv"
+        self._batch_size = batch
+        self._shown = shown
+        self._id_column: int | None = None
+        self.lines = 0
+        self.refused = 0
+        self.first_refused: list[RefusedLine] = []
+
+    async def batches(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[Batch]:
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        pending = ""
+        batch = Batch()
+        first = True
+        async for chunk in chunks:
+            text = pending + decoder.decode(chunk)
+            if first and text:
+                text = text.removeprefix("\ufeff")
+                first = False
+            *complete, pending = text.split("\n")
+            self._read(complete, batch)
+            if len(batch.positions) >= self._batch_size:
+                yield batch
+                batch = Batch()
+        rest = pending + decoder.decode(b"", final=True)
+        if rest:
+            self._read([rest], batch)
+        if self._csv and self._id_column is None:
+            raise ValidationFailed("the CSV upload has no header line with an 'id' column")
+        if batch.positions:
+            yield batch
+
+    def _read(self, lines: list[str], batch: Batch) -> None:
+        start = self.lines + 1
+        self.lines += len(lines)
+        if self._csv:
+            self._read_csv(start, lines, batch)
+            return
+        fast = all(line.isascii() for line in lines) and not any(
+            _ASCII_CONTROL.search(line.rstrip("\r")) for line in lines
+        )
+        for number, line in enumerate(lines, start):
+            self._take(number, line.strip(), batch, fast)
+
+    def _read_csv(self, start: int, lines: list[str], batch: Batch) -> None:
+        numbered: Iterable[tuple[int, str]] = enumerate(lines, start)
+        if self._id_column is None:
+            numbered = self._header(numbered)
+        for number, line in numbered:
+            if not line.strip():
+                continue
+            try:
+                fields = next(csv.reader([line], strict=True))
+            except csv.Error:
+                self._refuse(number, line, ListRefusal.MALFORMED_LINE)
+                continue
+            assert self._id_column is not None
+            if len(fields) <= self._id_column:
+                self._refuse(number, line, ListRefusal.MALFORMED_LINE)
+                continue
+            self._take(number, fields[self._id_column].strip(), batch, fast=False)
+
+    def _header(self, numbered: Iterable[tuple[int, str]]) -> Iterable[tuple[int, str]]:
+        """Find the header (the first line that is not blank); yield the lines after it."""
+        lines = iter(numbered)
+        for number, line in lines:
+            if not line.strip():
+                continue
+            try:
+                names = [name.strip().lower() for name in next(csv.reader([line], strict=True))]
+            except csv.Error:
+                names = []
+            if "id" not in names:
+                raise ValidationFailed(
+                    f"line {number}: the CSV header must name an 'id' column (found: "
+                    f"{', '.join(repr(n) for n in names[:10]) or 'no columns'})"
+                )
+            self._id_column = names.index("id")
+            break
+        yield from lines
+
+    def _take(self, number: int, customer_id: str, batch: Batch, fast: bool) -> None:
+        if not customer_id:
+            return
+        if fast:
+            valid = len(customer_id) <= MAX_CUSTOMER_ID_LENGTH
+        else:
+            valid = is_valid_customer_id(customer_id)
+        if valid:
+            batch.positions.append(number)
+            batch.customer_ids.append(customer_id)
+        else:
+            self._refuse(number, customer_id, ListRefusal.INVALID_ID)
+
+    def _refuse(self, number: int, text: str, reason: ListRefusal) -> None:
+        self.refused += 1
+        if len(self.first_refused) < self._shown:
+            # Shown back as text a person can read: undecodable bytes as U+FFFD.
+            shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            self.first_refused.append(RefusedLine(number, shown[:MAX_CUSTOMER_ID_LENGTH], reason))

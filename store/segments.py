@@ -1,0 +1,406 @@
+"""Segment audiences: lists of customers as rows, and their loading into journeys.
+
+A list is written once, batch by batch, while its upload streams in (one
+statement a batch: `COPY` on PostgreSQL, one prepared INSERT run for every
+row on SQLite), then its repeated ids are removed in one statement and it
+is marked complete. Nothing refers to it until then, so a cut-off upload
+leaves nothing half-applied, only rows that `delete_list` (or a later
+`delete_abandoned_lists`) removes.
+
+A journey's load walks its list in position order, a batch a statement
+(`INSERT ... SELECT ... ON CONFLICT DO NOTHING`: a customer already inside is
+skipped by the unique index), and keeps its cursor in `audience_loads` in the
+same transaction, so a load stopped by a crash, a FREEZE or an ERROR resumes
+where it stopped and never admits anyone twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as insert_or_skip
+from sqlalchemy.util import await_only
+
+from domain.content import AudienceList
+from domain.statuses import Status, traits
+from domain.walking import EnrollmentState
+from store.compiled import Statement
+from store.lists import one_of
+from store.tables import (
+    AUDIENCE_LISTS,
+    AUDIENCE_LOADS,
+    AUDIENCE_MEMBERS,
+    ENROLLMENTS,
+    JOURNEYS,
+    VERSIONS,
+)
+
+# Statuses in which a started load goes on: those that admit (ACTIVE, PAUSED).
+_LOADING = [status.value for status in Status if traits(status).admits_new_audience]
+
+# -- writing a list -------------------------------------------------------------
+
+_NEW_LIST = Statement(
+    insert(AUDIENCE_LISTS)
+    .values(
+        id=bindparam("list_id"),
+        workspace_id=bindparam("workspace_id"),
+        size=0,
+        created_at=bindparam("now", type_=AUDIENCE_LISTS.c.created_at.type),
+    )
+    .returning(AUDIENCE_LISTS.c.pk)
+)
+
+_ADD_MEMBER = Statement(insert(AUDIENCE_MEMBERS))
+
+
+def new_list(connection: Connection, workspace_id: str, now: datetime) -> tuple[int, str]:
+    """An empty list being written: its (pk, id)."""
+    list_id = str(uuid.uuid4())
+    pk = _NEW_LIST.scalar(
+        connection, {"list_id": list_id, "workspace_id": workspace_id, "now": now}
+    )
+    return int(pk), list_id
+
+
+def add_members(
+    connection: Connection, list_pk: int, positions: Sequence[int], customer_ids: Sequence[str]
+) -> None:
+    """Add customers at these positions (one statement; repeated ids stay until
+    `complete_list`). The ids are valid customer ids: no control characters."""
+    if not positions:
+        return
+    if connection.dialect.name == "postgresql":
+        # COPY's text format: a row a line, tab-separated; of what a valid id may
+        # hold, only the backslash needs escaping.
+        data = "".join(
+            f"{list_pk}\t{position}\t{customer_id.replace(chr(92), chr(92) * 2)}\n"
+            for position, customer_id in zip(positions, customer_ids, strict=True)
+        )
+        await_only(_copy_members(connection.connection.driver_connection, data))
+        return
+    _ADD_MEMBER.execute_each(
+        connection,
+        [
+            {"list_pk": list_pk, "position": position, "customer_id": customer_id}
+            for position, customer_id in zip(positions, customer_ids, strict=True)
+        ],
+    )
+
+
+async def _copy_members(driver_connection: Any, data: str) -> None:
+    async with (
+        driver_connection.cursor() as cursor,
+        cursor.copy("COPY audience_members (list_pk, position, customer_id) FROM STDIN") as copy,
+    ):
+        await copy.write(data)
+
+
+# A repeated id keeps its first position; the later ones are removed, and the
+# first few of them reported (with their positions: the upload's lines).
+_REPEATED_POSTGRESQL = Statement(
+    text(
+        "WITH removed AS ("
+        " DELETE FROM audience_members later USING audience_members earlier"
+        " WHERE later.list_pk = :list_pk AND earlier.list_pk = :list_pk"
+        " AND earlier.customer_id = later.customer_id AND earlier.position < later.position"
+        " RETURNING later.position, later.customer_id)"
+        " SELECT count(*) OVER () AS removed, position, customer_id FROM removed"
+        " ORDER BY position LIMIT :shown"
+    ).columns(removed=Integer, position=Integer, customer_id=String)
+)
+_REPEATED_SQLITE = Statement(
+    text(
+        "SELECT position, customer_id FROM ("
+        " SELECT position, customer_id,"
+        " row_number() OVER (PARTITION BY customer_id ORDER BY position) AS nth"
+        " FROM audience_members WHERE list_pk = :list_pk)"
+        " WHERE nth > 1 ORDER BY position"
+    ).columns(position=Integer, customer_id=String)
+)
+_REMOVE_MEMBERS_AT = Statement(
+    delete(AUDIENCE_MEMBERS).where(
+        AUDIENCE_MEMBERS.c.list_pk == bindparam("list_pk"),
+        one_of(AUDIENCE_MEMBERS.c.position, "positions"),
+    )
+)
+_SIZE = Statement(select(func.count()).where(AUDIENCE_MEMBERS.c.list_pk == bindparam("list_pk")))
+_COMPLETE = Statement(
+    update(AUDIENCE_LISTS)
+    .where(AUDIENCE_LISTS.c.pk == bindparam("list_pk"))
+    .values(
+        size=bindparam("size"),
+        completed_at=bindparam("now", type_=AUDIENCE_LISTS.c.completed_at.type),
+    )
+)
+
+
+def remove_repeated(
+    connection: Connection, list_pk: int, shown: int
+) -> tuple[int, list[tuple[int, str]]]:
+    """Remove every repeat of an id on the list but its first; returns how many were
+    removed, and the first `shown` of them as (position, customer id)."""
+    if connection.dialect.name == "postgresql":
+        found = _REPEATED_POSTGRESQL.rows(connection, {"list_pk": list_pk, "shown": shown})
+        removed = int(found[0].removed) if found else 0
+        return removed, [(row.position, row.customer_id) for row in found]
+    # SQLite holds the whole write lock anyway, and its lists are the smaller ones.
+    repeated = [
+        (row.position, row.customer_id)
+        for row in _REPEATED_SQLITE.rows(connection, {"list_pk": list_pk})
+    ]
+    if repeated:
+        _REMOVE_MEMBERS_AT.execute(
+            connection, {"list_pk": list_pk, "positions": [p for p, _ in repeated]}
+        )
+    return len(repeated), repeated[:shown]
+
+
+def complete_list(
+    connection: Connection, list_pk: int, list_id: str, now: datetime
+) -> AudienceList:
+    """The list is whole: its size counted, and it may now be referred to."""
+    size = int(_SIZE.scalar(connection, {"list_pk": list_pk}))
+    _COMPLETE.execute(connection, {"list_pk": list_pk, "size": size, "now": now})
+    return AudienceList(list_id, size)
+
+
+def write_list(
+    connection: Connection, workspace_id: str, customer_ids: Sequence[str], now: datetime
+) -> AudienceList:
+    """A small list written whole (inline ids, distinct and valid), in one transaction."""
+    list_pk, list_id = new_list(connection, workspace_id, now)
+    add_members(connection, list_pk, range(1, len(customer_ids) + 1), customer_ids)
+    return complete_list(connection, list_pk, list_id, now)
+
+
+_ANY_MEMBER = Statement(
+    select(AUDIENCE_MEMBERS.c.position)
+    .where(AUDIENCE_MEMBERS.c.list_pk == bindparam("list_pk"))
+    .limit(1)
+)
+
+
+def has_members(connection: Connection, list_pk: int) -> bool:
+    return _ANY_MEMBER.first(connection, {"list_pk": list_pk}) is not None
+
+
+_DELETE_MEMBERS = Statement(
+    delete(AUDIENCE_MEMBERS).where(AUDIENCE_MEMBERS.c.list_pk == bindparam("list_pk"))
+)
+_DELETE_LIST = Statement(delete(AUDIENCE_LISTS).where(AUDIENCE_LISTS.c.pk == bindparam("list_pk")))
+
+
+def delete_list(connection: Connection, list_pk: int) -> None:
+    """Remove a list nothing refers to (an upload that did not complete)."""
+    _DELETE_MEMBERS.execute(connection, {"list_pk": list_pk})
+    _DELETE_LIST.execute(connection, {"list_pk": list_pk})
+
+
+_ABANDONED = Statement(
+    select(AUDIENCE_LISTS.c.pk).where(
+        AUDIENCE_LISTS.c.completed_at.is_(None),
+        AUDIENCE_LISTS.c.created_at < bindparam("before", type_=AUDIENCE_LISTS.c.created_at.type),
+    )
+)
+
+
+def delete_abandoned_lists(connection: Connection, before: datetime) -> int:
+    """Remove lists whose upload began before `before` and never completed (its
+    process stopped mid-upload); returns how many."""
+    abandoned = [row.pk for row in _ABANDONED.rows(connection, {"before": before})]
+    for list_pk in abandoned:
+        delete_list(connection, list_pk)
+    return len(abandoned)
+
+
+_MEMBERS = Statement(
+    select(AUDIENCE_MEMBERS.c.customer_id)
+    .join(AUDIENCE_LISTS, AUDIENCE_LISTS.c.pk == AUDIENCE_MEMBERS.c.list_pk)
+    .where(AUDIENCE_LISTS.c.id == bindparam("list_id"))
+    .order_by(AUDIENCE_MEMBERS.c.position)
+    .limit(bindparam("first"))
+    .offset(bindparam("offset"))
+)
+
+
+def members(connection: Connection, list_id: str, offset: int, first: int) -> list[str]:
+    """Up to `first` customer ids of a list, in list order, after the first `offset`."""
+    rows = _MEMBERS.rows(connection, {"list_id": list_id, "offset": offset, "first": first})
+    return [row.customer_id for row in rows]
+
+
+# -- loading a list into its journey ------------------------------------------------
+
+_BEGIN_LOAD = Statement(
+    insert_or_skip(AUDIENCE_LOADS)
+    .from_select(
+        ["journey_id", "list_pk", "loaded_through", "started_at"],
+        select(
+            JOURNEYS.c.id,
+            AUDIENCE_LISTS.c.pk,
+            literal(0),
+            bindparam("now", type_=AUDIENCE_LOADS.c.started_at.type),
+        )
+        .join(
+            VERSIONS,
+            (VERSIONS.c.journey_id == JOURNEYS.c.id)
+            & (VERSIONS.c.number == JOURNEYS.c.live_version),
+        )
+        .join(AUDIENCE_LISTS, AUDIENCE_LISTS.c.id == VERSIONS.c.audience_list)
+        .where(JOURNEYS.c.id == bindparam("journey_id")),
+    )
+    .on_conflict_do_nothing()
+)
+
+
+def begin_load(connection: Connection, journey_id: str, now: datetime) -> None:
+    """The journey's live list starts loading (once: a load already begun goes on)."""
+    _BEGIN_LOAD.execute(connection, {"journey_id": journey_id, "now": now})
+
+
+_NOW = bindparam("now", type_=JOURNEYS.c.start_at.type)
+_MORE_TO_LOAD = (
+    select(AUDIENCE_MEMBERS.c.position)
+    .where(
+        AUDIENCE_MEMBERS.c.list_pk == AUDIENCE_LOADS.c.list_pk,
+        AUDIENCE_MEMBERS.c.position > AUDIENCE_LOADS.c.loaded_through,
+    )
+    .exists()
+)
+# Loads that can move now, locked (those another worker holds are skipped): not
+# finished, of journeys in a status that admits, inside their dates (the domain
+# checks both again: this only keeps loads that cannot move from filling the
+# batch), with customers left to offer, or ACTIVE and ready for AUDIENCE_LOADED.
+_LOADS = Statement(
+    select(
+        AUDIENCE_LOADS.c.journey_id,
+        AUDIENCE_LOADS.c.list_pk,
+        AUDIENCE_LOADS.c.loaded_through,
+    )
+    .where(
+        AUDIENCE_LOADS.c.finished_at.is_(None),
+        AUDIENCE_LOADS.c.journey_id.in_(
+            select(JOURNEYS.c.id).where(
+                JOURNEYS.c.id == AUDIENCE_LOADS.c.journey_id,
+                JOURNEYS.c.status.in_(_LOADING),
+                JOURNEYS.c.start_at.is_(None) | (JOURNEYS.c.start_at <= _NOW),
+                JOURNEYS.c.end_at.is_(None) | (JOURNEYS.c.end_at > _NOW),
+                _MORE_TO_LOAD | (JOURNEYS.c.status == Status.ACTIVE.value),
+            )
+        ),
+    )
+    .order_by(AUDIENCE_LOADS.c.started_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+# The journeys of those loads, held FOR SHARE for the batch: a status change
+# committed meanwhile waits for it, so counters and ABORT's count never race.
+_LOADING_JOURNEYS = Statement(
+    select(
+        JOURNEYS.c.id,
+        JOURNEYS.c.workspace_id,
+        JOURNEYS.c.status,
+        JOURNEYS.c.start_at,
+        JOURNEYS.c.end_at,
+    )
+    .where(one_of(JOURNEYS.c.id, "ids"))
+    .with_for_update(read=True)
+)
+
+_NEXT_POSITIONS = (
+    select(AUDIENCE_MEMBERS.c.position)
+    .where(
+        AUDIENCE_MEMBERS.c.list_pk == bindparam("list_pk"),
+        AUDIENCE_MEMBERS.c.position > bindparam("after"),
+    )
+    .order_by(AUDIENCE_MEMBERS.c.position)
+    .limit(bindparam("limit"))
+    .subquery()
+)
+# Where the next batch of a load ends: the last of the next `limit` positions.
+_BATCH_END = Statement(select(func.max(_NEXT_POSITIONS.c.position)))
+
+# One parameter for the three times a loaded customer gets (due, entered, updated):
+# bound once, converted once.
+_ENTERED_AT = bindparam("now", type_=ENROLLMENTS.c.entered_at.type)
+_LOAD = Statement(
+    insert_or_skip(ENROLLMENTS)
+    .from_select(
+        ["journey_id", "customer_id", "step_index", "state", "due_at", "entered_at", "updated_at"],
+        select(
+            bindparam("journey_id", type_=ENROLLMENTS.c.journey_id.type),
+            AUDIENCE_MEMBERS.c.customer_id,
+            literal(0),
+            literal(EnrollmentState.INSIDE.value),
+            _ENTERED_AT,
+            _ENTERED_AT,
+            _ENTERED_AT,
+        ).where(
+            AUDIENCE_MEMBERS.c.list_pk == bindparam("list_pk"),
+            AUDIENCE_MEMBERS.c.position > bindparam("after"),
+            AUDIENCE_MEMBERS.c.position <= bindparam("through"),
+        ),
+    )
+    .on_conflict_do_nothing()
+)
+
+_ADVANCE_CURSOR = Statement(
+    update(AUDIENCE_LOADS)
+    .where(AUDIENCE_LOADS.c.journey_id == bindparam("journey_id"))
+    .values(loaded_through=bindparam("through"))
+)
+
+_FINISH = Statement(
+    update(AUDIENCE_LOADS)
+    .where(AUDIENCE_LOADS.c.journey_id == bindparam("journey_id"))
+    .values(finished_at=bindparam("now", type_=AUDIENCE_LOADS.c.finished_at.type))
+)
+
+
+def loads_to_run(connection: Connection, now: datetime, limit: int) -> list[Any]:
+    """(journey_id, list_pk, loaded_through) of loads that can move now, locked."""
+    return _LOADS.rows(connection, {"now": now, "limit": limit})
+
+
+def loading_journeys(connection: Connection, journey_ids: Sequence[str]) -> dict[str, Any]:
+    """{id: (id, workspace_id, status, start_at, end_at)}, held against status changes."""
+    rows = _LOADING_JOURNEYS.rows(connection, {"ids": list(journey_ids)})
+    return {row.id: row for row in rows}
+
+
+def load_batch(connection: Connection, load: Any, limit: int, now: datetime) -> int | None:
+    """Offer the next `limit` customers of a load entry, first step due now, and move
+    its cursor past them; returns how many entered, or None when the list is done.
+    A customer already inside (enrolled another way) is skipped, and so is one
+    already offered: the cursor moves in the same transaction."""
+    values = {"list_pk": load.list_pk, "after": load.loaded_through}
+    through = _BATCH_END.scalar(connection, {**values, "limit": limit})
+    if through is None:
+        return None
+    entered = _LOAD.execute(
+        connection, {**values, "through": through, "journey_id": load.journey_id, "now": now}
+    )
+    _ADVANCE_CURSOR.execute(connection, {"journey_id": load.journey_id, "through": through})
+    return entered
+
+
+def finish_load(connection: Connection, journey_id: str, now: datetime) -> None:
+    _FINISH.execute(connection, {"journey_id": journey_id, "now": now})
