@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -68,6 +69,14 @@ class JourneysGraphQL(GraphQL[Context, None]):
             await response(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # A WebSocket frame nested too deeply for the parser is invalid JSON
+        # (closed with 4400), not a crash.
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
+from graphql import ASTValidationRule, FragmentDefinitionNode, GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from gql.audience.mutations import AudienceMutations
@@ -23,6 +29,14 @@ from gql.events.queries import StatusEventQueries
 from gql.events.subscriptions import StatusCountSubscriptions, StatusEventSubscriptions
 from gql.journeys.mutations import JourneyMutations
 from gql.journeys.queries import JourneyQueries
+from gql.limits import (
+    MAX_DOCUMENT_TOKENS,
+    MAX_FRAGMENTS,
+    MAX_SELECTIONS,
+    document_problem,
+    expanded_selections,
+    variables_problem,
+)
 from gql.scalars import DateTime
 from gql.viewer import ViewerQueries
 from gql.webhooks import WebhookMutations, WebhookQueries
@@ -56,6 +70,11 @@ class ReportingParserCache(ParserCache):
         yield
 
 
+# Shared with ReportingParserCache (the same size, the same options): a
+# document parsed by `refused_early` is not parsed again.
+PARSER_CACHE_SIZE = 256
+_cached_parse = ParserCache(maxsize=PARSER_CACHE_SIZE).cached_parse_document
+
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 
@@ -65,6 +84,57 @@ LIMIT_RULES: list[type[ASTValidationRule]] = [
     max_depth_rule(MAX_DEPTH, None),
     max_aliases_rule(MAX_ALIASES),
 ]
+
+
+def refused_early(query: str | None, variables: Any) -> ExecutionResult | None:
+    """A request error for a document or variables refused before validation,
+    coercion or execution (gql/limits.py), on every transport; None when they
+    may go on. The document's length is checked before it is parsed, its
+    tokens while it is parsed, its fragments before it is validated (the
+    validators recurse through fragment spreads)."""
+    problem, code = None, "DOCUMENT_TOO_LARGE"
+    if isinstance(query, str) and query:
+        problem = document_problem(query)
+        if problem is None:
+            problem, code = _parsed_problem(query)
+    if problem is None and isinstance(variables, Mapping):
+        problem, code = variables_problem(variables), "BAD_REQUEST"
+    if problem is None:
+        return None
+    return ExecutionResult(data=None, errors=[GraphQLError(problem, extensions={"code": code})])
+
+
+def _parsed_problem(query: str) -> tuple[str | None, str]:
+    try:
+        document = _cached_parse(query, max_tokens=MAX_DOCUMENT_TOKENS)
+    except RecursionError:
+        return (
+            "The GraphQL document nests selections too deeply to parse.",
+            "DOCUMENT_TOO_COMPLEX",
+        )
+    except GraphQLError as error:
+        if "Document contains more than" in error.message:
+            return (
+                f"The GraphQL document has more than {MAX_DOCUMENT_TOKENS} tokens; "
+                f"this server parses at most {MAX_DOCUMENT_TOKENS}.",
+                "DOCUMENT_TOO_LARGE",
+            )
+        return None, ""  # a syntax error: Strawberry's parse step reports it
+    fragments = sum(isinstance(d, FragmentDefinitionNode) for d in document.definitions)
+    if fragments > MAX_FRAGMENTS:
+        return (
+            f"The GraphQL document defines {fragments} fragments; "
+            f"this server takes at most {MAX_FRAGMENTS}.",
+            "DOCUMENT_TOO_COMPLEX",
+        )
+    selections = expanded_selections(document)
+    if selections is not None and selections > MAX_SELECTIONS:
+        return (
+            f"The GraphQL document selects more than {MAX_SELECTIONS} fields once its "
+            "fragments are spread out; this server runs at most that many.",
+            "DOCUMENT_TOO_COMPLEX",
+        )
+    return None, ""
 
 
 class JourneysSchema(strawberry.Schema):
@@ -89,6 +159,8 @@ class JourneysSchema(strawberry.Schema):
         # A request that answers once (HTTP) cannot carry a subscription:
         # those are served over WebSocket (gql/transport.py). Refused here,
         # Strawberry answers 400 "subscriptions are not allowed when using POST".
+        if refusal := refused_early(query, variable_values):
+            return refusal
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
         return await super().execute(
             query,
@@ -100,6 +172,34 @@ class JourneysSchema(strawberry.Schema):
             operation_extensions,
         )
 
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> Any:
+        # The WebSocket transports run every operation through here (and
+        # `subscribe`): the same early refusals as `execute`, as the first result.
+        if refusal := refused_early(query, variable_values):
+            return _only(PreExecutionError(data=None, errors=refusal.errors))
+        return await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+
+
+async def _only(result: PreExecutionError) -> AsyncGenerator[PreExecutionError, None]:
+    yield result
+
 
 def build_schema() -> JourneysSchema:
     return JourneysSchema(
@@ -110,7 +210,9 @@ def build_schema() -> JourneysSchema:
         # Factories, not instances: each operation gets a fresh extension,
         # the caches behind them are shared.
         extensions=[
-            lambda: ReportingParserCache(maxsize=256),
+            # Before the parser cache: it sets the parser's token cap.
+            lambda: MaxTokensLimiter(MAX_DOCUMENT_TOKENS),
+            lambda: ReportingParserCache(maxsize=PARSER_CACHE_SIZE),
             lambda: AddValidationRules(LIMIT_RULES),
             lambda: ValidationCache(maxsize=256),
         ],

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 import strawberry
 
-from domain.content import JourneyKind
+from domain.content import MAX_NAME_LENGTH, JourneyKind
 from domain.errors import NotFound, ValidationFailed
 from domain.statuses import Status
 from gql.context import Info
@@ -22,14 +23,27 @@ def encode_cursor(position: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode()
 
 
+# A cursor holds a row id: a positive 64-bit integer, as the database stores it.
+_POSITION = re.compile(r"[1-9][0-9]{0,18}")
+_MAX_POSITION = 2**63 - 1
+_MAX_CURSOR_LENGTH = 64
+
+
 def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if text.startswith(_CURSOR_PREFIX):
-            return int(text.removeprefix(_CURSOR_PREFIX))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        pass
-    raise ValidationFailed(f"{cursor!r} is not a cursor this API gave out")
+    if len(cursor) <= _MAX_CURSOR_LENGTH:
+        try:
+            text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        except (ValueError, binascii.Error, UnicodeError):
+            text = ""
+        position = text.removeprefix(_CURSOR_PREFIX)
+        if (
+            text.startswith(_CURSOR_PREFIX)
+            and _POSITION.fullmatch(position)
+            and int(position) <= _MAX_POSITION
+        ):
+            return int(position)
+    shown = cursor if len(cursor) <= _MAX_CURSOR_LENGTH else cursor[:_MAX_CURSOR_LENGTH] + "..."
+    raise ValidationFailed(f"{shown!r} is not a cursor this API gave out")
 
 
 @strawberry.input
@@ -40,6 +54,13 @@ class JourneyFilterInput:
     label: str | None = None
 
     def to_filter(self) -> JourneyFilter:
+        if self.name_contains is not None and len(self.name_contains) > MAX_NAME_LENGTH:
+            # No name is longer, so none could contain it; and the database's
+            # pattern matching has limits of its own.
+            raise ValidationFailed(
+                f"nameContains is {len(self.name_contains)} characters long; a name has "
+                f"at most {MAX_NAME_LENGTH}, so nameContains may have at most that many"
+            )
         return JourneyFilter(
             statuses=tuple(self.status or ()),
             kind=self.kind,

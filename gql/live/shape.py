@@ -25,6 +25,8 @@ from graphql import (
     visit,
 )
 
+from gql.limits import MAX_DOCUMENT_TOKENS, document_problem
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -48,10 +50,13 @@ class Shape:
 @lru_cache(maxsize=1024)
 def subscription_shape(query: str, operation_name: str | None) -> Shape | None:
     """The shape of a subscription document; None for anything else (a query,
-    a mutation, a document that does not parse: Strawberry's own path answers those)."""
+    a mutation, a document that does not parse or is refused before parsing:
+    Strawberry's own path answers those, gql/schema.py's `refused_early` first)."""
+    if document_problem(query) is not None:
+        return None
     try:
-        document = parse(query)
-    except GraphQLError:
+        document = parse(query, max_tokens=MAX_DOCUMENT_TOKENS)
+    except (GraphQLError, RecursionError):
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:

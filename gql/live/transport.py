@@ -28,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from gql.context import Context
+from gql.limits import variables_problem
 from gql.live.heap import LongLivedHeap
 from gql.live.multiplex import LiveRequest
 from gql.live.outbox import Outbox
@@ -41,6 +42,29 @@ log = logging.getLogger(__name__)
 
 # Close code for a token that stopped being valid while the socket was open.
 FORBIDDEN = 4403
+# Close code for a frame that is not a message of the protocol (both protocols).
+BAD_MESSAGE = 4400
+
+
+def message_problem(message: object) -> str | None:
+    """Why a WebSocket frame is not a message either protocol can handle, if it
+    is not: Strawberry's handlers index into it and would fail on anything else."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "a message must be a JSON object with a string 'type'"
+    kind = message["type"]
+    if kind in ("subscribe", "start", "complete", "stop") and not isinstance(
+        message.get("id"), str
+    ):
+        return f"a '{kind}' message needs a string 'id'"
+    if kind in ("subscribe", "start"):
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return f"a '{kind}' message needs a payload object with a string 'query'"
+        if not isinstance(payload.get("variables"), dict | None):
+            return "'variables' must be an object or null"
+        if not isinstance(payload.get("operationName"), str | None):
+            return "'operationName' must be a string or null"
+    return None
 
 
 def _outbox(context: Context, view: JourneysGraphQL) -> Outbox:
@@ -72,6 +96,8 @@ def _live_request(
 ) -> LiveRequest | None:
     if variables is not None and not isinstance(variables, Mapping):
         return None  # Strawberry's own path refuses it with the right error
+    if variables_problem(variables) is not None:
+        return None  # nor is it the fan-out's to key on: JourneysSchema.stream refuses it
     return LiveRequest(query, variables or {}, operation_name, context)
 
 
@@ -90,6 +116,8 @@ if TYPE_CHECKING:
         async def handle(self) -> None: ...
 
         async def handle_connection_init(self, message: Any) -> None: ...
+
+        async def handle_message(self, message: Any) -> None: ...
 
 else:
     _Handler = object
@@ -116,6 +144,12 @@ class _LiveSocket(_Handler):
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             self.live_view.connections.add(self)
+
+    async def handle_message(self, message: Any) -> None:
+        if problem := message_problem(message):
+            await self.websocket.close(BAD_MESSAGE, problem)
+            return
+        await super().handle_message(message)
 
 
 class TransportWSHandler(_LiveSocket, BaseGraphQLTransportWSHandler[Context, None]):

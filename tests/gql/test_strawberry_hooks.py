@@ -206,6 +206,29 @@ HOOKS = [
     method(
         "strawberry.http.async_base_view:AsyncWebSocketAdapter.close", TRANSPORT, "code", "reason"
     ),
+    contains(
+        "strawberry.asgi:ASGIWebSocketAdapter.iter_json",
+        APP,
+        "JourneysGraphQL.decode_json turns a frame nested too deeply into invalid JSON",
+        "self.view.decode_json(",
+        "except JSONDecodeError",
+    ),
+    method("strawberry.http.base:BaseView.decode_json", APP, "data"),
+    # -- gql/live/transport.py: both protocols' handle_message ----------------
+    method(f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.handle_message", TRANSPORT, "message"),
+    method(f"{LEGACY_WS}:BaseGraphQLWSHandler.handle_message", TRANSPORT, "message"),
+    contains(
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.handle",
+        TRANSPORT,
+        "every frame must reach handle_message, which _LiveSocket checks first",
+        "await self.handle_message(",
+    ),
+    contains(
+        f"{LEGACY_WS}:BaseGraphQLWSHandler.handle",
+        TRANSPORT,
+        "every frame must reach handle_message, which _LiveSocket checks first",
+        "await self.handle_message(",
+    ),
     # -- gql/live/transport.py: graphql-transport-ws --------------------------
     sets(
         f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler",
@@ -389,6 +412,41 @@ HOOKS = [
         "self.process_errors(",
     ),
     exists("strawberry.schema.schema:DEFAULT_ALLOWED_OPERATION_TYPES", SCHEMA),
+    method(
+        "strawberry:Schema.stream",
+        SCHEMA,
+        "query",
+        "variable_values",
+        "context_value",
+        "root_value",
+        "operation_name",
+        "operation_extensions",
+        "allowed_operation_types",
+    ),
+    contains(
+        "strawberry:Schema.subscribe",
+        SCHEMA,
+        "JourneysSchema.stream refuses early for subscriptions too",
+        "self.stream(",
+    ),
+    contains(
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.run_operation",
+        SCHEMA,
+        "JourneysSchema.stream refuses early for whatever comes over graphql-transport-ws",
+        "self.schema.stream(",
+    ),
+    contains(
+        "strawberry.extensions:MaxTokensLimiter.on_operation",
+        SCHEMA,
+        "the token cap reaches the parser (and the parse cache's key) as parse_options",
+        'parse_options["max_tokens"]',
+    ),
+    contains(
+        "strawberry.extensions:ParserCache.on_parse",
+        SCHEMA,
+        "refused_early parses through the same cache with the same options",
+        "**execution_context.parse_options",
+    ),
     method(
         "strawberry.extensions.max_aliases:create_validator",
         SCHEMA,
