@@ -14,10 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
 from domain.audience import PROCESSING_STATUSES, listens_for_events
@@ -189,6 +199,15 @@ def customers_at_steps(
 
 # -- processing -----------------------------------------------------------------
 
+
+def _written(state: StrEnum) -> ColumnElement[Any]:
+    """A state written into the statement's text, not bound: a partial index (`WHERE
+    state = 'INSIDE'`) serves a query only when the planner can see the same condition,
+    and a prepared statement's generic plan, which PostgreSQL takes after five runs,
+    cannot see a bound value (it sorted a journey's whole backlog for every batch)."""
+    return literal_column(f"'{state.value}'", String)
+
+
 # Journeys that process and have someone due, held FOR SHARE for the batch:
 # an ABORT or PAUSE committed meanwhile waits for it, so counters never race.
 _BUSY_JOURNEYS = Statement(
@@ -198,7 +217,7 @@ _BUSY_JOURNEYS = Statement(
         select(ENROLLMENTS.c.id)
         .where(
             ENROLLMENTS.c.journey_id == JOURNEYS.c.id,
-            ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+            ENROLLMENTS.c.state == _written(EnrollmentState.INSIDE),
             ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
         )
         .exists(),
@@ -218,7 +237,7 @@ _DUE = Statement(
     )
     .where(
         ENROLLMENTS.c.journey_id == bindparam("journey_id"),
-        ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+        ENROLLMENTS.c.state == _written(EnrollmentState.INSIDE),
         ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
     )
     .order_by(ENROLLMENTS.c.due_at)
@@ -261,10 +280,7 @@ _QUEUED_COLUMNS = (
 _QUEUE = Statement(
     insert_or_skip(DELIVERIES)
     .values(
-        {
-            name: bindparam(f"new_{name}", type_=DELIVERIES.c[name].type)
-            for name in _QUEUED_COLUMNS
-        }
+        {name: bindparam(f"new_{name}", type_=DELIVERIES.c[name].type) for name in _QUEUED_COLUMNS}
     )
     .on_conflict_do_nothing()
 )
@@ -374,7 +390,7 @@ _READY = Statement(
     select(*_DELIVERY_COLUMNS)
     .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
     .where(
-        DELIVERIES.c.state == DeliveryState.QUEUED.value,
+        DELIVERIES.c.state == _written(DeliveryState.QUEUED),
         DELIVERIES.c.not_before <= bindparam("now", type_=DELIVERIES.c.not_before.type),
         JOURNEYS.c.status.in_(_PROCESSING),
     )
@@ -390,7 +406,7 @@ _RETRIES_DUE = Statement(
     select(*_DELIVERY_COLUMNS)
     .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
     .where(
-        DELIVERIES.c.state == DeliveryState.HANDED_OVER.value,
+        DELIVERIES.c.state == _written(DeliveryState.HANDED_OVER),
         DELIVERIES.c.not_before <= bindparam("now", type_=DELIVERIES.c.not_before.type),
         JOURNEYS.c.status.not_in(_HOLDING_RETRIES),
     )
@@ -526,13 +542,13 @@ _EXITED_JOURNEYS = Statement(
         select(ENROLLMENTS.c.id)
         .where(
             ENROLLMENTS.c.journey_id == JOURNEYS.c.id,
-            ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+            ENROLLMENTS.c.state == _written(EnrollmentState.INSIDE),
         )
         .exists()
         | select(DELIVERIES.c.id)
         .where(
             DELIVERIES.c.journey_id == JOURNEYS.c.id,
-            DELIVERIES.c.state == DeliveryState.QUEUED.value,
+            DELIVERIES.c.state == _written(DeliveryState.QUEUED),
         )
         .exists(),
     )
@@ -554,7 +570,7 @@ _SETTLE_ENROLLMENTS = Statement(
             select(ENROLLMENTS.c.id)
             .where(
                 ENROLLMENTS.c.journey_id == bindparam("journey"),
-                ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+                ENROLLMENTS.c.state == _written(EnrollmentState.INSIDE),
             )
             .limit(bindparam("limit"))
             .scalar_subquery()
@@ -570,7 +586,7 @@ _CANCEL_DELIVERIES = Statement(
             select(DELIVERIES.c.id)
             .where(
                 DELIVERIES.c.journey_id == bindparam("journey"),
-                DELIVERIES.c.state == DeliveryState.QUEUED.value,
+                DELIVERIES.c.state == _written(DeliveryState.QUEUED),
             )
             .limit(bindparam("limit"))
             .scalar_subquery()
