@@ -22,7 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from domain.audience import MAX_CUSTOMER_ID_LENGTH, ListRefusal, is_valid_customer_id
@@ -34,8 +34,9 @@ SHOWN_REFUSALS = 20
 FORMATS = ("text/plain", "text/csv")
 
 # In ASCII text, the only characters an id may not hold are the controls; a
-# chunk free of them needs no character-by-character check.
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# chunk free of them (a CR is a line ending only before LF) needs no
+# character-by-character check.
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
 
 
 @dataclass(frozen=True)
@@ -90,52 +91,55 @@ class ListReader:
                 text = text.removeprefix("\ufeff")
                 first = False
             *complete, pending = text.split("\n")
-            self._read(complete, batch)
+            self._read(complete, batch, fast=text.isascii() and not _ASCII_CONTROL.search(text))
             if len(batch.positions) >= self._batch_size:
                 yield batch
                 batch = Batch()
         rest = pending + decoder.decode(b"", final=True)
         if rest:
-            self._read([rest], batch)
+            self._read([rest], batch, fast=False)
         if self._csv and self._id_column is None:
             raise ValidationFailed("the CSV upload has no header line with an 'id' column")
         if batch.positions:
             yield batch
 
-    def _read(self, lines: list[str], batch: Batch) -> None:
+    def _read(self, lines: list[str], batch: Batch, fast: bool) -> None:
+        """Take these lines (numbered on from the last), `fast` when their text is
+        ASCII without control characters: then only an id's length can be wrong."""
         start = self.lines + 1
         self.lines += len(lines)
         if self._csv:
-            self._read_csv(start, lines, batch)
+            self._read_csv(start, lines, batch, fast)
             return
-        fast = all(line.isascii() for line in lines) and not any(
-            _ASCII_CONTROL.search(line.rstrip("\r")) for line in lines
-        )
         for number, line in enumerate(lines, start):
             self._take(number, line.strip(), batch, fast)
 
-    def _read_csv(self, start: int, lines: list[str], batch: Batch) -> None:
-        numbered: Iterable[tuple[int, str]] = enumerate(lines, start)
+    def _read_csv(self, start: int, lines: list[str], batch: Batch, fast: bool) -> None:
+        numbered: Sequence[tuple[int, str]] = list(enumerate(lines, start))
         if self._id_column is None:
-            numbered = self._header(numbered)
+            numbered = self._after_header(numbered)
+        column = self._id_column or 0
+        # Without a quote anywhere, a line's fields are what lies between its commas.
+        unquoted = fast and not any('"' in line for line in lines)
         for number, line in numbered:
             if not line.strip():
                 continue
-            try:
-                fields = next(csv.reader([line], strict=True))
-            except csv.Error:
+            if unquoted:
+                fields = line.split(",", column + 1)
+            else:
+                try:
+                    fields = next(csv.reader([line], strict=True))
+                except csv.Error:
+                    self._refuse(number, line, ListRefusal.MALFORMED_LINE)
+                    continue
+            if len(fields) <= column:
                 self._refuse(number, line, ListRefusal.MALFORMED_LINE)
                 continue
-            assert self._id_column is not None
-            if len(fields) <= self._id_column:
-                self._refuse(number, line, ListRefusal.MALFORMED_LINE)
-                continue
-            self._take(number, fields[self._id_column].strip(), batch, fast=False)
+            self._take(number, fields[column].strip(), batch, fast)
 
-    def _header(self, numbered: Iterable[tuple[int, str]]) -> Iterable[tuple[int, str]]:
-        """Find the header (the first line that is not blank); yield the lines after it."""
-        lines = iter(numbered)
-        for number, line in lines:
+    def _after_header(self, numbered: Sequence[tuple[int, str]]) -> Sequence[tuple[int, str]]:
+        """Read the header (the first line that is not blank); the lines after it."""
+        for at, (number, line) in enumerate(numbered):
             if not line.strip():
                 continue
             try:
@@ -148,8 +152,8 @@ class ListReader:
                     f"{', '.join(repr(n) for n in names[:10]) or 'no columns'})"
                 )
             self._id_column = names.index("id")
-            break
-        yield from lines
+            return numbered[at + 1 :]
+        return []
 
     def _take(self, number: int, customer_id: str, batch: Batch, fast: bool) -> None:
         if not customer_id:

@@ -58,7 +58,6 @@ def upgrade() -> None:
     sa.Column('list_pk', sa.Integer(), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.ForeignKeyConstraint(['list_pk'], ['audience_lists.pk'], ),
     sa.PrimaryKeyConstraint('list_pk', 'position')
     )
     with op.batch_alter_table('journey_versions', schema=None) as batch_op:
