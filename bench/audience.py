@@ -17,12 +17,14 @@ On PostgreSQL (`--database-url postgresql://...`): one `journeys serve` and `--w
   commit) on a scratch copy of the enrollments.
 * **promptness**, while the processing phase runs: every 0.1 s a `trackEvent` on another
   journey, and the time until its delivery row exists. Goal: p99 under 1 s.
-* **abort**: `abortJourney` of a FROZEN journey with the processing phase's `--customers`
-  inside. Goal: under 200 ms; the stats must say `exited` at once.
+* **upload**: a CSV of `--customers` ids (with two more columns) streamed to
+  `POST /journeys/{id}/audience` of a segment journey: ids/s, client side. Peer: `COPY` of
+  the same bytes into a scratch table (peer_copy.py). Goal: at least 0.25x COPY.
+* **load**: that journey ACTIVATEd then PAUSED at once (PAUSED keeps loading and holds its
+  customers), so the loader's START load is measured alone: customers/s until all entered.
+* **abort**: `abortJourney` of that PAUSED journey with its whole list inside. Goal: under
+  200 ms; the stats must say `exited` at once.
 * **memory**: peak RSS (VmHWM) of the API process and of each worker. Goal: under 300 MB.
-
-Not measured yet (not built yet): list uploads (`POST /journeys/{id}/audience`, against
-PostgreSQL `COPY`) and the START load of a segment list.
 
 Run from the repository root:
     .venv/bin/python bench/audience.py --database-url postgresql://127.0.0.1:5432/test
@@ -57,6 +59,8 @@ from harness import (
     wait_for_quiet,
 )
 from peer_audience import bare_admissions, bare_processing
+from peer_copy import copy_list
+from segment_phases import csv_list, load_rate, start_paused, upload_list
 
 ENROLL = """mutation($id: ID!, $ids: [String!]!) {
   enrollCustomers(journeyId: $id, customerIds: $ids) { admitted rejected { reason } } }"""
@@ -182,17 +186,22 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         # holds): the processing phase starts at RESUME, the abort finds everyone inside.
         main = await journey(client, "bulk")
         prompt = await journey(client, "ping")
-        held = await journey(client, "held")
-        for paused in (main, held):
-            await graphql(client, PAUSE, {"id": paused})
+        await graphql(client, PAUSE, {"id": main})
         enroll_rate = await enroll(client, main, args.customers)
-        await enroll(client, held, args.customers)
+        segment_list = csv_list(args.customers)
+        uploaded = await upload_list(client, api.url, setup.headers, segment_list)
+        copy_rate = copy_list(setup.database.url, segment_list)
+        held = uploaded.journey_id
+        await start_paused(client, held)
         if distributed:
             for n in range(args.workers):
                 processes.start(
                     f"worker-{n}", [str(JOURNEYS_CLI), "worker"], setup.env,
                     workdir / f"worker-{n}.log", cwd=setup.source,
                 )  # fmt: skip
+        loaded_rate = await load_rate(
+            client, held, args.customers, args.timeout, processes.check_alive
+        )
         await graphql(client, RESUME, {"id": main})
         started = time.perf_counter()
         stop = asyncio.Event()
@@ -225,6 +234,11 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         [f"events (trackEvents, {args.listening} journeys)", f"{events_rate:,.0f} events/s",
          f"{bare_events:,.0f} events/s (multi-row INSERT ON CONFLICT)", "-"],
         ["enrolment (enrollCustomers)", f"{enroll_rate:,.0f} customers/s", "-", "-"],
+        [f"upload: CSV of {args.customers:,} ids",
+         f"{uploaded.ids_per_second:,.0f} ids/s ({uploaded.seconds:.1f} s)",
+         f"{copy_rate:,.0f} ids/s (COPY)",
+         f">= 0.25x COPY: {uploaded.ids_per_second / copy_rate:.2f}x"],
+        ["load: the list into its journey", f"{loaded_rate:,.0f} customers/s", "-", "-"],
         ["processing: 1-step SEND", f"{steps_rate:,.0f} steps/s, all in {processing_seconds:.1f} s",
          f"{bare_steps:,.0f} steps/s (one bare loop)", "1,000,000 in < 120 s" + projected],
         ["promptness: trackEvent -> queued", f"p50 {p50} ms, p99 {p99} ms ({len(latencies)})",
@@ -234,7 +248,6 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
          "< 300 MB each"],
     ]  # fmt: skip
     lines += ["", table(["phase", "project", "peer or limit", "goal"], rows)]
-    lines.append("not measured (not built yet): list upload against COPY; the START load of a list")
     return "\n".join(lines)
 
 
