@@ -12,10 +12,12 @@ import contextlib
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
+import service.segments
 from domain.actions import Action, Role
 from domain.audience import Refusal, admission_refusal, holds_customers, listens_for_events
 from domain.content import Content, JourneyKind, Step, StepType
@@ -167,3 +169,79 @@ def _rows(database_url: str, journey_id: str) -> dict[str, object]:
         "positions": positions,
         "sent": deliveries["HANDED_OVER"] + deliveries["DELIVERED"] + deliveries["FAILED"],
     }
+
+
+segment_operation = st.one_of(
+    st.tuples(st.just("load"), st.none()),
+    st.tuples(st.just("take"), st.sampled_from(ACTIONS)),
+    st.tuples(st.just("wait"), st.sampled_from([10, 45, 90, 400])),
+    st.tuples(st.just("process"), st.none()),
+)
+LIST = [f"member-{n}" for n in range(7)]
+
+
+def test_a_segment_list_loads_only_as_the_status_allows(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service.segments, "LOAD_BATCH", 3)
+
+    @settings(
+        max_examples=20,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(st.lists(segment_operation, min_size=5, max_size=25))
+    def check(operations: list[tuple[str, object]]) -> None:
+        asyncio.run(_run_segment(database_url, operations))
+
+    check()
+
+
+async def _run_segment(database_url: str, operations: list[tuple[str, object]]) -> None:
+    clock = ManualClock(T0)
+    services = Services.embedded(Settings(database_url=database_url), clock=clock)
+    try:
+        admin = await services.tokens.authenticate(
+            "Bearer " + await services.tokens.create("props", Role.ADMIN, "ada")
+        )
+        journey = await services.commands.create(
+            admin,
+            name="Segment property",
+            kind=JourneyKind.SEGMENT_SCHEDULED,
+            content=Content(steps=STEPS, end_at=T0 + timedelta(seconds=900)),
+            audience_ids=LIST,
+        )
+        journey = await services.commands.take(admin, journey.id, Action.ACTIVATE)
+        for kind, argument in operations:
+            status = journey.status
+            if kind == "load":
+                before = (await _counters(services, journey.id)).entered
+                await services.loading.load_batch()
+                entered = (await _counters(services, journey.id)).entered
+                journey = await services.reads.journey("props", journey.id) or journey
+                admits = admission_refusal(status, journey.start_at, journey.end_at, clock.now())
+                if admits is not None:
+                    assert entered == before  # nobody enters a journey that admits nobody
+                if journey.status is not status:
+                    # Only the loader's own AUDIENCE_LOADED, once the whole list is in.
+                    assert (status, journey.status) == (Status.ACTIVE, Status.CLOSED)
+                    assert entered == len(LIST)
+            elif kind == "take":
+                with contextlib.suppress(TransitionNotAllowed):
+                    journey = await services.commands.take(admin, journey.id, argument)  # type: ignore[arg-type]
+            elif kind == "wait":
+                clock.advance(seconds=int(argument))  # type: ignore[call-overload]
+                await services.commands.apply_all_due()
+                journey = await services.reads.journey("props", journey.id) or journey
+            else:
+                before_rows = _rows(database_url, journey.id)
+                await services.processing.run_all()
+                if holds_customers(status):
+                    assert _rows(database_url, journey.id)["sent"] == before_rows["sent"]
+            counters = await _counters(services, journey.id)
+            assert counters.entered <= len(LIST)
+            _check_counters(database_url, journey.id, counters)
+            customers = [row[0] for row in _rows(database_url, journey.id)["positions"]]  # type: ignore[attr-defined]
+            assert len(customers) == len(set(customers))  # nobody admitted twice
+    finally:
+        await services.close()
