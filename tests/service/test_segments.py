@@ -238,36 +238,31 @@ async def test_a_scheduled_segment_loads_at_its_start(
     assert await status_of(services, journey) is Status.CLOSED
 
 
-async def test_freeze_stops_the_load_and_reactivate_resumes_it_without_repeats(
-    services: Services, callers: Callers, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("stop", "restart"),
+    [(Action.FREEZE, Action.REACTIVATE), (Action.FAIL, Action.RECOVER)],
+    ids=["frozen", "error"],
+)
+async def test_a_load_stopped_midway_resumes_where_it_stopped_without_repeats(
+    services: Services,
+    callers: Callers,
+    monkeypatch: pytest.MonkeyPatch,
+    stop: Action,
+    restart: Action,
 ):
     monkeypatch.setattr(service.segments, "LOAD_BATCH", 2)
     journey = await segment(services, callers, [f"c{i}" for i in range(7)])
     await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
     await services.loading.load_batch()
-    await services.commands.take(callers.editor, journey.id, Action.FREEZE)
-    assert await services.loading.run_all() == 0
+    await services.commands.take(callers.admin, journey.id, stop, reason="held for a check")
+    assert await services.loading.run_all() == 0  # FROZEN and ERROR stop the load
     assert (await stats(services, journey)).entered == 2
 
-    await services.commands.take(callers.editor, journey.id, Action.REACTIVATE)
+    await services.commands.take(callers.admin, journey.id, restart)
     assert await services.loading.run_all() == 5
     counted = await stats(services, journey)
     assert (counted.entered, counted.inside) == (7, 7)
     assert await status_of(services, journey) is Status.CLOSED
-
-
-async def test_an_error_stops_the_load_and_recover_resumes_it(
-    services: Services, callers: Callers, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setattr(service.segments, "LOAD_BATCH", 2)
-    journey = await segment(services, callers, [f"c{i}" for i in range(5)])
-    await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
-    await services.loading.load_batch()
-    await services.commands.take(callers.admin, journey.id, Action.FAIL, reason="broken CRM")
-    assert await services.loading.run_all() == 0
-    await services.commands.take(callers.admin, journey.id, Action.RECOVER)
-    assert await services.loading.run_all() == 3
-    assert (await stats(services, journey)).entered == 5
 
 
 async def test_a_paused_segment_keeps_loading_and_closes_once_resumed(
