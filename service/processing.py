@@ -1,19 +1,25 @@
 """Moving customers and messages: the work the step processor does in batches.
 
 - `advance`: enrollments whose step is due, in journeys that process, move
-  on by one step (domain/walking.py); a SEND queues a delivery in the same
+  on by one step (domain/walking.py); a SEND writes its delivery in the same
   transaction. Held journeys (PAUSED, FROZEN, ERROR) are left out, so their
   customers wait where they are, and a wait that ran out meanwhile is due
-  at once when the journey runs again.
+  at once when the journey runs again. A message with a recall window
+  (`sendDelaySeconds`) is QUEUED; one without goes at once, its journey
+  processing (held FOR SHARE by the batch): it is written HANDED_OVER, its
+  first attempt begun, and sent once the transaction has committed, as
+  `hand_over` does; on the `log` channel it is written DELIVERED (`_Lines`).
 - `hand_over`: queued deliveries past their recall window, of journeys that
   process, are handed to their channel (HANDED_OVER is committed first, so
   a message is never recalled once a channel may have it), then their
-  outcome is recorded. The `log` channel writes to the log; the `webhook`
-  channel POSTs the batch's messages concurrently (service/webhook.py). A
-  failed attempt stays HANDED_OVER, due again after a doubling delay, until
-  it is delivered or out of attempts (FAILED); retries go on in every status
-  but ERROR (domain/channels.py). An attempt whose outcome is never recorded
-  (its process stopped) is due again when its lease runs out: at least once.
+  outcome is recorded. The `log` channel writes to this process's log, in
+  the hand-over's own transaction (`_Lines` says why that keeps the
+  guarantees); the `webhook` channel POSTs the batch's messages concurrently
+  (service/webhook.py). A failed attempt stays HANDED_OVER, due again after
+  a doubling delay, until it is delivered or out of attempts (FAILED);
+  retries go on in every status but ERROR (domain/channels.py). An attempt
+  whose outcome is never recorded (its process stopped) is due again when
+  its lease runs out: at least once.
 - a journey whose webhook attempts fail `channel_failure_limit` times in a
   row is failed by the system (JourneyCommands.fail_by_system): ERROR holds
   its queued messages and its retries until RECOVER.
@@ -50,6 +56,8 @@ log = logging.getLogger(__name__)
 channel_log = logging.getLogger("journeys.channel.log")
 
 T = TypeVar("T")
+
+LOG = "log"  # the channel that writes to this process's log (journeys.channel.log)
 
 STEP_BATCH = 1000
 DELIVERY_BATCH = 1000
@@ -93,6 +101,51 @@ class _Failing:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Taken:
+    """What a batch's transaction moved, and the attempts it handed over to make
+    once it has committed."""
+
+    moved: int
+    attempts: list[Attempt]
+
+
+class _Lines:
+    """The `log` channel's messages of one transaction, written as its last step before
+    the commit, which records them DELIVERED: the channel is this process's own log,
+    written at once, so its hand-over and its outcome are one transaction.
+
+    Why that keeps the guarantees. A message a channel may have must be on record as
+    handed over (never recalled) or delivered, and one whose outcome is lost must be
+    sent again (at least once). Here the lines go out only once every statement of the
+    transaction has succeeded; if the commit then fails (or the process stops before it),
+    nothing of the batch is recorded, its customers are still due at the same step, and
+    the next batch writes the lines again: at least once, as an attempt whose outcome
+    was lost today (a channel may see a message twice). Written after the commit
+    instead, a stop between the two would lose them. The one difference from a channel
+    outside the process: in that window a PAUSE or ABORT committed before the step is
+    applied again holds or exits a customer whose line is already in the log."""
+
+    def __init__(self) -> None:
+        self._lines: list[tuple[str, str, str, int]] = []
+
+    def add(self, template: str, journey_id: str, deliveries: Sequence[Any]) -> None:
+        """Deliveries with `id` and `customer_id`, all of one template and journey."""
+        self._lines += [(template, d.customer_id, journey_id, d.id) for d in deliveries]
+
+    def write(self) -> None:
+        if not self._lines or not channel_log.isEnabledFor(logging.INFO):
+            return
+        for template, customer_id, journey_id, delivery_id in self._lines:
+            channel_log.info(
+                "delivered template %r to customer %r (journey %s, delivery %s)",
+                template,
+                customer_id,
+                journey_id,
+                delivery_id,
+            )
+
+
 class Processing:
     def __init__(
         self,
@@ -117,28 +170,35 @@ class Processing:
         return moved
 
     async def advance(self) -> int:
-        """One batch of due steps; returns how many enrollments moved."""
-        return await self._database.transaction(self._advance)
+        """One batch of due steps; returns how many enrollments moved. The messages
+        its SENDs may hand over at once are handed over in the same transaction and
+        attempted after it (`_attempt`)."""
+        taken = await self._database.transaction(self._advance)
+        await self._attempt(taken.attempts)
+        return taken.moved
 
     async def hand_over(self) -> int:
         """One batch of delivery attempts (first ones and retries due now), each
         handed to its channel; returns how many."""
-        attempts = await self._database.transaction(self._take_ready)
+        taken = await self._database.transaction(self._take_ready)
+        await self._attempt(taken.attempts)
+        return taken.moved
+
+    async def close(self) -> None:
+        await self._webhooks.close()
+
+    async def settle(self) -> int:
+        """One batch of an aborted journey's rows marked EXITED / CANCELLED."""
+        return await self._database.transaction(self._settle)
+
+    async def _attempt(self, attempts: Sequence[Attempt]) -> None:
+        """Send attempts that are HANDED_OVER (committed), then record their outcomes."""
         if not attempts:
-            return 0
+            return
         outcomes: list[Outcome] = []  # in the order the attempts ended
         webhooks = []
         for attempt in attempts:
-            if attempt.channel == "log":
-                channel_log.info(
-                    "delivered template %r to customer %r (journey %s, delivery %s)",
-                    attempt.template,
-                    attempt.customer_id,
-                    attempt.journey_id,
-                    attempt.delivery_id,
-                )
-                outcomes.append(Outcome(attempt, True))
-            elif attempt.channel == WEBHOOK:
+            if attempt.channel == WEBHOOK:
                 webhooks.append(attempt)
             else:
                 error = f"unknown channel {attempt.channel!r}"
@@ -149,91 +209,147 @@ class Processing:
         )
         for journey in failing:
             await self._fail(journey)
-        return len(attempts)
-
-    async def close(self) -> None:
-        await self._webhooks.close()
-
-    async def settle(self) -> int:
-        """One batch of an aborted journey's rows marked EXITED / CANCELLED."""
-        return await self._database.transaction(self._settle)
 
     # -- the transactions ---------------------------------------------------
 
-    def _advance(self, connection: Connection) -> int:
+    def _advance(self, connection: Connection) -> _Taken:
         now = self._clock.now()
         journeys = audience_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
         if not journeys:
-            return 0
+            return _Taken(0, [])
         due = audience_store.due_enrollments(
             connection, [journey.id for journey in journeys], now, STEP_BATCH
         )
         steps = audience_store.live_steps(connection, journeys)
-        delay = {journey.id: journey.send_delay_seconds for journey in journeys}
-        groups: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        by_id = {journey.id: journey for journey in journeys}
+        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         for enrollment in due:
-            groups[(enrollment.journey_id, enrollment.step_index)].append(enrollment)
+            groups[(enrollment.journey_id, enrollment.step_index)].append(enrollment.id)
         counters: dict[str, Counter[str]] = defaultdict(Counter)
-        deliveries = []
-        for (journey_id, index), enrollments in groups.items():
+        sends: list[tuple[Any, int, list[int], str, str]] = []  # journey, index, ids, ...
+        for (journey_id, index), ids in groups.items():
             outcome = apply_step(steps[journey_id], index, now)
-            audience_store.move(
-                connection,
-                [enrollment.id for enrollment in enrollments],
-                outcome.next_index,
-                outcome.next_due_at,
-                now,
-            )
+            audience_store.move(connection, ids, outcome.next_index, outcome.next_due_at, now)
             if outcome.send is not None:
-                not_before = send_not_before(now, delay[journey_id])
-                deliveries += [
-                    audience_store.delivery_row(enrollment, outcome.send, now, not_before)
-                    for enrollment in enrollments
-                ]
+                channel, template = outcome.send.channel or "", outcome.send.template or ""
+                sends.append((by_id[journey_id], index, ids, channel, template))
             if outcome.completes:
-                counters[journey_id].update(completed=len(enrollments), inside=-len(enrollments))
-        for journey_id, queued in audience_store.queue_deliveries(connection, deliveries).items():
-            counters[journey_id]["queued"] += queued
+                counters[journey_id].update(completed=len(ids), inside=-len(ids))
+        # A message whose recall window is 0 goes at once: its journey processes (and
+        # is held FOR SHARE until this commits), so it is handed over here, not queued.
+        webhooks = [
+            (journey, ids)
+            for journey, _, ids, channel, _ in sends
+            if channel == WEBHOOK and send_not_before(now, journey.send_delay_seconds) <= now
+        ]
+        lease = self._lease(now, sum(len(ids) for _, ids in webhooks))
+        endpoints = self._endpoints(connection, [journey.workspace_id for journey, _ in webhooks])
+        lines = _Lines()
+        attempts: list[Attempt] = []
+        for journey, index, ids, channel, template in sends:
+            not_before = send_not_before(now, journey.send_delay_seconds)
+            if not_before > now:
+                written = audience_store.queue_deliveries(
+                    connection, ids, index, channel, template, now, not_before=not_before
+                )
+                counters[journey.id]["queued"] += len(written)
+            elif channel == LOG:
+                # Handed over and delivered in one transaction: see `_Lines`.
+                written = audience_store.queue_deliveries(
+                    connection, ids, index, channel, template, now,
+                    state=DeliveryState.DELIVERED, not_before=now, attempts=1,
+                )  # fmt: skip
+                counters[journey.id]["delivered"] += len(written)
+                lines.add(template, journey.id, written)
+            else:
+                written = audience_store.queue_deliveries(
+                    connection, ids, index, channel, template, now,
+                    state=DeliveryState.HANDED_OVER, not_before=lease, attempts=1,
+                )  # fmt: skip
+                counters[journey.id]["handed_over"] += len(written)
+                endpoint = endpoints.get(journey.workspace_id)
+                attempts += [
+                    Attempt(
+                        delivery_id=row.id,
+                        journey_id=journey.id,
+                        workspace_id=journey.workspace_id,
+                        customer_id=row.customer_id,
+                        channel=channel,
+                        template=template,
+                        number=1,
+                        url=endpoint.url if endpoint else None,
+                        secret=endpoint.secret if endpoint else None,
+                    )
+                    for row in written
+                ]
         audience_store.add_to_counters(connection, counters)
-        return len(due)
+        lines.write()  # the last thing before the commit
+        return _Taken(len(due), attempts)
 
-    def _take_ready(self, connection: Connection) -> list[Attempt]:
+    def _take_ready(self, connection: Connection) -> _Taken:
         now = self._clock.now()
         due = audience_store.retries_due(connection, now, DELIVERY_BATCH)
         ready = audience_store.ready_deliveries(connection, now, DELIVERY_BATCH)
         if not due and not ready:
-            return []
-        taken = due + ready
-        # The lease: time to send the whole batch (its webhooks, so many at once)
-        # and record it. An outcome not recorded by then is taken for lost.
-        webhooks = sum(1 for delivery in taken if delivery.channel == WEBHOOK)
-        rounds = -(-webhooks // self._webhooks.concurrency) + 1
-        lease = now + LEASE_SLACK + timedelta(seconds=rounds * self._webhooks.timeout_seconds)
-        audience_store.begin_attempts(connection, [d.id for d in taken], now, lease)
+            return _Taken(0, [])
         counters: dict[str, Counter[str]] = defaultdict(Counter)
         for delivery in ready:
-            counters[delivery.journey_id].update(queued=-1, handed_over=1)
-        audience_store.add_to_counters(connection, counters)
-        endpoints = channel_store.endpoints(
-            connection, sorted({d.workspace_id for d in taken if d.channel == WEBHOOK})
-        )
-        attempts = []
-        for delivery in taken:
-            endpoint = endpoints.get(delivery.workspace_id)
-            attempts.append(
-                Attempt(
-                    delivery_id=delivery.id,
-                    journey_id=delivery.journey_id,
-                    workspace_id=delivery.workspace_id,
-                    customer_id=delivery.customer_id,
-                    channel=delivery.channel,
-                    template=delivery.template,
-                    number=delivery.attempts + 1,
-                    url=endpoint.url if endpoint else None,
-                    secret=endpoint.secret if endpoint else None,
-                )
+            counters[delivery.journey_id]["queued"] -= 1
+        for delivery in due:
+            counters[delivery.journey_id]["handed_over"] -= 1
+        # `log` messages are handed over and delivered in this transaction (`_Lines`);
+        # the others are handed over here and attempted once it has committed.
+        logged = [delivery for delivery in due + ready if delivery.channel == LOG]
+        taken = [delivery for delivery in due + ready if delivery.channel != LOG]
+        lines = _Lines()
+        if logged:
+            audience_store.set_delivery_state(
+                connection, [d.id for d in logged], DeliveryState.DELIVERED, now, tries=1
             )
-        return attempts
+            for delivery in logged:
+                counters[delivery.journey_id]["delivered"] += 1
+                lines.add(delivery.template, delivery.journey_id, [delivery])
+        attempts = []
+        if taken:
+            # The lease: time to send the whole batch (its webhooks, so many at once)
+            # and record it. An outcome not recorded by then is taken for lost.
+            lease = self._lease(now, sum(1 for d in taken if d.channel == WEBHOOK))
+            audience_store.begin_attempts(connection, [d.id for d in taken], now, lease)
+            for delivery in taken:
+                counters[delivery.journey_id]["handed_over"] += 1
+            endpoints = self._endpoints(
+                connection, [d.workspace_id for d in taken if d.channel == WEBHOOK]
+            )
+            for delivery in taken:
+                endpoint = endpoints.get(delivery.workspace_id)
+                attempts.append(
+                    Attempt(
+                        delivery_id=delivery.id,
+                        journey_id=delivery.journey_id,
+                        workspace_id=delivery.workspace_id,
+                        customer_id=delivery.customer_id,
+                        channel=delivery.channel,
+                        template=delivery.template,
+                        number=delivery.attempts + 1,
+                        url=endpoint.url if endpoint else None,
+                        secret=endpoint.secret if endpoint else None,
+                    )
+                )
+        audience_store.add_to_counters(connection, counters)
+        lines.write()  # the last thing before the commit
+        return _Taken(len(due) + len(ready), attempts)
+
+    def _lease(self, now: datetime, webhooks: int) -> datetime:
+        """When an attempt begun now is taken for lost if its outcome is not recorded:
+        time to send the batch's `webhooks` (so many at once) and record them."""
+        rounds = -(-webhooks // self._webhooks.concurrency) + 1
+        return now + LEASE_SLACK + timedelta(seconds=rounds * self._webhooks.timeout_seconds)
+
+    @staticmethod
+    def _endpoints(connection: Connection, workspace_ids: Sequence[str]) -> dict[str, Any]:
+        if not workspace_ids:
+            return {}
+        return channel_store.endpoints(connection, sorted(set(workspace_ids)))
 
     def _record(self, connection: Connection, outcomes: Sequence[Outcome]) -> list[_Failing]:
         """Record each attempt's outcome; returns the journeys whose channel has now

@@ -3,8 +3,8 @@
 Admission is one multi-row INSERT (a customer already inside is skipped by
 the unique index, and reported); processing locks a batch of due
 enrollments, and the domain's step outcome for each (journey, step) group
-becomes one UPDATE and, for a SEND, one multi-row INSERT of deliveries;
-hand-over and delivery move a batch of deliveries with one UPDATE each (a
+becomes one UPDATE and, for a SEND, one INSERT ... SELECT of its deliveries
+from those enrollments; hand-over and delivery move a batch of deliveries with one UPDATE each (a
 batch's outcomes, each with its own next time and error, one executemany).
 Counters (`journey_stats`) change in the same transaction, once per journey
 per batch.
@@ -211,7 +211,12 @@ def _written(state: StrEnum) -> ColumnElement[Any]:
 # Journeys that process and have someone due, held FOR SHARE for the batch:
 # an ABORT or PAUSE committed meanwhile waits for it, so counters never race.
 _BUSY_JOURNEYS = Statement(
-    select(JOURNEYS.c.id, JOURNEYS.c.live_version, JOURNEYS.c.send_delay_seconds)
+    select(
+        JOURNEYS.c.id,
+        JOURNEYS.c.workspace_id,
+        JOURNEYS.c.live_version,
+        JOURNEYS.c.send_delay_seconds,
+    )
     .where(
         JOURNEYS.c.status.in_(_PROCESSING),
         select(ENROLLMENTS.c.id)
@@ -262,8 +267,11 @@ _MOVE = Statement(
     )
 )
 
-# The columns a queued delivery is written with (`delivery_row`); the values are
-# bound as `new_<column>`, since a bind may not be named like its column here.
+# A SEND's deliveries, one per enrollment of the group, written from the enrollments
+# themselves (INSERT ... SELECT: one short statement per group, whatever its size);
+# one that exists for that enrollment and step is skipped (a step applied twice
+# never sends twice). Binds are named `new_<column>`: a bind may not share a name
+# with a column the statement writes.
 _QUEUED_COLUMNS = (
     "journey_id",
     "enrollment_id",
@@ -277,17 +285,32 @@ _QUEUED_COLUMNS = (
     "created_at",
     "updated_at",
 )
+_QUEUED_AT = bindparam("now", type_=DELIVERIES.c.created_at.type)
 _QUEUE = Statement(
     insert_or_skip(DELIVERIES)
-    .values(
-        {name: bindparam(f"new_{name}", type_=DELIVERIES.c[name].type) for name in _QUEUED_COLUMNS}
+    .from_select(
+        list(_QUEUED_COLUMNS),
+        select(
+            ENROLLMENTS.c.journey_id,
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.customer_id,
+            *(
+                bindparam(f"new_{name}", type_=DELIVERIES.c[name].type)
+                for name in ("step_index", "channel", "template", "state", "not_before")
+            ),
+            bindparam("new_attempts", type_=DELIVERIES.c.attempts.type),
+            _QUEUED_AT,  # created_at
+            _QUEUED_AT,  # updated_at
+        ).where(one_of(ENROLLMENTS.c.id, "ids")),
     )
     .on_conflict_do_nothing()
+    .returning(DELIVERIES.c.id, DELIVERIES.c.customer_id)
 )
 
 
 def busy_journeys(connection: Connection, now: datetime, limit: int) -> list[Any]:
-    """(id, live_version, send_delay_seconds) of processing journeys with someone due."""
+    """(id, workspace_id, live_version, send_delay_seconds) of processing journeys with
+    someone due."""
     return _BUSY_JOURNEYS.rows(connection, {"now": now, "journeys": limit})
 
 
@@ -339,39 +362,38 @@ def move(
 
 
 def queue_deliveries(
-    connection: Connection, deliveries: Sequence[Mapping[str, Any]]
-) -> dict[str, int]:
-    """Queue deliveries; one already queued for that enrollment and step is skipped
-    (a step applied twice never sends twice). Returns how many each journey queued.
-
-    One prepared single-row INSERT run for every row (`executemany`) per journey: its
-    text stays short and the same, where a multi-row INSERT of a batch is a new long
-    text for the driver to parse each time; the count per journey keeps counters exact."""
-    by_journey: dict[str, list[Mapping[str, Any]]] = {}
-    for delivery in deliveries:
-        bound = {f"new_{name}": delivery[name] for name in _QUEUED_COLUMNS}
-        by_journey.setdefault(delivery["journey_id"], []).append(bound)
-    return {
-        journey_id: _QUEUE.execute_each(connection, rows) for journey_id, rows in by_journey.items()
-    }
-
-
-def delivery_row(
-    enrollment: Any, step: Step, now: datetime, not_before: datetime
-) -> dict[str, Any]:
-    return {
-        "journey_id": enrollment.journey_id,
-        "enrollment_id": enrollment.id,
-        "customer_id": enrollment.customer_id,
-        "step_index": enrollment.step_index,
-        "channel": step.channel,
-        "template": step.template,
-        "state": DeliveryState.QUEUED.value,
-        "not_before": not_before,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+    connection: Connection,
+    enrollment_ids: Sequence[int],
+    step_index: int,
+    channel: str,
+    template: str,
+    now: datetime,
+    *,
+    state: DeliveryState = DeliveryState.QUEUED,
+    not_before: datetime,
+    attempts: int = 0,
+) -> list[Any]:
+    """The deliveries of the SEND at `step_index` (on `channel`, of `template`) for these
+    enrollments of one journey, in `state`: QUEUED until `not_before`; or, for a message
+    that goes at once, HANDED_OVER with its first attempt made and `not_before` its lease,
+    or DELIVERED. One already written for that enrollment and step is skipped (a step
+    applied twice never sends twice). Returns (id, customer_id) of each one written, so
+    that counters stay exact."""
+    if not enrollment_ids:
+        return []
+    return _QUEUE.rows(
+        connection,
+        {
+            "ids": list(enrollment_ids),
+            "new_step_index": step_index,
+            "new_channel": channel,
+            "new_template": template,
+            "new_state": state.value,
+            "new_not_before": not_before,
+            "new_attempts": attempts,
+            "now": now,
+        },
+    )
 
 
 # -- delivery ---------------------------------------------------------------------

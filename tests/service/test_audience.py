@@ -219,3 +219,65 @@ async def test_a_step_applied_twice_never_sends_twice(services: Services, caller
     await asyncio.gather(*(services.processing.run_all() for _ in range(3)))
     stats = await counters(services, journey)
     assert (stats.delivered, stats.completed, stats.inside) == (600, 300, 0)
+
+
+async def test_a_log_message_is_delivered_in_its_steps_transaction(
+    services: Services, callers: Callers, caplog: pytest.LogCaptureFixture
+):
+    """The `log` channel is this process's own log: a message with no recall window is
+    written DELIVERED by the step that sends it, its line logged just before the commit."""
+    import logging
+
+    from sqlalchemy import select
+
+    from store.tables import DELIVERIES
+
+    journey = await running(services, callers, OFFER)
+    caplog.set_level(logging.INFO, logger="journeys.channel.log")
+    await track(services, callers, "ann")
+    assert await services.processing.advance() == 1
+    rows = await services.database.read(
+        lambda c: list(c.execute(select(DELIVERIES.c.state, DELIVERIES.c.attempts)))
+    )
+    assert [tuple(row) for row in rows] == [("DELIVERED", 1)]
+    stats = await counters(services, journey)
+    assert (stats.completed, stats.queued, stats.handed_over, stats.delivered) == (1, 0, 0, 1)
+    assert [r.getMessage() for r in caplog.records if "'ann'" in r.getMessage()] == [
+        f"delivered template 'offer' to customer 'ann' (journey {journey.id}, delivery 1)"
+    ]
+
+
+async def test_a_log_message_whose_commit_failed_is_sent_again(
+    services: Services, callers: Callers, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+):  # fmt: skip
+    """The lines are written, then the commit fails: nothing of the batch is recorded, the
+    customer is still due, and the next batch sends the message again (at least once);
+    the counters count it once."""
+    import logging
+
+    from service import processing
+
+    journey = await running(services, callers, OFFER)
+    caplog.set_level(logging.INFO, logger="journeys.channel.log")
+    await track(services, callers, "ann")
+
+    class CommitFailed(Exception):
+        pass
+
+    written = processing._Lines.write
+
+    def write_then_fail(self: processing._Lines) -> None:
+        written(self)
+        raise CommitFailed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(processing._Lines, "write", write_then_fail)
+        with pytest.raises(CommitFailed):
+            await services.processing.run_all()
+    stats = await counters(services, journey)
+    assert (stats.inside, stats.delivered) == (1, 0)
+    await services.processing.run_all()
+    stats = await counters(services, journey)
+    assert (stats.inside, stats.completed, stats.delivered) == (0, 1, 1)
+    assert sum("to customer 'ann'" in r.getMessage() for r in caplog.records) == 2
