@@ -10,7 +10,6 @@ exited).
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +17,7 @@ from enum import StrEnum
 from domain.content import JourneyKind
 from domain.errors import ValidationFailed
 from domain.statuses import INITIAL_STATUS, CustomersInside, Status, traits
+from domain.text import has_unreadable_characters
 from domain.timing import window_is_open
 
 MAX_CUSTOMER_ID_LENGTH = 200
@@ -51,7 +51,7 @@ def is_valid_customer_id(customer_id: str) -> bool:
         return False
     if customer_id != customer_id.strip():
         return False
-    return not any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in customer_id)
+    return not has_unreadable_characters(customer_id)
 
 
 def inline_audience(customer_ids: Sequence[str]) -> tuple[str, ...]:

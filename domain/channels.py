@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from domain.errors import ValidationFailed
 from domain.statuses import Status
+from domain.text import plain_text
 
 WEBHOOK = "webhook"
 MAX_URL_LENGTH = 2000
@@ -142,4 +143,4 @@ def ends_failure_run(previous: Status, status: Status) -> bool:
 def failing_reason(url: str | None, limit: int, last_error: str) -> str:
     """The reason the system gives when it takes FAIL for a failing channel."""
     where = f"webhook {shown_url(url)}" if url else "webhook"
-    return f"{where} failed {limit} times in a row: {last_error}"[:MAX_ERROR_LENGTH]
+    return plain_text(f"{where} failed {limit} times in a row: {last_error}", MAX_ERROR_LENGTH)

@@ -8,11 +8,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import ValidationFailed
+from domain.text import text_problem
 
 MAX_NAME_LENGTH = 200
 MAX_TEXT_LENGTH = 200
 MAX_LABELS = 20
 MAX_LABEL_LENGTH = 50
+MAX_REASON_LENGTH = 500
 MAX_STEPS = 100
 MAX_WAIT_SECONDS = 366 * 24 * 3600
 # A recall window longer than a week would hold messages past any campaign's point.
@@ -125,19 +127,17 @@ def _step_problems(index: int, step: Step) -> list[str]:
 
 
 def _text_problems(field: str, value: str) -> list[str]:
-    if not value.strip():
-        return [f"{field} must not be blank"]
-    if len(value) > MAX_TEXT_LENGTH:
-        return [f"{field} is longer than {MAX_TEXT_LENGTH} characters"]
-    return []
+    problem = text_problem(field, value, MAX_TEXT_LENGTH)
+    return [problem] if problem else []
 
 
 def checked_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise ValidationFailed("name must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValidationFailed(f"name is longer than {MAX_NAME_LENGTH} characters")
+    problem = text_problem("name", name, MAX_NAME_LENGTH)
+    if problem:
+        raise ValidationFailed(problem)
     return name
 
 
@@ -148,7 +148,22 @@ def checked_labels(labels: list[str]) -> tuple[str, ...]:
     for label in cleaned:
         if not label or len(label) > MAX_LABEL_LENGTH:
             raise ValidationFailed(f"a label has 1 to {MAX_LABEL_LENGTH} characters")
+        problem = text_problem(f"label {label!r}", label, MAX_LABEL_LENGTH)
+        if problem:
+            raise ValidationFailed(problem)
     return cleaned
+
+
+def checked_reason(reason: str | None) -> str | None:
+    """A reason given with a status change, trimmed (None when blank), or ValidationFailed:
+    it is kept in the status log for good and shown on every history."""
+    if reason is None or not reason.strip():
+        return None
+    reason = reason.strip()
+    problem = text_problem("reason", reason, MAX_REASON_LENGTH)
+    if problem:
+        raise ValidationFailed(problem)
+    return reason
 
 
 def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:

@@ -28,6 +28,7 @@ from domain.content import (
     JourneyKind,
     checked_labels,
     checked_name,
+    checked_reason,
     normalized,
     readiness_problems,
     revise,
@@ -209,6 +210,7 @@ class Journey:
             raise Forbidden(verdict.refusal or "")
         if verdict.target is None:
             raise self._not_allowed(verdict.refusal or "", actor.role, now)
+        reason = checked_reason(reason)
         previous = self.status
         if action in APPLIES_LATEST_VERSION:
             self._make_live(self.latest)

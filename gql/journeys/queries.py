@@ -11,6 +11,7 @@ import strawberry
 from domain.content import MAX_NAME_LENGTH, JourneyKind
 from domain.errors import NotFound, ValidationFailed
 from domain.statuses import Status
+from domain.text import has_unreadable_characters
 from gql.context import Info
 from gql.ids import journey_id
 from gql.journeys.types import JourneyConnection, JourneyEdge, JourneyType, PageInfo, StatusCount
@@ -60,6 +61,11 @@ class JourneyFilterInput:
             raise ValidationFailed(
                 f"nameContains is {len(self.name_contains)} characters long; a name has "
                 f"at most {MAX_NAME_LENGTH}, so nameContains may have at most that many"
+            )
+        if self.name_contains is not None and has_unreadable_characters(self.name_contains):
+            # No name holds one (domain/text.py); SQLite would match NUL with every name.
+            raise ValidationFailed(
+                "nameContains holds a control or invisible character; no name has one"
             )
         return JourneyFilter(
             statuses=tuple(self.status or ()),
