@@ -33,6 +33,7 @@ running it at once skip each other's rows (PostgreSQL `SKIP LOCKED`).
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ SETTLE_BATCH = 5000
 LEASE_SLACK = timedelta(seconds=30)
 # Journeys with due customers locked per step batch.
 JOURNEYS_PER_BATCH = 100
+# While one kind of work has a backlog, how often the others are asked again.
+IDLE_RETRY_SECONDS = 0.1
 
 _EXITING = [status.value for status in Status if exits_customers(status)]
 
@@ -162,11 +165,24 @@ class Processing:
         self._fail_journey = fail_journey
 
     async def run_all(self) -> int:
-        """Everything that is due now, batch after batch; returns the rows moved."""
+        """Everything that is due now; returns the rows moved. The kinds of work take
+        turns, a batch each, so that a backlog of one (a million messages to hand over)
+        never holds back another (a customer who just entered). A kind that found
+        nothing is asked again once IDLE_RETRY_SECONDS have passed; the pass ends when
+        every kind found nothing at its last turn."""
+        works = (self.advance, self.hand_over, self.settle)
         moved = 0
-        for work in (self.advance, self.hand_over, self.settle):
-            while done := await work():
-                moved += done
+        idle_until: dict[int, float] = {}  # kinds whose last turn found nothing
+        while len(idle_until) < len(works):
+            for kind, work in enumerate(works):
+                if time.monotonic() < idle_until.get(kind, 0.0):
+                    continue
+                done = await work()
+                if done:
+                    moved += done
+                    idle_until.pop(kind, None)
+                else:
+                    idle_until[kind] = time.monotonic() + IDLE_RETRY_SECONDS
         return moved
 
     async def advance(self) -> int:

@@ -281,3 +281,45 @@ async def test_a_log_message_whose_commit_failed_is_sent_again(
     stats = await counters(services, journey)
     assert (stats.inside, stats.completed, stats.delivered) == (0, 1, 1)
     assert sum("to customer 'ann'" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_a_customer_who_enters_during_a_backlog_of_messages_moves_on_before_it_ends(
+    services: Services, callers: Callers, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+):
+    """The kinds of work take turns: while 2,500 messages are handed over in batches, a
+    customer who just entered another journey has her step applied between two of them."""
+    from service import processing
+
+    monkeypatch.setattr(processing, "DELIVERY_BATCH", 1000)
+    monkeypatch.setattr(processing, "IDLE_RETRY_SECONDS", 0.0)
+    delayed = await running(services, callers, OFFER, trigger="bulk", send_delay_seconds=60)
+    await services.audience.enroll(callers.editor, delayed.id, [f"c{i}" for i in range(2500)])
+    await services.processing.run_all()  # queued, recallable for 60 s
+    assert (await counters(services, delayed)).queued == 2500
+    prompt = await running(services, callers, OFFER)
+    clock.advance(seconds=60)
+
+    handed_over: list[int] = []  # how many had gone when each batch began
+    hand_over = processing.Processing.hand_over
+
+    async def counted(self: processing.Processing) -> int:
+        if not handed_over:
+            await track(services, callers, "ann")  # she enters as the backlog starts
+        handed_over.append((await counters(services, delayed)).delivered)
+        return await hand_over(self)
+
+    advanced_at: list[int] = []
+    advance = processing.Processing.advance
+
+    async def noted(self: processing.Processing) -> int:
+        moved = await advance(self)
+        if moved:
+            advanced_at.append((await counters(services, delayed)).delivered)
+        return moved
+
+    monkeypatch.setattr(processing.Processing, "hand_over", counted)
+    monkeypatch.setattr(processing.Processing, "advance", noted)
+    await services.processing.run_all()
+    assert (await counters(services, delayed)).delivered == 2500
+    assert (await counters(services, prompt)).delivered == 1
+    assert advanced_at and advanced_at[0] < 2500  # ann moved on while the backlog ran
