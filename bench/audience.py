@@ -11,12 +11,18 @@ On PostgreSQL (`--database-url postgresql://...`): one `journeys serve` and `--w
   `INSERT ... ON CONFLICT DO NOTHING` into a scratch table of the same shape.
 * **processing**: a 1-step SEND journey (`log` channel) with `--customers` enrolled
   (`enrollCustomers`, 10,000 a call; the enrolment rate is printed too) while no worker runs;
-  then the workers start and the script waits until every message is DELIVERED: steps/s and
-  the time it took. Goal: under 2 minutes for 1,000,000 with 2 workers. Limit: a bare psycopg
-  loop doing the same batches (lock 1,000 due rows, UPDATE them, INSERT their deliveries,
-  commit) on a scratch copy of the enrollments.
+  then the workers start, the script waits until their step processors run (their logs say
+  so), resumes the journey and waits until every message is DELIVERED: steps/s and the time
+  it took, and the CPU a step cost the workers (the API process on SQLite) and PostgreSQL's
+  server processes of the bench database, which unlike the rate hardly depends on what else
+  the machine runs. Goal: under 2 minutes for 1,000,000 with 2 workers. Limit: a bare
+  psycopg loop doing the same batches (lock 1,000 due rows, UPDATE them, INSERT their
+  deliveries, commit) on a scratch copy of the enrollments.
 * **promptness**, while the processing phase runs: every 0.1 s a `trackEvent` on another
-  journey, and the time until its delivery row exists. Goal: p99 under 1 s.
+  journey (a SEND), and the time until its delivery row exists; and one on a journey that
+  WAITs 1 s before its SEND, and how late its step after the WAIT was (the delivery's
+  creation against entry + 1 s, read from the database), for those due while the backlog
+  was still being sent. Goal: p99 under 1 s for both.
 * **upload**: a CSV of `--customers` ids (with two more columns) streamed to
   `POST /journeys/{id}/audience` of a segment journey: ids/s, client side. Peer: `COPY` of
   the same bytes into a scratch table (peer_copy.py). Goal: at least 0.25x COPY.
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +49,7 @@ from typing import Any
 
 from harness import (
     JOURNEYS_CLI,
+    REPO,
     Processes,
     Setup,
     add_database_options,
@@ -68,18 +76,21 @@ TRACK_MANY = (
     "mutation($events: [TrackEventInput!]!) { trackEvents(events: $events) { entered { id } } }"
 )
 TRACK = 'mutation($c: String!) { trackEvent(name: "ping", customerId: $c) { entered { id } } }'
+TICK = 'mutation($c: String!) { trackEvent(name: "tick", customerId: $c) { entered { id } } }'
 CREATE = "mutation($input: CreateJourneyInput!) { createJourney(input: $input) { id } }"
 ACTIVATE = "mutation($id: ID!) { activateJourney(id: $id) { status } }"
 PAUSE = "mutation($id: ID!) { pauseJourney(id: $id) { status } }"
 RESUME = "mutation($id: ID!) { resumeJourney(id: $id) { status } }"
 ABORT = "mutation($id: ID!) { abortJourney(id: $id) { status stats { exited inFlight held } } }"
 SEND = [{"type": "SEND", "channel": "log", "template": "offer"}]
+TICK_WAIT = 1  # seconds the `tick` journey waits before its SEND
 ENROLL_BATCH = 10_000
 EVENT_BATCH = 1_000
+RUNNING = "step processor running"  # jobs/processing.py logs it when it starts
 
 
-async def journey(client: Any, trigger: str) -> str:
-    input = {"name": trigger, "kind": "EVENT_TRIGGERED", "triggerEvent": trigger, "steps": SEND}
+async def journey(client: Any, trigger: str, steps: list[dict[str, Any]] = SEND) -> str:
+    input = {"name": trigger, "kind": "EVENT_TRIGGERED", "triggerEvent": trigger, "steps": steps}
     journey_id: str = (await graphql(client, CREATE, {"input": input}))["createJourney"]["id"]
     await graphql(client, ACTIVATE, {"id": journey_id})
     return journey_id
@@ -93,6 +104,17 @@ async def enroll(client: Any, journey_id: str, customers: int) -> float:
         if result["admitted"] != len(ids):
             raise RuntimeError(f"enrolment refused some: {result['rejected'][:3]}")
     return customers / (time.perf_counter() - started)
+
+
+async def processors_running(processes: Processes, logs: list[Path]) -> None:
+    """Wait until every worker's step processor runs (its log says so): the processing
+    phase measures processing, not the workers' start."""
+    deadline = time.perf_counter() + 60
+    while not all(log.exists() and RUNNING in log.read_text(errors="replace") for log in logs):
+        processes.check_alive()
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the workers' step processors did not start within 60 s")
+        await asyncio.sleep(0.1)
 
 
 def sql_value(setup: Setup, query: str, *params: object) -> Any:
@@ -119,6 +141,32 @@ def delivered(setup: Setup, journey_id: str) -> int:
     )
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time these processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def backends(database: str) -> list[int]:
+    """The PostgreSQL server processes serving `database` (their command line names it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if command.startswith("postgres: ") and f" {database} " in command:
+                found.append(int(entry.name))
+    return found
+
+
 def peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -130,27 +178,36 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 async def promptness(
-    setup: Setup, url: str, journey_id: str, stop: asyncio.Event
+    setup: Setup, url: str, journeys: tuple[str, str], stop: asyncio.Event
 ) -> list[float]:
-    """trackEvent every 0.1 s; seconds from the request until its delivery row exists."""
-    async with open_client("raw", url, setup.headers, timeout=120) as client:
-        return await _promptness(setup, client, journey_id, stop)
+    """Every 0.1 s a `trackEvent` into the `ping` journey (a SEND), timed from the request
+    until its delivery row exists, and one into the `tick` journey (WAIT 1 s, SEND), whose
+    lateness is read from the database afterwards (`wait_lateness`). A new connection when
+    the server closed an idle one (a wait longer than its keep-alive)."""
+    latencies: list[float] = []
+    while not stop.is_set():
+        async with open_client("raw", url, setup.headers, timeout=120) as client:
+            try:
+                await _promptness(setup, client, journeys, stop, latencies)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                continue
+    return latencies
 
 
 async def _promptness(
-    setup: Setup, client: Any, journey_id: str, stop: asyncio.Event
-) -> list[float]:
-    latencies = []
-    n = 0
+    setup: Setup, client: Any, journeys: tuple[str, str], stop: asyncio.Event,
+    latencies: list[float],
+) -> None:  # fmt: skip
+    ping, _ = journeys
     while not stop.is_set():
-        n += 1
-        customer = f"p{n}"
+        customer = f"p{len(latencies)}-{time.perf_counter_ns()}"
         asked = time.perf_counter()
         await graphql(client, TRACK, {"c": customer})
+        await graphql(client, TICK, {"c": customer})
         while not sql_value(
             setup,
             "SELECT count(*) FROM deliveries WHERE journey_id = %s AND customer_id = %s",
-            journey_id,
+            ping,
             customer,
         ):
             if time.perf_counter() - asked > 10:
@@ -158,7 +215,35 @@ async def _promptness(
             await asyncio.sleep(0.01)
         latencies.append(time.perf_counter() - asked)
         await asyncio.sleep(0.1)
-    return latencies
+
+
+def wait_lateness(setup: Setup, tick: str, main: str) -> list[float]:
+    """Seconds from each `tick` customer's due time (entry + WAIT) until the step after
+    the WAIT queued its message, for those due while the main journey was still sending."""
+    if setup.database.is_sqlite:
+        import sqlite3
+
+        query = (
+            "SELECT (julianday(d.created_at) - julianday(e.entered_at)) * 86400 - ? "
+            "FROM deliveries d JOIN enrollments e ON e.id = d.enrollment_id "
+            "WHERE d.journey_id = ? AND julianday(e.entered_at) + ? / 86400.0 <= "
+            "(SELECT julianday(max(created_at)) FROM deliveries WHERE journey_id = ?)"
+        )
+        path = setup.database.url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as connection:
+            rows = connection.execute(query, (TICK_WAIT, tick, TICK_WAIT, main)).fetchall()
+    else:
+        import psycopg
+
+        query = (
+            "SELECT extract(epoch FROM d.created_at - e.entered_at) - %s "
+            "FROM deliveries d JOIN enrollments e ON e.id = d.enrollment_id "
+            "WHERE d.journey_id = %s AND e.entered_at + make_interval(secs => %s) <= "
+            "(SELECT max(created_at) FROM deliveries WHERE journey_id = %s)"
+        )
+        with psycopg.connect(setup.database.url) as connection:
+            rows = connection.execute(query, (TICK_WAIT, tick, TICK_WAIT, main)).fetchall()
+    return [float(row[0]) for row in rows]
 
 
 async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processes) -> str:
@@ -186,6 +271,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         # holds): the processing phase starts at RESUME, the abort finds everyone inside.
         main = await journey(client, "bulk")
         prompt = await journey(client, "ping")
+        tick = await journey(client, "tick", [{"type": "WAIT", "seconds": TICK_WAIT}, *SEND])
         await graphql(client, PAUSE, {"id": main})
         enroll_rate = await enroll(client, main, args.customers)
         segment_list = csv_list(args.customers)
@@ -194,26 +280,43 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         held = uploaded.journey_id
         await start_paused(client, held)
         if distributed:
-            for n in range(args.workers):
+            logs = [workdir / f"worker-{n}.log" for n in range(args.workers)]
+            for n, worker_log in enumerate(logs):
                 processes.start(
-                    f"worker-{n}", [str(JOURNEYS_CLI), "worker"], setup.env,
-                    workdir / f"worker-{n}.log", cwd=setup.source,
+                    f"worker-{n}", [str(JOURNEYS_CLI), "worker"], setup.env, worker_log,
+                    cwd=setup.source,
                 )  # fmt: skip
+            await processors_running(processes, logs)
         loaded_rate = await load_rate(
             client, held, args.customers, args.timeout, processes.check_alive
         )
+        # CPU of the processors (the workers, or the API process in embedded mode) and of
+        # the database's server processes while the phase runs: unlike its rate, the CPU a
+        # step costs does not depend on what else the machine is doing.
+        processors = processes.pids("worker") if distributed else [api.pid]
+        database_processes = [] if not distributed else backends(args.pg_database)
+        cpu_before = cpu_seconds(processors), cpu_seconds(database_processes)
         await graphql(client, RESUME, {"id": main})
         started = time.perf_counter()
         stop = asyncio.Event()
-        watcher = asyncio.create_task(promptness(setup, api.url, prompt, stop))
+        watcher = asyncio.create_task(promptness(setup, api.url, (prompt, tick), stop))
         while delivered(setup, main) < args.customers:
             processes.check_alive()
             if time.perf_counter() - started > args.timeout:
                 raise RuntimeError(f"not every message was delivered within {args.timeout} s")
             await asyncio.sleep(0.5)
         processing_seconds = time.perf_counter() - started
+        # Server processes that started meanwhile (a new pooled connection) count from 0.
+        database_processes = sorted(set(database_processes) | set(backends(args.pg_database)))
+        cpu_per_step = [
+            (cpu_seconds(pids) - before) / args.customers * 1e6
+            for pids, before in zip((processors, database_processes), cpu_before, strict=True)
+        ]
         stop.set()
         latencies = await watcher
+        # The last ticks are due once the backlog is gone: let them finish, then read.
+        await asyncio.sleep(TICK_WAIT + 1)
+        lateness = wait_lateness(setup, tick, main)
         bare_steps = bare_processing(setup.database.url, min(args.customers, 200_000))
 
     # -- abort with everyone inside (a new connection: the last one idled past keep-alive)
@@ -230,6 +333,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
     steps_rate = args.customers / processing_seconds
     projected = f": {1_000_000 / steps_rate:.0f} s projected" if steps_rate else ""
     p50, p99 = (fmt(percentile(latencies, share) * 1000, ".0f") for share in (0.5, 0.99))
+    late50, late99 = (fmt(percentile(lateness, share) * 1000, ".0f") for share in (0.5, 0.99))
     rows = [
         [f"events (trackEvents, {args.listening} journeys)", f"{events_rate:,.0f} events/s",
          f"{bare_events:,.0f} events/s (multi-row INSERT ON CONFLICT)", "-"],
@@ -241,7 +345,12 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         ["load: the list into its journey", f"{loaded_rate:,.0f} customers/s", "-", "-"],
         ["processing: 1-step SEND", f"{steps_rate:,.0f} steps/s, all in {processing_seconds:.1f} s",
          f"{bare_steps:,.0f} steps/s (one bare loop)", "1,000,000 in < 120 s" + projected],
+        ["processing: CPU a step costs",
+         f"{'workers' if distributed else 'api'} {cpu_per_step[0]:.0f} us"
+         + (f", PostgreSQL {cpu_per_step[1]:.0f} us" if distributed else ""), "-", "-"],
         ["promptness: trackEvent -> queued", f"p50 {p50} ms, p99 {p99} ms ({len(latencies)})",
+         "-", "p99 < 1,000 ms"],
+        ["promptness: WAIT due -> next step", f"p50 {late50} ms, p99 {late99} ms ({len(lateness)})",
          "-", "p99 < 1,000 ms"],
         [f"abort with {args.customers:,} inside", f"{abort_ms:.0f} ms", "-", "< 200 ms"],
         ["peak RSS", ", ".join(f"{k} {fmt(v, '.0f')} MB" for k, v in memory.items()), "-",
@@ -259,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listening", type=int, default=10, help="journeys each event matches")
     parser.add_argument("--event-batches", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--project-source",
+        type=Path,
+        default=REPO,
+        metavar="DIR",
+        help="run the project from these sources (e.g. a `git worktree` of another commit)",
+    )
     add_run_options(parser)
     args = parser.parse_args(argv)
     return run_benchmark(

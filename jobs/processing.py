@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import logging
+import os
 
 from service.services import Services
 
@@ -34,10 +36,13 @@ class ProcessingLoop:
 
     async def run(self) -> None:
         ready = self._services.work_ready
+        log.info("step processor running (looks every %.0f ms at least)", self._poll_seconds * 1000)
+        profile = _Profile.from_environment()
         while True:
             ready.clear()
             try:
-                moved = await self._services.processing.run_all()
+                with profile:
+                    moved = await self._services.processing.run_all()
             except Exception:
                 log.exception("processing pass failed; trying again shortly")
                 await asyncio.sleep(1)
@@ -45,3 +50,28 @@ class ProcessingLoop:
             self.moved += moved
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), timeout=self._poll_seconds)
+
+
+class _Profile:
+    """cProfile over the processor's passes, for profiling a worker (sampling profilers
+    stop at SQLAlchemy's greenlet bridge): with JOURNEYS_PROCESSING_PROFILE=PATH set, the
+    statistics of every pass so far go to PATH.<pid> after each pass (read them with
+    `python -m pstats`). Everything the event loop runs meanwhile is counted
+    too (arq, the timer loop): the whole CPU of a busy worker."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = f"{path}.{os.getpid()}"
+        self._profile: cProfile.Profile | None = cProfile.Profile() if path else None
+
+    @classmethod
+    def from_environment(cls) -> _Profile:
+        return cls(os.environ.get("JOURNEYS_PROCESSING_PROFILE"))
+
+    def __enter__(self) -> None:
+        if self._profile is not None:
+            self._profile.enable()
+
+    def __exit__(self, *exception: object) -> None:
+        if self._profile is not None:
+            self._profile.disable()
+            self._profile.dump_stats(self._path)
