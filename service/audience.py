@@ -85,13 +85,14 @@ class AudienceCommands:
                 + (f" and {len(repeated) - 5} more" if len(repeated) > 5 else "")
             )
 
+        require_write(principal.actor)  # before any lookup, like every command
+
         def enroll(connection: Connection) -> Enrollment:
             journey = audience_store.journey_for_admission(
                 connection, principal.workspace_id, journey_id
             )
             if journey is None:
                 raise NotFound(f"no journey with id {journey_id!r} in your workspace")
-            require_write(principal.actor)
             now = self._clock.now()
             refusal = admission_refusal(
                 Status(journey.status), journey.start_at, journey.end_at, now

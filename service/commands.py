@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from domain.actions import Action, Actor
+from domain.actions import Action, Actor, require_write
 from domain.audience import inline_audience
 from domain.content import AudienceList, Content, JourneyKind
 from domain.errors import NotFound, TransitionNotAllowed
@@ -158,6 +158,8 @@ class JourneyCommands:
         )
 
     async def copy(self, principal: Principal, journey_id: str, name: str | None) -> Journey:
+        require_write(principal.actor)
+
         def copy(uow: UnitOfWork) -> Journey:
             source = uow.journeys.get(principal.workspace_id, journey_id)
             copied = source.copy(
@@ -170,6 +172,8 @@ class JourneyCommands:
         return await self.run(copy)
 
     async def delete(self, principal: Principal, journey_id: str) -> str:
+        require_write(principal.actor)
+
         def delete(uow: UnitOfWork) -> str:
             journey = uow.journeys.get(principal.workspace_id, journey_id)
             journey.check_deletable(principal.actor, self._clock.now())
@@ -260,6 +264,10 @@ class JourneyCommands:
         change: Callable[[Journey, UnitOfWork], object],
     ) -> Journey:
         """Lock the journey, check the revision, apply `change`, commit."""
+
+        # A viewer is refused before any lookup: its answer never tells whether
+        # the journey exists (the aggregate checks the finer rights).
+        require_write(principal.actor)
 
         def work(uow: UnitOfWork) -> Journey:
             journey = uow.journeys.get(principal.workspace_id, journey_id)

@@ -123,6 +123,9 @@ class JourneyReads:
         oldest kept event, and never raises.
         """
 
+        if after is not None and after < 0:
+            raise ValidationFailed(f"after is a sequence number, 0 or more, not {after}")
+
         def read(connection: Connection) -> list[LoggedStatusChange]:
             events = queries.status_events(
                 connection, workspace_id, journey_id=journey_id, after=after, first=first

@@ -276,3 +276,32 @@ async def test_a_subscriber_that_falls_behind_is_told_to_resume(
             assert healthy == [2, 3, 4, 5]  # the slow one never held the healthy one back
             with pytest.raises(feed.SubscriberTooSlow):
                 await anext(aiter(slow))
+
+
+async def test_a_viewer_is_refused_before_any_lookup(services: Services, callers: Callers):
+    mine = await new_journey(services, callers)
+    foreign = await services.commands.create(
+        callers.outsider, name="Theirs", kind=JourneyKind.EVENT_TRIGGERED, content=ready()
+    )
+    unknown = "00000000-0000-0000-0000-000000000000"
+    for journey_id in (mine.id, foreign.id, unknown):  # the same answer, whatever the id
+        attempts = [
+            services.commands.take(callers.viewer, journey_id, Action.ACTIVATE),
+            services.commands.update(callers.viewer, journey_id, {"trigger_event": "x"}),
+            services.commands.rename(callers.viewer, journey_id, "Renamed"),
+            services.commands.copy(callers.viewer, journey_id, None),
+            services.commands.delete(callers.viewer, journey_id),
+            services.audience.enroll(callers.viewer, journey_id, ["ann"]),
+        ]
+        for attempt in attempts:
+            with pytest.raises(Forbidden):
+                await attempt
+
+
+async def test_a_negative_after_is_refused_not_taken_for_a_pruned_log(
+    services: Services, callers: Callers
+):
+    await new_journey(services, callers)
+    with pytest.raises(ValidationFailed, match="0 or more"):
+        await services.reads.status_events("acme", after=-1)
+    assert await services.reads.status_events("acme", after=0) == []
