@@ -1,9 +1,11 @@
-"""`journeys serve | worker | migrate | token create|revoke|list | prune-log | export-schema`."""
+"""`journeys serve | worker | migrate | token create|revoke|list | prune-log | audit |
+export-schema`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import re
 import sys
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from domain.actions import Role
 from domain.errors import DomainError
+from domain.events import LoggedStatusChange
 from service.clock import SystemClock
 from service.settings import Settings, SettingsError
 from service.tokens import TokenInfo, Tokens, show_time
@@ -68,6 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     prune.add_argument("--older-than", required=True, type=parse_days, metavar="DAYS")
 
+    audit = commands.add_parser(
+        "audit",
+        help="print a workspace's status log since a time: who did what, why, to which version",
+    )
+    audit.add_argument("--workspace", required=True)
+    audit.add_argument(
+        "--since",
+        required=True,
+        type=parse_instant,
+        metavar="TIME",
+        help="an ISO 8601 time with its offset, e.g. 2026-11-01T00:00:00Z",
+    )
+    audit.add_argument("--json", action="store_true", help="one JSON object a line")
+
     export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")
 
@@ -90,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "prune-log":
             return prune_log(settings, args.older_than)
+        if args.command == "audit":
+            return print_audit(settings, args.workspace, args.since, as_json=args.json)
         return serve_api(settings, args.host, args.port)
     except (SettingsError, DomainError) as error:
         print(f"journeys: {error}", file=sys.stderr)
@@ -232,6 +251,59 @@ def prune_log(settings: Settings, days: int) -> int:
         )
     print(f"{report.deleted} events deleted in all")
     return 0
+
+
+def parse_instant(text: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use ISO 8601, e.g. 2026-11-01T00:00:00Z"
+        ) from None
+    if instant.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset: add Z or e.g. +01:00")
+    return instant
+
+
+def print_audit(settings: Settings, workspace: str, since: datetime, *, as_json: bool) -> int:
+    """The status log from `since`, printed as it is read, a page at a time."""
+    from service.reads import JourneyReads
+
+    async def show(database: Database) -> int:
+        shown = 0
+        async for logged in JourneyReads(database).audit_trail(workspace, since):
+            print(audit_line(logged, as_json=as_json))
+            shown += 1
+        return shown
+
+    shown = asyncio.run(_with_database(settings, show))
+    if not as_json:
+        print(f"{shown} events in workspace {workspace!r} since {show_time(since)}")
+    return 0
+
+
+def audit_line(logged: LoggedStatusChange, *, as_json: bool) -> str:
+    change = logged.change
+    fields = {
+        "sequence": logged.sequence,
+        "at": change.at.isoformat(),
+        "journeyId": change.journey_id,
+        "previousStatus": change.previous_status.value,
+        "status": change.status.value,
+        "action": change.action.value,
+        "actor": {"kind": change.actor.kind.value, "name": change.actor.name},
+        "version": change.version,
+        "reason": change.reason,
+    }
+    if as_json:
+        return json.dumps(fields, ensure_ascii=False)
+    reason = f"  reason: {change.reason}" if change.reason else ""
+    version = f" v{change.version}" if change.version is not None else ""
+    return (
+        f"{logged.sequence:>8}  {show_time(change.at)}  {change.journey_id}{version}  "
+        f"{change.previous_status.value} -> {change.status.value}  {change.action.value}  "
+        f"by {change.actor.kind.value.lower()} {change.actor.name}{reason}"
+    )
 
 
 def serve_api(settings: Settings, host: str, port: int) -> int:

@@ -5,7 +5,7 @@ Each read is one hop to a database thread, in one snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -150,6 +150,24 @@ class JourneyReads:
             return events
 
         return await self._database.read(read)
+
+    async def audit_trail(
+        self, workspace_id: str, since: datetime, page: int = 1_000
+    ) -> AsyncIterator[LoggedStatusChange]:
+        """Every kept event of a workspace logged at or after `since`, in log order, a
+        page (one snapshot read) at a time: any size, never held whole."""
+        after = 0
+        while True:
+            events = await self._database.read(
+                lambda connection, after=after: queries.status_events_since(  # type: ignore[misc]
+                    connection, workspace_id, since, after, page
+                )
+            )
+            for event in events:
+                yield event
+            if len(events) < page:
+                return
+            after = events[-1].sequence
 
     async def histories(
         self, workspace_id: str, journey_ids: Sequence[str], first: int

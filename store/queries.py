@@ -135,6 +135,30 @@ def status_events(
     return [event_from_row(row) for row in rows]
 
 
+_SINCE = Statement(
+    select(EVENTS)
+    .where(
+        EVENTS.c.workspace_id == bindparam("workspace_id"),
+        EVENTS.c.sequence > bindparam("after"),
+        EVENTS.c.at >= bindparam("since", type_=EVENTS.c.at.type),
+    )
+    .order_by(EVENTS.c.sequence)
+    .limit(bindparam("limit"))
+)
+
+
+def status_events_since(
+    connection: Connection, workspace_id: str, since: datetime, after: int, first: int
+) -> list[LoggedStatusChange]:
+    """Up to `first` events of a workspace logged at or after `since`, with a sequence
+    above `after`, in log order (a page of `JourneyReads.audit_trail`)."""
+    rows = _SINCE.rows(
+        connection,
+        {"workspace_id": workspace_id, "after": after, "since": since, "limit": first},
+    )
+    return [event_from_row(row) for row in rows]
+
+
 _RANK = (
     func.row_number()
     .over(partition_by=EVENTS.c.journey_id, order_by=EVENTS.c.sequence)
