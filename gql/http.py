@@ -17,10 +17,11 @@ while it streams in, gql/limits.py), then the document's size, then parsing
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import process_result
@@ -29,7 +30,17 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from domain.errors import Unauthenticated
-from gql.refusals import GRAPHQL_RESPONSE, JSON, Refusal, json_response, media_type_for
+from gql.errors import INTERNAL_MESSAGE
+from gql.refusals import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    BodyInterrupted,
+    Refusal,
+    json_response,
+    media_type_for,
+)
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from gql.app import JourneysGraphQL
@@ -156,6 +167,13 @@ class GraphQLOverHTTP:
             return await self._answer(request, media_type)
         except Refusal as refusal:
             return refusal.response(media_type)
+        except (BodyInterrupted, ClientDisconnect):
+            raise  # RequestLimits answers these, or nobody is left to answer
+        except Exception:
+            # Outside execution (where gql/errors.py masks it): the token
+            # look-up, say, with the database down. Still a GraphQL response.
+            log.exception("unexpected error while answering a GraphQL request over HTTP")
+            return Refusal(500, "INTERNAL_SERVER_ERROR", INTERNAL_MESSAGE).response(media_type)
 
     async def _answer(self, request: Request, media_type: str) -> Response:
         if request.method not in ("GET", "POST"):

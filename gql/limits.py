@@ -30,7 +30,7 @@ from graphql import (
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql.refusals import Refusal, media_type_for
+from gql.refusals import BodyInterrupted, Refusal, media_type_for
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,11 @@ MAX_SELECTIONS = 10_000
 MAX_VARIABLES_DEPTH = 32
 
 
-class _BodyTooLarge(Exception):
+class _BodyTooLarge(BodyInterrupted):
     pass
 
 
-class _BodyTooSlow(Exception):
+class _BodyTooSlow(BodyInterrupted):
     pass
 
 

@@ -59,6 +59,11 @@ def json_response(
     )
 
 
+class BodyInterrupted(Exception):
+    """The request body stopped being read (too large, too slow): raised from
+    `receive` by gql/limits.py's RequestLimits, which answers it."""
+
+
 class Refusal(Exception):
     """A request refused before it ran: an HTTP status, a code and a sentence."""
 
