@@ -59,6 +59,7 @@ channel_log = logging.getLogger("journeys.channel.log")
 T = TypeVar("T")
 
 LOG = "log"  # the channel that writes to this process's log (journeys.channel.log)
+_DELIVERED = "delivered template %r to customer %r (journey %s, delivery %s)"
 
 STEP_BATCH = 1000
 DELIVERY_BATCH = 1000
@@ -139,13 +140,13 @@ class _Lines:
     def write(self) -> None:
         if not self._lines or not channel_log.isEnabledFor(logging.INFO):
             return
-        for template, customer_id, journey_id, delivery_id in self._lines:
-            channel_log.info(
-                "delivered template %r to customer %r (journey %s, delivery %s)",
-                template,
-                customer_id,
-                journey_id,
-                delivery_id,
+        # One record a message, as `channel_log.info` makes it but for the caller's frame,
+        # which it looks up on the stack every time (a fifth of a line's cost).
+        for line in self._lines:
+            channel_log.handle(
+                logging.LogRecord(
+                    channel_log.name, logging.INFO, __file__, 0, _DELIVERED, line, None, "write"
+                )
             )
 
 
