@@ -1,0 +1,249 @@
+"""Who may call what, over real HTTP and WebSocket: every query, mutation and
+subscription of the schema, and the audience upload, for every role of workspace
+`acme` and for an admin of workspace `other` given acme's ids.
+
+The cases are checked against the schema itself: a field added without a case
+here fails the test. Each call that a role may make succeeds; every other is
+FORBIDDEN; a foreign id is always NOT_FOUND (or null, for `journey(id)`), and
+no answer to the outsider names an acme journey.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from gql.schema import schema
+from tests.e2e.conftest import LiveServer, next_message
+
+pytestmark = pytest.mark.e2e
+
+READY = {
+    "name": "Matrix",
+    "kind": "EVENT_TRIGGERED",
+    "triggerEvent": "signup",
+    "steps": [{"type": "SEND", "channel": "log", "template": "t"}],
+}
+TAKE = "mutation($id: ID!) { %s(id: $id) { status } }"
+ROLES = ("viewer", "editor", "admin")
+READ, WRITE, ADMIN = set(ROLES), {"editor", "admin"}, {"admin"}
+
+
+def journey_in(server: LiveServer, status: str) -> str:
+    """A fresh acme journey in `status`, made by the editor (and the admin for ERROR)."""
+    created = server.data(
+        "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }", {"i": READY}
+    )
+    journey_id: str = created["createJourney"]["id"]
+    path = {
+        "DESIGNING": [],
+        "ACTIVE": ["activateJourney"],
+        "PAUSED": ["activateJourney", "pauseJourney"],
+        "FROZEN": ["activateJourney", "freezeJourney"],
+        "ERROR": ["activateJourney", "markJourneyError"],
+    }[status]
+    for mutation in path:
+        server.data(TAKE % mutation, {"id": journey_id}, as_="admin")
+    return journey_id
+
+
+@dataclass(frozen=True)
+class Case:
+    """A call: its document, the state of the journey it needs (None: no journey),
+    its variables for that journey's id, and the roles that may make it."""
+
+    document: str
+    state: str | None
+    variables: Callable[[str], dict[str, Any]]
+    allowed: set[str]
+
+
+def on(status: str, document: str, allowed: set[str], **more: Any) -> Case:
+    return Case(document, status, lambda journey_id: {"id": journey_id, **more}, allowed)
+
+
+def take(mutation: str, status: str, allowed: set[str] = WRITE) -> Case:
+    return on(status, TAKE % mutation, allowed)
+
+
+JOURNEY = "query($id: ID!) { journey(id: $id) { id name } }"
+MUTATIONS: dict[str, Case] = {
+    "activateJourney": take("activateJourney", "DESIGNING"),
+    "pauseJourney": take("pauseJourney", "ACTIVE"),
+    "resumeJourney": take("resumeJourney", "PAUSED"),
+    "freezeJourney": take("freezeJourney", "ACTIVE"),
+    "closeJourney": take("closeJourney", "ACTIVE"),
+    "reactivateJourney": take("reactivateJourney", "FROZEN"),
+    "abortJourney": take("abortJourney", "ACTIVE"),
+    "recoverJourney": take("recoverJourney", "ERROR", ADMIN),
+    "markJourneyError": take("markJourneyError", "ACTIVE", ADMIN),
+    "createJourney": Case(
+        "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }",
+        None,
+        lambda _: {"i": READY},
+        WRITE,
+    ),
+    "updateJourney": on(
+        "DESIGNING",
+        'mutation($id: ID!) { updateJourney(id: $id, input: {triggerEvent: "x"}) { id } }',
+        WRITE,
+    ),
+    "copyJourney": on("ACTIVE", "mutation($id: ID!) { copyJourney(id: $id) { id } }", WRITE),
+    "deleteJourney": on("DESIGNING", "mutation($id: ID!) { deleteJourney(id: $id) }", WRITE),
+    "renameJourney": on(
+        "ACTIVE", 'mutation($id: ID!) { renameJourney(id: $id, name: "R") { id } }', WRITE
+    ),
+    "setJourneyLabels": on(
+        "ACTIVE", 'mutation($id: ID!) { setJourneyLabels(id: $id, labels: ["a"]) { id } }', WRITE
+    ),
+    "restoreJourneyVersion": on(
+        "DESIGNING",
+        "mutation($id: ID!) { restoreJourneyVersion(id: $id, number: 1) { id } }",
+        WRITE,
+    ),
+    "trackEvent": Case(
+        'mutation { trackEvent(name: "signup", customerId: "ann") { entered { id } } }',
+        None,
+        lambda _: {},
+        WRITE,
+    ),
+    "trackEvents": Case(
+        'mutation { trackEvents(events: [{name: "signup", customerId: "bob"}]) '
+        "{ entered { id } } }",
+        None,
+        lambda _: {},
+        WRITE,
+    ),
+    "enrollCustomers": Case(
+        'mutation($id: ID!) { enrollCustomers(journeyId: $id, customerIds: ["cy"]) { admitted } }',
+        "ACTIVE",
+        lambda journey_id: {"id": journey_id},
+        WRITE,
+    ),
+    "setWebhookEndpoint": Case(
+        'mutation { setWebhookEndpoint(url: "http://127.0.0.1:9/hook", '
+        'secret: "0123456789abcdef") { url } }',
+        None,
+        lambda _: {},
+        ADMIN,
+    ),
+    "clearWebhookEndpoint": Case("mutation { clearWebhookEndpoint }", None, lambda _: {}, ADMIN),
+}
+QUERIES: dict[str, Case] = {
+    "journey": on("ACTIVE", JOURNEY, READ),
+    "journeys": Case("{ journeys(first: 5) { totalCount } }", None, lambda _: {}, READ),
+    "statusCounts": Case("{ statusCounts { status count } }", None, lambda _: {}, READ),
+    "statusEvents": on(
+        "ACTIVE", "query($id: ID!) { statusEvents(journeyId: $id) { sequence } }", READ
+    ),
+    "viewer": Case("{ viewer { role } }", None, lambda _: {}, READ),
+    "webhookEndpoint": Case("{ webhookEndpoint { url } }", None, lambda _: {}, READ),
+}
+SUBSCRIPTIONS: dict[str, Case] = {
+    "statusCountsChanged": Case(
+        "subscription { statusCountsChanged { status count } }", None, lambda _: {}, READ
+    ),
+    "statusChanged": on(
+        "ACTIVE",
+        "subscription($id: ID) { statusChanged(journeyId: $id, after: 0) { action } }",
+        READ,
+    ),
+    "journeyStatsChanged": on(
+        "ACTIVE",
+        "subscription($id: ID!) { journeyStatsChanged(journeyId: $id) { entered } }",
+        READ,
+    ),
+}
+
+
+def test_every_field_of_the_schema_has_a_case() -> None:
+    graphql = schema._schema
+    assert graphql.mutation_type and graphql.subscription_type
+    assert set(graphql.mutation_type.fields) == set(MUTATIONS)
+    assert set(graphql.query_type.fields) == set(QUERIES)
+    assert set(graphql.subscription_type.fields) == set(SUBSCRIPTIONS)
+
+
+def call(server: LiveServer, case: Case, journey_id: str, as_: str) -> dict[str, Any]:
+    return server.post(case.document, case.variables(journey_id), as_=as_)
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [error.get("extensions", {}).get("code") for error in body.get("errors") or []]
+
+
+@pytest.mark.parametrize("field", sorted(MUTATIONS) + sorted(QUERIES))
+def test_exactly_the_allowed_roles_succeed_and_a_foreign_id_is_not_found(
+    server: LiveServer, field: str
+) -> None:
+    case = MUTATIONS.get(field) or QUERIES[field]
+    for role in ROLES:
+        journey_id = journey_in(server, case.state) if case.state else ""
+        body = call(server, case, journey_id, role)
+        if role in case.allowed:
+            assert codes(body) == [], (role, body)
+        else:
+            assert codes(body) == ["FORBIDDEN"], (role, body)
+
+    # The outsider is an admin of workspace `other`: given acme's id, it finds nothing.
+    journey_id = journey_in(server, case.state) if case.state else ""
+    body = call(server, case, journey_id, "outsider")
+    if case.state is None:
+        assert codes(body) == [], body  # it acts in its own workspace
+    elif field == "journey":
+        assert body == {"data": {"journey": None}}
+    elif field == "statusEvents":
+        assert body == {"data": {"statusEvents": []}}
+    else:
+        assert codes(body) == ["NOT_FOUND"], body
+        assert journey_id not in json.dumps(body).replace(f"{journey_id!r}", "")
+    if case.state:  # ...and acme's journey is as it was
+        assert server.data(JOURNEY, {"id": journey_id})["journey"]["name"] == "Matrix"
+
+
+@pytest.mark.parametrize("field", sorted(SUBSCRIPTIONS))
+def test_every_role_may_subscribe_and_a_foreign_journey_is_not_found(
+    server: LiveServer, field: str
+) -> None:
+    case = SUBSCRIPTIONS[field]
+    journey_id = journey_in(server, case.state) if case.state else ""
+    for role in ("viewer", "editor", "admin", "outsider"):
+        with server.websocket(as_=role) as ws:
+            payload = {"query": case.document, "variables": case.variables(journey_id)}
+            ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+            message = next_message(ws)
+            if role == "outsider" and case.state:
+                # An operation error, or a result whose errors say why: NOT_FOUND either way.
+                payload = message["payload"]
+                errors = payload if message["type"] == "error" else payload["errors"]
+                assert [e["extensions"]["code"] for e in errors] == ["NOT_FOUND"], message
+            else:
+                assert message["type"] == "next", message
+                assert "errors" not in message["payload"], message
+
+
+def test_the_audience_upload_is_for_editors_and_admins_of_the_journey(server: LiveServer) -> None:
+    created = server.data(
+        "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }",
+        {"i": {"name": "Segment", "kind": "SEGMENT_SCHEDULED", "steps": READY["steps"]}},
+    )
+    journey_id = created["createJourney"]["id"]
+    expected = {"viewer": 403, "editor": 200, "admin": 200, "outsider": 404}
+    for role, status in expected.items():
+        answer = httpx.post(
+            f"{server.base_url}/journeys/{journey_id}/audience",
+            content=b"ann\nbob\n",
+            headers={
+                "Authorization": f"Bearer {server.tokens[role]}",
+                "Content-Type": "text/plain",
+            },
+            timeout=30,
+        )
+        assert answer.status_code == status, (role, answer.text)
+        if status == 404:
+            assert journey_id not in answer.text.replace(f"'{journey_id}'", "")
