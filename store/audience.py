@@ -21,13 +21,16 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     String,
     bindparam,
     func,
     literal_column,
     select,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
 from domain.audience import PROCESSING_STATUSES, listens_for_events
@@ -232,22 +235,42 @@ _BUSY_JOURNEYS = Statement(
     .with_for_update(read=True)
 )
 
-# One journey's due enrollments, oldest due first (index ix_enrollments_journey_due).
-_DUE = Statement(
-    select(
-        ENROLLMENTS.c.id,
-        ENROLLMENTS.c.journey_id,
-        ENROLLMENTS.c.customer_id,
-        ENROLLMENTS.c.step_index,
+
+def _due_of(journey_id: ColumnElement[Any]) -> Select[Any]:
+    """A journey's due enrollments, oldest due first, up to `limit`, locked; rows another
+    worker holds are skipped (index ix_enrollments_journey_due)."""
+    return (
+        select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.journey_id,
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.step_index,
+        )
+        .where(
+            ENROLLMENTS.c.journey_id == journey_id,
+            ENROLLMENTS.c.state == _written(EnrollmentState.INSIDE),
+            ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
+        )
+        .order_by(ENROLLMENTS.c.due_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
     )
-    .where(
-        ENROLLMENTS.c.journey_id == bindparam("journey_id"),
-        ENROLLMENTS.c.state == _written(EnrollmentState.INSIDE),
-        ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
-    )
-    .order_by(ENROLLMENTS.c.due_at)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+
+
+# SQLite: one journey's (one statement per journey: each answers in microseconds).
+_DUE = Statement(_due_of(bindparam("journey_id")))
+
+# PostgreSQL: every journey's share in one statement, each its own index range.
+_WANTED = (
+    func.unnest(bindparam("journey_ids", type_=ARRAY(String)))
+    .table_valued("id")
+    .render_derived(name="wanted")
+)
+_SHARE = _due_of(_WANTED.c.id).lateral("share")
+_DUE_SHARES = Statement(
+    select(_SHARE.c.id, _SHARE.c.journey_id, _SHARE.c.customer_id, _SHARE.c.step_index)
+    .select_from(_WANTED)
+    .join(_SHARE, true())
 )
 
 _STEPS = Statement(
@@ -322,8 +345,12 @@ def due_enrollments(
 
     The batch is shared among the journeys: each gets an equal part, so a customer
     who just entered a small journey moves on at once even while a large one has a
-    backlog of a million (one SELECT per journey, each on its own index range)."""
+    backlog of a million: on PostgreSQL one SELECT of every journey's share (a LATERAL
+    subquery per journey, each on its own index range), on SQLite one per journey."""
     share = max(1, -(-limit // max(1, len(journey_ids))))
+    if connection.dialect.name == "postgresql":
+        values = {"journey_ids": list(journey_ids), "now": now, "limit": share}
+        return _DUE_SHARES.rows(connection, values)
     found: list[Any] = []
     for journey_id in journey_ids:
         found += _DUE.rows(connection, {"journey_id": journey_id, "now": now, "limit": share})
