@@ -39,6 +39,9 @@ class LiveServer:
     tokens: dict[str, str] = field(default_factory=dict)
     # Settings other than the database, e.g. {"ws_outbox_frames": 50}.
     settings: dict[str, Any] = field(default_factory=dict)
+    # The timer loop, step processor and loader; off where a test needs the
+    # database to change only by its own requests.
+    background_work: bool = True
     base_url: str = ""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -52,7 +55,7 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
-        app = create_app(services, runners_for(services))
+        app = create_app(services, runners_for(services) if self.background_work else [])
         config = uvicorn.Config(app, log_level="warning", lifespan="on", **serve_options(settings))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
