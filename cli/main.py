@@ -1,5 +1,5 @@
 """`journeys serve | worker | migrate | token create|revoke|list | prune-log | audit |
-export-schema`."""
+settings | export-schema`."""
 
 from __future__ import annotations
 
@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     audit.add_argument("--json", action="store_true", help="one JSON object a line")
 
+    commands.add_parser(
+        "settings", help="print every setting's variable, value (secrets hidden) and meaning"
+    )
+
     export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")
 
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "prune-log":
             return prune_log(settings, args.older_than)
+        if args.command == "settings":
+            return print_settings(settings)
         if args.command == "audit":
             return print_audit(settings, args.workspace, args.since, as_json=args.json)
         return serve_api(settings, args.host, args.port)
@@ -253,6 +259,16 @@ def prune_log(settings: Settings, days: int) -> int:
     return 0
 
 
+def print_settings(settings: Settings) -> int:
+    """The effective settings, each with its variable, default and what it is for."""
+    for setting in settings.described():
+        changed = "" if setting.value == setting.default else f"  (default {setting.default})"
+        print(f"{setting.variable}={setting.value}{changed}")
+        print(f"    {setting.description}")
+    print(f"mode: {settings.mode.value}")
+    return 0
+
+
 def parse_instant(text: str) -> datetime:
     try:
         instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -322,6 +338,7 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
         print("(shown once, keep it safe):")
         print(f"  {first_token}")
     print(f"mode: {settings.mode.value}")
+    print(f"Dashboard: open http://{host}:{port}/ in a browser and sign in with a token")
     print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
     print('  with the header {"Authorization": "Bearer <token>"}')
     app = create_app(services, runners_for(services))

@@ -23,7 +23,6 @@ from domain.events import LoggedStatusChange
 
 log = logging.getLogger(__name__)
 
-OUTBOUND_LIMIT = 10_000
 CATCH_UP_PAGE = 500
 
 
@@ -43,8 +42,8 @@ class SubscriberTooSlow(Exception):
 
 
 class Subscription:
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[LoggedStatusChange | None] = asyncio.Queue(OUTBOUND_LIMIT)
+    def __init__(self, outbound_limit: int) -> None:
+        self._queue: asyncio.Queue[LoggedStatusChange | None] = asyncio.Queue(outbound_limit)
         self.overflowed = False
 
     def offer(self, event: LoggedStatusChange) -> bool:
@@ -134,7 +133,12 @@ class _WorkspaceFeed:
 
 
 class EventFeed:
-    def __init__(self, read_log: ReadLog, read_last_sequence: ReadLastSequence) -> None:
+    def __init__(
+        self, read_log: ReadLog, read_last_sequence: ReadLastSequence, outbound_limit: int
+    ) -> None:
+        """`outbound_limit`: events waiting for one subscriber before it is dropped and
+        told to resume with `after` (JOURNEYS_WS_OUTBOX_FRAMES, as for its socket)."""
+        self.outbound_limit = outbound_limit
         self._read_log = read_log
         self._read_last_sequence = read_last_sequence
         self._feeds: dict[str, _WorkspaceFeed] = {}
@@ -154,7 +158,7 @@ class EventFeed:
     @asynccontextmanager
     async def subscribe(self, workspace_id: str) -> AsyncIterator[Subscription]:
         """Live events committed after this call, in sequence order."""
-        subscription = Subscription()
+        subscription = Subscription(self.outbound_limit)
         async with self._opening:
             feed = self._feeds.get(workspace_id)
             if feed is None:

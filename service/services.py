@@ -61,7 +61,9 @@ class Services:
         )
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
-        self.feed = EventFeed(self.reads.status_events, self.reads.last_sequence)
+        self.feed = EventFeed(
+            self.reads.status_events, self.reads.last_sequence, self.settings.ws_outbox_frames
+        )
         self.uploads = AudienceUploads(self.database, self.clock, self.commands, self.reads)
         self.loading = AudienceLoading(self.database, self.clock, self.bus, self.commands)
         self.bus.listen(self.feed)

@@ -1,11 +1,28 @@
-"""Settings, read once from the environment at start."""
+"""Settings, read once from the environment at start (pydantic-settings).
+
+Each setting is declared once, below: its environment variable, type, default,
+bounds and what it is for. `journeys settings` prints them with their values
+(secrets hidden). A value that cannot work is refused at start with the
+variable's name and what to set (SettingsError).
+
+Settings in milliseconds or counts are named so (`..._MS`, `..._FRAMES`) and
+kept in that unit; the `..._seconds` properties convert where code wants
+seconds.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class SettingsError(ValueError):
@@ -17,87 +34,226 @@ class Mode(StrEnum):
     DISTRIBUTED = "distributed"  # many API processes and arq workers around Redis
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = "sqlite:///journeys.db"
-    redis_url: str | None = None
-    # The embedded timer wakes at least this often even with nothing planned,
-    # so a date written by another process is seen in time.
-    timer_idle_seconds: float = 5.0
-    # How often workers sweep the database for late transitions (whole seconds, 1 to 60).
-    sweep_seconds: int = 5
-    # The step processor looks for due steps and messages at least this often
-    # (it is also woken when customers enter through its own process).
-    processing_poll_seconds: float = 0.25
-    # statusCountsChanged sends at most one message per interval per subscriber.
-    counts_interval_seconds: float = 0.5
-    # The arq queue; a separate name keeps several deployments apart on one Redis.
-    queue_name: str = "journeys:queue"
-    # Frames waiting to be written to one WebSocket; a client that lets more
-    # pile up is disconnected with 4410 and resumes with `after`. Large enough
-    # that a burst (a campaign of thousands of journeys starting at the same
-    # second) reaches a healthy dashboard whole: a disconnected one replays
-    # on its own, executed for it alone, which costs far more than queueing.
-    # A stalled client holds at most this many frames (about 3 MB).
-    ws_outbox_frames: int = 10_000
-    # uvicorn pings every WebSocket this often and drops one that does not
-    # answer within the same time: a dead network is noticed, not waited on.
-    ws_ping_seconds: float = 20.0
-    # An open WebSocket checks its token again this often; a revoked or
-    # expired token closes it with 4403.
-    token_recheck_seconds: float = 30.0
-    # permessage-deflate on WebSockets. Off: status frames are a few hundred
-    # bytes, and compressing them was measured to cost about 40 KiB of
-    # memory per connection and half again the CPU of each send.
-    ws_deflate: bool = False
-    # The webhook channel: how long one POST may take (connecting included),
-    # how many attempts a message gets before it has FAILED, the wait before the
-    # first retry (doubling after each further attempt, at most an hour), and
-    # how many POSTs one process has under way at once.
-    webhook_timeout_seconds: float = 5.0
-    webhook_max_attempts: int = 5
-    webhook_retry_seconds: float = 30.0
-    webhook_concurrency: int = 20
-    # A journey whose channel fails this many attempts in a row goes to ERROR.
-    channel_failure_limit: int = 5
-    # The largest HTTP request body read (413 beyond it, refused while it
-    # streams in); the audience upload has its own limit (gql/limits.py).
-    max_body_bytes: int = 1024 * 1024
-    # The largest WebSocket message a client may send (uvicorn closes the
-    # socket with 1009 beyond it).
-    ws_max_bytes: int = 1024 * 1024
-    # A client must send a request's headers within this time of starting
-    # it, and its body within this time of the headers (408 otherwise): a
-    # client trickling bytes (slowloris) cannot hold a connection open.
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 30.0
+def _env(name: str) -> Any:
+    # The environment variable's name, and the field's own name for callers
+    # that build settings in code (tests, benchmarks).
+    return AliasChoices(name)
+
+
+# The environment a `Settings()` reads: os.environ, or the mapping `from_env` was given.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("journeys_environ", default=None)
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """Values from the environment variables named by each field's alias."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        environ = _ENVIRON.get()
+        environ = os.environ if environ is None else environ
+        name = _variable(field, field_name)
+        raw = environ.get(name)
+        return (raw if raw != "" else None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+def _variable(field: FieldInfo, field_name: str) -> str:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field_name.upper()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///journeys.db",
+        validation_alias=_env("DATABASE_URL"),
+        description="sqlite:///path (embedded mode) or postgresql://... (either mode)",
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=_env("REDIS_URL"),
+        description="redis://...: set, the mode is distributed (PostgreSQL required)",
+    )
+    timer_idle_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("JOURNEYS_TIMER_IDLE_SECONDS"),
+        description="the embedded timer wakes at least this often, to see dates other "
+        "processes wrote",
+    )
+    sweep_seconds: int = Field(
+        5,
+        ge=1,
+        le=60,
+        validation_alias=_env("JOURNEYS_SWEEP_SECONDS"),
+        description="how often workers sweep the database for late transitions",
+    )
+    processing_poll_ms: int = Field(
+        250,
+        gt=0,
+        validation_alias=_env("JOURNEYS_PROCESSING_POLL_MS"),
+        description="the step processor looks for due steps at least this often (it is "
+        "also told of new work)",
+    )
+    counts_interval_ms: int = Field(
+        500,
+        gt=0,
+        validation_alias=_env("JOURNEYS_COUNTS_INTERVAL_MS"),
+        description="statusCountsChanged and journeyStatsChanged send at most one "
+        "message per interval per subscriber",
+    )
+    queue_name: str = Field(
+        "journeys:queue",
+        min_length=1,
+        validation_alias=_env("JOURNEYS_QUEUE_NAME"),
+        description="the arq queue; another name keeps deployments apart on one Redis",
+    )
+    ws_outbox_frames: int = Field(
+        10_000,
+        gt=0,
+        validation_alias=_env("JOURNEYS_WS_OUTBOX_FRAMES"),
+        description="frames waiting for one WebSocket before it is closed with 4410 "
+        "(a burst of a campaign's starts reaches a healthy dashboard whole; a stalled "
+        "client holds at most this many, about 3 MB)",
+    )
+    ws_ping_seconds: float = Field(
+        20.0,
+        gt=0,
+        validation_alias=_env("JOURNEYS_WS_PING_SECONDS"),
+        description="uvicorn pings every WebSocket this often and drops one that does not "
+        "answer within as long",
+    )
+    token_recheck_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("JOURNEYS_TOKEN_RECHECK_SECONDS"),
+        description="an open WebSocket checks its token again this often (4403 when "
+        "revoked or expired)",
+    )
+    ws_deflate: bool = Field(
+        False,
+        validation_alias=_env("JOURNEYS_WS_DEFLATE"),
+        description="permessage-deflate on WebSockets; off: frames are small, and it cost "
+        "about 40 KiB a connection and half again the CPU of a send",
+    )
+    webhook_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("JOURNEYS_WEBHOOK_TIMEOUT_SECONDS"),
+        description="how long one webhook POST may take, connecting included",
+    )
+    webhook_max_attempts: int = Field(
+        5,
+        ge=1,
+        le=20,
+        validation_alias=_env("JOURNEYS_WEBHOOK_MAX_ATTEMPTS"),
+        description="attempts a webhook message gets before it has FAILED",
+    )
+    webhook_retry_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("JOURNEYS_WEBHOOK_RETRY_SECONDS"),
+        description="the wait before a message's first retry, doubling after each further "
+        "attempt (at most an hour)",
+    )
+    webhook_concurrency: int = Field(
+        20,
+        ge=1,
+        le=200,
+        validation_alias=_env("JOURNEYS_WEBHOOK_CONCURRENCY"),
+        description="webhook POSTs one process has under way at once",
+    )
+    channel_failure_limit: int = Field(
+        5,
+        ge=1,
+        validation_alias=_env("JOURNEYS_CHANNEL_FAILURE_LIMIT"),
+        description="a journey whose channel fails this many attempts in a row goes to ERROR",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        validation_alias=_env("JOURNEYS_MAX_BODY_BYTES"),
+        description="the largest HTTP request body (413 beyond, while it streams in); the "
+        "audience upload has its own limit",
+    )
+    ws_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        validation_alias=_env("JOURNEYS_WS_MAX_BYTES"),
+        description="the largest WebSocket message a client may send (closed with 1009 "
+        "beyond)",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("JOURNEYS_HEADER_TIMEOUT_SECONDS"),
+        description="a request's headers must arrive within this time (408), against "
+        "clients trickling bytes",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("JOURNEYS_BODY_TIMEOUT_SECONDS"),
+        description="a request's body must arrive within this time of its headers (408)",
+    )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        settings = cls(
-            database_url=environ.get("DATABASE_URL") or cls.database_url,
-            redis_url=environ.get("REDIS_URL") or None,
-            timer_idle_seconds=_number(environ, "JOURNEYS_TIMER_IDLE_SECONDS", 5.0),
-            sweep_seconds=int(_number(environ, "JOURNEYS_SWEEP_SECONDS", 5)),
-            processing_poll_seconds=_number(environ, "JOURNEYS_PROCESSING_POLL_MS", 250) / 1000,
-            queue_name=environ.get("JOURNEYS_QUEUE_NAME") or cls.queue_name,
-            counts_interval_seconds=_number(environ, "JOURNEYS_COUNTS_INTERVAL_MS", 500) / 1000,
-            ws_outbox_frames=int(_number(environ, "JOURNEYS_WS_OUTBOX_FRAMES", 10_000)),
-            ws_ping_seconds=_number(environ, "JOURNEYS_WS_PING_SECONDS", 20.0),
-            token_recheck_seconds=_number(environ, "JOURNEYS_TOKEN_RECHECK_SECONDS", 30.0),
-            ws_deflate=_switch(environ, "JOURNEYS_WS_DEFLATE"),
-            webhook_timeout_seconds=_number(environ, "JOURNEYS_WEBHOOK_TIMEOUT_SECONDS", 5.0),
-            webhook_max_attempts=_whole(environ, "JOURNEYS_WEBHOOK_MAX_ATTEMPTS", 5),
-            webhook_retry_seconds=_number(environ, "JOURNEYS_WEBHOOK_RETRY_SECONDS", 30.0),
-            webhook_concurrency=_whole(environ, "JOURNEYS_WEBHOOK_CONCURRENCY", 20),
-            channel_failure_limit=_whole(environ, "JOURNEYS_CHANNEL_FAILURE_LIMIT", 5),
-            max_body_bytes=_whole(environ, "JOURNEYS_MAX_BODY_BYTES", cls.max_body_bytes),
-            ws_max_bytes=_whole(environ, "JOURNEYS_WS_MAX_BYTES", cls.ws_max_bytes),
-            header_timeout_seconds=_number(environ, "JOURNEYS_HEADER_TIMEOUT_SECONDS", 10.0),
-            body_timeout_seconds=_number(environ, "JOURNEYS_BODY_TIMEOUT_SECONDS", 30.0),
-        )
-        settings.check()
-        return settings
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Values given in code first, then the environment; no .env or secrets files.
+        return init_settings, _Environment(settings_cls)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of this environment (os.environ, or `environ`), or SettingsError
+        naming the variable to fix."""
+        token = _ENVIRON.set(environ)
+        try:
+            return cls()
+        except ValidationError as error:
+            raise SettingsError(_what_to_set(error)) from None
+        finally:
+            _ENVIRON.reset(token)
+
+    @field_validator("ws_deflate", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() not in _SWITCH_WORDS:
+            raise ValueError("must be on or off")
+        return _SWITCH_WORDS.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _urls_fit_together(self) -> Settings:
+        scheme = self.database_url.split(":", 1)[0]
+        if not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                f"DATABASE_URL must start with sqlite:/// or postgresql://, not {scheme}://"
+            )
+        if self.redis_url and not self.uses_postgresql:
+            raise ValueError(
+                "REDIS_URL is set, which means distributed mode, but DATABASE_URL is not a "
+                "PostgreSQL database: set DATABASE_URL=postgresql://... too (many processes "
+                "cannot share a SQLite file), or unset REDIS_URL to run embedded"
+            )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise ValueError("REDIS_URL must start with redis:// or rediss://")
+        return self
 
     @property
     def mode(self) -> Mode:
@@ -107,65 +263,66 @@ class Settings:
     def uses_postgresql(self) -> bool:
         return self.database_url.startswith("postgresql")
 
-    def check(self) -> None:
-        scheme = self.database_url.split(":", 1)[0]
-        if not scheme.startswith(("sqlite", "postgresql")):
-            raise SettingsError(
-                f"DATABASE_URL must start with sqlite:/// or postgresql://, not {scheme}://"
+    @property
+    def processing_poll_seconds(self) -> float:
+        return self.processing_poll_ms / 1000
+
+    @property
+    def counts_interval_seconds(self) -> float:
+        return self.counts_interval_ms / 1000
+
+    def described(self) -> Iterator[DescribedSetting]:
+        """Every setting with its variable, value (secrets hidden), default and meaning."""
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            yield DescribedSetting(
+                variable=_variable(field, name),
+                value=_shown(value),
+                default=_shown(field.default),
+                description=field.description or "",
             )
-        if self.redis_url and not self.uses_postgresql:
-            raise SettingsError(
-                "REDIS_URL is set, which means distributed mode, but DATABASE_URL is not a "
-                "PostgreSQL database: set DATABASE_URL=postgresql://... too (many processes "
-                "cannot share a SQLite file), or unset REDIS_URL to run embedded"
-            )
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
-            raise SettingsError("REDIS_URL must start with redis:// or rediss://")
-        if not 1 <= self.sweep_seconds <= 60:
-            raise SettingsError("JOURNEYS_SWEEP_SECONDS must be a whole number from 1 to 60")
-        if not 0 < self.webhook_timeout_seconds <= 60:
-            raise SettingsError(
-                "JOURNEYS_WEBHOOK_TIMEOUT_SECONDS must be more than 0 and at most 60 seconds"
-            )
-        if not 1 <= self.webhook_max_attempts <= 20:
-            raise SettingsError("JOURNEYS_WEBHOOK_MAX_ATTEMPTS must be a whole number from 1 to 20")
-        if not 1 <= self.webhook_concurrency <= 200:
-            raise SettingsError("JOURNEYS_WEBHOOK_CONCURRENCY must be a whole number from 1 to 200")
-        if self.channel_failure_limit < 1:
-            raise SettingsError("JOURNEYS_CHANNEL_FAILURE_LIMIT must be a whole number, 1 or more")
-        if self.max_body_bytes < 1024:
-            raise SettingsError("JOURNEYS_MAX_BODY_BYTES must be a whole number, 1024 or more")
-        if self.ws_max_bytes < 1024:
-            raise SettingsError("JOURNEYS_WS_MAX_BYTES must be a whole number, 1024 or more")
 
 
-def _switch(environ: Mapping[str, str], name: str) -> bool:
-    raw = (environ.get(name) or "").strip().lower()
-    if raw in ("", "0", "false", "off", "no"):
-        return False
-    if raw in ("1", "true", "on", "yes"):
-        return True
-    raise SettingsError(f"{name} must be on or off, not {raw!r}")
+@dataclass(frozen=True)
+class DescribedSetting:
+    variable: str
+    value: str
+    default: str
+    description: str
 
 
-def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+_SWITCH_WORDS = {
+    "1": True, "true": True, "on": True, "yes": True,
+    "0": False, "false": False, "off": False, "no": False,
+}  # fmt: skip
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
-    return value
+def _shown(value: Any) -> str:
+    """A value as `journeys settings` prints it: a URL's password hidden."""
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+            user = f"{parts.username}:***@" if parts.username else "***@"
+            return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+    return "" if value is None else str(value)
+
+
+def _what_to_set(error: ValidationError) -> str:
+    """Each refused value as '<VARIABLE> must ...' (the sentence pydantic gives, and
+    what was found)."""
+    fields = Settings.model_fields
+    problems = []
+    for problem in error.errors():
+        location = problem["loc"]
+        name = str(location[0]) if location else ""
+        if name in fields:
+            found = problem.get("input")
+            message = str(problem["msg"]).removeprefix("Value error, ").lower()
+            message = message.replace("input should be", "must be")
+            problems.append(f"{_variable(fields[name], name)} {message}, not {found!r}")
+        else:  # a rule across settings: its own sentence
+            problems.append(str(problem["msg"]).removeprefix("Value error, "))
+    return "; ".join(problems)
+

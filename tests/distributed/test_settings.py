@@ -35,8 +35,8 @@ def test_mode_follows_the_urls(environ: dict[str, str], mode: Mode):
         ({"JOURNEYS_SWEEP_SECONDS": "0"}, "JOURNEYS_SWEEP_SECONDS"),
         ({"JOURNEYS_SWEEP_SECONDS": "soon"}, "JOURNEYS_SWEEP_SECONDS"),
         ({"JOURNEYS_WS_DEFLATE": "maybe"}, "JOURNEYS_WS_DEFLATE must be on or off"),
-        ({"JOURNEYS_WS_OUTBOX_FRAMES": "-5"}, "JOURNEYS_WS_OUTBOX_FRAMES must be positive"),
-        ({"JOURNEYS_WS_PING_SECONDS": "0"}, "JOURNEYS_WS_PING_SECONDS must be positive"),
+        ({"JOURNEYS_WS_OUTBOX_FRAMES": "-5"}, "JOURNEYS_WS_OUTBOX_FRAMES must be greater than 0"),
+        ({"JOURNEYS_WS_PING_SECONDS": "0"}, "JOURNEYS_WS_PING_SECONDS must be greater than 0"),
     ],
 )
 def test_impossible_settings_are_refused_with_what_to_set(environ: dict[str, str], says: str):

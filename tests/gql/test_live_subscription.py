@@ -40,7 +40,7 @@ class Log:
 
     def __init__(self) -> None:
         self.events: list[LoggedStatusChange] = []
-        self.feed = EventFeed(self.read, self.last_sequence)
+        self.feed = EventFeed(self.read, self.last_sequence, outbound_limit=10_000)
         self.declared = 0  # executions of the declaration
         self.shown: dict[int, int] = {}  # sequence -> executions of a Tick's fields
         self.before_page: Callable[[int], Awaitable[None]] | None = None
@@ -325,8 +325,8 @@ async def test_a_refused_replay_is_the_answer_and_nothing_live_follows(harness: 
 async def test_a_subscriber_whose_live_events_overflow_is_told_to_resume(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr("service.feed.OUTBOUND_LIMIT", 2)
     log = harness.log
+    monkeypatch.setattr(log.feed, "outbound_limit", 2)
     log.live_starts = asyncio.Event()  # the shared execution takes no event until set
     slow = harness.subscribe()
     await until(lambda: harness.multiplexer.subscriber_count == 1, "listening")

@@ -267,7 +267,7 @@ async def test_a_subscriber_that_falls_behind_is_told_to_resume(
     journey = await new_journey(services, callers)
     await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
     async with services.feed.subscribe("acme") as fine:
-        monkeypatch.setattr(feed, "OUTBOUND_LIMIT", 2)
+        monkeypatch.setattr(services.feed, "outbound_limit", 2)
         async with services.feed.subscribe("acme") as slow:
             for action in [Action.PAUSE, Action.RESUME, Action.PAUSE, Action.RESUME]:
                 await services.commands.take(callers.editor, journey.id, action)

@@ -23,7 +23,7 @@ async def test_a_feed_left_behind_by_retention_sends_its_subscribers_to_resume()
     async def read_last_sequence(workspace_id: str) -> int:
         return 10  # the feed opens behind the cut, as one stuck for days would be
 
-    feed = EventFeed(read_log, read_last_sequence)
+    feed = EventFeed(read_log, read_last_sequence, outbound_limit=10_000)
     try:
         async with feed.subscribe("acme") as subscription:
             feed.ring("acme")

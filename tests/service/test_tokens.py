@@ -224,3 +224,21 @@ def test_the_token_commands(
     assert main(["token", "revoke", "--workspace", "acme", "--name", "nobody"]) == 2
     assert "has no token named 'nobody'" in capsys.readouterr().err
     assert main(["token", "list", "--workspace", "nowhere"]) == 2
+
+
+def test_the_settings_command_prints_values_with_secrets_hidden(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bob:hunter2@db.example:5432/journeys")
+    monkeypatch.setenv("JOURNEYS_PROCESSING_POLL_MS", "100")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "DATABASE_URL=postgresql://bob:***@db.example:5432/journeys" in out
+    assert "hunter2" not in out
+    assert "JOURNEYS_PROCESSING_POLL_MS=100  (default 250)" in out
+    assert "JOURNEYS_SWEEP_SECONDS=5\n" in out and "mode: embedded" in out
+
+    monkeypatch.setenv("JOURNEYS_WEBHOOK_MAX_ATTEMPTS", "50")
+    assert main(["settings"]) == 2
+    refused = capsys.readouterr().err
+    assert "JOURNEYS_WEBHOOK_MAX_ATTEMPTS must be less than or equal to 20" in refused
