@@ -149,12 +149,10 @@ def close_connections() -> None:
 
 
 def delivered(setup: Setup, journey_id: str) -> int:
+    """The journey's `delivered` counter: kept in the transactions that deliver, so exact,
+    and one row to read however many there are (polled every 50 ms)."""
     return int(
-        sql_value(
-            setup,
-            "SELECT count(*) FROM deliveries WHERE journey_id = %s AND state = 'DELIVERED'",
-            journey_id,
-        )
+        sql_value(setup, "SELECT delivered FROM journey_stats WHERE journey_id = %s", journey_id)
     )
 
 
@@ -321,7 +319,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
             processes.check_alive()
             if time.perf_counter() - started > args.timeout:
                 raise RuntimeError(f"not every message was delivered within {args.timeout} s")
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.05)
         processing_seconds = time.perf_counter() - started
         # Server processes that started meanwhile (a new pooled connection) count from 0.
         database_processes = sorted(set(database_processes) | set(backends(args.pg_database)))
