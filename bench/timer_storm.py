@@ -36,7 +36,7 @@ between runs.
 
 Two runs: **normal**, then **flush**: the same, with Redis FLUSHALL one second before the
 due second, so every deferred job is lost and only the workers' sweep can START the
-journeys (DESIGN.md section 4: "a flushed Redis must lose nothing").
+journeys (docs/rules.md, "Time": "a flushed Redis must lose nothing").
 Goal (both runs): all ACTIVE within 5 s of the due second, 0 duplicates, 0 misses.
 
 Workers and redis-server are stopped at the end, also on errors and Ctrl-C. The database is

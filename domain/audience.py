@@ -1,5 +1,5 @@
 """The customer side of the status table: who may enter, and what happens to
-those inside as a journey moves (DESIGN: audience and processing).
+those inside as a journey moves (docs/rules.md, "Customers").
 
 Everything here is derived from `STATUS_TABLE`: the status says whether
 customers may enter, whether those inside move on, and whether they are

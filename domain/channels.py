@@ -1,4 +1,4 @@
-"""The channels' rules (DESIGN: "Channels"): the webhook endpoint's values, and
+"""The channels' rules (docs/rules.md, "Channels"): the webhook endpoint's values, and
 how a failing channel is retried and counted.
 
 - A workspace has at most one webhook endpoint: an http(s) URL and a secret

@@ -1,4 +1,4 @@
-"""The eight statuses, each a pair of switches, kept as data (DESIGN.md section 2)."""
+"""The eight statuses, each a pair of switches, kept as data (docs/rules.md, "Two switches")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The transition table of DESIGN.md section 3, as data."""
+"""The transition table (docs/rules.md, "Who moves a journey"), as data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How a customer walks a journey's steps (DESIGN: content and processing).
+"""How a customer walks a journey's steps (docs/rules.md, "Walking the steps").
 
 An enrollment is at a step index, due at a moment. Applying the step at its
 index moves it on by one:

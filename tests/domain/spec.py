@@ -1,4 +1,4 @@
-"""DESIGN.md section 3 as the tests read it: who may take each action, and the
+"""docs/rules.md as the tests read it: who may take each action, and the
 transition table. Written out from the spec, not read from `domain/`, so a
 wrong row in the domain's tables fails a test."""
 

@@ -2,7 +2,7 @@
 would succeed.
 
 The expected lists are worked out here from the spec's tables (tests/domain/spec.py:
-who may take each action, the transition table) and the guards of DESIGN.md
+who may take each action, the transition table) and the guards of docs/rules.md
 section 3, applied to facts stated by hand for each journey; nothing is asked of
 the domain's own rules, so a wrong rule or a wrong table row fails a test.
 """
@@ -60,7 +60,7 @@ class Scenario:
 
 
 def guards_allow(action: Action, scenario: Scenario) -> bool:
-    """DESIGN.md section 3's guards on caller actions (the others have none)."""
+    """docs/rules.md's guards on caller actions (the others have none)."""
     if action is A.ACTIVATE:  # valid content and audience, end date in the future
         return scenario.ready and not scenario.latest_end_passed
     if action is A.REACTIVATE:  # applies the latest version, so it must be valid ...

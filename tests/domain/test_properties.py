@@ -1,6 +1,6 @@
 """Property tests: random runs of commands (actions by any role, edits, restores,
 renames, label changes, and the system's sweep of due actions) with time moving
-forward, checked step by step against the rules of DESIGN.md sections 2-4.
+forward, checked step by step against the rules of docs/rules.md.
 
 Each run is recorded as a trace of moves (the journey before and after each
 command, and the refusal if any); each check_* function checks one property over

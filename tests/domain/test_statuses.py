@@ -1,4 +1,4 @@
-"""The status table (DESIGN.md section 2) and the transition table as data."""
+"""The status table (docs/rules.md) and the transition table as data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every (status, action, role) triple: the transition table of DESIGN.md section 3.
+"""Every (status, action, role) triple: the transition table of docs/rules.md.
 
 The expected outcomes are written out here from the spec, not read from
 domain.transitions, so a wrong row in the domain's table fails a test.
