@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint schema check-schema clean
+.PHONY: serve test lint schema check-schema vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ check-schema: $(STAMP)
 		echo "schema.graphql is stale: run 'make schema' and commit it"; exit 1; \
 	fi
 	@rm -f .schema.check.graphql; echo "schema.graphql is current"
+
+# The dashboard's third-party browser files (web/static/vendor/, committed),
+# rebuilt from web/package-lock.json. Serving never needs this or Node.
+vendor:
+	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) journeys.db journeys.db-wal journeys.db-shm
