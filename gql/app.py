@@ -23,6 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from domain.errors import Unauthenticated
 from gql.context import Context
+from gql.dashboard import dashboard_routes, graphiql_html
 from gql.http import GraphQLOverHTTP
 from gql.limits import RequestLimits
 from gql.live.heap import LongLivedHeap
@@ -60,6 +61,11 @@ class JourneysGraphQL(GraphQL[Context, None]):
         self.heap = LongLivedHeap()
         self.connections = Connections(self.heap)
         self.http = GraphQLOverHTTP(self)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # Strawberry's page loads React and GraphiQL from a CDN; this one from /static/.
+        return graphiql_html()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HTTP is answered by gql/http.py (GraphQL over HTTP, refusals as
@@ -204,6 +210,7 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *dashboard_routes(),
         ],
         middleware=[
             Middleware(
