@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -128,12 +129,10 @@ def serve_options(settings: Settings) -> dict[str, Any]:
 
 
 class Runner(Protocol):
-    """Work a process runs beside serving: in embedded mode, the timer loop."""
+    """Work a process runs beside serving: in embedded mode, the timer loop, the step
+    processor and the loader (their figures go to `services.metrics`)."""
 
     async def run(self) -> None: ...
-
-    def metric_lines(self) -> list[str]:
-        """Its figures for /metrics, in Prometheus' text format."""
 
 
 def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
@@ -183,30 +182,32 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
             {"status": "ok" if ready else "unavailable", **report}, 200 if ready else 503
         )
 
+    multiplexer = graphql.multiplexer
+    services.metrics.watch(
+        "journeys_subscribers",
+        "Live WebSocket subscriptions on this process.",
+        lambda: multiplexer.subscriber_count,
+    )
+    services.metrics.watch(
+        "journeys_shared_subscriptions",
+        "Distinct executions serving them.",
+        lambda: multiplexer.shared_count,
+    )
+    services.metrics.watch(
+        "journeys_websockets",
+        "Open, acknowledged WebSocket connections.",
+        lambda: len(graphql.connections),
+    )
+
     async def metrics(_request: Request) -> Response:
-        multiplexer = graphql.multiplexer
-        lines = [line for runner in runners for line in runner.metric_lines()]
-        lines += [
-            "# HELP journeys_subscribers Live WebSocket subscriptions on this process.",
-            "# TYPE journeys_subscribers gauge",
-            f"journeys_subscribers {multiplexer.subscriber_count}",
-            "# HELP journeys_shared_subscriptions Distinct executions serving them.",
-            "# TYPE journeys_shared_subscriptions gauge",
-            f"journeys_shared_subscriptions {multiplexer.shared_count}",
-            "# HELP journeys_websockets Open, acknowledged WebSocket connections.",
-            "# TYPE journeys_websockets gauge",
-            f"journeys_websockets {len(graphql.connections)}",
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+        return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
         routes=[
             # Every method: gql/http.py answers the ones it does not take (405).
             Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
-            Route(
-                "/journeys/{journey_id}/audience", audience_upload(services), methods=["POST"]
-            ),
+            Route("/journeys/{journey_id}/audience", audience_upload(services), methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

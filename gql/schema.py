@@ -37,6 +37,7 @@ from gql.limits import (
     expanded_selections,
     variables_problem,
 )
+from gql.metrics import RequestMetrics
 from gql.scalars import DateTime
 from gql.viewer import ViewerQueries
 from gql.webhooks import WebhookMutations, WebhookQueries
@@ -210,6 +211,8 @@ def build_schema() -> JourneysSchema:
         # Factories, not instances: each operation gets a fresh extension,
         # the caches behind them are shared.
         extensions=[
+            # First: its time covers parsing and validation too.
+            RequestMetrics,
             # Before the parser cache: it sets the parser's token cap.
             lambda: MaxTokensLimiter(MAX_DOCUMENT_TOKENS),
             lambda: ReportingParserCache(maxsize=PARSER_CACHE_SIZE),

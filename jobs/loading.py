@@ -28,21 +28,17 @@ class LoadingLoop:
         self._poll_seconds = poll_seconds
         self.loaded = 0
 
-    def metric_lines(self) -> list[str]:
-        return [
-            "# HELP journeys_loaded_customers_total Customers of segment lists entered here.",
-            "# TYPE journeys_loaded_customers_total counter",
-            f"journeys_loaded_customers_total {self.loaded}",
-        ]
-
     async def run(self) -> None:
         loading = self._services.loading
         passes = 0
         while True:
             try:
-                if passes % PASSES_PER_CLEANUP == 0:
-                    await loading.discard_abandoned()
-                self.loaded += await loading.run_all()
+                with self._services.metrics.job("loading"):
+                    if passes % PASSES_PER_CLEANUP == 0:
+                        await loading.discard_abandoned()
+                    loaded = await loading.run_all()
+                self.loaded += loaded
+                self._services.metrics.job_rows.labels("loading").inc(loaded)
             except Exception:
                 log.exception("loading pass failed; trying again shortly")
                 await asyncio.sleep(1)

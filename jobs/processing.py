@@ -27,13 +27,6 @@ class ProcessingLoop:
         self._poll_seconds = poll_seconds
         self.moved = 0
 
-    def metric_lines(self) -> list[str]:
-        return [
-            "# HELP journeys_processed_rows_total Enrollments and deliveries moved here.",
-            "# TYPE journeys_processed_rows_total counter",
-            f"journeys_processed_rows_total {self.moved}",
-        ]
-
     async def run(self) -> None:
         ready = self._services.work_ready
         log.info("step processor running (looks every %.0f ms at least)", self._poll_seconds * 1000)
@@ -41,13 +34,14 @@ class ProcessingLoop:
         while True:
             ready.clear()
             try:
-                with profile:
+                with profile, self._services.metrics.job("processing"):
                     moved = await self._services.processing.run_all()
             except Exception:
                 log.exception("processing pass failed; trying again shortly")
                 await asyncio.sleep(1)
                 continue
             self.moved += moved
+            self._services.metrics.job_rows.labels("processing").inc(moved)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), timeout=self._poll_seconds)
 

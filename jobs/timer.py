@@ -33,21 +33,14 @@ class TimerLoop:
         self.passes = 0
         self.applied = 0
 
-    def metric_lines(self) -> list[str]:
-        return [
-            "# HELP journeys_timer_passes_total Passes of the timer loop.",
-            "# TYPE journeys_timer_passes_total counter",
-            f"journeys_timer_passes_total {self.passes}",
-            "# HELP journeys_timer_transitions_total Journeys moved by timed transitions here.",
-            "# TYPE journeys_timer_transitions_total counter",
-            f"journeys_timer_transitions_total {self.applied}",
-        ]
-
     async def run_once(self) -> int:
         self._wakeup.clear()
-        applied = await self._services.commands.apply_all_due()
+        metrics = self._services.metrics
+        with metrics.job("timer"):
+            applied = await self._services.commands.apply_all_due()
         self.passes += 1
         self.applied += applied
+        metrics.job_rows.labels("timer").inc(applied)
         return applied
 
     async def run(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker, check_health, create_worker
+from prometheus_client import start_http_server
 
 from jobs.runners import worker_runners
 from service.scheduling import APPLY_DUE_JOB
@@ -33,12 +34,17 @@ Context = dict[str, Any]
 async def apply_due_transitions(ctx: Context, workspace_id: str) -> int:
     """The prompt path: at a planned date, apply what is due in that workspace."""
     services: Services = ctx["services"]
-    return await services.commands.apply_all_due(workspace_id)
+    with services.metrics.job("apply_due"):
+        moved = await services.commands.apply_all_due(workspace_id)
+    services.metrics.job_rows.labels("apply_due").inc(moved)
+    return moved
 
 
 async def sweep(ctx: Context) -> int:
     services: Services = ctx["services"]
-    moved = await services.commands.apply_all_due()
+    with services.metrics.job("sweep"):
+        moved = await services.commands.apply_all_due()
+    services.metrics.job_rows.labels("sweep").inc(moved)
     if moved:
         log.info("sweep moved %d late journeys", moved)
     return moved
@@ -48,6 +54,9 @@ async def startup(ctx: Context) -> None:
     settings: Settings = ctx["settings"]
     services = Services.distributed(settings)
     ctx["services"] = services
+    if settings.metrics_port is not None:
+        # A worker serves no HTTP otherwise: its figures get a port of their own.
+        start_http_server(settings.metrics_port, registry=services.metrics.registry)
     await services.start()  # hear announcements: work for the step processor
     await sweep(ctx)  # whatever fell due while no worker ran
     # The worker's own clock on the database's dates (prompt even after Redis

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TypeVar
 
 from domain.actions import Action, Actor, require_write
@@ -22,6 +23,7 @@ from domain.errors import NotFound, TransitionNotAllowed
 from domain.journey import Journey
 from service.bus import EventBus
 from service.clock import Clock
+from service.metrics import Metrics
 from service.scheduling import Scheduler
 from service.tokens import Principal
 from store import segments
@@ -39,12 +41,18 @@ SWEEP_BATCH = 500
 
 class JourneyCommands:
     def __init__(
-        self, database: Database, clock: Clock, bus: EventBus, scheduler: Scheduler
+        self,
+        database: Database,
+        clock: Clock,
+        bus: EventBus,
+        scheduler: Scheduler,
+        metrics: Metrics | None = None,
     ) -> None:
         self._database = database
         self._clock = clock
         self._bus = bus
         self._scheduler = scheduler
+        self._metrics = metrics or Metrics()
 
     # -- content and identity ---------------------------------------------
 
@@ -290,7 +298,21 @@ class JourneyCommands:
         # re-plans from the database, anyway.
         try:
             if uow.logged:
+                self._metrics.committed(uow.logged, _due_dates(uow))
                 await self._bus.announce(event.workspace_id for event in uow.logged)
             await self._scheduler.plan(list(uow.journeys.seen))
         except Exception:
             log.exception("after-commit hand-off failed")
+
+
+def _due_dates(uow: UnitOfWork) -> Callable[[str, str], datetime | None]:
+    """The date each seen journey's START or END was due at, for the timer's lateness."""
+    journeys = {journey.id: journey for journey in uow.journeys.seen}
+
+    def due_at(journey_id: str, action: str) -> datetime | None:
+        journey = journeys.get(journey_id)
+        if journey is None or action not in (Action.START, Action.END):
+            return None
+        return journey.start_at if action == Action.START else journey.end_at
+
+    return due_at

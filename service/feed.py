@@ -137,7 +137,7 @@ class EventFeed:
         self, read_log: ReadLog, read_last_sequence: ReadLastSequence, outbound_limit: int
     ) -> None:
         """`outbound_limit`: events waiting for one subscriber before it is dropped and
-        told to resume with `after` (JOURNEYS_WS_OUTBOX_FRAMES, as for its socket)."""
+        told to resume with `after` (JOURNEYS_FEED_QUEUE_EVENTS)."""
         self.outbound_limit = outbound_limit
         self._read_log = read_log
         self._read_last_sequence = read_last_sequence

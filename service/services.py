@@ -12,6 +12,7 @@ from service.channels import WebhookEndpoints
 from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
 from service.feed import EventFeed
+from service.metrics import Metrics
 from service.processing import ChannelPolicy, Processing
 from service.reads import JourneyReads
 from service.redis_bus import RedisBus
@@ -39,11 +40,15 @@ class Services:
     webhook_endpoints: WebhookEndpoints = field(init=False)
     uploads: AudienceUploads = field(init=False)
     loading: AudienceLoading = field(init=False)
+    metrics: Metrics = field(init=False)
     # Set when customers entered: the step processor of this process looks at once.
     work_ready: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
-        self.commands = JourneyCommands(self.database, self.clock, self.bus, self.scheduler)
+        self.metrics = Metrics()
+        self.commands = JourneyCommands(
+            self.database, self.clock, self.bus, self.scheduler, self.metrics
+        )
         self.work_ready = asyncio.Event()
         self.bus.on_work(self.work_ready.set)
         self.audience = AudienceCommands(self.database, self.clock, self.bus)
@@ -62,7 +67,7 @@ class Services:
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
         self.feed = EventFeed(
-            self.reads.status_events, self.reads.last_sequence, self.settings.ws_outbox_frames
+            self.reads.status_events, self.reads.last_sequence, self.settings.feed_queue_events
         )
         self.uploads = AudienceUploads(self.database, self.clock, self.commands, self.reads)
         self.loading = AudienceLoading(self.database, self.clock, self.bus, self.commands)

@@ -125,6 +125,14 @@ class Settings(BaseSettings):
         "(a burst of a campaign's starts reaches a healthy dashboard whole; a stalled "
         "client holds at most this many, about 3 MB)",
     )
+    feed_queue_events: int = Field(
+        10_000,
+        gt=0,
+        validation_alias=_env("JOURNEYS_FEED_QUEUE_EVENTS"),
+        description="status events that may wait for one subscription's execution (shared "
+        "by the sockets asking the same); beyond, it is dropped and its sockets resume with "
+        "`after`",
+    )
     ws_ping_seconds: float = Field(
         20.0,
         gt=0,
@@ -205,6 +213,15 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=_env("JOURNEYS_BODY_TIMEOUT_SECONDS"),
         description="a request's body must arrive within this time of its headers (408)",
+    )
+
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        validation_alias=_env("JOURNEYS_METRICS_PORT"),
+        description="a worker serves its Prometheus metrics on this port (API processes "
+        "serve them at /metrics)",
     )
 
     @classmethod

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import ClientConnection, connect
 
 from domain.actions import Role
@@ -199,3 +200,13 @@ def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
         message: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
         if message["type"] not in ("ping", "pong", "ka"):
             return message
+
+
+def gauge(server: LiveServer, name: str) -> int:
+    """A gauge of the server's /metrics, read with prometheus_client's own parser."""
+    text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return int(sample.value)
+    raise AssertionError(f"no {name} in /metrics:\n{text}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
-import re
 import subprocess
 import threading
 import time
@@ -29,12 +28,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import JS_DIR, LiveServer
+from tests.e2e.conftest import JS_DIR, LiveServer, gauge
 
 SUBSCRIBER = JS_DIR / "subscribe.mjs"
 TIMEOUT = 20.0  # generous for a loaded CI machine; a passing run takes well under 1 s
@@ -70,10 +68,7 @@ def act(server: LiveServer, name: str, journey_id: str, *, as_: str = "editor") 
 
 def subscribers(server: LiveServer) -> int:
     """Live statusChanged subscriptions the server holds (its /metrics gauge)."""
-    text = httpx.get(f"{server.base_url}/metrics", timeout=TIMEOUT).text
-    found = re.search(r"^journeys_subscribers (\d+)$", text, re.MULTILINE)
-    assert found, text
-    return int(found[1])
+    return gauge(server, "journeys_subscribers")
 
 
 def wait_for_subscribers(server: LiveServer, count: int) -> None:

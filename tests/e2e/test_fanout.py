@@ -4,13 +4,11 @@ bytes to every socket, and sockets whose token stops being valid closed."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TypeVar
 
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -22,7 +20,7 @@ from service.services import Services
 from service.settings import Settings
 from service.tokens import Tokens
 from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, make_tokens
+from tests.e2e.conftest import LiveServer, gauge, make_tokens
 from tests.e2e.test_clients import (
     TIMEOUT,
     act,
@@ -34,13 +32,6 @@ from tests.e2e.test_clients import (
 )
 
 T = TypeVar("T")
-
-
-def gauge(server: LiveServer, name: str) -> int:
-    text = httpx.get(f"{server.base_url}/metrics", timeout=TIMEOUT).text
-    found = re.search(rf"^{name} (\d+)$", text, re.MULTILINE)
-    assert found, text
-    return int(found[1])
 
 
 async def elsewhere(server: LiveServer, use: Callable[[Services], Awaitable[T]]) -> T:

@@ -22,7 +22,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import socket
 import struct
 import time
@@ -37,7 +36,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import LiveServer, next_message
+from tests.e2e.conftest import LiveServer, gauge, next_message
 from tests.e2e.test_replay_resume import (
     Writer,
     http_client,
@@ -219,10 +218,7 @@ def max_send_buffer() -> int:
 
 def subscribers(server: LiveServer) -> int:
     """Live statusChanged subscriptions the server holds (its /metrics gauge)."""
-    text = httpx.get(f"{server.base_url}/metrics", timeout=TIMEOUT).text
-    found = re.search(r"^journeys_subscribers (\d+)$", text, re.MULTILINE)
-    assert found, text
-    return int(found[1])
+    return gauge(server, "journeys_subscribers")
 
 
 def wait_for_subscribers(server: LiveServer, count: int, timeout: float = TIMEOUT) -> float:

@@ -169,7 +169,7 @@ def test_graphiql_is_served_to_browsers(server: LiveServer):
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     assert httpx.get(f"{server.base_url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{server.base_url}/readyz").json()["database"] == "ok"
-    assert "journeys_timer_passes_total" in httpx.get(f"{server.base_url}/metrics").text
+    assert 'journeys_job_seconds_count{job="timer"}' in httpx.get(f"{server.base_url}/metrics").text
 
 
 def test_status_counts_subscription_settles_on_the_truth(server: LiveServer):
