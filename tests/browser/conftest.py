@@ -138,10 +138,16 @@ def in_thread(work: Callable[[], T]) -> T:
 
 
 @pytest.fixture
-def server(database_url: str) -> Iterator[DashboardServer]:
+def server_settings() -> dict[str, Any]:
+    """Settings of the test's server; a test parametrizes it to change them."""
+    return {}
+
+
+@pytest.fixture
+def server(database_url: str, server_settings: dict[str, Any]) -> Iterator[DashboardServer]:
     clock = ManualClock(T0)
     tokens = in_thread(lambda: make_tokens(database_url, clock))
-    live = DashboardServer(database_url, clock, tokens)
+    live = DashboardServer(database_url, clock, tokens, settings=server_settings)
     live.start()
     yield live
     live.stop()

@@ -6,14 +6,18 @@ process would); the page must show it by itself, live.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import DashboardServer, screenshot
+from service.services import Services
+from service.settings import Settings
+from tests.browser.conftest import DashboardServer, in_thread, screenshot
 
 STATUSES = ("DESIGNING", "SCHEDULED", "ACTIVE", "PAUSED", "CLOSED", "FROZEN", "ERROR", "ABORTED")
 LIVE = 15_000  # ms: a generous wait for what should take well under a second
@@ -296,4 +300,48 @@ def test_keyboard_only_reaches_and_triggers_an_action(page: Page, server: Dashbo
     page.keyboard.press("Escape")
     expect(page.locator(".panel")).to_have_count(0)
     expect(page.locator(f'[data-open="{journey_id}"]')).to_be_focused()
+    assert problems(page) == []
+
+
+def test_reactivate_says_when_pending_edits_apply(page: Page, server: DashboardServer) -> None:
+    journey_id = create(server, "Loyalty points")
+    act(server, "activateJourney", journey_id)
+    act(server, "closeJourney", journey_id)
+    steps = [{"type": "SEND", "channel": "log", "template": "points-v2"}]
+    server.data(
+        "mutation($id: ID!, $input: UpdateJourneyInput!) { updateJourney(id: $id, input: $input) "
+        "{ hasUnappliedChanges } }",
+        {"id": journey_id, "input": {"steps": steps}},
+    )
+    log_in(page, server)
+    row(page, journey_id).get_by_role("button", name="Loyalty points").click()
+    panel = page.locator(".panel")
+    expect(panel).to_contain_text("1 (version 2 pending)")
+    panel.get_by_role("button", name="Reactivate").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Its pending edits (version 2) apply now, as it reactivates.")
+    dialog.locator('[data-confirm="REACTIVATE"]').click()
+    expect(panel.locator(".badge")).to_have_text("ACTIVE", timeout=LIVE)
+    expect(panel).to_contain_text("Live version2")
+    assert problems(page) == []
+
+
+@pytest.mark.parametrize("server_settings", [{"token_recheck_seconds": 0.5}])
+def test_a_token_revoked_while_the_page_is_open_signs_it_out(
+    page: Page, server: DashboardServer
+) -> None:
+    log_in(page, server, "viewer")
+
+    async def revoke() -> None:
+        services = Services.embedded(Settings(database_url=server.database_url), clock=server.clock)
+        try:
+            await services.tokens.revoke("acme", "viewer")
+        finally:
+            await services.close()
+
+    in_thread(lambda: asyncio.run(revoke()))
+    server.clock.advance(seconds=6)  # past the five seconds a checked token is trusted
+    expect(page.get_by_role("alert")).to_contain_text("Signed out:", timeout=LIVE)
+    expect(page.get_by_label("Access token")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('journeys.token')") is None
     assert problems(page) == []

@@ -130,6 +130,7 @@ def test_the_main_views_at_desktop_and_phone_width(
     # node shift of some 1e-5; anything that moves boxes scores 100 times more.
     assert page.evaluate("window.__shift") < 0.001, page.evaluate("window.__shifted")
     screenshot(page, "dashboard-desktop")
+    page.locator(".timeline").screenshot(path=str(screenshot(page, "timeline-desktop")))
 
     row(page, ids["welcome"]).get_by_role("button", name="Welcome series").click()
     panel = page.locator(".panel")

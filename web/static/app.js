@@ -445,7 +445,7 @@ function consequences(action, facts) {
   const insideCount = stats.inFlight + stats.held;
   const inside = plural(insideCount, "customer");
   const pending = facts.hasUnappliedChanges
-    ? `Its pending edits (version ${facts.latestVersion.number}) apply now, when it reactivates: the ${inside} inside move onto them at the same step.`
+    ? `Its pending edits (version ${facts.latestVersion.number}) apply now, as it reactivates${insideCount ? `: the ${inside} inside move onto them at the same step` : ""}.`
     : `It has no pending edits: it runs again with version ${facts.liveVersion?.number ?? facts.latestVersion.number}.`;
   const startsLater = facts.latestVersion.startAt && Date.parse(facts.latestVersion.startAt) > Date.now();
   switch (action) {
