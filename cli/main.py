@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,6 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from cli.logs import configure as configure_logging
+from cli.logs import log_config
 from domain.actions import Role
 from domain.errors import DomainError
 from domain.events import LoggedStatusChange
@@ -342,7 +343,14 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
     print('  with the header {"Authorization": "Bearer <token>"}')
     app = create_app(services, runners_for(services))
-    uvicorn.run(app, host=host, port=port, log_level="info", **serve_options(settings))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=log_config(settings.log_format),
+        **serve_options(settings),
+    )
     return 0
 
 
@@ -354,7 +362,7 @@ def run_worker(settings: Settings, *, check: bool) -> int:
         healthy = worker_is_healthy(settings)
         print("a worker is alive" if healthy else "no live worker on this queue")
         return 0 if healthy else 1
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(settings.log_format)
     upgrade(settings.database_url)
     make_worker(settings).run()
     return 0

@@ -30,6 +30,7 @@ from gql.limits import RequestLimits
 from gql.live.heap import LongLivedHeap
 from gql.live.multiplex import Multiplexer
 from gql.live.transport import Connections, GraphQLWSHandler, TransportWSHandler
+from gql.request_ids import RequestIds
 from gql.schema import schema
 from gql.serving import http_protocol
 from gql.uploads import audience_upload
@@ -214,6 +215,8 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
             *dashboard_routes(),
         ],
         middleware=[
+            # Outermost: even a refusal at the door carries its request id.
+            Middleware(RequestIds),
             Middleware(
                 RequestLimits,
                 max_body_bytes=services.settings.max_body_bytes,

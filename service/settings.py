@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
@@ -215,6 +215,12 @@ class Settings(BaseSettings):
         description="a request's body must arrive within this time of its headers (408)",
     )
 
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        validation_alias=_env("JOURNEYS_LOG_FORMAT"),
+        description="json: one JSON object a line, with the request id (for log "
+        "collectors); text: plain lines for a terminal",
+    )
     metrics_port: int | None = Field(
         None,
         ge=1,

@@ -94,3 +94,17 @@ def test_operation_names_from_clients_are_bounded(server: LiveServer) -> None:
     found = samples(server)
     assert value(found, "journeys_requests_total", operation="Fine", outcome="OK") == 1
     assert value(found, "journeys_requests_total", operation="other", outcome="OK") == 1
+
+
+def test_every_answer_carries_its_request_id(server: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {server.tokens['viewer']}", "X-Request-Id": "req-1"}
+    answer = httpx.post(
+        f"{server.base_url}/graphql", json={"query": "{ viewer { role } }"}, headers=headers
+    )
+    assert answer.headers["x-request-id"] == "req-1"
+    too_large = httpx.post(
+        f"{server.base_url}/graphql", content=b"x" * (2 << 20), headers={"X-Request-Id": "req-2"}
+    )
+    assert too_large.status_code == 413 and too_large.headers["x-request-id"] == "req-2"
+    made = httpx.get(f"{server.base_url}/healthz").headers["x-request-id"]
+    assert len(made) == 32
