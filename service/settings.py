@@ -125,6 +125,13 @@ class Settings(BaseSettings):
         "(a burst of a campaign's starts reaches a healthy dashboard whole; a stalled "
         "client holds at most this many, about 3 MB)",
     )
+    ws_outbox_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=64 * 1024,
+        validation_alias=_env("JOURNEYS_WS_OUTBOX_BYTES"),
+        description="and at most this much of them (JSON text, about a byte a character): "
+        "a stalled client costs no more memory however large the events",
+    )
     feed_queue_events: int = Field(
         10_000,
         gt=0,

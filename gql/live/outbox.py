@@ -2,9 +2,12 @@
 
 Whoever produces a frame (the fan-out of a live event, a reply to a ping)
 only appends it here and never waits for the network, so a client that reads
-slowly, or not at all, delays nobody but itself. The queue is bounded: a
-client that lets it overflow is disconnected with RESUME_WITH_AFTER and, when
-it comes back, resumes with `after` = the last sequence it saw.
+slowly, or not at all, delays nobody but itself. The queue is bounded, in
+frames and in characters (a frame is JSON text: about a byte each), so a
+stalled client costs at most that much memory however large the events: one
+that lets it overflow is disconnected with RESUME_WITH_AFTER and, when it
+comes back, resumes with `after` = the last sequence it saw. A single frame
+larger than the whole bound still goes out, alone.
 
 The writer is a task that exists only while frames wait: ten thousand idle
 dashboards cost ten thousand deques, not ten thousand sleeping tasks.
@@ -29,10 +32,12 @@ FLUSH_BEFORE_CLOSE_SECONDS = 2.0
 
 
 class Outbox:
-    def __init__(self, websocket: WebSocket, limit: int) -> None:
+    def __init__(self, websocket: WebSocket, limit: int, limit_chars: int) -> None:
         self._websocket = websocket
         self._limit = limit
+        self._limit_chars = limit_chars
         self._frames: deque[str] = deque()
+        self._chars = 0  # of the frames queued
         self._writer: asyncio.Task[None] | None = None
         # Made only when someone waits: a replay for room, a close for the queue to empty.
         self._room: asyncio.Future[None] | None = None
@@ -43,17 +48,18 @@ class Outbox:
         """Queue a frame; a full queue disconnects the client (4410)."""
         if self.closed:
             return
-        if len(self._frames) >= self._limit:
+        if not self._has_room_for(frame):
             self.close_for_resume()
             return
         self._frames.append(frame)
+        self._chars += len(frame)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
 
     async def put_waiting(self, frame: str) -> None:
         """Queue a frame once there is room: for a replay, which may run
         ahead of the client but must never be cut short for it."""
-        while not self.closed and len(self._frames) >= self._limit:
+        while not self.closed and not self._has_room_for(frame):
             if self._room is None:
                 self._room = asyncio.get_running_loop().create_future()
             await self._room
@@ -90,9 +96,19 @@ class Outbox:
     def queued(self) -> int:
         return len(self._frames)
 
+    @property
+    def queued_chars(self) -> int:
+        return self._chars
+
+    def _has_room_for(self, frame: str) -> bool:
+        if not self._frames:
+            return True
+        return len(self._frames) < self._limit and self._chars + len(frame) <= self._limit_chars
+
     def _shut(self) -> None:
         self.closed = True
         self._frames.clear()
+        self._chars = 0
         self._wake_room()  # a replay waiting for room sees `closed`
         if self._writer is not None:
             self._writer.cancel()
@@ -114,8 +130,8 @@ class Outbox:
         try:
             while self._frames:
                 frame = self._frames.popleft()
-                if len(self._frames) < self._limit:
-                    self._wake_room()
+                self._chars -= len(frame)
+                self._wake_room()  # a waiting replay checks whether its frame fits now
                 await self._websocket.send_text(frame)
         except asyncio.CancelledError:
             raise
@@ -123,6 +139,7 @@ class Outbox:
             log.debug("stopped writing to a WebSocket: %r", error)
             self.closed = True
             self._frames.clear()
+            self._chars = 0
             self._wake_room()
         finally:
             self._writer = None

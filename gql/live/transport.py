@@ -69,7 +69,8 @@ def message_problem(message: object) -> str | None:
 
 def _outbox(context: Context, view: JourneysGraphQL) -> Outbox:
     assert isinstance(context.request, WebSocket)
-    return Outbox(context.request, view.services.settings.ws_outbox_frames)
+    settings = view.services.settings
+    return Outbox(context.request, settings.ws_outbox_frames, settings.ws_outbox_bytes)
 
 
 class _OutboxSocket(AsyncWebSocketAdapter):
