@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -31,7 +32,7 @@ from gql.live.heap import LongLivedHeap
 from gql.live.multiplex import Multiplexer
 from gql.live.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from gql.request_ids import RequestIds
-from gql.schema import schema
+from gql.schema import schema_for
 from gql.serving import http_protocol
 from gql.uploads import audience_upload
 from service.services import Services
@@ -49,9 +50,12 @@ class JourneysGraphQL(GraphQL[Context, None]):
     graphql_ws_handler_class = GraphQLWSHandler
 
     def __init__(self, services: Services) -> None:
+        public = services.settings.schema_is_public
+        chosen = schema_for(public)
         super().__init__(
-            schema,
-            graphql_ide="graphiql",
+            chosen,
+            # GraphiQL needs introspection: both go together.
+            graphql_ide="graphiql" if public else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             keep_alive=True,
             keep_alive_interval=15,
@@ -59,7 +63,7 @@ class JourneysGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
         )
         self.services = services
-        self.multiplexer = Multiplexer(schema, hold_limit=services.settings.ws_outbox_frames)
+        self.multiplexer = Multiplexer(chosen, hold_limit=services.settings.ws_outbox_frames)
         self.heap = LongLivedHeap()
         self.connections = Connections(self.heap)
         self.http = GraphQLOverHTTP(self)
@@ -217,6 +221,7 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
         middleware=[
             # Outermost: even a refusal at the door carries its request id.
             Middleware(RequestIds),
+            *_cors(services.settings.cors_origins),
             Middleware(
                 RequestLimits,
                 max_body_bytes=services.settings.max_body_bytes,
@@ -225,3 +230,20 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _cors(origins: Sequence[str]) -> list[Middleware]:
+    """Browsers on these origins may call the API (JOURNEYS_CORS_ORIGINS; none by
+    default: the dashboard is served from the API's own origin)."""
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "accept", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+            max_age=600,
+        )
+    ]

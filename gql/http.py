@@ -183,7 +183,7 @@ class GraphQLOverHTTP:
                 f"/graphql takes GET (queries) and POST, not {request.method}.",
                 headers={"allow": "GET, POST"},
             )
-        if _wants_ide(request):
+        if self.view.graphql_ide and _wants_ide(request):
             return HTMLResponse(self.view.graphql_ide_html)
         sub_response = Response()
         context = await self.view.get_context(request, sub_response)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ import strawberry
 from graphql import ASTValidationRule, FragmentDefinitionNode, GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
+    DisableIntrospection,
     MaxTokensLimiter,
     ParserCache,
     ValidationCache,
@@ -202,7 +204,9 @@ async def _only(result: PreExecutionError) -> AsyncGenerator[PreExecutionError, 
     yield result
 
 
-def build_schema() -> JourneysSchema:
+def build_schema(public: bool = True) -> JourneysSchema:
+    """The schema; not `public`, it refuses introspection (JOURNEYS_PUBLIC_SCHEMA)."""
+    sealed: list[Any] = [] if public else [DisableIntrospection]
     return JourneysSchema(
         query=Query,
         mutation=Mutation,
@@ -218,8 +222,15 @@ def build_schema() -> JourneysSchema:
             lambda: ReportingParserCache(maxsize=PARSER_CACHE_SIZE),
             lambda: AddValidationRules(LIMIT_RULES),
             lambda: ValidationCache(maxsize=256),
+            *sealed,
         ],
     )
 
 
 schema = build_schema()
+
+
+@functools.cache
+def schema_for(public: bool) -> JourneysSchema:
+    """The public schema, or one that refuses introspection, built once."""
+    return schema if public else build_schema(public=False)

@@ -222,6 +222,18 @@ class Settings(BaseSettings):
         description="a request's body must arrive within this time of its headers (408)",
     )
 
+    public_schema: bool | None = Field(
+        None,
+        validation_alias=_env("JOURNEYS_PUBLIC_SCHEMA"),
+        description="introspection and GraphiQL at /graphql (unset: on in embedded mode, "
+        "off in distributed mode)",
+    )
+    cors_origins: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("JOURNEYS_CORS_ORIGINS"),
+        description="origins whose browser pages may call the API, comma-separated "
+        "(none by default)",
+    )
     log_format: Literal["json", "text"] = Field(
         "json",
         validation_alias=_env("JOURNEYS_LOG_FORMAT"),
@@ -261,7 +273,14 @@ class Settings(BaseSettings):
         finally:
             _ENVIRON.reset(token)
 
-    @field_validator("ws_deflate", mode="before")
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("ws_deflate", "public_schema", mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() not in _SWITCH_WORDS:
@@ -292,6 +311,12 @@ class Settings(BaseSettings):
     @property
     def uses_postgresql(self) -> bool:
         return self.database_url.startswith("postgresql")
+
+    @property
+    def schema_is_public(self) -> bool:
+        if self.public_schema is not None:
+            return self.public_schema
+        return self.mode is Mode.EMBEDDED
 
     @property
     def processing_poll_seconds(self) -> float:
