@@ -347,3 +347,24 @@ def test_a_token_revoked_while_the_page_is_open_signs_it_out(
     expect(page.get_by_label("Access token")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('journeys.token')") is None
     assert problems(page) == []
+
+
+def test_a_refusal_is_shown_as_the_apis_sentence(page: Page, server: DashboardServer) -> None:
+    journey_id = create(server, "Partner sync")
+    act(server, "activateJourney", journey_id)
+    log_in(page, server, "admin")
+    row(page, journey_id).get_by_role("button", name="Partner sync").click()
+    panel = page.locator(".panel")
+    panel.get_by_role("button", name="Mark as failed").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("everything is held until an admin recovers it")
+    act(server, "abortJourney", journey_id)  # meanwhile, elsewhere
+    dialog.locator('[data-confirm="FAIL"]').click()  # FAIL carries no revision
+    refusal = dialog.get_by_role("alert")
+    expect(refusal).to_contain_text("FAIL is not allowed from ABORTED")
+    expect(refusal.get_by_role("button", name="Reload the journey")).to_have_count(0)
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(panel.locator(".badge")).to_have_text("ABORTED", timeout=LIVE)
+    expect(panel.locator("[data-action]")).to_have_count(0)
+    assert problems(page) == []

@@ -596,6 +596,8 @@ function Dashboard({ token, viewer, onLogout }) {
         if (event.journeyId === openRef.current) refreshPanel();
       },
       error: (problem) => {
+        // A close the client gives up on (4403) ends the page's session instead.
+        if (problem && typeof problem.code === "number") return;
         // REPLAY_UNAVAILABLE (an `after` older than the log keeps): start afresh.
         status = subscribeStatus(null);
         refresh();
