@@ -82,6 +82,7 @@ async def create_storm(
 ) -> tuple[datetime, float, bool]:
     """Create and ACTIVATE the journeys; returns (due second, creation seconds, overran)."""
     settings = Settings(
+        mutation_rate_limit="",
         database_url=backend.database_url,
         redis_url=backend.redis_url,
         sweep_seconds=backend.sweep_seconds,

@@ -31,6 +31,7 @@ from strawberry.types.graphql import OperationType
 
 from domain.errors import Unauthenticated
 from gql.errors import INTERNAL_MESSAGE
+from gql.rate_limits import RATE_LIMITED
 from gql.refusals import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -244,7 +245,19 @@ class GraphQLOverHTTP:
         headers = dict(sub_response.headers)
         headers.pop("content-length", None)
         headers.pop("content-type", None)
-        return json_response(body, _status_of(result, media_type), media_type, headers)
+        status = _status_of(result, media_type)
+        if wait := _rate_limited(result):
+            status, headers["retry-after"] = 429, str(wait)
+        return json_response(body, status, media_type, headers)
+
+
+def _rate_limited(result: ExecutionResult) -> int | None:
+    """The seconds to wait when the operation was refused by the rate limit."""
+    for error in result.errors or ():
+        extensions = error.extensions or {}
+        if extensions.get("code") == RATE_LIMITED:
+            return int(extensions.get("retryAfter") or 1)
+    return None
 
 
 __all__ = ["GRAPHQL_RESPONSE", "GraphQLOverHTTP"]

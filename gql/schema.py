@@ -40,6 +40,7 @@ from gql.limits import (
     variables_problem,
 )
 from gql.metrics import RequestMetrics
+from gql.rate_limits import RateLimitMutations
 from gql.scalars import DateTime
 from gql.viewer import ViewerQueries
 from gql.webhooks import WebhookMutations, WebhookQueries
@@ -217,6 +218,7 @@ def build_schema(public: bool = True) -> JourneysSchema:
         extensions=[
             # First: its time covers parsing and validation too.
             RequestMetrics,
+            RateLimitMutations,
             # Before the parser cache: it sets the parser's token cap.
             lambda: MaxTokensLimiter(MAX_DOCUMENT_TOKENS),
             lambda: ReportingParserCache(maxsize=PARSER_CACHE_SIZE),

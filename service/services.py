@@ -14,6 +14,7 @@ from service.commands import JourneyCommands
 from service.feed import EventFeed
 from service.metrics import Metrics
 from service.processing import ChannelPolicy, Processing
+from service.rate_limits import MutationRateLimit
 from service.reads import JourneyReads
 from service.redis_bus import RedisBus
 from service.scheduling import ArqScheduler, EmbeddedScheduler, Scheduler
@@ -41,11 +42,16 @@ class Services:
     uploads: AudienceUploads = field(init=False)
     loading: AudienceLoading = field(init=False)
     metrics: Metrics = field(init=False)
+    rate_limit: MutationRateLimit = field(init=False)
     # Set when customers entered: the step processor of this process looks at once.
     work_ready: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics()
+        self.rate_limit = MutationRateLimit(
+            self.settings.mutation_rate_limit,
+            self.settings.redis_url if self.settings.mode is Mode.DISTRIBUTED else None,
+        )
         self.commands = JourneyCommands(
             self.database, self.clock, self.bus, self.scheduler, self.metrics
         )

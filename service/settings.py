@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         description="a request's body must arrive within this time of its headers (408)",
     )
 
+    mutation_rate_limit: str = Field(
+        "100/second;3000/minute",
+        validation_alias=_env("JOURNEYS_MUTATION_RATE_LIMIT"),
+        description="mutations one token may make, in the limits library's notation "
+        "(every window must have room; empty: no limit)",
+    )
     public_schema: bool | None = Field(
         None,
         validation_alias=_env("JOURNEYS_PUBLIC_SCHEMA"),
@@ -272,6 +278,20 @@ class Settings(BaseSettings):
             raise SettingsError(_what_to_set(error)) from None
         finally:
             _ENVIRON.reset(token)
+
+    @field_validator("mutation_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse_many
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    "must be rates such as 50/second;1000/minute, or empty for no limit"
+                ) from None
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -4,9 +4,9 @@ wrong type, a missing argument, an out-of-range Int, null where null is refused)
 plus bodies that are not GraphQL at all.
 
 Whatever comes in: never a 500, never a traceback in the answer, every error with
-an `extensions.code`, and a request that was refused (errors and no data) leaves
-every table exactly as it was. The budget is `JOURNEYS_FUZZ_EXAMPLES` examples a
-test (CI: 700, about 2,000 in all); the nightly run sets it higher (README).
+an `extensions.code`, and a request refused as a whole (errors, no data, no field
+run) leaves every table exactly as it was. The budget is `JOURNEYS_FUZZ_EXAMPLES` examples a
+test (CI: 500, about 1,250 in all); the nightly run sets it higher (README).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from gql.schema import schema as journeys_schema
 from tests.conftest import T0
 from tests.e2e.conftest import LiveServer, make_tokens
 
-pytestmark = pytest.mark.e2e
+# A budget of examples, not of time: on a busy machine it takes longer.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-EXAMPLES = int(os.environ.get("JOURNEYS_FUZZ_EXAMPLES", "700"))
+EXAMPLES = int(os.environ.get("JOURNEYS_FUZZ_EXAMPLES", "500"))
 SDL = journeys_schema.as_str()
 SCALARS = {
     "DateTime": st.datetimes(
@@ -92,7 +93,10 @@ class Fuzzer:
         errors = result.get("errors") or []
         for error in errors:
             assert error.get("extensions", {}).get("code"), error
-        if errors and result.get("data") is None:
+        # Refused as a whole (before any field ran: no error has a path). A document of
+        # several mutation fields may write with one and fail another, which nulls
+        # the whole answer (the fields are non-null): that is execution, not refusal.
+        if errors and result.get("data") is None and not any(e.get("path") for e in errors):
             assert self.writes() == before, f"a refused request changed the database: {result}"
 
 
