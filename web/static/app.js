@@ -387,7 +387,7 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
       onKeyDown=${(e) => e.key === "Escape" && onClose()}>
     <header>
       <h2 id="panel-title" tabindex="-1" ref=${heading}>${title}</h2>
-      <button type="button" class="btn" onClick=${onClose}>Close<span class="sr-only"> the panel</span></button>
+      <button type="button" class="btn close" onClick=${onClose} title="Close the panel (Escape)"><span aria-hidden="true">✕</span><span class="sr-only">Close the panel</span></button>
     </header>
     ${error && html`<p class="problem" role="alert">${error}</p>`}
     ${journey && html`
