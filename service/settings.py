@@ -147,6 +147,13 @@ class Settings(BaseSettings):
         description="uvicorn pings every WebSocket this often and drops one that does not "
         "answer within as long",
     )
+    ws_init_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("JOURNEYS_WS_INIT_SECONDS"),
+        description="a WebSocket must send connection_init within this time of opening, "
+        "on either protocol (closed with 4408)",
+    )
     token_recheck_seconds: float = Field(
         30.0,
         gt=0,

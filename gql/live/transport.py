@@ -73,6 +73,10 @@ def _outbox(context: Context, view: JourneysGraphQL) -> Outbox:
     return Outbox(context.request, settings.ws_outbox_frames, settings.ws_outbox_bytes)
 
 
+# graphql-transport-ws's close for "no connection_init in time", used for both protocols.
+INIT_TIMEOUT = 4408
+
+
 class _OutboxSocket(AsyncWebSocketAdapter):
     """The socket as Strawberry's handlers see it: what they send is queued
     on the Outbox, and a close comes after what was queued before it."""
@@ -210,7 +214,27 @@ class _TransportWSSubscriber(_Subscriber):
 
 
 class GraphQLWSHandler(_LiveSocket, BaseGraphQLWSHandler[Context, None]):
-    """The legacy graphql-ws protocol (subscriptions-transport-ws)."""
+    """The legacy graphql-ws protocol (subscriptions-transport-ws).
+
+    Strawberry gives this protocol no deadline for `connection_init`, so a socket
+    that never sends one would stay open, uncounted, for ever: it gets the same
+    deadline as graphql-transport-ws, and the same close (4408)."""
+
+    async def handle(self) -> None:
+        loop = asyncio.get_running_loop()
+        seconds = self.live_view.connection_init_wait_timeout.total_seconds()
+        deadline = loop.call_later(seconds, self._init_timed_out)
+        try:
+            await super().handle()
+        finally:
+            deadline.cancel()
+
+    def _init_timed_out(self) -> None:
+        if not self.connection_acknowledged:
+            closing = asyncio.create_task(
+                self.websocket.close(INIT_TIMEOUT, "Connection initialisation timeout")
+            )
+            self._closing = closing  # held until done: a task nobody holds may vanish
 
     async def handle_async_results(
         self,
