@@ -33,7 +33,7 @@ from gql.live.multiplex import Multiplexer
 from gql.live.transport import Connections, GraphQLWSHandler, TransportWSHandler
 from gql.request_ids import RequestIds
 from gql.schema import schema_for
-from gql.serving import http_protocol
+from gql.serving import GoingAwayWebSocketProtocol, http_protocol
 from gql.uploads import audience_upload
 from service.services import Services
 from service.settings import Settings
@@ -108,6 +108,8 @@ class JourneysGraphQL(GraphQL[Context, None]):
             ) from None
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
 # WebSocket handshakes the kernel may queue: after a restart, every
 # dashboard reconnects at once.
 LISTEN_BACKLOG = 4096
@@ -130,7 +132,14 @@ def serve_options(settings: Settings) -> dict[str, Any]:
     """`server_options` (plain values, which the benchmarks hand to their peer
     servers as JSON) and the HTTP protocol with a deadline for a request's
     headers, against slow clients (gql/serving.py; the body's is gql/limits.py's)."""
-    return {**server_options(settings), "http": http_protocol(settings.header_timeout_seconds)}
+    return {
+        **server_options(settings),
+        "http": http_protocol(settings.header_timeout_seconds),
+        # Graceful shutdown: requests under way get this long to finish, and open
+        # WebSockets are closed with 1001 ("going away": reconnect and resume).
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "ws": GoingAwayWebSocketProtocol,
+    }
 
 
 class Runner(Protocol):

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +92,32 @@ def http_protocol(header_timeout_seconds: float) -> type[asyncio.Protocol]:
             self.transport.close()
 
     return HeaderDeadlineProtocol
+
+
+# "Going away": the server is stopping; a client reconnects (to another process,
+# or to this one once restarted) and resumes with `after`.
+GOING_AWAY = 1001
+
+
+class GoingAwayWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (the one its "auto" picks), closing open sockets
+    with 1001 when the server shuts down, where uvicorn's says 1012.
+
+    `shutdown` is uvicorn's own but for the code; it uses attributes that are not
+    part of uvicorn's documented API (tests/gql/test_serving.py checks them)."""
+
+    def shutdown(self) -> None:
+        self.stop_keepalive()
+        if self.close_sent:
+            if self.close_timer is not None:
+                self.close_timer.cancel()
+                self.close_timer = None
+            self.transport.close()
+            return
+        if self.handshake_complete:
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": GOING_AWAY})
+            self.conn.send_close(GOING_AWAY, "the server is going away: reconnect")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        else:
+            self.send_500_response()
+        self.transport.close()
