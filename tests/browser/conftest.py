@@ -102,10 +102,10 @@ class DashboardServer(LiveServer):
         self.port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         app = create_app(services, runners_for(services))
-        options: dict[str, Any] = serve_options(settings)
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2, **options
-        )
+        # A killed server must not wait long for the page's open WebSocket.
+        options: dict[str, Any] = {"timeout_graceful_shutdown": 2, **serve_options(settings)}
+        options["timeout_graceful_shutdown"] = min(options["timeout_graceful_shutdown"] or 2, 2)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from gql.events import subscriptions
 from service.services import Services
@@ -368,3 +368,18 @@ def test_a_refusal_is_shown_as_the_apis_sentence(page: Page, server: DashboardSe
     expect(panel.locator(".badge")).to_have_text("ABORTED", timeout=LIVE)
     expect(panel.locator("[data-action]")).to_have_count(0)
     assert problems(page) == []
+
+
+def test_the_indicator_says_offline_when_the_browser_is(
+    page: Page, server: DashboardServer, context: BrowserContext
+) -> None:
+    log_in(page, server)
+    server.stop()
+    context.set_offline(True)
+    expect(page.locator(".conn")).to_have_attribute("data-state", "offline", timeout=LIVE)
+    expect(page.locator(".conn")).to_contain_text("offline")
+    context.set_offline(False)
+    server.start()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "live", timeout=LIVE)
+    refused = r"WebSocket connection to .* failed|ERR_INTERNET_DISCONNECTED"
+    assert problems(page, ignore=refused) == []

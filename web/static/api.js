@@ -53,6 +53,7 @@ export function openLive(token, { onState, onReconnected, onRefused }) {
   let state = "connecting";
   let connectedOnce = false;
   let downSince = null;
+  let socketOpen = false;
   const set = (next) => {
     if (next !== state) {
       state = next;
@@ -67,7 +68,9 @@ export function openLive(token, { onState, onReconnected, onRefused }) {
   const watch = setInterval(() => {
     if (state !== "live" && connectedOnce) down();
   }, 1000);
-  const onOffline = () => connectedOnce && down();
+  // The indicator follows the socket; the browser's online flag only tells
+  // "offline" from "reconnecting" while it is down.
+  const onOffline = () => connectedOnce && !socketOpen && down();
   window.addEventListener("offline", onOffline);
 
   const client = createClient({
@@ -83,12 +86,14 @@ export function openLive(token, { onState, onReconnected, onRefused }) {
     on: {
       connecting: () => (connectedOnce ? down() : set("connecting")),
       connected: () => {
+        socketOpen = true;
         downSince = null;
         set("live");
         if (connectedOnce) onReconnected();
         connectedOnce = true;
       },
       closed: (event) => {
+        socketOpen = false;
         if (event && event.code === 4403) {
           onRefused(event.reason || "the server no longer accepts this token");
           return;
