@@ -293,7 +293,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         uploaded = await upload_list(client, api.url, setup.headers, segment_list)
         copy_rate = copy_list(setup.database.url, segment_list)
         held = uploaded.journey_id
-        await start_paused(client, held)
+        await start_paused(api.url, setup.headers, held)
         if distributed:
             logs = [workdir / f"worker-{n}.log" for n in range(args.workers)]
             for n, worker_log in enumerate(logs):
@@ -303,7 +303,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
                 )  # fmt: skip
             await processors_running(processes, logs)
         loaded_rate = await load_rate(
-            client, held, args.customers, args.timeout, processes.check_alive
+            api.url, setup.headers, held, args.customers, args.timeout, processes.check_alive
         )
         # CPU of the processors (the workers, or the API process in embedded mode) and of
         # the database's server processes while the phase runs: unlike its rate, the CPU a
@@ -311,7 +311,9 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         processors = processes.pids("worker") if distributed else [api.pid]
         database_processes = [] if not distributed else backends(args.pg_database)
         cpu_before = cpu_seconds(processors), cpu_seconds(database_processes)
-        await graphql(client, RESUME, {"id": main})
+        # A new connection: this one idled through the upload and the load.
+        async with open_client("raw", api.url, setup.headers, timeout=120) as fresh:
+            await graphql(fresh, RESUME, {"id": main})
         started = time.perf_counter()
         stop = asyncio.Event()
         watcher = asyncio.create_task(promptness(setup, api.url, (prompt, tick), stop))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from harness import graphql
+from harness import graphql, open_client
 
 CREATE = "mutation($input: CreateJourneyInput!) { createJourney(input: $input) { id } }"
 ACTIVATE = "mutation($id: ID!) { activateJourney(id: $id) { status } }"
@@ -64,21 +64,32 @@ async def upload_list(client: Any, base_url: str, headers: dict[str, str], body:
     return Uploaded(journey_id, accepted / seconds, seconds)
 
 
-async def start_paused(client: Any, journey_id: str) -> None:
-    await graphql(client, ACTIVATE, {"id": journey_id})
-    await graphql(client, PAUSE, {"id": journey_id})
+# Each phase opens its own connection: the upload and its COPY take long enough at a
+# million ids for a connection kept from before to idle past uvicorn's keep-alive.
+
+
+async def start_paused(base_url: str, headers: dict[str, str], journey_id: str) -> None:
+    async with open_client("raw", base_url, headers, timeout=120) as client:
+        await graphql(client, ACTIVATE, {"id": journey_id})
+        await graphql(client, PAUSE, {"id": journey_id})
 
 
 async def load_rate(
-    client: Any, journey_id: str, customers: int, timeout: float, alive: Callable[[], None]
+    base_url: str,
+    headers: dict[str, str],
+    journey_id: str,
+    customers: int,
+    timeout: float,
+    alive: Callable[[], None],
 ) -> float:
     """Customers/s from now until everyone on the list has entered (stats.entered)."""
-    started = time.perf_counter()
-    while True:
-        stats = (await graphql(client, ENTERED, {"id": journey_id}))["journey"]["stats"]
-        if stats["entered"] >= customers:
-            return customers / (time.perf_counter() - started)
-        alive()
-        if time.perf_counter() - started > timeout:
-            raise RuntimeError(f"the list did not load within {timeout} s: {stats}")
-        await asyncio.sleep(0.2)
+    async with open_client("raw", base_url, headers, timeout=120) as client:
+        started = time.perf_counter()
+        while True:
+            stats = (await graphql(client, ENTERED, {"id": journey_id}))["journey"]["stats"]
+            if stats["entered"] >= customers:
+                return customers / (time.perf_counter() - started)
+            alive()
+            if time.perf_counter() - started > timeout:
+                raise RuntimeError(f"the list did not load within {timeout} s: {stats}")
+            await asyncio.sleep(0.2)
