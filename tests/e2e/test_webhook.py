@@ -62,7 +62,7 @@ def server(database_url: str) -> Iterator[LiveServer]:
     live.stop()
 
 
-def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 5) -> Any:
+def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 30) -> Any:
     deadline = time.monotonic() + seconds
     while True:
         value = read()
