@@ -120,6 +120,8 @@ class Cluster:
             "JOURNEYS_SWEEP_SECONDS": str(SWEEP_SECONDS),
             "JOURNEYS_QUEUE_NAME": self.queue,
             "PYTHONUNBUFFERED": "1",
+            # No rate limit: the tests send as fast as they can (tests/e2e tests it).
+            "JOURNEYS_MUTATION_RATE_LIMIT": "",
             **self.settings,
         }
 

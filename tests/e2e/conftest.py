@@ -50,7 +50,9 @@ class LiveServer:
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> None:
-        settings = Settings(database_url=self.database_url, **self.settings)
+        # No rate limit unless a test asks for one: tests send as fast as they can.
+        limits = {"mutation_rate_limit": ""}
+        settings = Settings(database_url=self.database_url, **{**limits, **self.settings})
         services = Services.embedded(settings, clock=self.clock)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
