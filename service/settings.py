@@ -233,7 +233,7 @@ class Settings(BaseSettings):
         "100/second;3000/minute",
         validation_alias=_env("JOURNEYS_MUTATION_RATE_LIMIT"),
         description="mutations one token may make, in the limits library's notation "
-        "(every window must have room; empty: no limit)",
+        "(every window must have room; off: no limit)",
     )
     public_schema: bool | None = Field(
         None,
@@ -289,6 +289,8 @@ class Settings(BaseSettings):
     @field_validator("mutation_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
+        if value.strip().lower() in ("off", "none"):
+            return ""
         if value.strip():
             from limits import parse_many
 
@@ -296,7 +298,7 @@ class Settings(BaseSettings):
                 parse_many(value)
             except ValueError:
                 raise ValueError(
-                    "must be rates such as 50/second;1000/minute, or empty for no limit"
+                    "must be rates such as 50/second;1000/minute, or off for no limit"
                 ) from None
         return value
 

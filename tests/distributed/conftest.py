@@ -121,7 +121,7 @@ class Cluster:
             "JOURNEYS_QUEUE_NAME": self.queue,
             "PYTHONUNBUFFERED": "1",
             # No rate limit: the tests send as fast as they can (tests/e2e tests it).
-            "JOURNEYS_MUTATION_RATE_LIMIT": "",
+            "JOURNEYS_MUTATION_RATE_LIMIT": "off",
             **self.settings,
         }
 

@@ -46,3 +46,4 @@ def test_a_rate_that_cannot_be_read_is_refused_at_start() -> None:
 
     with pytest.raises(SettingsError, match="JOURNEYS_MUTATION_RATE_LIMIT must be rates"):
         Settings.from_env({"JOURNEYS_MUTATION_RATE_LIMIT": "lots"})
+    assert Settings.from_env({"JOURNEYS_MUTATION_RATE_LIMIT": "off"}).mutation_rate_limit == ""
