@@ -257,16 +257,8 @@ class Journey:
                 actor.role,
                 now,
             )
-        current_list = self.latest.content.audience
-        if changes.get("audience", current_list) != current_list and not accepts_list_changes(
-            self.status
-        ):
-            raise self._not_allowed(
-                f"the audience list of a {self.status} journey cannot change: it is fixed "
-                "once the journey has run; copy the journey to send to another list",
-                actor.role,
-                now,
-            )
+        if changes.get("audience", self.latest.content.audience) != self.latest.content.audience:
+            self.check_list_may_change(actor, now)
         content = revise(self.latest.content, changes)
         if mode is EditMode.LIVE:
             problems = readiness_problems(self.kind, content) + _date_problems(content, now)
@@ -289,6 +281,25 @@ class Journey:
         """Save an old version's content again, as the newest version."""
         changes = {name: getattr(old.content, name) for name in CONTENT_FIELDS}
         return self.edit(changes, actor, now)
+
+    def check_takes_an_upload(self, actor: Actor, now: datetime) -> None:
+        """An uploaded list is for a segment journey whose list may still change."""
+        if self.kind is not JourneyKind.SEGMENT_SCHEDULED:
+            raise ValidationFailed(
+                "only a segment journey has an audience list; an event-triggered journey "
+                "admits the customers of its trigger event"
+            )
+        self.check_list_may_change(actor, now)
+
+    def check_list_may_change(self, actor: Actor, now: datetime) -> None:
+        """The audience list may change only before the journey has run."""
+        if not accepts_list_changes(self.status):
+            raise self._not_allowed(
+                f"the audience list of a {self.status} journey cannot change: it is fixed "
+                "once the journey has run; copy the journey to send to another list",
+                actor.role,
+                now,
+            )
 
     def rename(self, name: str, actor: Actor, now: datetime) -> None:
         require_write(actor)

@@ -26,7 +26,6 @@ class LoadingLoop:
     def __init__(self, services: Services, poll_seconds: float) -> None:
         self._services = services
         self._poll_seconds = poll_seconds
-        self.loaded = 0
 
     async def run(self) -> None:
         loading = self._services.loading
@@ -37,7 +36,6 @@ class LoadingLoop:
                     if passes % PASSES_PER_CLEANUP == 0:
                         await loading.discard_abandoned()
                     loaded = await loading.run_all()
-                self.loaded += loaded
                 self._services.metrics.job_rows.labels("loading").inc(loaded)
             except Exception:
                 log.exception("loading pass failed; trying again shortly")

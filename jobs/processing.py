@@ -25,7 +25,6 @@ class ProcessingLoop:
     def __init__(self, services: Services, poll_seconds: float) -> None:
         self._services = services
         self._poll_seconds = poll_seconds
-        self.moved = 0
 
     async def run(self) -> None:
         ready = self._services.work_ready
@@ -40,7 +39,6 @@ class ProcessingLoop:
                 log.exception("processing pass failed; trying again shortly")
                 await asyncio.sleep(1)
                 continue
-            self.moved += moved
             self._services.metrics.job_rows.labels("processing").inc(moved)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), timeout=self._poll_seconds)

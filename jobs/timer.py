@@ -30,16 +30,12 @@ class TimerLoop:
         # Set when a commit of this process plans a date earlier than the one slept for.
         self._wakeup = wakeup or asyncio.Event()
         self._idle = timedelta(seconds=idle_seconds)
-        self.passes = 0
-        self.applied = 0
 
     async def run_once(self) -> int:
         self._wakeup.clear()
         metrics = self._services.metrics
         with metrics.job("timer"):
             applied = await self._services.commands.apply_all_due()
-        self.passes += 1
-        self.applied += applied
         metrics.job_rows.labels("timer").inc(applied)
         return applied
 

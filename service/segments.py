@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.actions import Action, Actor, require_write
-from domain.audience import ListRefusal, accepts_list_changes, admission_refusal
-from domain.content import JourneyKind
-from domain.errors import NotFound, TransitionNotAllowed, ValidationFailed
+from domain.audience import ListRefusal, admission_refusal
+from domain.errors import NotFound, ValidationFailed
 from domain.journey import Journey
 from domain.statuses import Status
 from service.bus import EventBus
@@ -121,7 +120,7 @@ class AudienceUploads:
         journey = await self._reads.journey(principal.workspace_id, journey_id)
         if journey is None:
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
-        _check_takes_a_list(journey)
+        journey.check_takes_an_upload(principal.actor, self._clock.now())
 
     async def _attach(
         self,
@@ -144,21 +143,6 @@ class AudienceUploads:
         except Exception:
             # Left to `AudienceLoading.discard_abandoned`.
             log.exception("could not remove the rows of an upload that did not complete")
-
-
-def _check_takes_a_list(journey: Journey) -> None:
-    if journey.kind is not JourneyKind.SEGMENT_SCHEDULED:
-        raise ValidationFailed(
-            "only a segment journey has an audience list; an event-triggered journey "
-            "admits the customers of its trigger event"
-        )
-    if not accepts_list_changes(journey.status):
-        raise TransitionNotAllowed(
-            f"the audience list of a {journey.status} journey cannot change: it is fixed "
-            "once the journey has run; copy the journey to send to another list",
-            journey.status,
-            [],
-        )
 
 
 class AudienceLoading:
