@@ -275,7 +275,10 @@ def test_keyboard_only_reaches_and_triggers_an_action(page: Page, server: Dashbo
     journey_id = create(server, "Keyboard flow")
     act(server, "activateJourney", journey_id)
     page.goto(server.base_url + "/")
-    page.keyboard.type(server.tokens["editor"])  # the token field has the focus
+    # The field takes the focus once the page's module has run; keys typed
+    # before then go nowhere, as they would for a person typing too soon.
+    expect(page.get_by_label("Access token")).to_be_focused()
+    page.keyboard.type(server.tokens["editor"])
     page.keyboard.press("Enter")
     expect(page.locator(".conn")).to_have_attribute("data-state", "live", timeout=LIVE)
     expect(row(page, journey_id)).to_be_visible()
