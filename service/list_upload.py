@@ -33,10 +33,17 @@ SHOWN_REFUSALS = 20
 
 FORMATS = ("text/plain", "text/csv")
 
-# In ASCII text, the only characters an id may not hold are the controls; a
-# chunk free of them (a CR is a line ending only before LF) needs no
+# In ASCII text, the only characters an id may not hold are the controls, a tab
+# among them; a chunk free of them (but for line endings) needs no
 # character-by-character check.
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_ASCII_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain_ascii(text: str) -> bool:
+    """ASCII without a control character but LF, and CR only before LF."""
+    if not text.isascii() or _ASCII_CONTROL.search(text):
+        return False
+    return "\r" not in text or text.count("\r") == text.count("\r\n")
 
 
 @dataclass(frozen=True)
@@ -91,36 +98,49 @@ class ListReader:
                 text = text.removeprefix("\ufeff")
                 first = False
             *complete, pending = text.split("\n")
-            self._read(complete, batch, fast=text.isascii() and not _ASCII_CONTROL.search(text))
+            fast = _plain_ascii(text)
+            self._read(complete, batch, fast, unquoted=fast and '"' not in text)
             if len(batch.positions) >= self._batch_size:
                 yield batch
                 batch = Batch()
         rest = pending + decoder.decode(b"", final=True)
         if rest:
-            self._read([rest], batch, fast=False)
+            self._read([rest], batch, fast=False, unquoted=False)
         if self._csv and self._id_column is None:
             raise ValidationFailed("the CSV upload has no header line with an 'id' column")
         if batch.positions:
             yield batch
 
-    def _read(self, lines: list[str], batch: Batch, fast: bool) -> None:
+    def _read(self, lines: list[str], batch: Batch, fast: bool, unquoted: bool) -> None:
         """Take these lines (numbered on from the last), `fast` when their text is
-        ASCII without control characters: then only an id's length can be wrong."""
+        ASCII without control characters: then only an id's length can be wrong;
+        `unquoted` when there is no quote in it either."""
         start = self.lines + 1
         self.lines += len(lines)
         if self._csv:
-            self._read_csv(start, lines, batch, fast)
+            self._read_csv(start, lines, batch, fast, unquoted)
+            return
+        if fast and self._take_all(start, [line.strip() for line in lines], batch):
             return
         for number, line in enumerate(lines, start):
             self._take(number, line.strip(), batch, fast)
 
-    def _read_csv(self, start: int, lines: list[str], batch: Batch, fast: bool) -> None:
+    def _read_csv(
+        self, start: int, lines: list[str], batch: Batch, fast: bool, unquoted: bool
+    ) -> None:
         numbered: Sequence[tuple[int, str]] = list(enumerate(lines, start))
         if self._id_column is None:
             numbered = self._after_header(numbered)
         column = self._id_column or 0
         # Without a quote anywhere, a line's fields are what lies between its commas.
-        unquoted = fast and not any('"' in line for line in lines)
+        if unquoted and numbered:
+            try:
+                ids = [line.split(",", column + 1)[column].strip() for _, line in numbered]
+            except IndexError:  # a line with too few fields: see below
+                pass
+            else:
+                if self._take_all(numbered[0][0], ids, batch):
+                    return
         for number, line in numbered:
             if not line.strip():
                 continue
@@ -154,6 +174,16 @@ class ListReader:
             self._id_column = names.index("id")
             return numbered[at + 1 :]
         return []
+
+    def _take_all(self, start: int, customer_ids: list[str], batch: Batch) -> bool:
+        """Take the ids of consecutive lines from `start` at once, when every one of them
+        is good (the usual case: a list of ASCII ids, no blank line); False, taking
+        none, when a line needs a closer look, one by one."""
+        if not all(customer_ids) or max(map(len, customer_ids), default=0) > MAX_CUSTOMER_ID_LENGTH:
+            return False
+        batch.positions += range(start, start + len(customer_ids))
+        batch.customer_ids += customer_ids
+        return True
 
     def _take(self, number: int, customer_id: str, batch: Batch, fast: bool) -> None:
         if not customer_id:

@@ -117,6 +117,38 @@ async def test_an_upload_reports_refused_lines_by_number_and_loads_the_good_ones
     assert await services.reads.audience(audience.id, 0, 10) == ["ann", "bob", "cy", "dee"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "text", "refused_line"),
+    [
+        ("text/plain", "ann\nb\tob\ncy\n", 2),
+        ("text/csv", "id,name\nann,Ann\nb\tob,Bob\ncy,Cy\n", 3),
+    ],
+)
+async def test_a_tab_inside_an_id_is_refused_in_a_list_read_in_large_chunks(
+    services: Services, callers: Callers, content_type: str, text: str, refused_line: int
+):
+    # ASCII chunks are read by a quicker path than other text; it refuses the same.
+    journey = await segment(services, callers, None)
+    uploaded = await services.uploads.upload(
+        callers.editor, journey.id, content_type, body(text.encode())
+    )
+    assert [(r.line, r.reason) for r in uploaded.first_refused] == [
+        (refused_line, ListRefusal.INVALID_ID)
+    ]
+    assert (uploaded.accepted, uploaded.refused) == (2, 1)
+
+
+async def test_an_id_with_a_backslash_is_kept_as_written(services: Services, callers: Callers):
+    # PostgreSQL's COPY reads a backslash as an escape unless it is doubled.
+    journey = await segment(services, callers, None)
+    uploaded = await services.uploads.upload(
+        callers.editor, journey.id, "text/plain", body(b"ann\\1\n\\\\bob\ncy\n")
+    )
+    audience = uploaded.journey.latest.content.audience
+    assert audience is not None
+    assert await services.reads.audience(audience.id, 0, 5) == ["ann\\1", "\\\\bob", "cy"]
+
+
 async def test_a_csv_upload_reads_its_id_column(services: Services, callers: Callers):
     journey = await segment(services, callers, None)
     text = (
