@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,7 +33,7 @@ from domain.statuses import Status
 from service.bus import EventBus
 from service.clock import Clock
 from service.commands import JourneyCommands
-from service.list_upload import SHOWN_REFUSALS, ListReader, RefusedLine, media_type
+from service.list_upload import SHOWN_REFUSALS, Batch, ListReader, RefusedLine, media_type
 from service.reads import JourneyReads
 from service.tokens import Principal
 from store import audience as audience_store
@@ -85,12 +85,7 @@ class AudienceUploads:
             lambda c: segments.new_list(c, principal.workspace_id, self._clock.now())
         )
         try:
-            async for batch in reader.batches(body):
-                await self._database.transaction(
-                    lambda c, b=batch: segments.add_members(  # type: ignore[misc]
-                        c, list_pk, b.positions, b.customer_ids
-                    )
-                )
+            await self._write_while_reading(list_pk, reader.batches(body))
             repeated, first_repeated = await self._database.transaction(
                 lambda c: segments.remove_repeated(c, list_pk, SHOWN_REFUSALS)
             )
@@ -112,6 +107,31 @@ class AudienceUploads:
             refused=reader.refused + repeated,
             first_refused=sorted(refused, key=lambda r: r.line)[:SHOWN_REFUSALS],
         )
+
+    async def _write_while_reading(self, list_pk: int, batches: AsyncIterator[Batch]) -> None:
+        """Each batch is written while the next one is read: the database's part of the
+        work (PostgreSQL's server process, SQLite's thread) runs beside this process's
+        reading, not after it. One write at a time is in flight; when reading fails,
+        it is let finish, and its rows go with the rest of the list."""
+        writing: asyncio.Task[None] | None = None
+        try:
+            async for batch in batches:
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(
+                    self._database.transaction(
+                        lambda c, b=batch: segments.add_members(  # type: ignore[misc]
+                            c, list_pk, b.positions, b.customer_ids
+                        )
+                    )
+                )
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                await asyncio.wait([writing])
+                if not writing.cancelled():
+                    writing.exception()  # the reading's error is the one to tell
 
     async def _check_journey(self, principal: Principal, journey_id: str) -> None:
         """Refuse before the body is read: no such journey, not a segment journey, or a
