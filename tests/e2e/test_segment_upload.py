@@ -27,6 +27,7 @@ query($id: ID!) {
     status
     latestVersion { number audienceSize audience(first: 3) }
     stats { entered inFlight delivered completed }
+    steps { customers }
     history(first: 10) { action actor { kind } }
   }
 }
@@ -110,7 +111,10 @@ def test_the_birthday_campaign_end_to_end(server: LiveServer) -> None:
     loaded = found["history"][-1]  # oldest first
     assert (loaded["action"], loaded["actor"]["kind"]) == ("AUDIENCE_LOADED", "SYSTEM")
 
-    # A day later the thank-yous follow, in the CLOSED journey.
+    # A day later the thank-yous follow, in the CLOSED journey. The day is counted from
+    # when each customer's WAIT was applied, after the offer: the clock moves once all
+    # of them wait at the thank-you (a WAIT applied after the move would end a day on).
+    eventually(server, journey_id, lambda j: j["steps"][2]["customers"] == 3_000)
     server.clock.advance(days=1)
     found = eventually(server, journey_id, lambda j: j["stats"]["delivered"] == 6_000)
     assert found["stats"]["completed"] == 3_000

@@ -122,6 +122,8 @@ def test_a_failing_receiver_puts_the_journey_in_error_and_recover_sends_the_rest
 
     # A message that goes out and is taken: signed, as README says.
     server.data(TRACK, {"customer": "ann"})
+    # Its minute's recall window starts when the step is applied: then the clock moves.
+    eventually(read, lambda j: j["stats"]["queuedDeliveries"] == 1)
     server.clock.advance(seconds=60)
     assert eventually(read, lambda j: j["stats"]["delivered"] == 1)["stats"]["delivered"] == 1
     [first] = receiver.requests
