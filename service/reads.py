@@ -41,7 +41,7 @@ class JourneyFilter:
 
 @dataclass(frozen=True)
 class JourneyPage:
-    journeys: list[tuple[int, Journey]]  # (cursor position, journey), newest first
+    journeys: list[Journey]  # newest first
     total_count: int
     has_next_page: bool
 
@@ -83,9 +83,15 @@ class JourneyReads:
         )
 
     async def page(
-        self, workspace_id: str, where: JourneyFilter, first: int, after_position: int | None
+        self, workspace_id: str, where: JourneyFilter, first: int, after_id: str | None
     ) -> JourneyPage:
-        found, total = await self._database.read(
+        """A page of the workspace's journeys, newest first, older than the journey
+        `after_id` when given: a journey of this workspace, or the read is refused.
+
+        A page is found by the journey it follows, never by a position shared
+        with other workspaces, so nothing a caller is given counts their journeys.
+        """
+        found = await self._database.read(
             lambda connection: queries.journeys_page(
                 connection,
                 workspace_id,
@@ -94,10 +100,19 @@ class JourneyReads:
                 name_contains=where.name_contains,
                 label=where.label,
                 first=first,
-                after_position=after_position,
+                after_id=after_id,
             )
         )
-        return JourneyPage(found[:first], total, has_next_page=len(found) > first)
+        if not found.cursor_found:
+            # Deleted since, or never one of ours: the same answer either way,
+            # so a cursor tells nothing about another workspace.
+            raise ValidationFailed(
+                "this cursor names no journey of your workspace (it may have been deleted "
+                "since); read the first page again, without `after`"
+            )
+        return JourneyPage(
+            found.journeys[:first], found.total_count, has_next_page=len(found.journeys) > first
+        )
 
     async def status_counts(self, workspace_id: str) -> dict[Status, int]:
         return await self._database.read(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, bindparam, exists, func, select
 
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
@@ -42,6 +43,16 @@ def journeys_by_id(
     return {journey.id: journey for _, journey in found}
 
 
+_AFTER = JOURNEYS.alias("after_journey")
+# The cursor's journey, looked up in the caller's workspace only: a cursor names a
+# journey by its public id, and its row position never leaves the database.
+_CURSOR_IN_WORKSPACE = (_AFTER.c.id == bindparam("after_id")) & (
+    _AFTER.c.workspace_id == bindparam("workspace_id")
+)
+_CURSOR_FOUND = exists().where(_CURSOR_IN_WORKSPACE).label("cursor_found")
+_BEFORE_CURSOR = JOURNEYS.c.pk < select(_AFTER.c.pk).where(_CURSOR_IN_WORKSPACE).scalar_subquery()
+
+
 @cache
 def _page_statements(
     statuses: bool, kind: bool, name: bool, label: bool, after: bool
@@ -60,9 +71,19 @@ def _page_statements(
         conditions.append(JOURNEYS.c.id.in_(labelled))
     count = select(func.count()).select_from(JOURNEYS).where(*conditions)
     if after:
-        conditions.append(JOURNEYS.c.pk < bindparam("after"))
+        # The count row also says whether the cursor names a journey of the
+        # workspace: an unknown one is refused, not answered with an empty page.
+        count = count.add_columns(_CURSOR_FOUND)
+        conditions.append(_BEFORE_CURSOR)
     page = journeys_where(*conditions).order_by(JOURNEYS.c.pk.desc()).limit(bindparam("limit"))
     return Statement(count), Statement(page)
+
+
+@dataclass(frozen=True)
+class FoundPage:
+    journeys: list[Journey]  # up to `first + 1`, newest first
+    total_count: int
+    cursor_found: bool  # False: `after_id` names no journey of the workspace
 
 
 def journeys_page(
@@ -74,16 +95,16 @@ def journeys_page(
     name_contains: str | None,
     label: str | None,
     first: int,
-    after_position: int | None,
-) -> tuple[list[tuple[int, Journey]], int]:
-    """Up to `first + 1` journeys, newest first, after a position (to tell whether a
-    next page exists), and how many match in all."""
+    after_id: str | None,
+) -> FoundPage:
+    """Up to `first + 1` journeys, newest first, older than the journey `after_id`
+    (to tell whether a next page exists), and how many match in all."""
     count, page = _page_statements(
         bool(statuses),
         kind is not None,
         bool(name_contains),
         label is not None,
-        after_position is not None,
+        after_id is not None,
     )
     values: dict[str, Any] = {
         "workspace_id": workspace_id,
@@ -91,11 +112,14 @@ def journeys_page(
         "kind": kind,
         "pattern": "%" + _escape_like((name_contains or "").lower()) + "%",
         "label": label,
-        "after": after_position,
+        "after_id": after_id,
         "limit": first + 1,
     }
-    total = count.scalar(connection, values)
-    return load_journeys(connection, page, values), int(total)
+    counted = count.rows(connection, values)[0]
+    if after_id is not None and not counted.cursor_found:
+        return FoundPage([], int(counted[0]), cursor_found=False)
+    journeys = [journey for _, journey in load_journeys(connection, page, values)]
+    return FoundPage(journeys, int(counted[0]), cursor_found=True)
 
 
 _STATUS_COUNTS = Statement(

@@ -20,29 +20,31 @@ from service.reads import JourneyFilter, checked_page_size
 _CURSOR_PREFIX = "journey:"
 
 
-def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode()
+def encode_cursor(journey_id: str) -> str:
+    """The cursor after a journey: its public id, which the client already has.
+
+    Not the row's position: positions are shared by every workspace, and a
+    cursor holding one told how many journeys the others had created.
+    """
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{journey_id}".encode()).decode()
 
 
-# A cursor holds a row id: a positive 64-bit integer, as the database stores it.
-_POSITION = re.compile(r"[1-9][0-9]{0,18}")
-_MAX_POSITION = 2**63 - 1
+# A journey id as this API writes them (gql/ids.py): a UUID in its canonical form.
+_JOURNEY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAX_CURSOR_LENGTH = 64
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str) -> str:
+    """The journey id a cursor names; whether it is a journey of the caller's
+    workspace is for the read to find out (`JourneyReads.page`)."""
     if len(cursor) <= _MAX_CURSOR_LENGTH:
         try:
             text = base64.urlsafe_b64decode(cursor.encode()).decode()
         except (ValueError, binascii.Error, UnicodeError):
             text = ""
-        position = text.removeprefix(_CURSOR_PREFIX)
-        if (
-            text.startswith(_CURSOR_PREFIX)
-            and _POSITION.fullmatch(position)
-            and int(position) <= _MAX_POSITION
-        ):
-            return int(position)
+        named = text.removeprefix(_CURSOR_PREFIX)
+        if text.startswith(_CURSOR_PREFIX) and _JOURNEY_ID.fullmatch(named):
+            return named
     shown = cursor if len(cursor) <= _MAX_CURSOR_LENGTH else cursor[:_MAX_CURSOR_LENGTH] + "..."
     raise ValidationFailed(f"{shown!r} is not a cursor this API gave out")
 
@@ -97,19 +99,19 @@ class JourneyQueries:
     ) -> JourneyConnection:
         principal = await info.context.principal()
         size = checked_page_size(first)
-        position = decode_cursor(after) if after is not None else None
+        after_id = decode_cursor(after) if after is not None else None
         where = filter.to_filter() if filter else JourneyFilter()
-        page = await info.context.services.reads.page(principal.workspace_id, where, size, position)
+        page = await info.context.services.reads.page(principal.workspace_id, where, size, after_id)
         edges = [
-            JourneyEdge(cursor=encode_cursor(pk), node=JourneyType.of(journey))
-            for pk, journey in page.journeys
+            JourneyEdge(cursor=encode_cursor(journey.id), node=JourneyType.of(journey))
+            for journey in page.journeys
         ]
         return JourneyConnection(
             edges=edges,
             total_count=page.total_count,
             page_info=PageInfo(
                 has_next_page=page.has_next_page,
-                has_previous_page=position is not None,
+                has_previous_page=after_id is not None,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),

@@ -201,7 +201,7 @@ async def test_restore_copy_delete_labels(services: Services, callers: Callers):
     assert await services.reads.journey("acme", copy.id) is None
 
     by_label = await services.reads.page("acme", JourneyFilter(label="vip"), 10, None)
-    assert [j.id for _, j in by_label.journeys] == [journey.id]
+    assert [j.id for j in by_label.journeys] == [journey.id]
 
 
 async def test_pages_and_filters(services: Services, callers: Callers):
@@ -218,15 +218,15 @@ async def test_pages_and_filters(services: Services, callers: Callers):
 
     first = await services.reads.page("acme", JourneyFilter(), 2, None)
     assert first.total_count == 5 and first.has_next_page
-    second = await services.reads.page("acme", JourneyFilter(), 2, first.journeys[-1][0])
-    third = await services.reads.page("acme", JourneyFilter(), 2, second.journeys[-1][0])
-    seen = [j.id for page in (first, second, third) for _, j in page.journeys]
+    second = await services.reads.page("acme", JourneyFilter(), 2, first.journeys[-1].id)
+    third = await services.reads.page("acme", JourneyFilter(), 2, second.journeys[-1].id)
+    seen = [j.id for page in (first, second, third) for j in page.journeys]
     assert seen == list(reversed(made)) and not third.has_next_page
 
     active = await services.reads.page("acme", JourneyFilter(statuses=[Status.ACTIVE]), 10, None)
-    assert [j.id for _, j in active.journeys] == [made[0]]
+    assert [j.id for j in active.journeys] == [made[0]]
     named = await services.reads.page("acme", JourneyFilter(name_contains="ney 3"), 10, None)
-    assert [j.name for _, j in named.journeys] == ["Journey 3"]
+    assert [j.name for j in named.journeys] == ["Journey 3"]
     counts = await services.reads.status_counts("acme")
     assert counts[Status.DESIGNING] == 4 and counts[Status.ACTIVE] == 1
 
