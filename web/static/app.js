@@ -562,7 +562,17 @@ function Dashboard({ token, viewer, onLogout }) {
         setPage({ nodes, totalCount, hasNextPage: pageInfo.hasNextPage, endCursor: pageInfo.endCursor });
         setTableError(null);
       })
-      .catch((problem) => !stale && setTableError(problem.message))
+      .catch((problem) => {
+        if (stale) return;
+        if (cursors[pageIndex] !== null && problem.code === "VALIDATION_FAILED") {
+          // The journey this page follows was deleted: its cursor names nothing
+          // now, so start again from the first page rather than show an error.
+          setCursors([null]);
+          setPageIndex(0);
+          return;
+        }
+        setTableError(problem.message);
+      })
       .finally(() => !stale && setLoading(false));
     return () => { stale = true; };
   }, [token, apiFilter, pageIndex, cursors, tick]);
