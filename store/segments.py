@@ -109,11 +109,16 @@ def add_members(
 
 
 async def _copy_members(driver_connection: Any, data: str) -> None:
-    async with (
-        driver_connection.cursor() as cursor,
-        cursor.copy("COPY audience_members (list_pk, position, customer_id) FROM STDIN") as copy,
-    ):
-        await copy.write(data)
+    async with driver_connection.cursor() as cursor:
+        # A batch's commit need not wait for its WAL to reach the disk: nothing refers
+        # to the list until the transaction that attaches it, whose own commit waits
+        # for the WAL up to it, these batches included. A crash before then leaves an
+        # incomplete list, swept as abandoned, whichever batches it kept.
+        await cursor.execute("SET LOCAL synchronous_commit = off")
+        async with cursor.copy(
+            "COPY audience_members (list_pk, position, customer_id) FROM STDIN"
+        ) as copy:
+            await copy.write(data)
 
 
 # A repeated id keeps its first position; the later ones are removed, and the
