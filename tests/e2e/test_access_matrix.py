@@ -5,23 +5,36 @@ subscription of the schema, and the audience upload, for every role of workspace
 The cases are checked against the schema itself: a field added without a case
 here fails the test. Each call that a role may make succeeds; every other is
 FORBIDDEN; a foreign id is always NOT_FOUND (or null, for `journey(id)`), and
-no answer to the outsider names an acme journey.
+no answer to the outsider names an acme journey. A revoked token is refused by
+every one of them, and its open sockets are closed, once the trust the README
+states (`Tokens.CACHE_FOR`, five seconds) has run out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
+from domain.actions import Role
 from gql.schema import schema
-from tests.e2e.conftest import LiveServer, next_message
+from service.clock import ManualClock
+from service.services import Services
+from service.settings import Settings
+from service.tokens import Tokens
+from tests.conftest import T0
+from tests.e2e.conftest import LiveServer, make_tokens, next_message
 
 pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
 
 READY = {
     "name": "Matrix",
@@ -247,3 +260,127 @@ def test_the_audience_upload_is_for_editors_and_admins_of_the_journey(server: Li
         assert answer.status_code == status, (role, answer.text)
         if status == 404:
             assert journey_id not in answer.text.replace(f"'{journey_id}'", "")
+
+
+# -- a revoked token ---------------------------------------------------------------
+
+
+@pytest.fixture
+def rechecking_server(database_url: str) -> Iterator[LiveServer]:
+    """A server whose open sockets have their tokens checked every 50 ms. That
+    interval is wall-clock time (the check loop sleeps); what the check trusts,
+    and for how long, is on the test's clock."""
+    clock = ManualClock(T0)
+    live = LiveServer(
+        database_url,
+        clock,
+        make_tokens(database_url, clock),
+        settings={"token_recheck_seconds": 0.05},
+    )
+    live.start()
+    yield live
+    live.stop()
+
+
+def as_operator(server: LiveServer, use: Callable[[Services], Awaitable[T]]) -> T:
+    """What `journeys token ...` does: another process's services, on the server's
+    database and clock; the server's own trust in a token is left as it is."""
+
+    async def run() -> T:
+        services = Services.embedded(Settings(database_url=server.database_url), clock=server.clock)
+        try:
+            return await use(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(run())
+
+
+def close_code(ws: ClientConnection) -> int | None:
+    """The code the server closes `ws` with; whatever else it sends first is skipped."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=10)
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+TOTAL = "{ journeys(first: 0) { totalCount } }"
+STATE = "query($id: ID!) { journey(id: $id) { name status } }"
+
+
+def test_a_revoked_token_is_refused_everywhere_once_the_trust_window_has_passed(
+    rechecking_server: LiveServer,
+) -> None:
+    server = rechecking_server
+    # An admin's token: every call is allowed to it, so a refusal is the revocation's.
+    server.tokens["revoked"] = as_operator(
+        server, lambda services: services.tokens.create("acme", Role.ADMIN, "rita")
+    )
+    calls = sorted(MUTATIONS.items()) + sorted(QUERIES.items())
+    journeys = {field: journey_in(server, c.state) if c.state else "" for field, c in calls}
+    segment = server.data(
+        "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }",
+        {"i": {"name": "Segment", "kind": "SEGMENT_SCHEDULED", "steps": READY["steps"]}},
+    )["createJourney"]["id"]
+    authorization = f"Bearer {server.tokens['revoked']}"
+    # Used now, the token is trusted by the server from here on.
+    assert codes(server.post(TOTAL, as_="revoked")) == []
+    total = server.data(TOTAL)["journeys"]["totalCount"]
+
+    with (
+        server.websocket(as_="revoked", protocol="graphql-transport-ws") as modern,
+        server.websocket(as_="revoked", protocol="graphql-ws") as legacy,
+    ):
+        for ws, kind in ((modern, "subscribe"), (legacy, "start")):
+            # Named after its protocol: each socket has an execution of its own,
+            # whose first message is the counts now.
+            query = f"subscription {kind.title()} {{ statusCountsChanged {{ status count }} }}"
+            ws.send(json.dumps({"id": "1", "type": kind, "payload": {"query": query}}))
+            assert next_message(ws)["type"] in ("next", "data")  # served
+
+        as_operator(server, lambda services: services.tokens.revoke("acme", "rita"))
+        # The README: running servers refuse it within five seconds of the revocation.
+        server.clock.advance(seconds=Tokens.CACHE_FOR.total_seconds())
+
+        for field, case in calls:
+            body = call(server, case, journeys[field], "revoked")
+            assert codes(body) == ["UNAUTHENTICATED"], (field, body)
+            assert "revoked" in body["errors"][0]["message"], body
+        fetched = httpx.get(
+            f"{server.base_url}/graphql",
+            params={"query": TOTAL},
+            headers={"Authorization": authorization},
+            timeout=30,
+        )
+        assert codes(fetched.json()) == ["UNAUTHENTICATED"], fetched.text
+        upload = httpx.post(
+            f"{server.base_url}/journeys/{segment}/audience",
+            content=b"ann\nbob\n",
+            headers={
+                "Authorization": authorization,
+                "Content-Type": "text/plain",
+            },
+            timeout=30,
+        )
+        assert upload.status_code == 401 and codes(upload.json()) == ["UNAUTHENTICATED"]
+
+        # The sockets it opened are closed at the next check; a new one is refused.
+        assert close_code(modern) == 4403
+        assert close_code(legacy) == 4403
+    url = server.base_url.replace("http", "ws") + "/graphql"
+    init = {"type": "connection_init", "payload": {"authorization": authorization}}
+    with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
+        ws.send(json.dumps(init))
+        assert close_code(ws) == 4403
+    with connect(url, subprotocols=["graphql-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
+        ws.send(json.dumps(init))
+        refusal = json.loads(ws.recv(timeout=10))
+        assert refusal["type"] == "connection_error", refusal
+        assert refusal["payload"]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    # None of the refused calls did anything.
+    assert server.data(TOTAL)["journeys"]["totalCount"] == total
+    for field, case in calls:
+        if case.state:
+            found = server.data(STATE, {"id": journeys[field]})["journey"]
+            assert found == {"name": "Matrix", "status": case.state}, (field, found)
