@@ -3,13 +3,31 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# .venv holds exactly what uv.lock pins, installed by uv: this version, pip-installed
+# into a venv of its own, since syncing .venv removes whatever the lock does not name.
+UV_VERSION := 0.13.9
+TOOLS := .venv-tools
+UV := $(TOOLS)/bin/uv
+UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# $(PYTHON), never a Python uv would download.
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: serve test lint schema check-schema vendor clean
+.PHONY: serve test lint schema check-schema lock check-lock vendor clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(UV_STAMP):
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+	touch $@
+
+# --locked: a pyproject.toml that uv.lock no longer matches stops the install
+# (run `make lock`) rather than installing something untested. The venv is seeded
+# with pip, which uv keeps, for tools installed by hand (bench/README.md).
+$(STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	test -x $(BIN)/python || $(UV) venv --quiet --seed $(VENV)
+	$(UV) sync --quiet --locked --extra dev
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -33,10 +51,19 @@ check-schema: $(STAMP)
 	fi
 	@rm -f .schema.check.graphql; echo "schema.graphql is current"
 
+# uv.lock again after a change to pyproject.toml, keeping every pin the change does
+# not touch (`.venv-tools/bin/uv lock --upgrade` moves them all to the newest allowed).
+lock: $(UV_STAMP)
+	$(UV) lock
+
+# CI: pyproject.toml and uv.lock agree.
+check-lock: $(UV_STAMP)
+	@$(UV) lock --check || { echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock"; exit 1; }
+
 # The dashboard's third-party browser files (web/static/vendor/, committed),
 # rebuilt from web/package-lock.json. Serving never needs this or Node.
 vendor:
 	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
-	rm -rf $(VENV) journeys.db journeys.db-wal journeys.db-shm
+	rm -rf $(VENV) $(TOOLS) journeys.db journeys.db-wal journeys.db-shm
