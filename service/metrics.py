@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -117,6 +117,12 @@ class Metrics:
             if due is not None:
                 late = (change.at - due).total_seconds()
                 self.timer_lateness.labels(change.action.value).observe(max(0.0, late))
+
+    def delivered(self, outcomes: Mapping[tuple[str, str], int]) -> None:
+        """Delivery outcomes just committed, by (channel, outcome)."""
+        for (channel, outcome), count in outcomes.items():
+            if count:
+                self.deliveries.labels(channel, outcome).inc(count)
 
     @contextmanager
     def job(self, name: str) -> Iterator[None]:

@@ -47,6 +47,7 @@ from domain.channels import WEBHOOK, Streak, failing_reason, retry_delay
 from domain.statuses import Status
 from domain.walking import DeliveryState, apply_step, send_not_before
 from service.clock import Clock
+from service.metrics import Metrics
 from service.settings import Settings
 from service.webhook import Attempt, Outcome, WebhookSender
 from store import audience as audience_store
@@ -95,6 +96,13 @@ class ChannelPolicy:
 # Fails a journey as the system: JourneyCommands.fail_by_system.
 FailJourney = Callable[[str, str, str], Awaitable[object]]
 
+# Delivery outcomes a transaction recorded, by (channel, outcome): the labels of
+# journeys_deliveries, counted once the transaction has committed.
+Tally = Counter[tuple[str, str]]
+OUTCOME_DELIVERED = "DELIVERED"
+OUTCOME_FAILED = "FAILED"  # out of attempts, or refused for good
+OUTCOME_RETRY = "RETRY"  # failed, due again after a delay
+
 
 @dataclass(frozen=True)
 class _Failing:
@@ -112,6 +120,16 @@ class _Taken:
 
     moved: int
     attempts: list[Attempt]
+    tally: Tally  # the `log` channel's deliveries, made in the transaction
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What recording a batch's outcomes did: the outcomes, and the journeys whose
+    channel has now failed too often in a row."""
+
+    tally: Tally
+    failing: list[_Failing]
 
 
 class _Lines:
@@ -158,12 +176,14 @@ class Processing:
         webhooks: WebhookSender | None = None,
         policy: ChannelPolicy | None = None,
         fail_journey: FailJourney | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._database = database
         self._clock = clock
         self._webhooks = webhooks or WebhookSender(clock, timeout_seconds=5.0, concurrency=20)
         self._policy = policy or ChannelPolicy()
         self._fail_journey = fail_journey
+        self._metrics = metrics or Metrics()
 
     async def run_all(self) -> int:
         """Everything that is due now; returns the rows moved. The kinds of work take
@@ -191,6 +211,7 @@ class Processing:
         its SENDs may hand over at once are handed over in the same transaction and
         attempted after it (`_attempt`)."""
         taken = await self._database.transaction(self._advance)
+        self._metrics.delivered(taken.tally)
         await self._attempt(taken.attempts)
         return taken.moved
 
@@ -198,6 +219,7 @@ class Processing:
         """One batch of delivery attempts (first ones and retries due now), each
         handed to its channel; returns how many."""
         taken = await self._database.transaction(self._take_ready)
+        self._metrics.delivered(taken.tally)
         await self._attempt(taken.attempts)
         return taken.moved
 
@@ -221,10 +243,11 @@ class Processing:
                 error = f"unknown channel {attempt.channel!r}"
                 outcomes.append(Outcome(attempt, False, error, final=True))
         outcomes += await self._webhooks.send_all(webhooks)
-        failing = await self._database.transaction(
+        recorded = await self._database.transaction(
             lambda connection: self._record(connection, outcomes)
         )
-        for journey in failing:
+        self._metrics.delivered(recorded.tally)
+        for journey in recorded.failing:
             await self._fail(journey)
 
     # -- the transactions ---------------------------------------------------
@@ -233,7 +256,7 @@ class Processing:
         now = self._clock.now()
         journeys = audience_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
         if not journeys:
-            return _Taken(0, [])
+            return _Taken(0, [], Tally())
         due = audience_store.due_enrollments(
             connection, [journey.id for journey in journeys], now, STEP_BATCH
         )
@@ -263,6 +286,7 @@ class Processing:
         endpoints = self._endpoints(connection, [journey.workspace_id for journey, _ in webhooks])
         lines = _Lines()
         attempts: list[Attempt] = []
+        tally = Tally()
         for journey, index, ids, channel, template in sends:
             not_before = send_not_before(now, journey.send_delay_seconds)
             if not_before > now:
@@ -277,6 +301,7 @@ class Processing:
                     state=DeliveryState.DELIVERED, not_before=now, attempts=1,
                 )  # fmt: skip
                 counters[journey.id]["delivered"] += len(written)
+                tally[(LOG, OUTCOME_DELIVERED)] += len(written)
                 lines.add(template, journey.id, written)
             else:
                 written = audience_store.queue_deliveries(
@@ -301,14 +326,14 @@ class Processing:
                 ]
         audience_store.add_to_counters(connection, counters)
         lines.write()  # the last thing before the commit
-        return _Taken(len(due), attempts)
+        return _Taken(len(due), attempts, tally)
 
     def _take_ready(self, connection: Connection) -> _Taken:
         now = self._clock.now()
         due = audience_store.retries_due(connection, now, DELIVERY_BATCH)
         ready = audience_store.ready_deliveries(connection, now, DELIVERY_BATCH)
         if not due and not ready:
-            return _Taken(0, [])
+            return _Taken(0, [], Tally())
         counters: dict[str, Counter[str]] = defaultdict(Counter)
         for delivery in ready:
             counters[delivery.journey_id]["queued"] -= 1
@@ -319,6 +344,7 @@ class Processing:
         logged = [delivery for delivery in due + ready if delivery.channel == LOG]
         taken = [delivery for delivery in due + ready if delivery.channel != LOG]
         lines = _Lines()
+        tally = Tally({(LOG, OUTCOME_DELIVERED): len(logged)} if logged else {})
         if logged:
             audience_store.set_delivery_state(
                 connection, [d.id for d in logged], DeliveryState.DELIVERED, now, tries=1
@@ -354,7 +380,7 @@ class Processing:
                 )
         audience_store.add_to_counters(connection, counters)
         lines.write()  # the last thing before the commit
-        return _Taken(len(due) + len(ready), attempts)
+        return _Taken(len(due) + len(ready), attempts, tally)
 
     def _lease(self, now: datetime, webhooks: int) -> datetime:
         """When an attempt begun now is taken for lost if its outcome is not recorded:
@@ -368,15 +394,15 @@ class Processing:
             return {}
         return channel_store.endpoints(connection, sorted(set(workspace_ids)))
 
-    def _record(self, connection: Connection, outcomes: Sequence[Outcome]) -> list[_Failing]:
-        """Record each attempt's outcome; returns the journeys whose channel has now
-        failed too often in a row."""
+    def _record(self, connection: Connection, outcomes: Sequence[Outcome]) -> _Recorded:
+        """Record each attempt's outcome."""
         now = self._clock.now()
         made = audience_store.attempts_made(connection, [o.attempt.delivery_id for o in outcomes])
         counters: dict[str, Counter[str]] = defaultdict(Counter)
         delivered: list[int] = []
         others: list[tuple[int, DeliveryState, datetime, str | None]] = []
         runs: dict[str, list[Outcome]] = defaultdict(list)
+        tally = Tally()
         for outcome in outcomes:
             attempt = outcome.attempt
             row = made.get(attempt.delivery_id)
@@ -392,14 +418,17 @@ class Processing:
             if outcome.succeeded:
                 delivered.append(attempt.delivery_id)
                 counters[attempt.journey_id].update(handed_over=-1, delivered=1)
+                tally[(attempt.channel, OUTCOME_DELIVERED)] += 1
             elif outcome.final or attempt.number >= self._policy.max_attempts:
                 others.append((attempt.delivery_id, DeliveryState.FAILED, now, outcome.error))
                 counters[attempt.journey_id].update(handed_over=-1, failed=1)
+                tally[(attempt.channel, OUTCOME_FAILED)] += 1
             else:
                 retry_at = now + retry_delay(attempt.number, self._policy.first_retry)
                 others.append(
                     (attempt.delivery_id, DeliveryState.HANDED_OVER, retry_at, outcome.error)
                 )
+                tally[(attempt.channel, OUTCOME_RETRY)] += 1
         if delivered:
             audience_store.set_delivery_state(connection, delivered, DeliveryState.DELIVERED, now)
         audience_store.record_outcomes(connection, others, now)
@@ -419,7 +448,7 @@ class Processing:
                 last = ended[-1].attempt
                 reason = failing_reason(last.url, run, ended[-1].error or "failed")
                 failing.append(_Failing(last.workspace_id, journey_id, reason))
-        return failing
+        return _Recorded(tally, failing)
 
     async def _fail(self, failing: _Failing) -> None:
         if self._fail_journey is None:

@@ -69,6 +69,7 @@ class Services:
             ),
             ChannelPolicy.of(self.settings),
             self.commands.fail_by_system,
+            self.metrics,
         )
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)

@@ -96,6 +96,12 @@ async def deliveries(services: Services, journey: Journey) -> list[Any]:
     return await services.database.read(lambda c: list(c.execute(query)))
 
 
+def counted(services: Services, outcome: str) -> float:
+    """journeys_deliveries_total for the webhook channel, as /metrics would show it."""
+    labels = {"channel": "webhook", "outcome": outcome}
+    return services.metrics.registry.get_sample_value("journeys_deliveries_total", labels) or 0.0
+
+
 async def status_of(services: Services, journey: Journey) -> Status:
     found = await services.reads.journey("acme", journey.id)
     assert found is not None
@@ -201,6 +207,7 @@ async def test_failed_attempts_are_retried_with_a_doubling_delay_then_fail(
     [delivery] = await deliveries(services, journey)
     assert (delivery.state, delivery.attempts, delivery.last_error) == ("FAILED", 5, "HTTP 500")
     assert messages(await counters(services, journey)) == (0, 0, 0, 1)
+    assert [counted(services, o) for o in ("RETRY", "FAILED", "DELIVERED")] == [4, 1, 0]
     clock.advance(hours=2)
     await services.processing.run_all()
     assert len(receiver.requests) == ATTEMPTS  # out of attempts: never again
@@ -221,6 +228,7 @@ async def test_a_retry_that_succeeds_delivers_and_ends_the_run_of_failures(
     await services.processing.run_all()
     assert [r.attempt for r in receiver.requests] == [1, 1, 2, 2]
     assert messages(await counters(services, journey)) == (0, 0, 2, 0)
+    assert [counted(services, o) for o in ("RETRY", "FAILED", "DELIVERED")] == [2, 0, 2]
     assert await failures_in_a_row(services, journey) == 0
     assert await status_of(services, journey) is Status.ACTIVE
 
