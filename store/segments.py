@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Integer,
     String,
@@ -289,6 +290,16 @@ def begin_load(connection: Connection, journey_id: str, now: datetime) -> None:
     _BEGIN_LOAD.execute(connection, {"journey_id": journey_id, "now": now})
 
 
+
+
+def window_is_open(
+    start_at: ColumnElement[Any], end_at: ColumnElement[Any], now: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    """`domain.timing.window_is_open` as SQL (tests/store/test_window_sql.py holds the
+    two to the same answers)."""
+    return (start_at.is_(None) | (start_at <= now)) & (end_at.is_(None) | (end_at > now))
+
+
 _NOW = bindparam("now", type_=JOURNEYS.c.start_at.type)
 _MORE_TO_LOAD = (
     select(AUDIENCE_MEMBERS.c.position)
@@ -314,8 +325,7 @@ _LOADS = Statement(
             select(JOURNEYS.c.id).where(
                 JOURNEYS.c.id == AUDIENCE_LOADS.c.journey_id,
                 JOURNEYS.c.status.in_(_LOADING),
-                JOURNEYS.c.start_at.is_(None) | (JOURNEYS.c.start_at <= _NOW),
-                JOURNEYS.c.end_at.is_(None) | (JOURNEYS.c.end_at > _NOW),
+                window_is_open(JOURNEYS.c.start_at, JOURNEYS.c.end_at, _NOW),
                 _MORE_TO_LOAD | (JOURNEYS.c.status == Status.ACTIVE.value),
             )
         ),
