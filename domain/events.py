@@ -1,9 +1,10 @@
-"""What a journey records when its status changes."""
+"""What a journey records when its status changes, and the signal of its other changes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 from domain.actions import Action, ActorName
 from domain.statuses import Status
@@ -28,3 +29,30 @@ class LoggedStatusChange:
     sequence: int
     workspace_id: str
     change: StatusChanged
+
+
+class Change(Enum):
+    """What happened to a journey, besides a status change (which the log keeps)."""
+
+    CREATED = "CREATED"  # created or copied
+    UPDATED = "UPDATED"  # content, name, labels or version; a new revision
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True)
+class JourneyChanged:
+    """A journey written by a commit that logged no status change for it.
+
+    Not logged: a signal that the journey's row is newer than a reader may
+    have it, for pages to re-read it. The database holds the journey itself.
+    """
+
+    workspace_id: str
+    journey_id: str
+    revision: int  # after the change; a deleted journey's last
+    what: Change
+
+
+WorkspaceEvent = LoggedStatusChange | JourneyChanged
+"""What a workspace's live subscriptions hear: its logged status changes, in
+sequence order, and its journey changes, as they are announced."""

@@ -8,6 +8,7 @@ import strawberry
 
 from domain.actions import Action, ActorKind, Role
 from domain.content import JourneyKind, StepType
+from domain.events import Change
 from domain.statuses import Status
 
 strawberry.enum(Status, name="JourneyStatus")
@@ -15,6 +16,7 @@ strawberry.enum(Action, name="JourneyAction")
 strawberry.enum(JourneyKind, name="JourneyKind")
 strawberry.enum(StepType, name="StepType")
 strawberry.enum(ActorKind, name="ActorKind")
+strawberry.enum(Change, name="JourneyChangeKind")
 
 
 @strawberry.enum(name="Role")

@@ -31,6 +31,7 @@ from gql.events.queries import StatusEventQueries
 from gql.events.subscriptions import StatusCountSubscriptions, StatusEventSubscriptions
 from gql.journeys.mutations import JourneyMutations
 from gql.journeys.queries import JourneyQueries
+from gql.journeys.subscriptions import JourneySubscriptions
 from gql.limits import (
     MAX_DOCUMENT_TOKENS,
     MAX_FRAGMENTS,
@@ -57,7 +58,9 @@ class Mutation(JourneyMutations, AudienceMutations, WebhookMutations):
 
 
 @strawberry.type
-class Subscription(StatusEventSubscriptions, StatusCountSubscriptions, AudienceSubscriptions):
+class Subscription(
+    StatusEventSubscriptions, StatusCountSubscriptions, AudienceSubscriptions, JourneySubscriptions
+):
     pass
 
 

@@ -1,7 +1,10 @@
 """The doorbell between processes: "workspace W has new events in the log".
 
 The bus carries no events, only which workspaces to look at; each process's
-feed then reads the log itself (see `service.feed`). It also carries "there
+feed then reads the log itself (see `service.feed`). It also carries the
+journeys a commit wrote without a status change (`JourneyChanged`: created,
+edited, deleted), which no log records: a lost one only leaves a page
+showing the older row until it next re-reads. And it carries "there
 is new work" to the step processors (customers just entered), so a first
 step is applied at once wherever the processor runs. In embedded mode the
 bus is a direct call; in distributed mode it is Redis pub/sub
@@ -10,8 +13,10 @@ bus is a direct call; in distributed mode it is Redis pub/sub
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
+
+from domain.events import JourneyChanged
 
 
 class Listener(Protocol):
@@ -21,10 +26,16 @@ class Listener(Protocol):
     def ring_all(self) -> None:
         """Announcements may have been lost: look at every workspace."""
 
+    def changed(self, change: JourneyChanged) -> None:
+        """A journey of `change.workspace_id` was written without a status change."""
+
 
 class EventBus(Protocol):
     async def announce(self, workspace_ids: Iterable[str]) -> None:
         """Tell every process that these workspaces have newly committed events."""
+
+    async def announce_changes(self, changes: Sequence[JourneyChanged]) -> None:
+        """Tell every process of these journeys, just committed."""
 
     def listen(self, listener: Listener) -> None:
         """Hand every announcement to `listener` (this process's feed)."""
@@ -52,6 +63,11 @@ class InProcessBus:
         for workspace_id in set(workspace_ids):
             for listener in self._listeners:
                 listener.ring(workspace_id)
+
+    async def announce_changes(self, changes: Sequence[JourneyChanged]) -> None:
+        for change in changes:
+            for listener in self._listeners:
+                listener.changed(change)
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -3,8 +3,9 @@
 Each command is a plain function over a unit of work, run in one hop to a
 database thread: load the journey (locked), let the aggregate decide
 (it checks the caller's rights and the rules), commit. After the commit,
-the bus hears which workspaces have news and the scheduler which journeys
-may have a new due date.
+the bus hears which workspaces have news (and which journeys were written
+without a status change) and the scheduler which journeys may have a new
+due date.
 """
 
 from __future__ import annotations
@@ -300,6 +301,8 @@ class JourneyCommands:
             if uow.logged:
                 self._metrics.committed(uow.logged, _due_dates(uow))
                 await self._bus.announce(event.workspace_id for event in uow.logged)
+            if uow.changed:
+                await self._bus.announce_changes(uow.changed)
             await self._scheduler.plan(list(uow.journeys.seen))
         except Exception:
             log.exception("after-commit hand-off failed")

@@ -1,5 +1,5 @@
 """Each workspace's status events, delivered to this process's subscribers in
-sequence order, with no gap and no duplicate.
+sequence order, with no gap and no duplicate; and its journey changes.
 
 The log in the database is the source: when the bus rings for a workspace,
 its feed reads the log after the last sequence it delivered and hands each
@@ -7,6 +7,10 @@ event to every subscriber. Events committed by several requests or several
 processes therefore arrive in sequence order, whatever order their
 notifications came in, and a lost notification only delays events until the
 next one (the feed catches up from the log).
+
+A journey change (`JourneyChanged`, a journey created, edited or deleted
+without a status change) has no log: it is handed to the workspace's
+subscribers as the bus announces it, among the status events.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from domain.errors import ReplayUnavailable
-from domain.events import LoggedStatusChange
+from domain.events import JourneyChanged, LoggedStatusChange, WorkspaceEvent
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +47,10 @@ class SubscriberTooSlow(Exception):
 
 class Subscription:
     def __init__(self, outbound_limit: int) -> None:
-        self._queue: asyncio.Queue[LoggedStatusChange | None] = asyncio.Queue(outbound_limit)
+        self._queue: asyncio.Queue[WorkspaceEvent | None] = asyncio.Queue(outbound_limit)
         self.overflowed = False
 
-    def offer(self, event: LoggedStatusChange) -> bool:
+    def offer(self, event: WorkspaceEvent) -> bool:
         try:
             self._queue.put_nowait(event)
             return True
@@ -63,10 +67,10 @@ class Subscription:
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
-    def __aiter__(self) -> AsyncIterator[LoggedStatusChange]:
+    def __aiter__(self) -> AsyncIterator[WorkspaceEvent]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[LoggedStatusChange]:
+    async def _events(self) -> AsyncIterator[WorkspaceEvent]:
         while True:
             event = await self._queue.get()
             if event is None:
@@ -120,12 +124,12 @@ class _WorkspaceFeed:
                 self.workspace_id, after=self.last_sequence, first=CATCH_UP_PAGE
             )
             for event in events:
-                self._deliver(event)
+                self.deliver(event)
                 self.last_sequence = event.sequence
             if len(events) < CATCH_UP_PAGE:
                 return
 
-    def _deliver(self, event: LoggedStatusChange) -> None:
+    def deliver(self, event: WorkspaceEvent) -> None:
         for subscription in list(self.subscribers):
             if not subscription.offer(event):
                 self.subscribers.discard(subscription)
@@ -155,9 +159,16 @@ class EventFeed:
         for feed in self._feeds.values():
             feed.ring()
 
+    def changed(self, change: JourneyChanged) -> None:
+        """A journey of this workspace was written without a status change."""
+        feed = self._feeds.get(change.workspace_id)
+        if feed is not None:
+            feed.deliver(change)
+
     @asynccontextmanager
     async def subscribe(self, workspace_id: str) -> AsyncIterator[Subscription]:
-        """Live events committed after this call, in sequence order."""
+        """Live events committed after this call: status events in sequence order,
+        journey changes as they are announced."""
         subscription = Subscription(self.outbound_limit)
         async with self._opening:
             feed = self._feeds.get(workspace_id)

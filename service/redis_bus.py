@@ -3,26 +3,32 @@
 Redis only makes things prompt. An announcement lost while Redis is down
 costs nothing but time: after reconnecting, and every `backstop_seconds`
 with no announcement at all, the listener asks the feed to look at every
-workspace, and the feed reads the log in the database.
+workspace, and the feed reads the log in the database. A journey change
+(`JourneyChanged`) is a signal with no log behind it: one lost while Redis
+is down is not replayed, and pages show that journey's newer row when they
+next re-read it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from domain.events import Change, JourneyChanged
 from service.bus import Listener
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "journeys:status-events"
 WORK_CHANNEL = "journeys:work"
+CHANGES_CHANNEL = "journeys:journey-changes"
 
 
 class RedisBus:
@@ -43,6 +49,15 @@ class RedisBus:
         except (RedisError, OSError) as error:
             # The events are committed; other processes find them from the log.
             log.warning("could not announce on Redis (%s); feeds will catch up", error)
+
+    async def announce_changes(self, changes: Sequence[JourneyChanged]) -> None:
+        if not changes:
+            return
+        try:
+            await self._publisher.publish(CHANGES_CHANNEL, _encode(changes))
+        except (RedisError, OSError) as error:
+            # Committed all the same: pages show the rows when they next re-read them.
+            log.warning("could not announce journey changes on Redis (%s)", error)
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -78,7 +93,7 @@ class RedisBus:
             client: Redis = Redis.from_url(self._redis_url)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL, WORK_CHANNEL)
+                    await pubsub.subscribe(CHANNEL, WORK_CHANNEL, CHANGES_CHANNEL)
                     if self.reconnects:
                         log.info("connected to Redis again; catching up from the log")
                     self.connected = True
@@ -106,9 +121,16 @@ class RedisBus:
                 self._ring_all()
                 continue
             channel = message["channel"]
-            if channel in (WORK_CHANNEL, WORK_CHANNEL.encode()):
+            if isinstance(channel, bytes):
+                channel = channel.decode()
+            if channel == WORK_CHANNEL:
                 for wake in self._work_listeners:
                     wake()
+                continue
+            if channel == CHANGES_CHANNEL:
+                for change in _decode(message["data"]):
+                    for listener in self._listeners:
+                        listener.changed(change)
                 continue
             workspace_id = message["data"]
             if isinstance(workspace_id, bytes):
@@ -119,3 +141,23 @@ class RedisBus:
     def _ring_all(self) -> None:
         for listener in self._listeners:
             listener.ring_all()
+
+
+def _encode(changes: Sequence[JourneyChanged]) -> str:
+    return json.dumps(
+        [[c.workspace_id, c.journey_id, c.revision, c.what.value] for c in changes],
+        separators=(",", ":"),
+    )
+
+
+def _decode(data: bytes | str) -> list[JourneyChanged]:
+    """The changes a message names; none from one that is not ours (another
+    version's format, or a stranger on the channel), which is dropped, not fatal."""
+    try:
+        return [
+            JourneyChanged(str(workspace), str(journey), int(revision), Change(what))
+            for workspace, journey, revision, what in json.loads(data)
+        ]
+    except (ValueError, TypeError) as error:
+        log.warning("ignored a journey-change message that is not ours (%s)", error)
+        return []

@@ -5,7 +5,9 @@ Python), and `flush` persists them all at once: new journeys in one
 multi-row INSERT, changes in one UPDATE per shape of change (a batch of
 journeys that all STARTed is one statement), new versions and labels in
 one INSERT each. The unit of work calls `flush` at commit and collects the
-status events of what was seen; nobody saves a journey by hand.
+status events of what was seen; nobody saves a journey by hand. It also
+keeps what it wrote (`changes`: created, a new revision, deleted), for the
+signal sent after commit.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy import (
 )
 
 from domain.errors import NotFound
+from domain.events import Change, JourneyChanged
 from domain.journey import Journey, Version
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
@@ -130,6 +133,7 @@ class JourneyRepository:
         self._seen: dict[str, Journey] = {}
         # What each loaded journey looked like when read; new journeys have none.
         self._loaded: dict[str, _Snapshot] = {}
+        self.changes: list[JourneyChanged] = []
 
     @property
     def seen(self) -> Iterator[Journey]:
@@ -165,9 +169,13 @@ class JourneyRepository:
             statement.execute(self._connection, {"journey_id": journey.id})
         self._seen.pop(journey.id, None)
         self._loaded.pop(journey.id, None)
+        self.changes.append(
+            JourneyChanged(journey.workspace_id, journey.id, journey.revision, Change.DELETED)
+        )
 
     def flush(self) -> None:
         """Write every seen journey's changes, a statement per kind of change."""
+        self.changes += self._written()
         new = [journey for journey in self._seen.values() if journey.id not in self._loaded]
         if new:
             _INSERT_JOURNEYS.execute_many(self._connection, [journey_values(j) for j in new])
@@ -184,6 +192,23 @@ class JourneyRepository:
         for journey in self._seen.values():
             journey.new_versions.clear()
             self._loaded[journey.id] = _Snapshot.of(journey)
+
+    def _written(self) -> list[JourneyChanged]:
+        """The journeys this flush creates or moves to a new revision (every change
+        of a journey bumps it), before their snapshots are taken afresh."""
+        written = []
+        for journey in self._seen.values():
+            snapshot = self._loaded.get(journey.id)
+            if snapshot is None:
+                change = Change.CREATED
+            elif journey.revision != snapshot.values["revision"]:
+                change = Change.UPDATED
+            else:
+                continue
+            written.append(
+                JourneyChanged(journey.workspace_id, journey.id, journey.revision, change)
+            )
+        return written
 
     def _update_changed(self) -> None:
         # Journeys whose columns changed the same way (same new values, same

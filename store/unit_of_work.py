@@ -3,7 +3,9 @@
 The work of a command is a plain function over a `UnitOfWork`, run in one
 hop to a database thread (`in_unit_of_work`): the domain decides, the
 repository persists, and `commit` numbers and logs the status events that
-the journeys it saw recorded, last, just before COMMIT.
+the journeys it saw recorded, last, just before COMMIT. What it logged, and
+the journeys it wrote that logged nothing (`changed`), are for the
+after-commit hand-off to announce.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import Connection
 
 from domain.audience import begins_loading, exits_customers
 from domain.channels import ends_failure_run
-from domain.events import LoggedStatusChange, StatusChanged
+from domain.events import JourneyChanged, LoggedStatusChange, StatusChanged
 from store import audience, event_log, segments
 from store.database import Database
 from store.journeys import JourneyRepository
@@ -30,6 +32,9 @@ class UnitOfWork:
         self.connection = connection
         self.journeys = JourneyRepository(connection)
         self.logged: list[LoggedStatusChange] = []
+        # Journeys created, edited or deleted with no status change: the log
+        # says nothing of them, so pages learn of them from this signal alone.
+        self.changed: list[JourneyChanged] = []
 
     def __enter__(self) -> UnitOfWork:
         self._transaction = self.connection.begin()
@@ -50,6 +55,10 @@ class UnitOfWork:
         # the workspace's counter row until the transaction ends, so the less
         # work left after it, the less other writers wait.
         pending: dict[str, list[StatusChanged]] = defaultdict(list)
+        # A journey whose status changed is told by its logged event; a second
+        # signal for it would double the frames of every burst of transitions.
+        with_events = {journey.id for journey in self.journeys.seen if journey.events}
+        self.changed = [c for c in self.journeys.changes if c.journey_id not in with_events]
         for journey in self.journeys.seen:
             for change in journey.events:
                 if begins_loading(journey.kind, change.status):

@@ -10,7 +10,7 @@ from domain.errors import NotFound
 from gql.audience.types import JourneyStats
 from gql.context import Info
 from gql.ids import journey_id as parse_journey_id
-from gql.live.subscription import Events, Live, live_subscription
+from gql.live.subscription import Events, Live, live_subscription, status_events
 from service.throttle import throttled
 
 
@@ -39,7 +39,7 @@ class AudienceSubscriptions:
             return JourneyStats.of(counters, journey.status)
 
         async def of_this_journey(events: Events) -> AsyncIterator[object]:
-            async for event in events:
+            async for event in status_events(events):
                 if event.change.journey_id == wanted:
                     yield event
 

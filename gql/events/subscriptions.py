@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 import strawberry
 
 from domain.errors import NotFound
+from domain.events import Change, LoggedStatusChange, WorkspaceEvent
 from domain.statuses import Status
 from gql.context import Info
 from gql.events.types import StatusEventType
 from gql.ids import journey_id_or_none
 from gql.journeys.types import StatusCount
-from gql.live.subscription import Events, Live, live_subscription
+from gql.live.subscription import Events, Live, live_subscription, status_events
 from service.throttle import throttled
 
 REPLAY_PAGE = 500
@@ -53,16 +54,24 @@ class StatusEventSubscriptions:
                 after = page[-1].sequence
 
         async def live(events: Events) -> AsyncIterator[tuple[int | None, StatusEventType]]:
-            async for event in events:
+            async for event in status_events(events):
                 if wanted is None or event.change.journey_id == wanted:
                     yield event.sequence, StatusEventType.of(event)
 
         return Live(live=live, replay=replay)
 
 
-# Counts also change without a status event (a journey created or deleted);
-# a quiet dashboard re-reads them this often and sends them if they moved.
+# A journey created or deleted moves the counts without a status event: its
+# signal is not logged, so a quiet dashboard also re-reads them this often
+# and sends them if they moved (after a signal lost with Redis, say).
 COUNTS_REFRESH_SECONDS = 10.0
+
+
+async def count_changes(events: Events) -> AsyncIterator[WorkspaceEvent]:
+    """The events that may move the counts: an edit (a new name...) moves none."""
+    async for event in events:
+        if isinstance(event, LoggedStatusChange) or event.what is not Change.UPDATED:
+            yield event
 
 
 @strawberry.type
@@ -82,7 +91,7 @@ class StatusCountSubscriptions:
         # each message is a fresh read, not a logged event.
         async def live(events: Events) -> AsyncIterator[tuple[int | None, list[StatusCount]]]:
             async for current in throttled(
-                events,
+                count_changes(events),
                 counts,
                 interval=services.settings.counts_interval_seconds,
                 refresh_every=COUNTS_REFRESH_SECONDS,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from service.feed import SubscriberTooSlow
 
 if TYPE_CHECKING:
-    from domain.events import LoggedStatusChange
+    from domain.events import WorkspaceEvent
     from gql.live.subscription import Live
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ class LiveExecution:
                 async for value in self._replay(declared, after):
                     yield value
                 replayed_through = self.last_sequence
-            events: AsyncIterator[LoggedStatusChange] = aiter(feed)
+            events: AsyncIterator[WorkspaceEvent] = aiter(feed)
             values = declared.live(events)
             try:
                 async for sequence, value in values:

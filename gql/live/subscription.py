@@ -9,15 +9,18 @@
                 yield logged.sequence, Event.of(logged)
 
         async def live(events: Events) -> AsyncIterator[tuple[int | None, Event]]:
-            async for logged in events:  # this workspace's events, from now on
+            async for logged in status_events(events):  # this workspace's, from now on
                 yield logged.sequence, Event.of(logged)
 
         return Live(live=live, replay=replay)
 
-`live(events)` gets the workspace's live status events, already subscribed
-to, and yields `(sequence, value)` pairs: the sequence of the logged event
-the value shows, or None for a value that has none (counts re-read after
-changes). `replay(after)`, for a subscription that takes `after`, yields the
+`live(events)` gets the workspace's live events, already subscribed to: its
+status events (`LoggedStatusChange`, in sequence order) and the journeys
+written without a status change (`JourneyChanged`: created, edited, deleted;
+no sequence, no log); `status_events(events)` keeps the first kind. It
+yields `(sequence, value)` pairs: the sequence of the logged event the
+value shows, or None for a value that has none (counts re-read after
+changes, a journey change). `replay(after)`, for a subscription that takes `after`, yields the
 logged values after that sequence, in order; a subscription without `after`
 declares no replay. Both run in the caller's context.
 
@@ -43,7 +46,7 @@ from typing import TYPE_CHECKING, Any, ForwardRef, Generic, TypeVar, get_args, g
 import strawberry
 from strawberry.types import get_object_definition
 
-from domain.events import LoggedStatusChange
+from domain.events import LoggedStatusChange, WorkspaceEvent
 from gql.live.execution import LiveExecution, Phase
 
 if TYPE_CHECKING:
@@ -51,8 +54,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-Events = AsyncIterator[LoggedStatusChange]
-"""The workspace's live status events, in sequence order, from the moment of subscribing."""
+Events = AsyncIterator[WorkspaceEvent]
+"""The workspace's live events from the moment of subscribing: its status events, in
+sequence order, and its journey changes, as they are announced."""
+
+
+async def status_events(events: Events) -> AsyncIterator[LoggedStatusChange]:
+    """The status events among `events`, for a subscription that follows only those."""
+    async for event in events:
+        if isinstance(event, LoggedStatusChange):
+            yield event
 
 
 @dataclass(frozen=True)

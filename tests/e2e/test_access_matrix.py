@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from service.services import Services
 from service.settings import Settings
 from service.tokens import Tokens
 from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, make_tokens, next_message
+from tests.e2e.conftest import LiveServer, gauge, make_tokens, next_message
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +75,8 @@ class Case:
     state: str | None
     variables: Callable[[str], dict[str, Any]]
     allowed: set[str]
+    # A subscription that says nothing until a journey of the caller's workspace changes.
+    quiet: bool = False
 
 
 def on(status: str, document: str, allowed: set[str], **more: Any) -> Case:
@@ -171,6 +174,9 @@ SUBSCRIPTIONS: dict[str, Case] = {
         "subscription($id: ID!) { journeyStatsChanged(journeyId: $id) { entered } }",
         READ,
     ),
+    "journeyChanged": Case(
+        "subscription { journeyChanged { journeyId } }", None, lambda _: {}, READ, quiet=True
+    ),
 }
 
 
@@ -226,10 +232,15 @@ def test_every_role_may_subscribe_and_a_foreign_journey_is_not_found(
     case = SUBSCRIPTIONS[field]
     journey_id = journey_in(server, case.state) if case.state else ""
     for role in ("viewer", "editor", "admin", "outsider"):
+        if case.quiet:
+            listening(server, 0)  # the previous role's has left
         with server.websocket(as_=role) as ws:
             payload = {"query": case.document, "variables": case.variables(journey_id)}
             ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+            changed = provoke(server, role) if case.quiet else None
             message = next_message(ws)
+            if changed is not None:
+                assert message["payload"]["data"][field] == {"journeyId": changed}, message
             if role == "outsider" and case.state:
                 # An operation error, or a result whose errors say why: NOT_FOUND either way.
                 payload = message["payload"]
@@ -238,6 +249,24 @@ def test_every_role_may_subscribe_and_a_foreign_journey_is_not_found(
             else:
                 assert message["type"] == "next", message
                 assert "errors" not in message["payload"], message
+
+
+def listening(server: LiveServer, subscribers: int) -> None:
+    deadline = time.monotonic() + 10
+    while gauge(server, "journeys_subscribers") != subscribers:
+        assert time.monotonic() < deadline, f"never {subscribers} subscribers"
+        time.sleep(0.02)
+
+
+def provoke(server: LiveServer, role: str) -> str:
+    """Once the caller's subscription listens, a journey is created in acme, then in
+    the caller's own workspace: the id the caller must hear of first."""
+    listening(server, 1)
+    create = "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }"
+    journey_id: str = server.data(create, {"i": READY})["createJourney"]["id"]
+    if role == "outsider":
+        journey_id = server.data(create, {"i": READY}, as_="outsider")["createJourney"]["id"]
+    return journey_id
 
 
 def test_the_audience_upload_is_for_editors_and_admins_of_the_journey(server: LiveServer) -> None:
