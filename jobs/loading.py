@@ -28,17 +28,19 @@ class LoadingLoop:
         self._poll_seconds = poll_seconds
 
     async def run(self) -> None:
-        loading = self._services.loading
         passes = 0
         while True:
             try:
-                with self._services.metrics.job("loading"):
-                    if passes % PASSES_PER_CLEANUP == 0:
-                        await loading.discard_abandoned()
-                    loaded = await loading.run_all()
-                self._services.metrics.job_rows.labels("loading").inc(loaded)
+                await self._services.metrics.job("loading", self._pass(passes))
             except Exception:
                 log.exception("loading pass failed; trying again shortly")
                 await asyncio.sleep(1)
             passes += 1
             await asyncio.sleep(self._poll_seconds)
+
+    async def _pass(self, passes: int) -> int:
+        """One pass: the loads that can move (and, now and then, abandoned uploads)."""
+        loading = self._services.loading
+        if passes % PASSES_PER_CLEANUP == 0:
+            await loading.discard_abandoned()
+        return await loading.run_all()

@@ -33,13 +33,14 @@ class ProcessingLoop:
         while True:
             ready.clear()
             try:
-                with profile, self._services.metrics.job("processing"):
-                    moved = await self._services.processing.run_all()
+                with profile:
+                    await self._services.metrics.job(
+                        "processing", self._services.processing.run_all()
+                    )
             except Exception:
                 log.exception("processing pass failed; trying again shortly")
                 await asyncio.sleep(1)
                 continue
-            self._services.metrics.job_rows.labels("processing").inc(moved)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), timeout=self._poll_seconds)
 

@@ -33,11 +33,7 @@ class TimerLoop:
 
     async def run_once(self) -> int:
         self._wakeup.clear()
-        metrics = self._services.metrics
-        with metrics.job("timer"):
-            applied = await self._services.commands.apply_all_due()
-        metrics.job_rows.labels("timer").inc(applied)
-        return applied
+        return await self._services.metrics.job("timer", self._services.commands.apply_all_due())
 
     async def run(self) -> None:
         clock = self._services.clock

@@ -34,17 +34,12 @@ Context = dict[str, Any]
 async def apply_due_transitions(ctx: Context, workspace_id: str) -> int:
     """The prompt path: at a planned date, apply what is due in that workspace."""
     services: Services = ctx["services"]
-    with services.metrics.job("apply_due"):
-        moved = await services.commands.apply_all_due(workspace_id)
-    services.metrics.job_rows.labels("apply_due").inc(moved)
-    return moved
+    return await services.metrics.job("apply_due", services.commands.apply_all_due(workspace_id))
 
 
 async def sweep(ctx: Context) -> int:
     services: Services = ctx["services"]
-    with services.metrics.job("sweep"):
-        moved = await services.commands.apply_all_due()
-    services.metrics.job_rows.labels("sweep").inc(moved)
+    moved = await services.metrics.job("sweep", services.commands.apply_all_due())
     if moved:
         log.info("sweep moved %d late journeys", moved)
     return moved

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -124,17 +123,19 @@ class Metrics:
             if count:
                 self.deliveries.labels(channel, outcome).inc(count)
 
-    @contextmanager
-    def job(self, name: str) -> Iterator[None]:
-        """Time one pass of background work; a failure is counted and raised again."""
+    async def job(self, name: str, work: Awaitable[int]) -> int:
+        """Run one pass of background work, which returns the rows it moved: timed,
+        its rows counted, and a failure counted and raised again."""
         started = time.perf_counter()
         try:
-            yield
+            rows = await work
         except Exception:
             self.job_failures.labels(name).inc()
             raise
         finally:
             self.job_seconds.labels(name).observe(time.perf_counter() - started)
+        self.job_rows.labels(name).inc(rows)
+        return rows
 
     def _operation_label(self, operation: str | None) -> str:
         if not operation:
