@@ -28,6 +28,11 @@ JOURNEY = """query($id: ID!) { journey(id: $id) {
   status stats { queuedDeliveries handedOver inFlight held } } }"""
 ENROLL = """mutation($id: ID!, $ids: [String!]!) {
   enrollCustomers(journeyId: $id, customerIds: $ids) { admitted } }"""
+RENAME = "mutation($id: ID!, $name: String!) { renameJourney(id: $id, name: $name) { id } }"
+LABELS = """mutation($id: ID!, $labels: [String!]!) {
+  setJourneyLabels(id: $id, labels: $labels) { id } }"""
+COPY = "mutation($id: ID!) { copyJourney(id: $id) { id } }"
+DELETE = "mutation($id: ID!) { deleteJourney(id: $id) }"
 
 
 def create(server: DashboardServer, name: str, **fields: Any) -> str:
@@ -110,12 +115,8 @@ def test_log_in_with_a_token(page: Page, server: DashboardServer) -> None:
 
 
 def test_a_journey_created_through_the_api_appears_live(
-    page: Page, server: DashboardServer, monkeypatch: pytest.MonkeyPatch
+    page: Page, server: DashboardServer
 ) -> None:
-    # A journey created logs no status event: the page sees it when
-    # statusCountsChanged re-reads the counts of a quiet workspace (every 10 s)
-    # and the total moved. One second here, for a quicker test of that path.
-    monkeypatch.setattr(subscriptions, "COUNTS_REFRESH_SECONDS", 1.0)
     log_in(page, server)
     expect(page.locator(".pager .where")).to_have_text("0 journeys")
     journey_id = create(server, "Welcome series", labels=["onboarding"])
@@ -149,6 +150,41 @@ def test_a_journey_created_through_the_api_appears_live(
     page.locator('select[name="status"]').select_option("DESIGNING")
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(row(page, other)).to_be_visible()
+    assert problems(page) == []
+
+
+def test_journeys_created_edited_or_deleted_elsewhere_show_without_a_refresh(
+    page: Page, server: DashboardServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # None of these changes logs a status event. The page's one periodic
+    # re-read (statusCountsChanged's, every 10 s, which re-reads the table
+    # when the total moved) is an hour away here: only journeyChanged, and
+    # the counts it moves, can show them.
+    monkeypatch.setattr(subscriptions, "COUNTS_REFRESH_SECONDS", 3600.0)
+    log_in(page, server)
+    expect(page.locator(".pager .where")).to_have_text("0 journeys")
+
+    journey_id = create(server, "Welcome series")
+    expect(row(page, journey_id)).to_contain_text("Welcome series", timeout=LIVE)
+    expect(count(page, "DESIGNING")).to_have_text("1", timeout=LIVE)
+    server.data(RENAME, {"id": journey_id, "name": "Welcome aboard"})
+    expect(row(page, journey_id).locator(".name")).to_have_text("Welcome aboard", timeout=LIVE)
+
+    # The open panel follows as well.
+    row(page, journey_id).get_by_role("button", name="Welcome aboard").click()
+    panel = page.locator(f'[data-panel="{journey_id}"]')
+    expect(panel.locator("#panel-title")).to_have_text("Welcome aboard")
+    server.data(LABELS, {"id": journey_id, "labels": ["onboarding"]})
+    expect(row(page, journey_id)).to_contain_text("onboarding", timeout=LIVE)
+    expect(panel.locator(".facts")).to_contain_text("onboarding", timeout=LIVE)
+
+    # A copy appears, and leaves when it is deleted.
+    copied = server.data(COPY, {"id": journey_id})["copyJourney"]["id"]
+    expect(row(page, copied)).to_contain_text("Copy of Welcome aboard", timeout=LIVE)
+    expect(count(page, "DESIGNING")).to_have_text("2", timeout=LIVE)
+    server.data(DELETE, {"id": copied})
+    expect(row(page, copied)).to_have_count(0, timeout=LIVE)
+    expect(count(page, "DESIGNING")).to_have_text("1", timeout=LIVE)
     assert problems(page) == []
 
 

@@ -58,6 +58,7 @@ const STATUS_CHANGED = `subscription Status($after: Int) {
   }
 }`;
 const COUNTS_CHANGED = `subscription Counts { statusCountsChanged { status count } }`;
+const JOURNEY_CHANGED = `subscription Changes { journeyChanged { journeyId revision what } }`;
 const STATS_CHANGED = `subscription Stats($id: ID!) { journeyStatsChanged(journeyId: $id) { ${STATS} } }`;
 
 // -- small helpers --------------------------------------------------------------
@@ -528,6 +529,8 @@ function Dashboard({ token, viewer, onLogout }) {
   const openRef = useRef(openId);
   openRef.current = openId;
   const totalRef = useRef(null);
+  const pageRef = useRef(page);
+  pageRef.current = page;
   // The latest changes: oldest first, appended, scrolled to the newest, so
   // that a new one never moves the others (no layout shift).
   const activityRef = useRef(null);
@@ -620,13 +623,25 @@ function Dashboard({ token, viewer, onLogout }) {
       next: (data) => {
         const map = Object.fromEntries(data.statusCountsChanged.map((c) => [c.status, c.count]));
         const total = Object.values(map).reduce((a, b) => a + b, 0);
-        // A journey created or deleted changes the total without a status event.
+        // A journey created or deleted changes the total without a status event:
+        // journeyChanged says so too, but a signal may be lost (Redis down).
         if (totalRef.current !== null && total !== totalRef.current) refresh();
         totalRef.current = total;
         setCounts(map);
       },
     });
-    return () => { status.dispose(); countsSub.dispose(); client.close(); };
+    // A journey created, edited or deleted logs no status event: this signal
+    // says which, and the page re-reads (its filters decide where it shows).
+    const changesSub = client.subscribe(JOURNEY_CHANGED, {}, {
+      next: (data) => {
+        const { journeyId, revision, what } = data.journeyChanged;
+        const shown = pageRef.current.nodes.find((j) => j.id === journeyId);
+        if (what === "UPDATED" && shown && shown.revision >= revision) return; // re-read since (its own action)
+        refresh();
+        if (journeyId === openRef.current) refreshPanel();
+      },
+    });
+    return () => { status.dispose(); countsSub.dispose(); changesSub.dispose(); client.close(); };
   }, [token]);
 
   const open = (id) => setOpenId(id);
