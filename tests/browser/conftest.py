@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from gql.app import create_app, serve_options
-from jobs.runners import runners_for
 from service.clock import ManualClock
-from service.services import Services
-from service.settings import Settings
 from tests.conftest import T0
 from tests.e2e.conftest import LiveServer, make_tokens
 
@@ -88,35 +81,12 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+@dataclass
 class DashboardServer(LiveServer):
-    """A LiveServer that can be killed and started again on the same port."""
+    """A LiveServer killed and started again under an open page (on the same port,
+    as every LiveServer): the page's open WebSocket must not hold a stop for long."""
 
-    port: int = 0
-
-    def start(self) -> None:
-        limits = {"mutation_rate_limit": ""}  # no rate limit: the tests click fast
-        settings = Settings(database_url=self.database_url, **{**limits, **self.settings})
-        services = Services.embedded(settings, clock=self.clock)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        app = create_app(services, runners_for(services))
-        # A killed server must not wait long for the page's open WebSocket.
-        options: dict[str, Any] = {"timeout_graceful_shutdown": 2, **serve_options(settings)}
-        options["timeout_graceful_shutdown"] = min(options["timeout_graceful_shutdown"] or 2, 2)
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", **options)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.01)
+    graceful_shutdown_seconds: float | None = 2
 
 
 @pytest.fixture

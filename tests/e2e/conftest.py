@@ -43,6 +43,12 @@ class LiveServer:
     # The timer loop, step processor and loader; off where a test needs the
     # database to change only by its own requests.
     background_work: bool = True
+    # 0: a free one, which `start` keeps, so a stopped server starts again
+    # where its clients (a page's reconnecting socket) look for it.
+    port: int = 0
+    # At most this long for requests and sockets under way when it stops;
+    # None: as `journeys serve` (serve_options).
+    graceful_shutdown_seconds: float | None = None
     base_url: str = ""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -55,11 +61,20 @@ class LiveServer:
         settings = Settings(database_url=self.database_url, **{**limits, **self.settings})
         services = Services.embedded(settings, clock=self.clock)
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        # As uvicorn binds its own: a server started again on its port must not
+        # wait for its old connections' TIME_WAIT (both binds need the flag).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
         app = create_app(services, runners_for(services) if self.background_work else [])
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", **serve_options(settings))
+        options = serve_options(settings)
+        if self.graceful_shutdown_seconds is not None:
+            options["timeout_graceful_shutdown"] = min(
+                options["timeout_graceful_shutdown"] or self.graceful_shutdown_seconds,
+                self.graceful_shutdown_seconds,
+            )
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
