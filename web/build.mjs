@@ -5,6 +5,7 @@
 //   preact-htm.js   Preact + hooks + htm, one ES module (src/preact.js)
 //   graphql-ws.js   the graphql-ws client, one ES module (src/graphql-ws.js)
 //   react*.js, graphiql.min.*   GraphiQL's UMD files, copied as published
+//   graphiql-explorer.*         its explorer plugin (the query builder pane), as published
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,13 +40,17 @@ for (const [from, to] of [
   ["react-dom/umd/react-dom.production.min.js", "react-dom.production.min.js"],
   ["graphiql/graphiql.min.js", "graphiql.min.js"],
   ["graphiql/graphiql.min.css", "graphiql.min.css"],
+  ["@graphiql/plugin-explorer/dist/index.umd.js", "graphiql-explorer.umd.js"],
+  ["@graphiql/plugin-explorer/dist/style.css", "graphiql-explorer.css"],
 ]) {
   const text = readFileSync(join(here, "node_modules", from), "utf8");
   writeFileSync(join(out, to), text.replace(/\n?\/[/*][#@] sourceMappingURL=\S+?(?: \*\/)?\s*$/, "\n"));
 }
 
 const manifest = Object.fromEntries(
-  ["preact", "htm", "graphql-ws", "react", "react-dom", "graphiql"].map((name) => [name, version(name)]),
+  ["preact", "htm", "graphql-ws", "react", "react-dom", "graphiql", "@graphiql/plugin-explorer"].map(
+    (name) => [name, version(name)],
+  ),
 );
 writeFileSync(join(out, "VERSIONS.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 console.log("web/static/vendor rebuilt:", manifest);

@@ -180,8 +180,19 @@ def test_graphiql_runs_from_local_files(page: Page, server: DashboardServer) -> 
     execute.click()
     expect(page.locator(".result-window")).to_contain_text('"workspace": "acme"', timeout=LIVE)
     screenshot(page, "graphiql-desktop")
+    # The explorer builds a query by ticking fields: the example's two off,
+    # journeys and its totalCount on.
+    page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    explorer = page.locator(".graphiql-plugin")
+    for field in ("viewer", "statusCounts", "journeys", "totalCount"):
+        explorer.get_by_text(field, exact=True).click()
+    execute.click()
+    expect(page.locator(".result-window")).to_contain_text('"totalCount": 0', timeout=LIVE)
+    expect(page.locator(".result-window")).not_to_contain_text("workspace")
+    screenshot(page, "graphiql-explorer-desktop")
     # Every request went to this server (the page fixture records any other).
     assert problems(page) == []
     ide = httpx.get(server.base_url + "/graphql", headers={"Accept": "text/html"})
     assert '<script src="/static/vendor/graphiql.min.js">' in ide.text
+    assert '<script src="/static/vendor/graphiql-explorer.umd.js">' in ide.text
     assert "unpkg" not in ide.text and "https://" not in ide.text

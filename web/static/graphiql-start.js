@@ -1,6 +1,8 @@
 // GraphiQL against this server's /graphql (HTTP and graphql-transport-ws).
 // A token the dashboard (/) keeps in this tab's session storage fills the
 // Authorization header, so a signed-in operator can try queries at once.
+// The explorer pane builds a query from the schema by ticking fields, for
+// whoever has not written GraphQL yet.
 (function () {
   const url = window.location.origin + "/graphql";
   const subscriptionUrl = url.replace(/^http/, "ws");
@@ -13,7 +15,8 @@
     wsConnectionParams: token ? { authorization: "Bearer " + token } : undefined,
   });
   const example = [
-    "# Journeys: the API in short is in the README; the schema is in the docs pane.",
+    "# Journeys: the API in short is in the README; the schema is in the docs pane,",
+    "# and the explorer (in the bar on the left) builds a query as you tick fields.",
     "# Add {\"Authorization\": \"Bearer jrn_...\"} in the headers tab below.",
     "{",
     "  viewer { workspace role tokenName }",
@@ -31,6 +34,7 @@
       isHeadersEditorEnabled: true,
       shouldPersistHeaders: !token,
       inputValueDeprecation: true,
+      plugins: [GraphiQLPluginExplorer.explorerPlugin()],
     }),
   );
 })();
