@@ -9,23 +9,35 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, FragmentDefinitionNode, GraphQLError
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+)
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
+    SchemaExtension,
 )
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
-from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, validate_document
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from gql.audience.mutations import AudienceMutations
 from gql.audience.subscriptions import AudienceSubscriptions
+from gql.document_cache import (
+    VALIDATED_BYTES,
+    SizedCache,
+    cached_parse,
+    document_weight,
+    kept,
+)
 from gql.errors import give_code
 from gql.events.queries import StatusEventQueries
 from gql.events.subscriptions import StatusCountSubscriptions, StatusEventSubscriptions
@@ -64,23 +76,49 @@ class Subscription(
     pass
 
 
-class ReportingParserCache(ParserCache):
-    """ParserCache that lets a document that does not parse reach Strawberry's own
-    parse step, which reports the syntax error: on the WebSocket path the cache's
-    exception escaped it, and the client heard nothing."""
+class ReportingParserCache(SchemaExtension):
+    """Parsing through gql/document_cache.py's cache, bounded in bytes (Strawberry's
+    ParserCache is bounded in entries: 256 large documents stayed in memory), the
+    one `refused_early` parses through with the same options, so a document is
+    parsed once. A document that does not parse is left to Strawberry's own
+    parse step, which reports the syntax error: on the WebSocket path the
+    cache's exception escaped it, and the client heard nothing."""
 
     def on_parse(self) -> Iterator[None]:
-        with contextlib.suppress(GraphQLError):
-            self.execution_context.graphql_document = self.cached_parse_document(
-                self.execution_context.query, **self.execution_context.parse_options
-            )
+        context = self.execution_context
+        if context.query:
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = cached_parse(context.query, **context.parse_options)
         yield
 
 
-# Shared with ReportingParserCache (the same size, the same options): a
-# document parsed by `refused_early` is not parsed again.
-PARSER_CACHE_SIZE = 256
-_cached_parse = ParserCache(maxsize=PARSER_CACHE_SIZE).cached_parse_document
+# A document the parser cache keeps is the same object on every request, so
+# its validation is kept under its identity (hashing a document walks all of
+# it), per schema (one refuses introspection) and rules. An entry holds the
+# document, which keeps its id from being reused, and weighs what it keeps alive.
+_VALIDATED: SizedCache[
+    tuple[int, int, tuple[type[ASTValidationRule], ...]],
+    tuple[GraphQLSchema, DocumentNode, list[GraphQLError]],
+] = SizedCache(VALIDATED_BYTES)
+
+
+class BoundedValidationCache(SchemaExtension):
+    """Strawberry's ValidationCache, bounded in bytes like the parser cache."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.query and kept(context.query):
+            graphql_schema, rules = context.schema._schema, tuple(context.validation_rules)
+            key = (id(graphql_schema), id(document), rules)
+            found = _VALIDATED.get(key)
+            if found is None:
+                errors = validate_document(graphql_schema, document, rules)
+                found = (graphql_schema, document, errors)
+                _VALIDATED.put(key, found, document_weight(context.query, document))
+            context.pre_execution_errors = found[2]
+        yield
+
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -113,7 +151,7 @@ def refused_early(query: str | None, variables: Any) -> ExecutionResult | None:
 
 def _parsed_problem(query: str) -> tuple[str | None, str]:
     try:
-        document = _cached_parse(query, max_tokens=MAX_DOCUMENT_TOKENS)
+        document = cached_parse(query, max_tokens=MAX_DOCUMENT_TOKENS)
     except RecursionError:
         return (
             "The GraphQL document nests selections too deeply to parse.",
@@ -224,9 +262,9 @@ def build_schema(public: bool = True) -> JourneysSchema:
             RateLimitMutations,
             # Before the parser cache: it sets the parser's token cap.
             lambda: MaxTokensLimiter(MAX_DOCUMENT_TOKENS),
-            lambda: ReportingParserCache(maxsize=PARSER_CACHE_SIZE),
+            ReportingParserCache,
             lambda: AddValidationRules(LIMIT_RULES),
-            lambda: ValidationCache(maxsize=256),
+            BoundedValidationCache,
             *sealed,
         ],
     )

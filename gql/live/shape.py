@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -21,10 +20,10 @@ from graphql import (
     OperationType,
     VariableNode,
     Visitor,
-    parse,
     visit,
 )
 
+from gql.document_cache import SHAPES_BYTES, SizedCache, cached_parse, kept, text_weight
 from gql.limits import MAX_DOCUMENT_TOKENS, document_problem
 
 
@@ -47,15 +46,32 @@ class Shape:
         return json.dumps(shared, sort_keys=True, separators=(",", ":"))
 
 
-@lru_cache(maxsize=1024)
+# Keyed on the text, which an entry keeps alive: bounded in bytes, and only
+# short documents kept (gql/document_cache.py), like the parser's cache.
+# A shape is wrapped, so that None (not a subscription) is kept too.
+_SHAPES: SizedCache[tuple[str, str | None], tuple[Shape | None]] = SizedCache(SHAPES_BYTES)
+
+
 def subscription_shape(query: str, operation_name: str | None) -> Shape | None:
     """The shape of a subscription document; None for anything else (a query,
     a mutation, a document that does not parse or is refused before parsing:
     Strawberry's own path answers those, gql/schema.py's `refused_early` first)."""
+    if not kept(query):
+        return _shape_of(query, operation_name)
+    key = (query, operation_name)
+    found = _SHAPES.get(key)
+    if found is None:
+        found = (_shape_of(query, operation_name),)
+        _SHAPES.put(key, found, text_weight(query) + text_weight(operation_name or ""))
+    return found[0]
+
+
+def _shape_of(query: str, operation_name: str | None) -> Shape | None:
     if document_problem(query) is not None:
         return None
     try:
-        document = parse(query, max_tokens=MAX_DOCUMENT_TOKENS)
+        # The options `refused_early` parses with: the same cached document.
+        document = cached_parse(query, max_tokens=MAX_DOCUMENT_TOKENS)
     except (GraphQLError, RecursionError):
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]

@@ -162,11 +162,6 @@ def check_subscription_fields() -> None:
     )
 
 
-def check_parser_cache_attribute() -> None:
-    cache = resolve("strawberry.extensions:ParserCache")(maxsize=1)
-    assert callable(cache.cached_parse_document), "no cached_parse_document"
-
-
 TRANSPORT_WS_HANDLER_ARGS = {
     "view": object(),
     "websocket": object(),
@@ -386,10 +381,38 @@ HOOKS = [
         check_subscription_fields,
     ),
     # -- gql/schema.py: the extensions and overrides of the schema -------------
-    method("strawberry.extensions:ParserCache.on_parse", SCHEMA),
-    Hook("ParserCache().cached_parse_document", SCHEMA, check_parser_cache_attribute),
+    method("strawberry.extensions:SchemaExtension.on_parse", SCHEMA),
+    method("strawberry.extensions:SchemaExtension.on_validate", SCHEMA),
     fields(
-        "strawberry.types:ExecutionContext", SCHEMA, "query", "parse_options", "graphql_document"
+        "strawberry.types:ExecutionContext",
+        SCHEMA,
+        "query",
+        "schema",
+        "parse_options",
+        "validation_rules",
+        "graphql_document",
+        "pre_execution_errors",
+    ),
+    contains(
+        "strawberry.schema.schema:_parse_operation_document",
+        SCHEMA,
+        "ReportingParserCache's document stands for Strawberry's parse, with its options",
+        "if execution_context.graphql_document is not None",
+        "**execution_context.parse_options",
+    ),
+    contains(
+        "strawberry.schema.schema:_run_validation",
+        SCHEMA,
+        "BoundedValidationCache's errors stand for Strawberry's validation",
+        "execution_context.pre_execution_errors is None",
+    ),
+    method(
+        "strawberry.schema.schema:validate_document",
+        SCHEMA,
+        "schema",
+        "document",
+        "validation_rules",
+        exact=False,
     ),
     method(
         "strawberry:Schema.execute",
@@ -440,12 +463,6 @@ HOOKS = [
         SCHEMA,
         "the token cap reaches the parser (and the parse cache's key) as parse_options",
         'parse_options["max_tokens"]',
-    ),
-    contains(
-        "strawberry.extensions:ParserCache.on_parse",
-        SCHEMA,
-        "refused_early parses through the same cache with the same options",
-        "**execution_context.parse_options",
     ),
     method(
         "strawberry.extensions.max_aliases:create_validator",
