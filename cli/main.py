@@ -355,16 +355,16 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
 
 
 def run_worker(settings: Settings, *, check: bool) -> int:
-    from jobs.worker import make_worker, worker_is_healthy
+    from jobs import worker
     from store.migrate import upgrade
 
     if check:
-        healthy = worker_is_healthy(settings)
+        healthy = worker.worker_is_healthy(settings)
         print("a worker is alive" if healthy else "no live worker on this queue")
         return 0 if healthy else 1
     configure_logging(settings.log_format)
     upgrade(settings.database_url)
-    make_worker(settings).run()
+    worker.run(settings)  # returns once stopped by SIGTERM or SIGINT
     return 0
 
 

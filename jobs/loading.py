@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from jobs.stopping import rest
 from service.services import Services
 
 log = logging.getLogger(__name__)
@@ -26,21 +27,26 @@ class LoadingLoop:
     def __init__(self, services: Services, poll_seconds: float) -> None:
         self._services = services
         self._poll_seconds = poll_seconds
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """End `run` after the batch under way (jobs/stopping.py)."""
+        self._stopping.set()
 
     async def run(self) -> None:
         passes = 0
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._services.metrics.job("loading", self._pass(passes))
             except Exception:
                 log.exception("loading pass failed; trying again shortly")
-                await asyncio.sleep(1)
+                await rest(self._stopping, 1)
             passes += 1
-            await asyncio.sleep(self._poll_seconds)
+            await rest(self._stopping, self._poll_seconds)
 
     async def _pass(self, passes: int) -> int:
         """One pass: the loads that can move (and, now and then, abandoned uploads)."""
         loading = self._services.loading
         if passes % PASSES_PER_CLEANUP == 0:
             await loading.discard_abandoned()
-        return await loading.run_all()
+        return await loading.run_all(self._stopping)

@@ -16,6 +16,7 @@ import cProfile
 import logging
 import os
 
+from jobs.stopping import rest
 from service.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,21 +26,27 @@ class ProcessingLoop:
     def __init__(self, services: Services, poll_seconds: float) -> None:
         self._services = services
         self._poll_seconds = poll_seconds
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """End `run` after the batch under way (jobs/stopping.py)."""
+        self._stopping.set()
+        self._services.work_ready.set()  # ends the rest between passes
 
     async def run(self) -> None:
         ready = self._services.work_ready
         log.info("step processor running (looks every %.0f ms at least)", self._poll_seconds * 1000)
         profile = _Profile.from_environment()
-        while True:
+        while not self._stopping.is_set():
             ready.clear()
             try:
                 with profile:
                     await self._services.metrics.job(
-                        "processing", self._services.processing.run_all()
+                        "processing", self._services.processing.run_all(self._stopping)
                     )
             except Exception:
                 log.exception("processing pass failed; trying again shortly")
-                await asyncio.sleep(1)
+                await rest(self._stopping, 1)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), timeout=self._poll_seconds)

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from jobs.stopping import rest
 from service.services import Services
 
 log = logging.getLogger(__name__)
@@ -30,21 +31,31 @@ class TimerLoop:
         # Set when a commit of this process plans a date earlier than the one slept for.
         self._wakeup = wakeup or asyncio.Event()
         self._idle = timedelta(seconds=idle_seconds)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """End `run` after the batch under way (jobs/stopping.py)."""
+        self._stopping.set()
+        self._wakeup.set()  # ends the sleep until the next date
 
     async def run_once(self) -> int:
         self._wakeup.clear()
-        return await self._services.metrics.job("timer", self._services.commands.apply_all_due())
+        return await self._services.metrics.job(
+            "timer", self._services.commands.apply_all_due(stopping=self._stopping)
+        )
 
     async def run(self) -> None:
         clock = self._services.clock
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.run_once()
                 next_due = await self._services.reads.next_due_at()
             except Exception:
                 log.exception("timer pass failed; trying again shortly")
                 next_due = None
-                await asyncio.sleep(1)
+                await rest(self._stopping, 1)
+            if self._stopping.is_set():
+                return
             now = clock.now()
             until = now + self._idle
             if next_due is not None and next_due < until:

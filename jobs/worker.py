@@ -7,6 +7,13 @@ is the certain path (a cron job, and a pass at start, that recomputes every due 
 from the database). All end in `JourneyCommands.apply_all_due`, which locks due
 journeys (skipping rows another transaction holds), applies what is still due, and
 commits in batches, so a transition happens once.
+
+Stopping (SIGTERM or SIGINT): the worker takes no new job and no new batch; a
+batch under way finishes and commits, then the database and Redis connections
+close and the process exits 0. Whatever is still under way STOP_SECONDS after
+the signal is cancelled: its transaction is rolled back and another worker does
+it again (every batch is recomputed from the database), and a message handed
+over whose outcome was not recorded goes again once its lease runs out.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from typing import Any
 
 from arq import cron, func
 from arq.connections import RedisSettings
-from arq.worker import Worker, check_health, create_worker
+from arq.worker import Worker, check_health
 from prometheus_client import start_http_server
 
 from jobs.runners import worker_runners
@@ -31,15 +39,25 @@ log = logging.getLogger(__name__)
 Context = dict[str, Any]
 
 
+# How long after the signal to stop the batches and jobs under way may take to
+# finish; what is left then is cancelled. Well within the grace an orchestrator
+# gives before SIGKILL (Kubernetes' 30 s; compose.yaml's stop_grace_period).
+STOP_SECONDS = 10
+
+
 async def apply_due_transitions(ctx: Context, workspace_id: str) -> int:
     """The prompt path: at a planned date, apply what is due in that workspace."""
     services: Services = ctx["services"]
-    return await services.metrics.job("apply_due", services.commands.apply_all_due(workspace_id))
+    return await services.metrics.job(
+        "apply_due", services.commands.apply_all_due(workspace_id, ctx["stopping"])
+    )
 
 
 async def sweep(ctx: Context) -> int:
     services: Services = ctx["services"]
-    moved = await services.metrics.job("sweep", services.commands.apply_all_due())
+    moved = await services.metrics.job(
+        "sweep", services.commands.apply_all_due(stopping=ctx["stopping"])
+    )
     if moved:
         log.info("sweep moved %d late journeys", moved)
     return moved
@@ -57,27 +75,66 @@ async def startup(ctx: Context) -> None:
     # The worker's own clock on the database's dates (prompt even after Redis
     # lost the deferred jobs, and shared by every worker when a storm is due),
     # and its step processor.
-    ctx["runners"] = [asyncio.create_task(runner.run()) for runner in worker_runners(services)]
+    ctx["loops"] = loops = worker_runners(services)
+    ctx["runners"] = [asyncio.create_task(loop.run()) for loop in loops]
+
+
+def begin_stopping(ctx: Context) -> None:
+    """No new job or batch from now on; those under way get until the deadline."""
+    if "stop_deadline" not in ctx:
+        ctx["stop_deadline"] = asyncio.get_running_loop().time() + STOP_SECONDS
+        log.info("stopping: no new batches; those under way get %d s to finish", STOP_SECONDS)
+    ctx["stopping"].set()
+    for loop in ctx.get("loops", []):
+        loop.stop()
 
 
 async def shutdown(ctx: Context) -> None:
-    for runner in ctx.get("runners", []):
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+    """arq's last step before it closes its Redis pool: the loops end (cancelled if
+    they overrun the deadline), then our connections close."""
+    begin_stopping(ctx)
+    runners: list[asyncio.Task[None]] = ctx.get("runners", [])
+    if runners:
+        left = ctx["stop_deadline"] - asyncio.get_running_loop().time()
+        _, overdue = await asyncio.wait(runners, timeout=max(0.0, left))
+        for task in overdue:
+            task.cancel()
+        for task in overdue:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if overdue:
+            ctx["cut_off"] = True
+            log.warning(
+                "stopping: %d loop(s) still busy %d s after the signal were cancelled; "
+                "their uncommitted batches were rolled back, for another worker to do again",
+                len(overdue),
+                STOP_SECONDS,
+            )
     services: Services | None = ctx.get("services")
     if services is not None:
         await services.close()
 
 
-def worker_settings(settings: Settings) -> type:
-    """arq's WorkerSettings, built from our settings (read once at start)."""
+class JourneysWorker(Worker):
+    """arq's worker, whose SIGTERM and SIGINT also stop our loops at once.
+
+    arq's own handler (`job_completion_wait`) stops picking jobs and lets those
+    running finish, up to STOP_SECONDS, before it cancels them and shuts down;
+    without this override our loops would go on taking batches all that time."""
+
+    def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
+        begin_stopping(self.ctx)
+        super().handle_sig_wait_for_completion(signum)
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """arq's Worker arguments, built from our settings (read once at start)."""
     if settings.mode is not Mode.DISTRIBUTED or settings.redis_url is None:
         raise SettingsError(
             "`journeys worker` runs in distributed mode: set DATABASE_URL=postgresql://... "
             "and REDIS_URL=redis://..."
         )
-    options = {
+    return {
         "functions": [func(apply_due_transitions, name=APPLY_DUE_JOB)],
         "cron_jobs": [
             cron(
@@ -99,15 +156,25 @@ def worker_settings(settings: Settings) -> type:
         # Nothing reads job results; keeping none also lets a date planned
         # again later get a prompt job under the same id.
         "keep_result": 0,
-        "ctx": {"settings": settings},
+        "job_completion_wait": STOP_SECONDS,
+        "ctx": {"settings": settings, "stopping": asyncio.Event()},
     }
-    return type("WorkerSettings", (), options)
 
 
-def make_worker(settings: Settings) -> Worker:
-    return create_worker(worker_settings(settings))
+def make_worker(settings: Settings) -> JourneysWorker:
+    return JourneysWorker(**worker_options(settings))
+
+
+def run(settings: Settings) -> None:
+    """Run a worker until SIGTERM or SIGINT, and say how it stopped."""
+    worker = make_worker(settings)
+    worker.run()
+    if worker.ctx.get("cut_off"):
+        log.warning("worker stopped; batches cut off were rolled back; connections closed")
+    else:
+        log.info("worker stopped cleanly: every batch under way finished; connections closed")
 
 
 def worker_is_healthy(settings: Settings) -> bool:
     """True when a worker on this queue wrote its health sentinel lately."""
-    return check_health(worker_settings(settings)) == 0
+    return check_health(worker_options(settings)) == 0

@@ -10,6 +10,7 @@ due date.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -228,14 +229,17 @@ class JourneyCommands:
 
         return await self.run(fail)
 
-    async def apply_all_due(self, workspace_id: str | None = None) -> int:
+    async def apply_all_due(
+        self, workspace_id: str | None = None, stopping: asyncio.Event | None = None
+    ) -> int:
         """Apply every due timed action found in the database (in one workspace, or all).
 
         The sweep, and the prompt path of distributed mode, both land here. Works
         in batches, one transaction each, and each batch is a few set-based
         statements whatever its size: the domain decides, journey by journey,
         what is due; the repository writes the moves together. Returns how many
-        journeys moved.
+        journeys moved. Once `stopping` is set it returns after the batch under
+        way, if any: the rest stays due, for another process's sweep or timer.
         """
 
         def apply_batch(uow: UnitOfWork) -> int:
@@ -247,12 +251,13 @@ class JourneyCommands:
             return len(batch)
 
         moved = 0
-        while True:
+        while stopping is None or not stopping.is_set():
             count, uow = await in_unit_of_work(self._database, apply_batch)
             await self._after_commit(uow)
             moved += count
             if count < SWEEP_BATCH or not uow.logged:
-                return moved
+                break
+        return moved
 
     # -- plumbing ---------------------------------------------------------
 

@@ -32,6 +32,7 @@ running it at once skip each other's rows (PostgreSQL `SKIP LOCKED`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
@@ -185,17 +186,20 @@ class Processing:
         self._fail_journey = fail_journey
         self._metrics = metrics or Metrics()
 
-    async def run_all(self) -> int:
+    async def run_all(self, stopping: asyncio.Event | None = None) -> int:
         """Everything that is due now; returns the rows moved. The kinds of work take
         turns, a batch each, so that a backlog of one (a million messages to hand over)
         never holds back another (a customer who just entered). A kind that found
         nothing is asked again once IDLE_RETRY_SECONDS have passed; the pass ends when
-        every kind found nothing at its last turn."""
+        every kind found nothing at its last turn, or, once `stopping` is set, after the
+        batch under way: what is left stays due, for whichever process looks next."""
         works = (self.advance, self.hand_over, self.settle)
         moved = 0
         idle_until: dict[int, float] = {}  # kinds whose last turn found nothing
         while len(idle_until) < len(works):
             for kind, work in enumerate(works):
+                if stopping is not None and stopping.is_set():
+                    return moved
                 if time.monotonic() < idle_until.get(kind, 0.0):
                     continue
                 done = await work()

@@ -174,10 +174,15 @@ class AudienceLoading:
         self._bus = bus
         self._commands = commands
 
-    async def run_all(self) -> int:
-        """Load batches while there are any; returns how many customers entered."""
+    async def run_all(self, stopping: asyncio.Event | None = None) -> int:
+        """Load batches while there are any, or until `stopping` is set (the batch under
+        way finishes; the load's cursor says where the next one begins); returns how
+        many customers entered."""
         entered = 0
-        while (moved := await self.load_batch()) is not None:
+        while stopping is None or not stopping.is_set():
+            moved = await self.load_batch()
+            if moved is None:
+                break
             entered += moved
         return entered
 

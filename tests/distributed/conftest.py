@@ -148,10 +148,20 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, *, wait: bool = True) -> subprocess.Popen[bytes]:
+        """A `journeys worker`; with `wait`, once its health check passes (which takes
+        a command of its own: a test that must catch the worker early waits for a sign
+        of it in the database instead)."""
         process = self._spawn("worker", "worker")
-        wait_until(lambda: self.journeys("worker", "--check").returncode == 0, 20, "a worker")
+        if wait:
+            wait_until(lambda: self.journeys("worker", "--check").returncode == 0, 20, "a worker")
         return process
+
+    def log_of(self, process: subprocess.Popen[bytes]) -> Path:
+        """Where a process this cluster started writes its output."""
+        index = self.processes.index(process)
+        [path] = self.tmp.glob(f"*-{index}.log")
+        return path
 
     def start_api(self) -> str:
         port = free_port()
