@@ -3,7 +3,8 @@
 Authenticated like GraphQL (`Authorization: Bearer <token>`, an editor or
 admin token). The body is `text/plain` (one customer id a line) or
 `text/csv` (a header naming an `id` column), of any size up to
-`MAX_UPLOAD_BYTES`; it is read as it arrives (service/segments.py). The
+JOURNEYS_MAX_UPLOAD_BYTES (not JOURNEYS_MAX_BODY_BYTES: gql/limits.py exempts
+this route); it is read as it arrives (service/segments.py). The
 answer is JSON: the counts, and the first refused lines with their line
 numbers and reasons. A refusal of the whole upload is
 `{"errors": [{"message", "extensions": {"code"}}]}`, as GraphQL answers.
@@ -21,9 +22,6 @@ from gql.ids import journey_id
 from service.segments import Uploaded
 from service.services import Services
 
-# A list of 10 million ids of 100 characters; beyond, split the list.
-MAX_UPLOAD_BYTES = 1 << 30
-
 _STATUS_OF_CODE = {
     "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,
@@ -36,18 +34,32 @@ _STATUS_OF_CODE = {
 class UploadTooLarge(DomainError):
     code = "PAYLOAD_TOO_LARGE"
 
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the upload is larger than {limit} bytes (JOURNEYS_MAX_UPLOAD_BYTES); split the "
+            "list, or leave out columns other than 'id'; the journey's audience is unchanged"
+        )
+        self.limit = limit
+
+    def details(self) -> dict[str, object]:
+        return {"limit": self.limit}
+
 
 def audience_upload(services: Services) -> Callable[[Request], Awaitable[Response]]:
     """The endpoint, bound to the process's services."""
+    limit = services.settings.max_upload_bytes
 
     async def upload(request: Request) -> Response:
         try:
             principal = await services.tokens.authenticate(request.headers.get("authorization"))
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise UploadTooLarge(limit)  # before a byte of the body is read
             uploaded = await services.uploads.upload(
                 principal,
                 journey_id(request.path_params["journey_id"]),
                 request.headers.get("content-type"),
-                _capped(request.stream()),
+                _capped(request.stream(), limit),
             )
         except ClientDisconnect:
             # Nobody is left to answer; the upload's rows are already gone.
@@ -63,21 +75,21 @@ def audience_upload(services: Services) -> Callable[[Request], Awaitable[Respons
                     ]
                 },
                 status_code=_STATUS_OF_CODE.get(refusal.code, 400),
+                # The rest of a body too large is never read: no other request can
+                # follow it on this connection.
+                headers={"connection": "close"} if isinstance(refusal, UploadTooLarge) else None,
             )
         return JSONResponse(_answer(uploaded))
 
     return upload
 
 
-async def _capped(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _capped(body: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
     received = 0
     async for chunk in body:
         received += len(chunk)
-        if received > MAX_UPLOAD_BYTES:
-            raise UploadTooLarge(
-                f"the upload is larger than {MAX_UPLOAD_BYTES} bytes; split the list, or "
-                "leave out columns other than 'id'; the journey's audience is unchanged"
-            )
+        if received > limit:
+            raise UploadTooLarge(limit)
         yield chunk
 
 

@@ -206,7 +206,15 @@ class Settings(BaseSettings):
         ge=1024,
         validation_alias=_env("JOURNEYS_MAX_BODY_BYTES"),
         description="the largest HTTP request body (413 beyond, while it streams in); the "
-        "audience upload has its own limit",
+        "audience upload has its own limit, JOURNEYS_MAX_UPLOAD_BYTES",
+    )
+    max_upload_bytes: int = Field(
+        1 << 30,
+        ge=1024,
+        le=1 << 40,
+        validation_alias=_env("JOURNEYS_MAX_UPLOAD_BYTES"),
+        description="the largest audience-list upload, POST /journeys/{id}/audience (1 GiB: "
+        "10 million ids of 100 characters); 413 beyond, while it streams in",
     )
     ws_max_bytes: int = Field(
         1024 * 1024,

@@ -1,0 +1,140 @@
+"""Over real HTTP: the audience upload has a limit of its own
+(JOURNEYS_MAX_UPLOAD_BYTES, 1 GiB), not the GraphQL body's (JOURNEYS_MAX_BODY_BYTES,
+1 MiB). A 50 MB list is taken whole; under a lower upload limit the same list is
+refused while it streams in, and leaves the journey and the list tables as they were."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from service.clock import ManualClock
+from service.settings import Settings
+from store.database import sync_url
+from store.tables import AUDIENCE_LISTS, AUDIENCE_MEMBERS
+from tests.conftest import T0
+from tests.e2e.conftest import LiveServer, make_tokens
+from tests.e2e.test_http_protocol import _connect, _read_response
+from tests.e2e.test_segment_upload import create_segment, journey, upload
+
+pytestmark = pytest.mark.e2e
+
+MB = 1024 * 1024
+CUSTOMERS = 100_000
+# Wide columns the upload reads past: 50 MB in 100,000 lines, which load quickly.
+NOTES = "n" * 540
+
+
+def csv_chunks() -> Iterator[bytes]:
+    """The 50 MB list, in chunks of about 1 MB."""
+    yield b"id,notes\n"
+    for start in range(0, CUSTOMERS, 2_000):
+        yield "".join(f"c{i:06},{NOTES}\n" for i in range(start, start + 2_000)).encode()
+
+
+CSV_BYTES = sum(len(chunk) for chunk in csv_chunks())
+
+
+def list_rows(server: LiveServer) -> tuple[int, int]:
+    """(lists, members) in the database."""
+    engine = create_engine(sync_url(server.database_url))
+    try:
+        with engine.connect() as connection:
+            lists = connection.execute(select(func.count()).select_from(AUDIENCE_LISTS))
+            members = connection.execute(select(func.count()).select_from(AUDIENCE_MEMBERS))
+            return int(lists.scalar_one()), int(members.scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def tight_uploads(database_url: str) -> Iterator[LiveServer]:
+    """A server whose upload limit is a fifth of the list."""
+    clock = ManualClock(T0)
+    live = LiveServer(
+        database_url,
+        clock,
+        make_tokens(database_url, clock),
+        settings={"max_upload_bytes": 10 * MB},
+    )
+    live.start()
+    yield live
+    live.stop()
+
+
+def test_a_50_mb_upload_is_taken_under_the_default_limits(server: LiveServer) -> None:
+    defaults, size = Settings.from_env({}), CSV_BYTES
+    assert size >= 50 * defaults.max_body_bytes and size >= 50 * MB
+    assert size < defaults.max_upload_bytes
+    journey_id = create_segment(server)
+
+    answer = upload(server, journey_id, b"".join(csv_chunks()))  # with its Content-Length
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["lines"], body["accepted"], body["refused"]) == (CUSTOMERS + 1, CUSTOMERS, 0)
+    version = journey(server, journey_id)["latestVersion"]
+    assert version["audienceSize"] == CUSTOMERS
+    assert version["audience"] == ["c000000", "c000001", "c000002"]
+
+
+def test_an_upload_over_its_limit_is_refused_while_it_streams(
+    tight_uploads: LiveServer,
+) -> None:
+    server = tight_uploads
+    journey_id = create_segment(server, audience=["ann"])
+    before = list_rows(server)
+    host = server.base_url.removeprefix("http://")
+    with _connect(server) as sock:
+        sock.sendall(
+            (
+                f"POST /journeys/{journey_id}/audience HTTP/1.1\r\nhost: {host}\r\n"
+                f"authorization: Bearer {server.tokens['editor']}\r\n"
+                "content-type: text/csv\r\ntransfer-encoding: chunked\r\n\r\n"
+            ).encode()
+        )
+        # Just past the limit, of a list that would go on to 50 MB: the server must
+        # answer without the rest (and without the final empty chunk).
+        sent = 0
+        for chunk in csv_chunks():
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+            if sent > 10 * MB:
+                break
+        status, headers, body = _read_response(sock)
+
+    assert sent < CSV_BYTES
+    assert status == 413
+    assert headers["connection"] == "close"
+    [error] = json.loads(body)["errors"]
+    assert error["extensions"] == {"code": "PAYLOAD_TOO_LARGE", "limit": 10 * MB}
+    assert "JOURNEYS_MAX_UPLOAD_BYTES" in error["message"]
+    assert journey(server, journey_id)["latestVersion"]["audienceSize"] == 1
+    assert list_rows(server) == before  # the rows it had written are gone
+
+
+def test_an_upload_declared_over_its_limit_is_refused_before_its_body(
+    tight_uploads: LiveServer,
+) -> None:
+    server = tight_uploads
+    journey_id = create_segment(server, audience=["ann"])
+    before = list_rows(server)
+    host = server.base_url.removeprefix("http://")
+    with _connect(server) as sock:
+        sock.sendall(
+            (
+                f"POST /journeys/{journey_id}/audience HTTP/1.1\r\nhost: {host}\r\n"
+                f"authorization: Bearer {server.tokens['editor']}\r\n"
+                f"content-type: text/csv\r\ncontent-length: {CSV_BYTES}\r\n\r\n"
+            ).encode()
+        )
+        # Not one byte of the body sent: the answer comes from the headers alone.
+        status, headers, body = _read_response(sock)
+
+    assert status == 413 and headers["connection"] == "close"
+    assert json.loads(body)["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert journey(server, journey_id)["latestVersion"]["audienceSize"] == 1
+    assert list_rows(server) == before
