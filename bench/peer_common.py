@@ -143,7 +143,6 @@ class NewJourney:
     kind: str
     trigger_event: str | None
     steps: list[dict[str, Any]]  # as stored: {"type": ..., and seconds/channel/template if set}
-    audience: list[str]
     labels: list[str]
 
     @classmethod
@@ -158,7 +157,6 @@ class NewJourney:
             kind=str(given["kind"]),
             trigger_event=given.get("triggerEvent"),
             steps=steps,
-            audience=list(given.get("audience") or []),
             labels=sorted(set(given.get("labels") or [])),
         )
 
@@ -180,6 +178,7 @@ class Dialect(ABC):
     """Where the two databases differ in what the same statements are given."""
 
     for_update: str  # appended to the transition's read of the journey row
+    json_list: str  # the aggregate that gives a group's values as a JSON array
 
     @abstractmethod
     def now(self) -> Any:
@@ -260,61 +259,57 @@ def transition_work(
     return move.target, revision + 1
 
 
-# Every column of both rows, as the project's `with_latest_version()` selects them.
-_JOURNEY_WITH_LATEST = (
-    "SELECT j.pk, j.id, j.workspace_id, j.name, j.kind, j.status, j.revision, j.live_version, "
-    "j.latest_version, j.start_at, j.end_at, j.trigger_event, j.status_before_error, "
-    "j.error_reason, j.audience_fully_entered, j.copied_from_id, j.created_at, j.updated_at, "
-    "j.status_changed_at, v.journey_id, v.number, v.steps, v.start_at, v.end_at, "
-    "v.trigger_event, v.audience, v.created_at, v.created_by "
-    "FROM journeys AS j JOIN journey_versions AS v "
-    "ON v.journey_id = j.id AND v.number = j.latest_version "
-)
+# Every column of both rows and the journey's labels (as JSON), as the project's
+# `store.loading.journeys_where` selects them: one statement.
+def _journey_with_latest(dialect: Dialect) -> str:
+    return (
+        "SELECT j.pk, j.id, j.workspace_id, j.name, j.kind, j.status, j.revision, "
+        "j.live_version, j.latest_version, j.start_at, j.end_at, j.trigger_event, "
+        "j.send_delay_seconds, j.status_before_error, j.error_reason, "
+        "j.audience_fully_entered, j.copied_from_id, j.created_at, j.updated_at, "
+        "j.status_changed_at, v.journey_id, v.number, v.steps, v.start_at, v.end_at, "
+        "v.trigger_event, v.audience_list, v.audience_size, v.send_delay_seconds, "
+        "v.created_at, v.created_by, "
+        f"(SELECT {dialect.json_list}(l.label) FROM journey_labels AS l "
+        "WHERE l.journey_id = j.id) AS labels "
+        "FROM journeys AS j JOIN journey_versions AS v "
+        "ON v.journey_id = j.id AND v.number = j.latest_version "
+    )
 
 
 def _views(rows: list[tuple[Any, ...]]) -> list[JourneyView]:
-    return [JourneyView(row[1], row[3], row[4], row[5], row[6]) for row in rows]
+    views = []
+    for row in rows:
+        labels = row[-1]  # JSON text (SQLite), a list or NULL (PostgreSQL)
+        labels = json.loads(labels) if isinstance(labels, str) else labels or []
+        views.append(JourneyView(row[1], row[3], row[4], row[5], row[6], sorted(labels)))
+    return views
 
 
-def _labels_work(views: list[JourneyView]) -> Work[None]:
-    """The labels of these journeys in one query, sorted per journey as the project gives them."""
-    if not views:
-        return
-    by_id = {view.id: view for view in views}
-    marks = ", ".join(["%s"] * len(by_id))
+def journey_work(
+    dialect: Dialect, caller: Caller, journey_id: str
+) -> Work[JourneyView | None]:
     rows, _ = yield Sql(
-        f"SELECT journey_id, label FROM journey_labels WHERE journey_id IN ({marks})",
-        tuple(by_id),
-    )
-    for journey_id, label in rows:
-        by_id[journey_id].labels.append(label)
-    for view in views:
-        view.labels.sort()
-
-
-def journey_work(caller: Caller, journey_id: str) -> Work[JourneyView | None]:
-    rows, _ = yield Sql(
-        _JOURNEY_WITH_LATEST + "WHERE j.id = %s AND j.workspace_id = %s",
+        _journey_with_latest(dialect) + "WHERE j.id = %s AND j.workspace_id = %s",
         (journey_id, caller.workspace_id),
     )
     views = _views(rows)
-    yield from _labels_work(views)
     return views[0] if views else None
 
 
-def journeys_work(caller: Caller, first: int) -> Work[tuple[int, list[JourneyView]]]:
+def journeys_work(
+    dialect: Dialect, caller: Caller, first: int
+) -> Work[tuple[int, list[JourneyView]]]:
     """(the workspace's count, its newest `first` journeys)."""
     rows, _ = yield Sql(
         "SELECT count(*) FROM journeys WHERE workspace_id = %s", (caller.workspace_id,)
     )
     total = int(rows[0][0])
     rows, _ = yield Sql(
-        _JOURNEY_WITH_LATEST + "WHERE j.workspace_id = %s ORDER BY j.pk DESC LIMIT %s",
+        _journey_with_latest(dialect) + "WHERE j.workspace_id = %s ORDER BY j.pk DESC LIMIT %s",
         (caller.workspace_id, first + 1),
     )
-    views = _views(rows)
-    yield from _labels_work(views)
-    return total, views[:first]
+    return total, _views(rows)[:first]
 
 
 _INSERT_JOURNEY = (
@@ -325,7 +320,8 @@ _INSERT_JOURNEY = (
 )
 _INSERT_VERSION = (
     "INSERT INTO journey_versions (journey_id, number, steps, start_at, end_at, trigger_event, "
-    "audience, created_at, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "audience_list, audience_size, send_delay_seconds, created_at, created_by) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -346,7 +342,7 @@ def create_work(dialect: Dialect, caller: Caller, new: NewJourney) -> Work[Journ
         _INSERT_VERSION,
         (
             journey_id, 1, dialect.json(new.steps), None, None, new.trigger_event,
-            dialect.json(new.audience), now, caller.name,
+            None, 0, 0, now, caller.name,
         ),
     )  # fmt: skip
     if new.labels:
@@ -442,12 +438,12 @@ class Store(ABC):
         return await self.run(transition_work(self.dialect, caller, journey_id, move), write=True)
 
     async def journey(self, caller: Caller, journey_id: str) -> JourneyView | None:
-        return await self.run(journey_work(caller, journey_id), write=False)
+        return await self.run(journey_work(self.dialect, caller, journey_id), write=False)
 
     async def journeys(self, caller: Caller, first: int) -> tuple[int, list[JourneyView]]:
         if not 0 <= first <= 100:
             raise Refused("VALIDATION_FAILED", "first must be between 0 and 100")
-        return await self.run(journeys_work(caller, first), write=False)
+        return await self.run(journeys_work(self.dialect, caller, first), write=False)
 
     async def create(self, caller: Caller, new: NewJourney) -> JourneyView:
         return await self.run(create_work(self.dialect, caller, new), write=True)

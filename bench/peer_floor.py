@@ -152,7 +152,6 @@ class CreateJourneyInput:
     name: str
     kind: JourneyKind
     trigger_event: str | None = None
-    audience: list[str] | None = None
     steps: list[StepInput] | None = None
     labels: list[str] | None = None
 
@@ -221,7 +220,6 @@ class Mutation:
             "name": input.name,
             "kind": input.kind.value,
             "triggerEvent": input.trigger_event,
-            "audience": input.audience,
             "labels": input.labels,
             "steps": [
                 {**dataclasses.asdict(step), "type": step.type.value} for step in input.steps or []

@@ -22,6 +22,7 @@ Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
 class PostgresDialect(Dialect):
     for_update = " FOR UPDATE"
+    json_list = "json_agg"
 
     def now(self) -> Any:
         return datetime.now(UTC)

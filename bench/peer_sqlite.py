@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 class SqliteDialect(Dialect):
     for_update = ""  # BEGIN IMMEDIATE already holds the write lock
+    json_list = "json_group_array"
 
     def now(self) -> Any:
         return sqlite_text(datetime.now(UTC))
