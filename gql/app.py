@@ -37,6 +37,7 @@ from gql.serving import GoingAwayWebSocketProtocol, http_protocol
 from gql.uploads import audience_upload
 from service.services import Services
 from service.settings import Settings
+from service.stopping import STOP_SECONDS, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,9 @@ class Runner(Protocol):
 
     async def run(self) -> None: ...
 
+    def stop(self) -> None:
+        """End `run` after the batch under way."""
+
 
 def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
     """The app, which also runs `runners` while it serves (see `jobs.runners.runners_for`)."""
@@ -168,10 +172,17 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
         await services.start()
         graphql.heap.start()
         tasks = [asyncio.create_task(recheck_tokens()), asyncio.create_task(graphql.heap.run())]
-        tasks += [asyncio.create_task(runner.run()) for runner in runners]
+        running = [asyncio.create_task(runner.run()) for runner in runners]
         try:
             yield
         finally:
+            # The requests are answered: the batches under way finish (service/stopping.py).
+            if await stop_all(runners, running, STOP_SECONDS):
+                log.warning(
+                    "stopping: background work still busy %d s after the last request was "
+                    "cancelled; its uncommitted batch was rolled back, to be done again",
+                    STOP_SECONDS,
+                )
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

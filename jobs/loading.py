@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from jobs.stopping import rest
 from service.services import Services
+from service.stopping import rest
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class LoadingLoop:
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
-        """End `run` after the batch under way (jobs/stopping.py)."""
+        """End `run` after the batch under way (service/stopping.py)."""
         self._stopping.set()
 
     async def run(self) -> None:

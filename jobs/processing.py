@@ -16,8 +16,8 @@ import cProfile
 import logging
 import os
 
-from jobs.stopping import rest
 from service.services import Services
+from service.stopping import rest
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class ProcessingLoop:
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
-        """End `run` after the batch under way (jobs/stopping.py)."""
+        """End `run` after the batch under way (service/stopping.py)."""
         self._stopping.set()
         self._services.work_ready.set()  # ends the rest between passes
 

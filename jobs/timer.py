@@ -17,8 +17,8 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from jobs.stopping import rest
 from service.services import Services
+from service.stopping import rest
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class TimerLoop:
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
-        """End `run` after the batch under way (jobs/stopping.py)."""
+        """End `run` after the batch under way (service/stopping.py)."""
         self._stopping.set()
         self._wakeup.set()  # ends the sleep until the next date
 

@@ -19,7 +19,6 @@ over whose outcome was not recorded goes again once its lease runs out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from typing import Any
@@ -33,16 +32,11 @@ from jobs.runners import worker_runners
 from service.scheduling import APPLY_DUE_JOB
 from service.services import Services
 from service.settings import Mode, Settings, SettingsError
+from service.stopping import STOP_SECONDS, stop_all
 
 log = logging.getLogger(__name__)
 
 Context = dict[str, Any]
-
-
-# How long after the signal to stop the batches and jobs under way may take to
-# finish; what is left then is cancelled. Well within the grace an orchestrator
-# gives before SIGKILL (Kubernetes' 30 s; compose.yaml's stop_grace_period).
-STOP_SECONDS = 10
 
 
 async def apply_due_transitions(ctx: Context, workspace_id: str) -> int:
@@ -93,23 +87,16 @@ async def shutdown(ctx: Context) -> None:
     """arq's last step before it closes its Redis pool: the loops end (cancelled if
     they overrun the deadline), then our connections close."""
     begin_stopping(ctx)
-    runners: list[asyncio.Task[None]] = ctx.get("runners", [])
-    if runners:
-        left = ctx["stop_deadline"] - asyncio.get_running_loop().time()
-        _, overdue = await asyncio.wait(runners, timeout=max(0.0, left))
-        for task in overdue:
-            task.cancel()
-        for task in overdue:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if overdue:
-            ctx["cut_off"] = True
-            log.warning(
-                "stopping: %d loop(s) still busy %d s after the signal were cancelled; "
-                "their uncommitted batches were rolled back, for another worker to do again",
-                len(overdue),
-                STOP_SECONDS,
-            )
+    left = ctx["stop_deadline"] - asyncio.get_running_loop().time()
+    overdue = await stop_all(ctx.get("loops", []), ctx.get("runners", []), left)
+    if overdue:
+        ctx["cut_off"] = True
+        log.warning(
+            "stopping: %d loop(s) still busy %d s after the signal were cancelled; "
+            "their uncommitted batches were rolled back, for another worker to do again",
+            overdue,
+            STOP_SECONDS,
+        )
     services: Services | None = ctx.get("services")
     if services is not None:
         await services.close()
