@@ -52,4 +52,4 @@ class AudienceSubscriptions:
             ):
                 yield None, value
 
-        return Live(live=live)
+        return Live(live=live, current=True)

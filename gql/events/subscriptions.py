@@ -88,7 +88,8 @@ class StatusCountSubscriptions:
             return await services.reads.status_counts(principal.workspace_id)
 
         # No replay: the first message is the counts now. No sequence either:
-        # each message is a fresh read, not a logged event.
+        # each message is a fresh read, not a logged event. Current: each is
+        # all the counts, so the latest is where a new subscriber starts.
         async def live(events: Events) -> AsyncIterator[tuple[int | None, list[StatusCount]]]:
             async for current in throttled(
                 count_changes(events),
@@ -98,4 +99,4 @@ class StatusCountSubscriptions:
             ):
                 yield None, [StatusCount(status=status, count=n) for status, n in current.items()]
 
-        return Live(live=live)
+        return Live(live=live, current=True)

@@ -17,6 +17,8 @@ the `LiveExecution` it puts in the context, what it needs for the hand-over:
 In every phase, `last_sequence` is the sequence of the value last yielded
 (None for a value without one, such as counts): read right after each result,
 it labels the frame, and the fan-out skips what a replay sent already.
+`current` is the declaration's (`Live.current`), known once it has returned:
+whether the frame last sent is what a subscriber joining now starts from.
 Only the runtime reads or writes any of this; a subscription never does.
 """
 
@@ -53,6 +55,7 @@ class LiveExecution:
         # without it (BOTH), the subscription ends with the error instead.
         self._fell_behind = fell_behind
         self.last_sequence: int | None = None
+        self.current = False
         self.listening = False
         self.ready = asyncio.Event()  # listening, or over without ever listening
 
@@ -64,6 +67,7 @@ class LiveExecution:
         self, declared: Live[T], after: int | None, listen: Listen
     ) -> AsyncIterator[T]:
         """The values this execution's phase delivers, each recorded before it is yielded."""
+        self.current = declared.current
         if self.phase is Phase.REPLAY:
             async for value in self._replay(declared, after):
                 yield value

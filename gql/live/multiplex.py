@@ -12,11 +12,24 @@ out of the key. A subscriber with `after` first gets its own replay of the
 log, executed for it alone, then is handed to the shared operation: join
 first and hold what the shared operation sends, wait until it listens to the
 live events, replay, then release what was held, skipping any event the
-replay already sent. Which part an execution delivers, whether it listens
-yet and the sequence of each value it yields are the runtime's own, kept on
-the LiveExecution in its context (gql/live/execution.py); a subscription
-only declares its replay and its live values (gql/live/subscription.py), and
-one declared otherwise is refused when the Multiplexer is made.
+replay already sent.
+
+A subscriber that joins a shared operation already under way has missed the
+frames sent before it came. Of changes (status events, journey signals) it
+is owed none: it hears those made from then on (a replay covers the rest).
+A subscription of a current value (`Live.current`: the counts) owes it the
+value now, which the shared operation read before it came: the operation
+keeps its latest frame, and a joiner is sent it in the same step that makes
+it a member, so no newer frame can come before it and the frames after it
+are the others', in the same order. Its own read would cost one per joiner,
+and could land before a frame of the shared operation read earlier.
+
+Which part an execution delivers, whether it listens yet, whether its values
+are current and the sequence of each value it yields are the runtime's own,
+kept on the LiveExecution in its context (gql/live/execution.py); a
+subscription only declares its replay and its live values
+(gql/live/subscription.py), and one declared otherwise is refused when the
+Multiplexer is made.
 """
 
 from __future__ import annotations
@@ -163,6 +176,9 @@ class _SharedOperation:
     request: LiveRequest  # as its first subscriber asked, without `after`
     principal: Principal
     members: set[_Member] = field(default_factory=set)
+    # The frame a subscriber joining now starts from: the last one sent, if
+    # it shows a current value (None for changes, or before the first).
+    latest: Frame | None = None
     task: asyncio.Task[None] | None = None
     ended: bool = False
     execution: LiveExecution = field(init=False)
@@ -222,6 +238,8 @@ class Multiplexer:
         replays = shape.replays(request.variables)
         member = _Member(subscriber, holding=replays, hold_limit=self._hold_limit)
         shared.members.add(member)
+        if shared.latest is not None:
+            member.deliver(shared.latest)  # before any frame to come: nothing runs in between
         try:
             if replays:
                 await shared.execution.ready.wait()
@@ -258,7 +276,10 @@ class Multiplexer:
                         shared.deliver(_failed(result))
                         return
                     first = False
-                    shared.deliver(Frame(encode_result(result), shared.execution.last_sequence))
+                    frame = Frame(encode_result(result), shared.execution.last_sequence)
+                    if shared.execution.current:
+                        shared.latest = frame
+                    shared.deliver(frame)
             shared.deliver(Ended())
         except asyncio.CancelledError:
             raise

@@ -22,16 +22,19 @@ yields `(sequence, value)` pairs: the sequence of the logged event the
 value shows, or None for a value that has none (counts re-read after
 changes, a journey change). `replay(after)`, for a subscription that takes `after`, yields the
 logged values after that sequence, in order; a subscription without `after`
-declares no replay. Both run in the caller's context.
+declares no replay. Both run in the caller's context. A subscription whose
+values are each the whole value as it is now (counts re-read after changes)
+declares `current=True`, and has no replay.
 
 What the runtime guarantees, so that no subscription spells it out: the live
 events are subscribed to before a replay reads the log, so a subscriber with
 `after` gets the log after it then the live values with no gap and no
 duplicate; subscribers of one workspace, role, document and variables
-(`after` aside) share one execution of `live`; a subscriber that falls
-behind is closed with 4410; an error raised by the declaration (before it
-returns) or by `replay` is the subscriber's answer, and it gets nothing
-after it.
+(`after` aside) share one execution of `live`, and one that comes once it
+has yielded a current value gets the latest of them at once, then the same
+values as the others; a subscriber that falls behind is closed with 4410;
+an error raised by the declaration (before it returns) or by `replay` is
+the subscriber's answer, and it gets nothing after it.
 """
 
 from __future__ import annotations
@@ -68,10 +71,24 @@ async def status_events(events: Events) -> AsyncIterator[LoggedStatusChange]:
 
 @dataclass(frozen=True)
 class Live(Generic[T]):
-    """What a subscription declares: its live values and, if it takes `after`, its replay."""
+    """What a subscription declares: its live values and, if it takes `after`, its replay.
+
+    `current`: each value is the whole of what the subscription shows as it is
+    now (the counts, a journey's stats), superseding the one before, rather
+    than one change among others (an event, a signal to re-read). A
+    subscriber's first value is then the latest one, whenever it comes; of
+    changes, it hears only those made after it came (or after its `after`).
+    """
 
     live: Callable[[Events], AsyncIterator[tuple[int | None, T]]]
     replay: Callable[[int], AsyncIterator[tuple[int, T]]] | None = None
+    current: bool = False
+
+    def __post_init__(self) -> None:
+        if self.current and self.replay is not None:
+            # The latest value is all a subscriber needs: a replay before it
+            # could only end on an older one.
+            raise TypeError("a current value is not replayed: declare `replay` or `current`")
 
 
 Declaration = Callable[..., Awaitable[Live[Any]]]

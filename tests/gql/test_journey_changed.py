@@ -142,3 +142,22 @@ async def test_a_journey_created_or_deleted_moves_the_counts_at_once(
     await until(lambda: designing()[-1:] == [1], "the count of the new journey")
     await services.commands.delete(callers.editor, journey.id)
     await until(lambda: designing()[-1:] == [0], "the count without it")
+
+
+async def test_a_later_subscriber_of_the_same_counts_gets_them_at_once(
+    services: Services, callers: Callers, subscribers: Subscribers
+):
+    await services.commands.create(
+        callers.editor, name="Welcome", kind=JourneyKind.EVENT_TRIGGERED, content=READY
+    )
+    first = await subscribers.subscribe(callers.viewer, COUNTS)
+    await until(lambda: len(first.payloads) == 1, "the counts now")
+
+    # Same workspace, role and document, nothing changed since: it joins the
+    # first one's execution, whose read of the counts was before it came.
+    later = await subscribers.subscribe(callers.viewer, COUNTS)
+    await until(lambda: len(later.payloads) == 1, "the counts, at once")
+    assert later.payloads == first.payloads
+    counts = {c["status"]: c["count"] for c in later.payloads[0]["data"]["statusCountsChanged"]}
+    assert counts["DESIGNING"] == 1
+    assert subscribers.multiplexer.shared_count == 1

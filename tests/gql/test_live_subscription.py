@@ -24,7 +24,13 @@ from domain.statuses import Status
 from gql.context import Context
 from gql.live.multiplex import LiveRequest, Multiplexer
 from gql.live.shape import subscription_shape
-from gql.live.subscription import Events, Live, live_subscription, undeclared_subscriptions
+from gql.live.subscription import (
+    Events,
+    Live,
+    live_subscription,
+    status_events,
+    undeclared_subscriptions,
+)
 from gql.schema import schema as journeys_schema
 from service.feed import EventFeed
 from service.tokens import Principal
@@ -126,12 +132,25 @@ class Subscription:
 
     @live_subscription()
     async def size(self, info: strawberry.Info) -> Live[int]:
+        """The log's length now, then after each event: a current value, like the counts."""
         log = log_of(info)
 
         async def live(events: Events) -> AsyncIterator[tuple[int | None, int]]:
+            if log.live_starts is not None:
+                await log.live_starts.wait()
             yield None, len(log.events)
             async for _ in events:
                 yield None, len(log.events)
+
+        return Live(live=live, current=True)
+
+    @live_subscription()
+    async def rung(self, info: strawberry.Info) -> Live[int]:
+        """Each event as a signal without a sequence, like journeyChanged: a change, not a value."""
+
+        async def live(events: Events) -> AsyncIterator[tuple[int | None, int]]:
+            async for event in status_events(events):
+                yield None, event.sequence
 
         return Live(live=live)
 
@@ -296,6 +315,69 @@ async def test_values_without_a_sequence_are_all_delivered(harness: Harness):
     assert harness.multiplexer.shared_count == 1
 
 
+def sizes(socket: Socket) -> list[int]:
+    return [p["data"]["size"] for p in socket.payloads]
+
+
+async def test_a_subscriber_that_comes_later_starts_from_the_latest_current_value(
+    harness: Harness,
+):
+    query = "subscription { size }"
+    first = harness.subscribe(query)
+    await until(lambda: sizes(first) == [0], "the size now")
+    harness.log.commit()
+    await until(lambda: sizes(first) == [0, 1], "the size after")
+
+    later = harness.subscribe(query)  # nothing changes until it has the size
+    await until(lambda: sizes(later) == [1], "the latest size, at once")
+    harness.log.commit()
+    await until(lambda: sizes(first)[-1:] == [2] and sizes(later)[-1:] == [2], "2 for both")
+
+    assert sizes(first) == [0, 1, 2]
+    assert sizes(later) == [1, 2]  # the shared frames after its first, none twice
+    assert later.payloads[0] == first.payloads[1]
+    assert harness.multiplexer.shared_count == 1
+
+
+async def test_a_subscriber_that_comes_before_the_first_value_gets_it_once(harness: Harness):
+    query = "subscription { size }"
+    harness.log.live_starts = asyncio.Event()  # the shared execution yields nothing until set
+    first = harness.subscribe(query)
+    await until(lambda: harness.multiplexer.subscriber_count == 1, "listening")
+    second = harness.subscribe(query)
+    await until(lambda: harness.multiplexer.subscriber_count == 2, "both members")
+    assert first.payloads == second.payloads == []
+    harness.log.live_starts.set()
+    await until(lambda: sizes(first) == sizes(second) == [0], "the size now")
+    harness.log.commit()
+    await until(lambda: sizes(first) == sizes(second) == [0, 1], "the size after")
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("subscription { rung }", lambda p: p["data"]["rung"]),
+        ("subscription { ticks { sequence } }", lambda p: p["data"]["ticks"]["sequence"]),
+    ],
+    ids=["signal", "event"],
+)
+async def test_a_subscriber_that_comes_later_hears_only_the_changes_after_it(
+    harness: Harness, query: str, shown: Callable[[dict[str, Any]], int]
+):
+    first = harness.subscribe(query)
+    await until(lambda: harness.multiplexer.subscriber_count == 1, "listening")
+    harness.log.commit()
+    await until(lambda: [shown(p) for p in first.payloads] == [1], "1 live")
+
+    later = harness.subscribe(query)
+    await until(lambda: harness.multiplexer.subscriber_count == 2, "both members")
+    harness.log.commit()
+    await until(lambda: [shown(p) for p in first.payloads] == [1, 2], "2 live")
+    await until(lambda: later.payloads != [], "2 for the later one")
+    assert [shown(p) for p in later.payloads] == [2]  # 1 was news before it came
+    assert harness.multiplexer.shared_count == 1
+
+
 async def test_a_refusal_by_the_declaration_answers_every_subscriber_none_is_left_waiting(
     harness: Harness,
 ):
@@ -385,6 +467,17 @@ def test_a_subscription_not_declared_live_is_refused_when_the_multiplexer_is_mad
 
 def test_every_subscription_of_the_service_is_declared_live():
     assert undeclared_subscriptions(journeys_schema) == []
+
+
+def test_a_current_value_is_not_replayed():
+    async def values(_: object) -> AsyncIterator[tuple[int | None, int]]:
+        yield None, 0
+
+    async def replay(after: int) -> AsyncIterator[tuple[int, int]]:
+        yield after + 1, 0
+
+    with pytest.raises(TypeError, match="not replayed"):
+        Live(live=values, replay=replay, current=True)
 
 
 def test_a_declaration_must_return_live():
