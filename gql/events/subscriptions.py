@@ -58,7 +58,7 @@ class StatusEventSubscriptions:
                 if wanted is None or event.change.journey_id == wanted:
                     yield event.sequence, StatusEventType.of(event)
 
-        return Live(live=live, replay=replay)
+        return Live(live=live, current=False, replay=replay)
 
 
 # A journey created or deleted moves the counts without a status event: its

@@ -59,4 +59,4 @@ class JourneySubscriptions:
                 if isinstance(event, JourneyChanged):
                     yield None, JourneyChangeType(change=event)
 
-        return Live(live=live)
+        return Live(live=live, current=False)

@@ -12,7 +12,7 @@
             async for logged in status_events(events):  # this workspace's, from now on
                 yield logged.sequence, Event.of(logged)
 
-        return Live(live=live, replay=replay)
+        return Live(live=live, current=False, replay=replay)
 
 `live(events)` gets the workspace's live events, already subscribed to: its
 status events (`LoggedStatusChange`, in sequence order) and the journeys
@@ -69,20 +69,24 @@ async def status_events(events: Events) -> AsyncIterator[LoggedStatusChange]:
             yield event
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Live(Generic[T]):
-    """What a subscription declares: its live values and, if it takes `after`, its replay.
+    """What a subscription declares: its live values, whether they are current values
+    or changes, and, if it takes `after`, its replay.
 
-    `current`: each value is the whole of what the subscription shows as it is
-    now (the counts, a journey's stats), superseding the one before, rather
-    than one change among others (an event, a signal to re-read). A
-    subscriber's first value is then the latest one, whenever it comes; of
-    changes, it hears only those made after it came (or after its `after`).
+    `current`, which every subscription states: True when each value is the whole
+    of what the subscription shows as it is now (the counts, a journey's stats),
+    superseding the one before; a subscriber's first value is then the latest
+    one, whenever it comes. False when each is one change among others (an
+    event, a signal to re-read): a subscriber hears only those made after it
+    came (or after its `after`). It has no default: a current value declared as
+    changes would leave a subscriber who joins a shared execution with nothing
+    until the next change.
     """
 
     live: Callable[[Events], AsyncIterator[tuple[int | None, T]]]
+    current: bool
     replay: Callable[[int], AsyncIterator[tuple[int, T]]] | None = None
-    current: bool = False
 
     def __post_init__(self) -> None:
         if self.current and self.replay is not None:

@@ -128,7 +128,7 @@ class Subscription:
                 if journey_id is None or event.change.journey_id == journey_id:
                     yield event.sequence, Tick(sequence=event.sequence)
 
-        return Live(live=live, replay=replay)
+        return Live(live=live, current=False, replay=replay)
 
     @live_subscription()
     async def size(self, info: strawberry.Info) -> Live[int]:
@@ -152,7 +152,7 @@ class Subscription:
             async for event in status_events(events):
                 yield None, event.sequence
 
-        return Live(live=live)
+        return Live(live=live, current=False)
 
 
 schema = strawberry.Schema(query=Query, subscription=Subscription)
