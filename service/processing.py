@@ -317,6 +317,7 @@ class Processing:
                 attempts += [
                     Attempt(
                         delivery_id=row.id,
+                        public_id=row.public_id,
                         journey_id=journey.id,
                         workspace_id=journey.workspace_id,
                         customer_id=row.customer_id,
@@ -372,6 +373,7 @@ class Processing:
                 attempts.append(
                     Attempt(
                         delivery_id=delivery.id,
+                        public_id=delivery.public_id,
                         journey_id=delivery.journey_id,
                         workspace_id=delivery.workspace_id,
                         customer_id=delivery.customer_id,

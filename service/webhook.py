@@ -3,10 +3,12 @@
 What a receiver gets (README, "The webhook channel"):
 
 - `POST <url>` with `Content-Type: application/json` and the body
-  `{"deliveryId": "42", "journeyId": "...", "customerId": "ann",
+  `{"deliveryId": "7f3c...e9a1", "journeyId": "...", "customerId": "ann",
   "template": "welcome", "channel": "webhook", "attempt": 1}` (compact JSON,
-  keys in this order; `deliveryId` is the same on every attempt of one
-  message, so a receiver can drop a repeat);
+  keys in this order). `deliveryId` is the delivery's public id, 32 hex
+  digits, random and stored with the message: the same on every attempt, so
+  a receiver can drop a repeat, and unlike the row id (one sequence for
+  every workspace) it tells a receiver nothing about others' messages;
 - `X-Journeys-Timestamp`: Unix seconds when the attempt was signed;
 - `X-Journeys-Signature`: `sha256=` and the hex HMAC-SHA256, keyed with the
   workspace's secret, of `timestamp + "." + body` (the body's exact bytes);
@@ -26,6 +28,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import httpx
 
@@ -57,7 +60,8 @@ def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
 class Attempt:
     """One attempt at one message: what to send, and where (None: no endpoint)."""
 
-    delivery_id: int
+    delivery_id: int  # the row's, never sent: it counts every workspace's messages
+    public_id: UUID  # what the receiver sees (`deliveryId`)
     journey_id: str
     workspace_id: str
     customer_id: str
@@ -67,10 +71,15 @@ class Attempt:
     url: str | None = None
     secret: str | None = None
 
+    @property
+    def shown_id(self) -> str:
+        """The `deliveryId` and X-Journeys-Delivery value."""
+        return self.public_id.hex
+
     def body(self) -> bytes:
         return json.dumps(
             {
-                "deliveryId": str(self.delivery_id),
+                "deliveryId": self.shown_id,
                 "journeyId": self.journey_id,
                 "customerId": self.customer_id,
                 "template": self.template,
@@ -132,7 +141,7 @@ class WebhookSender:
             "User-Agent": USER_AGENT,
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: signature(attempt.secret, timestamp, body),
-            DELIVERY_HEADER: str(attempt.delivery_id),
+            DELIVERY_HEADER: attempt.shown_id,
             ATTEMPT_HEADER: str(attempt.number),
         }
         try:

@@ -38,6 +38,7 @@ from domain.channels import HOLDING_RETRIES
 from domain.content import JourneyKind, Step
 from domain.statuses import Status
 from domain.walking import DeliveryState, EnrollmentState
+from store.columns import random_id
 from store.compiled import Statement
 from store.lists import one_of
 from store.mapping import step_from_json
@@ -293,9 +294,11 @@ _MOVE = Statement(
 # A SEND's deliveries, one per enrollment of the group, written from the enrollments
 # themselves (INSERT ... SELECT: one short statement per group, whatever its size);
 # one that exists for that enrollment and step is skipped (a step applied twice
-# never sends twice). Binds are named `new_<column>`: a bind may not share a name
-# with a column the statement writes.
+# never sends twice). Each row's public id is made by the database in this same
+# statement. Binds are named `new_<column>`: a bind may not share a name with a
+# column the statement writes.
 _QUEUED_COLUMNS = (
+    "public_id",
     "journey_id",
     "enrollment_id",
     "customer_id",
@@ -314,6 +317,7 @@ _QUEUE = Statement(
     .from_select(
         list(_QUEUED_COLUMNS),
         select(
+            random_id(),
             ENROLLMENTS.c.journey_id,
             ENROLLMENTS.c.id,
             ENROLLMENTS.c.customer_id,
@@ -327,7 +331,7 @@ _QUEUE = Statement(
         ).where(one_of(ENROLLMENTS.c.id, "ids")),
     )
     .on_conflict_do_nothing()
-    .returning(DELIVERIES.c.id, DELIVERIES.c.customer_id)
+    .returning(DELIVERIES.c.id, DELIVERIES.c.public_id, DELIVERIES.c.customer_id)
 )
 
 
@@ -404,8 +408,8 @@ def queue_deliveries(
     enrollments of one journey, in `state`: QUEUED until `not_before`; or, for a message
     that goes at once, HANDED_OVER with its first attempt made and `not_before` its lease,
     or DELIVERED. One already written for that enrollment and step is skipped (a step
-    applied twice never sends twice). Returns (id, customer_id) of each one written, so
-    that counters stay exact."""
+    applied twice never sends twice). Returns (id, public_id, customer_id) of each one
+    written, so that counters stay exact."""
     if not enrollment_ids:
         return []
     return _QUEUE.rows(
@@ -427,6 +431,7 @@ def queue_deliveries(
 
 _DELIVERY_COLUMNS = (
     DELIVERIES.c.id,
+    DELIVERIES.c.public_id,
     DELIVERIES.c.journey_id,
     JOURNEYS.c.workspace_id,
     DELIVERIES.c.customer_id,

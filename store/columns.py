@@ -1,13 +1,17 @@
-"""Column types shared by the tables."""
+"""Column types shared by the tables, and the values the database makes for them."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Uuid
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -42,3 +46,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def _utc_from_sqlite_text(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+class random_id(FunctionElement[uuid.UUID]):  # named like the SQL it stands for
+    """A random id made by the database, as a `Uuid` column stores it: one per row of a
+    set-based INSERT ... SELECT, with no round trip for it. PostgreSQL's
+    `gen_random_uuid()` (built in since 13; 122 random bits); on SQLite, which stores a
+    `Uuid` as 32 lowercase hex digits, 16 random bytes in that form."""
+
+    type = Uuid()
+    inherit_cache = True
+
+
+@compiles(random_id, "postgresql")
+def _random_id_postgresql(element: random_id, compiler: SQLCompiler, **kw: Any) -> str:
+    return "gen_random_uuid()"
+
+
+@compiles(random_id, "sqlite")
+def _random_id_sqlite(element: random_id, compiler: SQLCompiler, **kw: Any) -> str:
+    return "lower(hex(randomblob(16)))"

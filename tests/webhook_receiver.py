@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from service.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from service.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class Received:
     @property
     def attempt(self) -> int:
         return int(self.json["attempt"])
+
+    @property
+    def delivery_id(self) -> str:
+        """What a receiver deduplicates on, as the body gives it (`deliveryId`); the
+        X-Journeys-Delivery header must say the same."""
+        found = self.json["deliveryId"]
+        assert self.headers[DELIVERY_HEADER.lower()] == found, "header and body disagree"
+        return str(found)
 
     def verifies_with(self, secret: str) -> bool:
         return verify(

@@ -5,14 +5,18 @@ messages go out. Time moves only when the test moves the server's clock."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, select
 
 from service.clock import ManualClock
+from store.database import sync_url
+from store.tables import DELIVERIES
 from tests.conftest import T0
 from tests.e2e.conftest import LiveServer, make_tokens
 from tests.webhook_receiver import Receiver, receiving
@@ -69,6 +73,17 @@ def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: fl
         if done(value) or time.monotonic() > deadline:
             return value
         time.sleep(0.02)
+
+
+def stored_ids(server: LiveServer) -> dict[str, tuple[int, str]]:
+    """{customer: (row id, public id as shown)} of every delivery."""
+    engine = create_engine(sync_url(server.database_url))
+    try:
+        with engine.connect() as connection:
+            query = select(DELIVERIES.c.customer_id, DELIVERIES.c.id, DELIVERIES.c.public_id)
+            return {c: (id, public.hex) for c, id, public in connection.execute(query)}
+    finally:
+        engine.dispose()
 
 
 def test_only_an_admin_sets_a_valid_endpoint_and_the_secret_is_never_shown(
@@ -170,4 +185,18 @@ def test_a_failing_receiver_puts_the_journey_in_error_and_recover_sends_the_rest
     later = sorted((r.json["customerId"], r.attempt) for r in receiver.requests[3:])
     assert later == [("bob", 2), ("cy", 2)]
     assert all(r.verifies_with(SECRET) for r in receiver.requests)
+    # What a receiver deduplicates on (header and body alike): each message's own
+    # random id, the same on its retry, and not its row id (one sequence for every
+    # workspace, which would count what the others sent).
+    shown: dict[str, set[str]] = {}
+    for request in receiver.requests:
+        shown.setdefault(request.json["customerId"], set()).add(request.delivery_id)
+    assert sorted(shown) == ["ann", "bob", "cy"]
+    assert all(len(ids) == 1 for ids in shown.values())
+    assert len(set.union(*shown.values())) == 3
+    stored = stored_ids(server)
+    for customer, (delivery_id,) in shown.items():
+        assert re.fullmatch("[0-9a-f]{32}", delivery_id)
+        row_id, public_id = stored[customer]
+        assert delivery_id == public_id and delivery_id != str(row_id)
     assert server.clock.now() == T0 + timedelta(seconds=420)

@@ -90,6 +90,7 @@ async def deliveries(services: Services, journey: Journey) -> list[Any]:
     query = (
         select(DELIVERIES.c.customer_id, DELIVERIES.c.state, DELIVERIES.c.attempts)
         .add_columns(DELIVERIES.c.not_before, DELIVERIES.c.last_error)
+        .add_columns(DELIVERIES.c.id, DELIVERIES.c.public_id)
         .where(DELIVERIES.c.journey_id == journey.id)
         .order_by(DELIVERIES.c.customer_id)
     )
@@ -134,7 +135,7 @@ async def test_a_message_is_posted_signed_and_delivered(
     assert request.verifies_with(SECRET) and not request.verifies_with(SECRET + "x")
     [delivery] = await deliveries(services, journey)
     body = {
-        "deliveryId": request.headers["x-journeys-delivery"],
+        "deliveryId": delivery.public_id.hex,  # not the row id: see the test below
         "journeyId": journey.id,
         "customerId": "ann",
         "template": "offer",
@@ -143,6 +144,7 @@ async def test_a_message_is_posted_signed_and_delivered(
     }
     assert request.json == body and list(json.loads(request.body)) == list(body)
     assert request.headers["x-journeys-attempt"] == "1"
+    assert request.headers["x-journeys-delivery"] == delivery.public_id.hex
     assert (delivery.state, delivery.attempts) == ("DELIVERED", 1)
     assert messages(await counters(services, journey)) == (0, 0, 1, 0)
 
@@ -194,7 +196,7 @@ async def test_failed_attempts_are_retried_with_a_doubling_delay_then_fail(
     await services.processing.run_all()
     assert [r.attempt for r in receiver.requests] == [1, 2, 3, 4]
     assert all(r.verifies_with(SECRET) for r in receiver.requests)
-    assert len({r.headers["x-journeys-delivery"] for r in receiver.requests}) == 1
+    assert len({r.delivery_id for r in receiver.requests}) == 1
     # The fourth failure in a row (LIMIT) put the journey in ERROR, which holds the
     # fifth attempt, due 240 s later, until RECOVER.
     assert await status_of(services, journey) is Status.ERROR
@@ -408,6 +410,81 @@ async def test_an_attempt_whose_outcome_was_lost_is_made_again(
     assert messages(await counters(services, journey)) == (0, 0, 1, 0)
 
 
+async def test_the_delivery_id_is_random_the_same_on_every_attempt_and_not_the_row_id(
+    services: Services,
+    callers: Callers,
+    clock: ManualClock,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """What a receiver deduplicates on: one id per message, kept by its retry, by an
+    attempt made again after its outcome was lost, and across a new secret; another
+    message's differs; and it is not the row id, one sequence for every workspace
+    (whose gaps would count the messages other workspaces sent in between)."""
+    await services.webhook_endpoints.set(callers.admin, receiver.url, SECRET)
+    await services.webhook_endpoints.set(callers.outsider, receiver.url, SECRET)
+    journey = await running(services, callers)
+    theirs = await services.commands.create(
+        callers.outsider,
+        name="Theirs",
+        kind=JourneyKind.EVENT_TRIGGERED,
+        content=Content(steps=(OFFER,), trigger_event="signup"),
+    )
+    await services.commands.take(callers.outsider, theirs.id, Action.ACTIVATE)
+    receiver.answer(500)
+    # One after the other, so that the other workspace's message is written between.
+    for caller, customer in ((callers.editor, "ann"), (callers.outsider, "zed")):
+        await services.audience.track(caller, [TrackedEvent("signup", customer)])
+        await services.processing.run_all()  # a first attempt, failed
+    await track(services, callers, "bob")
+    await services.processing.run_all()
+
+    renewed = SECRET + "-renewed"
+    await services.webhook_endpoints.set(callers.admin, receiver.url, renewed)
+    receiver.answer(200)
+    clock.advance(seconds=30)
+    await services.processing.run_all()  # the retries, ours signed with the new secret
+
+    class Stopped(Exception):
+        pass
+
+    send_all = WebhookSender.send_all
+
+    async def sent_then_stopped(self: WebhookSender, attempts: Any) -> Any:
+        await send_all(self, attempts)
+        raise Stopped  # the process stops before the outcome is recorded
+
+    await track(services, callers, "cy")
+    with monkeypatch.context() as patch:
+        patch.setattr(WebhookSender, "send_all", sent_then_stopped)
+        with pytest.raises(Stopped):
+            await services.processing.run_all()  # cy's first attempt arrives
+    clock.advance(minutes=2)
+    await services.processing.run_all()  # and is made again once its lease ran out
+
+    ours = [r for r in receiver.requests if r.json["journeyId"] == journey.id]
+    assert sorted((r.json["customerId"], r.attempt) for r in ours) == [
+        ("ann", 1), ("ann", 2), ("bob", 1), ("bob", 2), ("cy", 1), ("cy", 2),
+    ]  # fmt: skip
+    for request in ours:  # ann's and bob's first attempts came before the new secret
+        before = request.attempt == 1 and request.json["customerId"] != "cy"
+        assert request.verifies_with(SECRET if before else renewed)
+    shown: dict[str, set[str]] = {}
+    for request in receiver.requests:
+        shown.setdefault(request.json["customerId"], set()).add(request.delivery_id)
+    assert all(len(ids) == 1 for ids in shown.values())  # the same on every attempt
+    assert len(set.union(*shown.values())) == 4  # and each message its own
+    rows = {d.customer_id: d for d in await deliveries(services, journey)}
+    [their_row] = await deliveries(services, theirs)
+    rows["zed"] = their_row
+    for customer, (delivery_id,) in shown.items():
+        assert re.fullmatch("[0-9a-f]{32}", delivery_id)
+        assert delivery_id == rows[customer].public_id.hex
+        assert delivery_id != str(rows[customer].id)
+    # The row ids count every workspace's messages: ann's and bob's have zed's between.
+    assert rows["ann"].id < rows["zed"].id < rows["bob"].id
+
+
 # -- setting the endpoint ------------------------------------------------------------
 
 
@@ -483,7 +560,9 @@ async def test_an_endpoint_is_replaced_and_cleared(
 
 
 def test_the_signature_is_hmac_sha256_of_timestamp_dot_body():
-    # The vector README gives receivers (openssl computes the same:
-    # printf '%s' '1893488400.{"deliveryId":"1"}' | openssl dgst -sha256 -hmac <secret>).
-    value = signature("whsec-0123456789abcdef", "1893488400", b'{"deliveryId":"1"}')
-    assert value == "sha256=09fa5703ebb2f15ecddbbc917170631419201a49c808463f4b6d0ec967811ad4"
+    # The vector README gives receivers (openssl computes the same: printf '%s'
+    # '1893488400.{"deliveryId":"2976c6d0648e4bccd22895ba1922298e"}' | openssl dgst -sha256
+    # -hmac <secret>).
+    body = b'{"deliveryId":"2976c6d0648e4bccd22895ba1922298e"}'
+    value = signature("whsec-0123456789abcdef", "1893488400", body)
+    assert value == "sha256=b9e52518095c31aed4538dc7e3ea89f15819a55f5c91322d4351d47069535224"
