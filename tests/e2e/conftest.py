@@ -10,8 +10,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -153,13 +153,46 @@ def make_tokens(database_url: str, clock: ManualClock) -> dict[str, str]:
     return asyncio.run(make())
 
 
+def start_server(database_url: str, settings: dict[str, Any]) -> LiveServer:
+    """A started LiveServer on a manual clock at T0, with `settings` overrides."""
+    clock = ManualClock(T0)
+    live = LiveServer(database_url, clock, make_tokens(database_url, clock), settings=settings)
+    live.start()
+    return live
+
+
+@contextmanager
+def live_server(database_url: str, **settings: Any) -> Iterator[LiveServer]:
+    live = start_server(database_url, settings)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@asynccontextmanager
+async def live_server_async(database_url: str, **settings: Any) -> AsyncIterator[LiveServer]:
+    """`live_server` for async tests: making its tokens runs an event loop of its own."""
+    live = await asyncio.to_thread(start_server, database_url, settings)
+    try:
+        yield live
+    finally:
+        await asyncio.to_thread(live.stop)
+
+
 @pytest.fixture
 def server(database_url: str) -> Iterator[LiveServer]:
-    clock = ManualClock(T0)
-    live = LiveServer(database_url, clock, make_tokens(database_url, clock))
-    live.start()
-    yield live
-    live.stop()
+    with live_server(database_url) as live:
+        yield live
+
+
+@pytest.fixture
+def rechecking_server(database_url: str) -> Iterator[LiveServer]:
+    """A server whose open sockets have their tokens checked every 50 ms. That
+    interval is wall-clock time (the check loop sleeps); what the check trusts,
+    and for how long, is on the test's clock."""
+    with live_server(database_url, token_recheck_seconds=0.05) as live:
+        yield live
 
 
 # -- Node.js and the npm packages in tests/e2e/js -----------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,12 +26,10 @@ from websockets.sync.client import ClientConnection, connect
 
 from domain.actions import Role
 from gql.schema import schema
-from service.clock import ManualClock
 from service.services import Services
 from service.settings import Settings
 from service.tokens import Tokens
-from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, gauge, make_tokens, next_message
+from tests.e2e.conftest import LiveServer, gauge, next_message
 
 pytestmark = pytest.mark.e2e
 
@@ -292,23 +290,6 @@ def test_the_audience_upload_is_for_editors_and_admins_of_the_journey(server: Li
 
 
 # -- a revoked token ---------------------------------------------------------------
-
-
-@pytest.fixture
-def rechecking_server(database_url: str) -> Iterator[LiveServer]:
-    """A server whose open sockets have their tokens checked every 50 ms. That
-    interval is wall-clock time (the check loop sleeps); what the check trusts,
-    and for how long, is on the test's clock."""
-    clock = ManualClock(T0)
-    live = LiveServer(
-        database_url,
-        clock,
-        make_tokens(database_url, clock),
-        settings={"token_recheck_seconds": 0.05},
-    )
-    live.start()
-    yield live
-    live.stop()
 
 
 def as_operator(server: LiveServer, use: Callable[[Services], Awaitable[T]]) -> T:

@@ -10,21 +10,15 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from service.clock import ManualClock
-from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, gauge, make_tokens
+from tests.e2e.conftest import LiveServer, gauge, live_server
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def impatient(database_url: str) -> Iterator[LiveServer]:
-    clock = ManualClock(T0)
-    settings = {"ws_init_seconds": 0.5}
-    live = LiveServer(database_url, clock, make_tokens(database_url, clock), settings=settings)
-    live.start()
-    yield live
-    live.stop()
+    with live_server(database_url, ws_init_seconds=0.5) as live:
+        yield live
 
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])

@@ -6,7 +6,7 @@ being valid closed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,13 +17,11 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from domain.actions import Role
-from service.clock import ManualClock
 from service.retention import LogRetention
 from service.services import Services
 from service.settings import Settings
 from service.tokens import Tokens
-from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, gauge, make_tokens
+from tests.e2e.conftest import LiveServer, gauge
 from tests.e2e.test_clients import (
     STATUS_CHANGED,
     TIMEOUT,
@@ -97,20 +95,6 @@ async def closed_with(ws: ClientConnection) -> int | None:
             while True:
                 await ws.recv()
     return closed.value.rcvd.code if closed.value.rcvd else None
-
-
-@pytest.fixture
-def rechecking_server(database_url: str) -> Iterator[LiveServer]:
-    clock = ManualClock(T0)
-    live = LiveServer(
-        database_url,
-        clock,
-        make_tokens(database_url, clock),
-        settings={"token_recheck_seconds": 0.05},
-    )
-    live.start()
-    yield live
-    live.stop()
 
 
 @pytest.mark.anyio

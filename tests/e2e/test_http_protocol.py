@@ -23,9 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from service.clock import ManualClock
-from tests.conftest import T0
-from tests.e2e.conftest import JS_DIR, LiveServer, make_tokens
+from tests.e2e.conftest import JS_DIR, LiveServer, live_server
 
 TIMEOUT = 20.0
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -36,21 +34,10 @@ LIMIT = 64 * 1024  # the tight server's body and WebSocket message limit
 @pytest.fixture
 def tight(database_url: str) -> Iterator[LiveServer]:
     """A server with small limits, so that tests can pass them in a few bytes."""
-    clock = ManualClock(T0)
-    live = LiveServer(
-        database_url,
-        clock,
-        make_tokens(database_url, clock),
-        settings={
-            "max_body_bytes": LIMIT,
-            "ws_max_bytes": LIMIT,
-            "header_timeout_seconds": 1.0,
-            "body_timeout_seconds": 1.0,
-        },
-    )
-    live.start()
-    yield live
-    live.stop()
+    limits = {"max_body_bytes": LIMIT, "ws_max_bytes": LIMIT}
+    timeouts = {"header_timeout_seconds": 1.0, "body_timeout_seconds": 1.0}
+    with live_server(database_url, **limits, **timeouts) as live:
+        yield live
 
 
 def raw_post(

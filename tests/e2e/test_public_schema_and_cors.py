@@ -8,10 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.clock import ManualClock
 from service.settings import Settings
-from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, make_tokens
+from tests.e2e.conftest import LiveServer, live_server
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +19,8 @@ APP = "https://app.example.com"
 
 @pytest.fixture
 def sealed(database_url: str) -> Iterator[LiveServer]:
-    clock = ManualClock(T0)
-    settings = {"public_schema": False, "cors_origins": (APP,)}
-    live = LiveServer(database_url, clock, make_tokens(database_url, clock), settings=settings)
-    live.start()
-    yield live
-    live.stop()
+    with live_server(database_url, public_schema=False, cors_origins=(APP,)) as live:
+        yield live
 
 
 def test_an_embedded_server_shows_its_schema_and_graphiql(server: LiveServer) -> None:

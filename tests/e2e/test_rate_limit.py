@@ -9,9 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.clock import ManualClock
-from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, make_tokens
+from tests.e2e.conftest import LiveServer, live_server
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +19,8 @@ CREATE = "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }"
 
 @pytest.fixture
 def limited(database_url: str) -> Iterator[LiveServer]:
-    clock = ManualClock(T0)
-    settings = {"mutation_rate_limit": "3/minute"}
-    live = LiveServer(database_url, clock, make_tokens(database_url, clock), settings=settings)
-    live.start()
-    yield live
-    live.stop()
+    with live_server(database_url, mutation_rate_limit="3/minute") as live:
+        yield live
 
 
 def test_mutations_over_the_rate_are_refused_with_when_to_retry(limited: LiveServer) -> None:

@@ -24,8 +24,7 @@ import json
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -35,9 +34,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from service.clock import ManualClock
-from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, make_tokens
+from tests.e2e.conftest import LiveServer, live_server_async
 
 # The server commits 130 to 200 transitions a second on a 2-core machine
 # (about 4 ms of CPU each in the service layer alone, on either database, and
@@ -77,33 +74,6 @@ query Log($after: Int) { statusEvents(after: $after, first: 100) { sequence } }
 
 
 # -- the server ---------------------------------------------------------------
-
-
-def start_server(database_url: str, settings: dict[str, Any]) -> LiveServer:
-    """A started LiveServer with `settings` overrides (the `server` fixture takes none)."""
-    clock = ManualClock(T0)
-    live = LiveServer(database_url, clock, make_tokens(database_url, clock), settings=settings)
-    live.start()
-    return live
-
-
-@contextmanager
-def live_server(database_url: str, **settings: Any) -> Iterator[LiveServer]:
-    live = start_server(database_url, settings)
-    try:
-        yield live
-    finally:
-        live.stop()
-
-
-@asynccontextmanager
-async def live_server_async(database_url: str, **settings: Any) -> AsyncIterator[LiveServer]:
-    """`live_server` for async tests: making its tokens runs an event loop of its own."""
-    live = await asyncio.to_thread(start_server, database_url, settings)
-    try:
-        yield live
-    finally:
-        await asyncio.to_thread(live.stop)
 
 
 def ws_url(server: LiveServer) -> str:

@@ -36,16 +36,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import LiveServer, gauge, next_message
-from tests.e2e.test_replay_resume import (
-    Writer,
-    http_client,
-    live_server,
-    live_server_async,
-    logged_sequences,
-    mutate,
-    ws_url,
-)
+from tests.e2e.conftest import LiveServer, gauge, live_server, live_server_async, next_message
+from tests.e2e.test_replay_resume import Writer, http_client, logged_sequences, mutate, ws_url
 
 TIMEOUT = 60.0  # generous: a passing run needs a few seconds
 RESUME_WITH_AFTER = 4410

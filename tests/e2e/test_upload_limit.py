@@ -11,12 +11,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from service.clock import ManualClock
 from service.settings import Settings
 from store.database import sync_url
 from store.tables import AUDIENCE_LISTS, AUDIENCE_MEMBERS
-from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, make_tokens
+from tests.e2e.conftest import LiveServer, live_server
 from tests.e2e.test_http_protocol import _connect, _read_response
 from tests.e2e.test_segment_upload import create_segment, journey, upload
 
@@ -53,16 +51,8 @@ def list_rows(server: LiveServer) -> tuple[int, int]:
 @pytest.fixture
 def tight_uploads(database_url: str) -> Iterator[LiveServer]:
     """A server whose upload limit is a fifth of the list."""
-    clock = ManualClock(T0)
-    live = LiveServer(
-        database_url,
-        clock,
-        make_tokens(database_url, clock),
-        settings={"max_upload_bytes": 10 * MB},
-    )
-    live.start()
-    yield live
-    live.stop()
+    with live_server(database_url, max_upload_bytes=10 * MB) as live:
+        yield live
 
 
 def test_a_50_mb_upload_is_taken_under_the_default_limits(server: LiveServer) -> None:

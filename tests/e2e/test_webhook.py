@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
-from service.clock import ManualClock
 from store.database import sync_url
 from store.tables import DELIVERIES
 from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, make_tokens
+from tests.e2e.conftest import LiveServer, live_server
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.e2e
@@ -58,12 +57,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[LiveServer]:
-    clock = ManualClock(T0)
-    settings = {"channel_failure_limit": 2, "webhook_retry_seconds": 30.0}
-    live = LiveServer(database_url, clock, make_tokens(database_url, clock), settings=settings)
-    live.start()
-    yield live
-    live.stop()
+    with live_server(database_url, channel_failure_limit=2, webhook_retry_seconds=30.0) as live:
+        yield live
 
 
 def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 30) -> Any:
