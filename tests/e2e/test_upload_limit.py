@@ -71,21 +71,24 @@ def test_a_50_mb_upload_is_taken_under_the_default_limits(server: LiveServer) ->
     assert version["audience"] == ["c000000", "c000001", "c000002"]
 
 
+def upload_head(server: LiveServer, journey_id: str, framing: str) -> bytes:
+    """The request line and headers of a CSV upload, its body framed by `framing`."""
+    host = server.base_url.removeprefix("http://")
+    return (
+        f"POST /journeys/{journey_id}/audience HTTP/1.1\r\nhost: {host}\r\n"
+        f"authorization: Bearer {server.tokens['editor']}\r\n"
+        f"content-type: text/csv\r\n{framing}\r\n\r\n"
+    ).encode()
+
+
 def test_an_upload_over_its_limit_is_refused_while_it_streams(
     tight_uploads: LiveServer,
 ) -> None:
     server = tight_uploads
     journey_id = create_segment(server, audience=["ann"])
     before = list_rows(server)
-    host = server.base_url.removeprefix("http://")
     with _connect(server) as sock:
-        sock.sendall(
-            (
-                f"POST /journeys/{journey_id}/audience HTTP/1.1\r\nhost: {host}\r\n"
-                f"authorization: Bearer {server.tokens['editor']}\r\n"
-                "content-type: text/csv\r\ntransfer-encoding: chunked\r\n\r\n"
-            ).encode()
-        )
+        sock.sendall(upload_head(server, journey_id, "transfer-encoding: chunked"))
         # Just past the limit, of a list that would go on to 50 MB: the server must
         # answer without the rest (and without the final empty chunk).
         sent = 0
@@ -112,15 +115,8 @@ def test_an_upload_declared_over_its_limit_is_refused_before_its_body(
     server = tight_uploads
     journey_id = create_segment(server, audience=["ann"])
     before = list_rows(server)
-    host = server.base_url.removeprefix("http://")
     with _connect(server) as sock:
-        sock.sendall(
-            (
-                f"POST /journeys/{journey_id}/audience HTTP/1.1\r\nhost: {host}\r\n"
-                f"authorization: Bearer {server.tokens['editor']}\r\n"
-                f"content-type: text/csv\r\ncontent-length: {CSV_BYTES}\r\n\r\n"
-            ).encode()
-        )
+        sock.sendall(upload_head(server, journey_id, f"content-length: {CSV_BYTES}"))
         # Not one byte of the body sent: the answer comes from the headers alone.
         status, headers, body = _read_response(sock)
 
