@@ -39,6 +39,24 @@ def delivered(cluster: Cluster, journey_id: str) -> int:
     return int(count)
 
 
+def assert_each_sent_once(
+    cluster: Cluster, journey_id: str, *, customers: int, messages: int
+) -> None:
+    """Every customer walked the journey to its end and no message exists twice, and
+    the counters say exactly that."""
+    [(twice,)] = cluster.sql(
+        "SELECT count(*) FROM (SELECT enrollment_id, step_index FROM deliveries "
+        "GROUP BY enrollment_id, step_index HAVING count(*) > 1) AS repeated"
+    )
+    assert twice == 0
+    [counters] = cluster.sql(
+        "SELECT entered, inside, completed, queued, handed_over, delivered "
+        "FROM journey_stats WHERE journey_id = %s",
+        journey_id,
+    )
+    assert tuple(counters) == (customers, 0, customers, 0, 0, messages)
+
+
 def test_a_worker_sends_the_first_message_at_once_when_told_through_redis(cluster: Cluster):
     # Polling far slower than the promptness asked for: only the announcement
     # on Redis can make the worker look in time.
@@ -72,20 +90,7 @@ def test_a_worker_killed_mid_batch_skips_nobody_and_sends_nothing_twice(
     cluster.kill(worker)
     cluster.start_worker()
     wait_until(lambda: delivered(cluster, journey_id) == 12_000, 60, "every message")
-
-    [(twice,)] = cluster.sql(
-        "SELECT count(*) FROM (SELECT enrollment_id, step_index FROM deliveries "
-        "GROUP BY enrollment_id, step_index HAVING count(*) > 1) AS repeated"
-    )
-    assert twice == 0
-    [(entered, inside, completed, queued, handed_over, delivered_count)] = cluster.sql(
-        "SELECT entered, inside, completed, queued, handed_over, delivered "
-        "FROM journey_stats WHERE journey_id = %s",
-        journey_id,
-    )
-    assert (entered, inside, completed, queued, handed_over, delivered_count) == (
-        6000, 0, 6000, 0, 0, 12_000,
-    )
+    assert_each_sent_once(cluster, journey_id, customers=6000, messages=12_000)
 
 
 def test_a_flushed_redis_loses_no_work(cluster: Cluster):

@@ -19,7 +19,12 @@ import pytest
 import jobs.worker
 from jobs.worker import STOP_SECONDS
 from tests.distributed.conftest import Cluster, wait_until
-from tests.distributed.test_audience import ENROLL, delivered, running_journey
+from tests.distributed.test_audience import (
+    ENROLL,
+    assert_each_sent_once,
+    delivered,
+    running_journey,
+)
 from tests.distributed.test_faults import Api
 
 CUSTOMERS = 10_000
@@ -76,20 +81,7 @@ def test_a_stopped_worker_finishes_its_batch_and_exits_0(
 
     cluster.start_worker()
     wait_until(lambda: delivered(cluster, journey_id) == total, 120, "the rest of the backlog")
-
-    [(twice,)] = cluster.sql(
-        "SELECT count(*) FROM (SELECT enrollment_id, step_index FROM deliveries "
-        "GROUP BY enrollment_id, step_index HAVING count(*) > 1) AS repeated"
-    )
-    assert twice == 0
-    [(entered, inside, completed, queued, handed_over, delivered_count)] = cluster.sql(
-        "SELECT entered, inside, completed, queued, handed_over, delivered "
-        "FROM journey_stats WHERE journey_id = %s",
-        journey_id,
-    )
-    assert (entered, inside, completed, queued, handed_over, delivered_count) == (
-        CUSTOMERS, 0, CUSTOMERS, 0, 0, total,
-    )  # fmt: skip
+    assert_each_sent_once(cluster, journey_id, customers=CUSTOMERS, messages=total)
     # Across both workers' logs, each customer got each message once.
     sent = Counter[str]()
     for path in cluster.tmp.glob("worker-*.log"):
