@@ -342,8 +342,6 @@ def test_a_revoked_token_is_refused_everywhere_once_the_trust_window_has_passed(
         server.websocket(as_="revoked", protocol="graphql-ws") as legacy,
     ):
         for ws, kind in ((modern, "subscribe"), (legacy, "start")):
-            # Named after its protocol: each socket has an execution of its own,
-            # whose first message is the counts now.
             query = f"subscription {kind.title()} {{ statusCountsChanged {{ status count }} }}"
             ws.send(json.dumps({"id": "1", "type": kind, "payload": {"query": query}}))
             assert next_message(ws)["type"] in ("next", "data")  # served
