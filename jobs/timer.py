@@ -47,19 +47,25 @@ class TimerLoop:
     async def run(self) -> None:
         clock = self._services.clock
         while not self._stopping.is_set():
+            began = clock.now()
             try:
                 await self.run_once()
                 next_due = await self._services.reads.next_due_at()
             except Exception:
                 log.exception("timer pass failed; trying again shortly")
-                next_due = None
                 await rest(self._stopping, 1)
+                continue
+            if next_due is not None and next_due <= began:
+                # Due before the pass began and still there: it could not be applied
+                # (another process holds it). Again after a second of waiting (not of
+                # the clock the dates are read on, which a test may hold still).
+                await rest(self._stopping, 1)
+                continue
             if self._stopping.is_set():
                 return
-            now = clock.now()
-            until = now + self._idle
-            if next_due is not None and next_due < until:
-                # A date already past after a full pass is one we could not
-                # apply; retry it in a second rather than spin.
-                until = next_due if next_due > now else now + timedelta(seconds=1)
+            # A date reached while the pass ran (after it read what was due) is
+            # slept for until now, which is no wait: the next pass applies it.
+            until = clock.now() + self._idle
+            if next_due is not None:
+                until = min(until, next_due)
             await clock.sleep_until(until, self._wakeup)
