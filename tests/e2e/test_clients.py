@@ -287,15 +287,18 @@ async def receive(ws: ClientConnection, timeout: float = TIMEOUT) -> dict[str, A
 async def receive_operation(
     ws: ClientConnection, skipped: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """The next message about an operation; answers pings, notes keep-alives in `skipped`."""
-    while True:
-        message = await receive(ws)
-        if message["type"] == "ping":  # graphql-transport-ws: answer as soon as possible
-            await send(ws, {"type": "pong"})
-        if message["type"] not in ("ping", "pong", "ka"):
-            return message
-        if skipped is not None:
-            skipped.append(message)
+    """The next message about an operation, within TIMEOUT in all; answers pings, notes
+    keep-alives in `skipped`. (One deadline for the whole wait: a keep-alive every 15 s
+    must not restart it, or a missing message would wait for pytest's timeout.)"""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            message = await receive(ws)
+            if message["type"] == "ping":  # graphql-transport-ws: answer as soon as possible
+                await send(ws, {"type": "pong"})
+            if message["type"] not in ("ping", "pong", "ka"):
+                return message
+            if skipped is not None:
+                skipped.append(message)
 
 
 @asynccontextmanager
