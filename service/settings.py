@@ -1,7 +1,8 @@
 """Settings, read once from the environment at start (pydantic-settings).
 
-Each setting is declared once, below: its environment variable, type, default,
-bounds and what it is for. `journeys settings` prints them with their values
+Each setting is declared once, below: its type, default, bounds and what it is
+for; its environment variable is JOURNEYS_ and its name in capitals, unless it
+names another. `journeys settings` prints them with their values
 (secrets hidden). A value that cannot work is refused at start with the
 variable's name and what to set (SettingsError).
 
@@ -35,8 +36,8 @@ class Mode(StrEnum):
 
 
 def _env(name: str) -> Any:
-    # The environment variable's name, and the field's own name for callers
-    # that build settings in code (tests, benchmarks).
+    # A variable named otherwise than JOURNEYS_<FIELD NAME> (DATABASE_URL, REDIS_URL);
+    # code that builds settings (tests, benchmarks) passes field names either way.
     return AliasChoices(name)
 
 
@@ -64,10 +65,12 @@ class _Environment(PydanticBaseSettingsSource):
 
 
 def _variable(field: FieldInfo, field_name: str) -> str:
+    """The environment variable a field is read from: JOURNEYS_<FIELD NAME>, unless
+    the field names another (`_env`)."""
     alias = field.validation_alias
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
-    return field_name.upper()
+    return f"JOURNEYS_{field_name.upper()}"
 
 
 class Settings(BaseSettings):
@@ -86,7 +89,6 @@ class Settings(BaseSettings):
     timer_idle_seconds: float = Field(
         5.0,
         gt=0,
-        validation_alias=_env("JOURNEYS_TIMER_IDLE_SECONDS"),
         description="the embedded timer wakes at least this often, to see dates other "
         "processes wrote",
     )
@@ -94,33 +96,28 @@ class Settings(BaseSettings):
         5,
         ge=1,
         le=60,
-        validation_alias=_env("JOURNEYS_SWEEP_SECONDS"),
         description="how often workers sweep the database for late transitions",
     )
     processing_poll_ms: int = Field(
         250,
         gt=0,
-        validation_alias=_env("JOURNEYS_PROCESSING_POLL_MS"),
         description="the step processor looks for due steps at least this often (it is "
         "also told of new work)",
     )
     counts_interval_ms: int = Field(
         500,
         gt=0,
-        validation_alias=_env("JOURNEYS_COUNTS_INTERVAL_MS"),
         description="statusCountsChanged and journeyStatsChanged send at most one "
         "message per interval per subscriber",
     )
     queue_name: str = Field(
         "journeys:queue",
         min_length=1,
-        validation_alias=_env("JOURNEYS_QUEUE_NAME"),
         description="the arq queue; another name keeps deployments apart on one Redis",
     )
     ws_outbox_frames: int = Field(
         10_000,
         gt=0,
-        validation_alias=_env("JOURNEYS_WS_OUTBOX_FRAMES"),
         description="frames waiting for one WebSocket before it is closed with 4410 "
         "(a burst of a campaign's starts reaches a healthy dashboard whole; a stalled "
         "client holds at most this many, about 3 MB)",
@@ -128,14 +125,12 @@ class Settings(BaseSettings):
     ws_outbox_bytes: int = Field(
         4 * 1024 * 1024,
         ge=64 * 1024,
-        validation_alias=_env("JOURNEYS_WS_OUTBOX_BYTES"),
         description="and at most this much of them (JSON text, about a byte a character): "
         "a stalled client costs no more memory however large the events",
     )
     feed_queue_events: int = Field(
         10_000,
         gt=0,
-        validation_alias=_env("JOURNEYS_FEED_QUEUE_EVENTS"),
         description="status events that may wait for one subscription's execution (shared "
         "by the sockets asking the same); beyond, it is dropped and its sockets resume with "
         "`after`",
@@ -143,27 +138,23 @@ class Settings(BaseSettings):
     ws_ping_seconds: float = Field(
         20.0,
         gt=0,
-        validation_alias=_env("JOURNEYS_WS_PING_SECONDS"),
         description="uvicorn pings every WebSocket this often and drops one that does not "
         "answer within as long",
     )
     ws_init_seconds: float = Field(
         10.0,
         gt=0,
-        validation_alias=_env("JOURNEYS_WS_INIT_SECONDS"),
         description="a WebSocket must send connection_init within this time of opening, "
         "on either protocol (closed with 4408)",
     )
     token_recheck_seconds: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("JOURNEYS_TOKEN_RECHECK_SECONDS"),
         description="an open WebSocket checks its token again this often (4403 when "
         "revoked or expired)",
     )
     ws_deflate: bool = Field(
         False,
-        validation_alias=_env("JOURNEYS_WS_DEFLATE"),
         description="permessage-deflate on WebSockets; off: frames are small, and it cost "
         "about 40 KiB a connection and half again the CPU of a send",
     )
@@ -171,20 +162,17 @@ class Settings(BaseSettings):
         5.0,
         gt=0,
         le=60,
-        validation_alias=_env("JOURNEYS_WEBHOOK_TIMEOUT_SECONDS"),
         description="how long one webhook POST may take, connecting included",
     )
     webhook_max_attempts: int = Field(
         5,
         ge=1,
         le=20,
-        validation_alias=_env("JOURNEYS_WEBHOOK_MAX_ATTEMPTS"),
         description="attempts a webhook message gets before it has FAILED",
     )
     webhook_retry_seconds: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("JOURNEYS_WEBHOOK_RETRY_SECONDS"),
         description="the wait before a message's first retry, doubling after each further "
         "attempt (at most an hour)",
     )
@@ -192,19 +180,16 @@ class Settings(BaseSettings):
         20,
         ge=1,
         le=200,
-        validation_alias=_env("JOURNEYS_WEBHOOK_CONCURRENCY"),
         description="webhook POSTs one process has under way at once",
     )
     channel_failure_limit: int = Field(
         5,
         ge=1,
-        validation_alias=_env("JOURNEYS_CHANNEL_FAILURE_LIMIT"),
         description="a journey whose channel fails this many attempts in a row goes to ERROR",
     )
     max_body_bytes: int = Field(
         1024 * 1024,
         ge=1024,
-        validation_alias=_env("JOURNEYS_MAX_BODY_BYTES"),
         description="the largest HTTP request body (413 beyond, while it streams in); the "
         "audience upload has its own limit, JOURNEYS_MAX_UPLOAD_BYTES",
     )
@@ -212,52 +197,44 @@ class Settings(BaseSettings):
         1 << 30,
         ge=1024,
         le=1 << 40,
-        validation_alias=_env("JOURNEYS_MAX_UPLOAD_BYTES"),
         description="the largest audience-list upload, POST /journeys/{id}/audience (1 GiB: "
         "10 million ids of 100 characters); 413 beyond, while it streams in",
     )
     ws_max_bytes: int = Field(
         1024 * 1024,
         ge=1024,
-        validation_alias=_env("JOURNEYS_WS_MAX_BYTES"),
         description="the largest WebSocket message a client may send (closed with 1009 "
         "beyond)",
     )
     header_timeout_seconds: float = Field(
         10.0,
         gt=0,
-        validation_alias=_env("JOURNEYS_HEADER_TIMEOUT_SECONDS"),
         description="a request's headers must arrive within this time (408), against "
         "clients trickling bytes",
     )
     body_timeout_seconds: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("JOURNEYS_BODY_TIMEOUT_SECONDS"),
         description="a request's body must arrive within this time of its headers (408)",
     )
 
     mutation_rate_limit: str = Field(
         "100/second;3000/minute",
-        validation_alias=_env("JOURNEYS_MUTATION_RATE_LIMIT"),
         description="mutations one token may make, in the limits library's notation "
         "(every window must have room; off: no limit)",
     )
     public_schema: bool | None = Field(
         None,
-        validation_alias=_env("JOURNEYS_PUBLIC_SCHEMA"),
         description="introspection and GraphiQL at /graphql (unset: on in embedded mode, "
         "off in distributed mode)",
     )
     cors_origins: tuple[str, ...] = Field(
         (),
-        validation_alias=_env("JOURNEYS_CORS_ORIGINS"),
         description="origins whose browser pages may call the API, comma-separated "
         "(none by default)",
     )
     log_format: Literal["json", "text"] = Field(
         "json",
-        validation_alias=_env("JOURNEYS_LOG_FORMAT"),
         description="json: one JSON object a line, with the request id (for log "
         "collectors); text: plain lines for a terminal",
     )
@@ -265,7 +242,6 @@ class Settings(BaseSettings):
         None,
         ge=1,
         le=65535,
-        validation_alias=_env("JOURNEYS_METRICS_PORT"),
         description="a worker serves its Prometheus metrics on this port (API processes "
         "serve them at /metrics)",
     )
