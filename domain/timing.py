@@ -46,6 +46,16 @@ TIMED_ACTIONS: dict[Status, TimedAction] = {
 }
 
 
+def timed_date(
+    action: Action, start_at: datetime | None, end_at: datetime | None
+) -> datetime | None:
+    """The journey date a timed action (START, END) is due at; None for another action."""
+    for timed in TIMED_ACTIONS.values():
+        if timed.action is action:
+            return start_at if timed.date_field == "start_at" else end_at
+    return None
+
+
 def next_timed_action(
     status: Status, start_at: datetime | None, end_at: datetime | None
 ) -> tuple[Action, datetime | None] | None:
@@ -53,7 +63,7 @@ def next_timed_action(
     timed = TIMED_ACTIONS.get(status)
     if timed is None:
         return None
-    date = start_at if timed.date_field == "start_at" else end_at
+    date = timed_date(timed.action, start_at, end_at)
     if date is None and not timed.due_without_date:
         return None
     return timed.action, date

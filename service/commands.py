@@ -23,6 +23,7 @@ from domain.audience import inline_audience
 from domain.content import AudienceList, Content, JourneyKind
 from domain.errors import NotFound, TransitionNotAllowed
 from domain.journey import Journey
+from domain.timing import timed_date
 from service.bus import EventBus
 from service.clock import Clock
 from service.metrics import Metrics
@@ -319,8 +320,8 @@ def _due_dates(uow: UnitOfWork) -> Callable[[str, str], datetime | None]:
 
     def due_at(journey_id: str, action: str) -> datetime | None:
         journey = journeys.get(journey_id)
-        if journey is None or action not in (Action.START, Action.END):
+        if journey is None:
             return None
-        return journey.start_at if action == Action.START else journey.end_at
+        return timed_date(Action(action), journey.start_at, journey.end_at)
 
     return due_at

@@ -8,7 +8,13 @@ import pytest
 
 from domain.actions import Action
 from domain.statuses import Status
-from domain.timing import due_action, next_timed_action, running_status, window_is_open
+from domain.timing import (
+    due_action,
+    next_timed_action,
+    running_status,
+    timed_date,
+    window_is_open,
+)
 from tests.domain.factories import END, START, T0, at
 
 TICK = timedelta(microseconds=1)
@@ -93,3 +99,9 @@ def test_next_timed_action(status, start_at, end_at, expected):
 )
 def test_due_action(status, start_at, end_at, now, expected):
     assert due_action(status, start_at, end_at, now) is expected
+
+
+def test_timed_date_is_the_date_each_timed_action_waits_for():
+    assert timed_date(Action.START, START, END) == START
+    assert timed_date(Action.END, START, END) == END
+    assert timed_date(Action.PAUSE, START, END) is None
