@@ -56,3 +56,9 @@ class JourneyChanged:
 WorkspaceEvent = LoggedStatusChange | JourneyChanged
 """What a workspace's live subscriptions hear: its logged status changes, in
 sequence order, and its journey changes, as they are announced."""
+
+
+def moves_status_counts(event: WorkspaceEvent) -> bool:
+    """Whether the event may change how many journeys are in each status: a status
+    change, a journey created or deleted; an edit (a new name...) does not."""
+    return isinstance(event, LoggedStatusChange) or event.what is not Change.UPDATED

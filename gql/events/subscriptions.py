@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import strawberry
 
 from domain.errors import NotFound
-from domain.events import Change, LoggedStatusChange, WorkspaceEvent
+from domain.events import WorkspaceEvent, moves_status_counts
 from domain.statuses import Status
 from gql.context import Info
 from gql.events.types import StatusEventType
@@ -68,9 +68,9 @@ COUNTS_REFRESH_SECONDS = 10.0
 
 
 async def count_changes(events: Events) -> AsyncIterator[WorkspaceEvent]:
-    """The events that may move the counts: an edit (a new name...) moves none."""
+    """The events that may move the counts (domain.events.moves_status_counts)."""
     async for event in events:
-        if isinstance(event, LoggedStatusChange) or event.what is not Change.UPDATED:
+        if moves_status_counts(event):
             yield event
 
 
