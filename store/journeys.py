@@ -195,9 +195,13 @@ class JourneyRepository:
 
     def _written(self) -> list[JourneyChanged]:
         """The journeys this flush creates or moves to a new revision (every change
-        of a journey bumps it), before their snapshots are taken afresh."""
+        of a journey bumps it), before their snapshots are taken afresh; not those
+        whose status changed: their logged event tells it, and a second signal would
+        double the frames of every burst of transitions."""
         written = []
         for journey in self._seen.values():
+            if journey.events:
+                continue
             snapshot = self._loaded.get(journey.id)
             if snapshot is None:
                 change = Change.CREATED

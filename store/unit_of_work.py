@@ -55,10 +55,7 @@ class UnitOfWork:
         # the workspace's counter row until the transaction ends, so the less
         # work left after it, the less other writers wait.
         pending: dict[str, list[StatusChanged]] = defaultdict(list)
-        # A journey whose status changed is told by its logged event; a second
-        # signal for it would double the frames of every burst of transitions.
-        with_events = {journey.id for journey in self.journeys.seen if journey.events}
-        self.changed = [c for c in self.journeys.changes if c.journey_id not in with_events]
+        self.changed = self.journeys.changes
         for journey in self.journeys.seen:
             for change in journey.events:
                 if begins_loading(journey.kind, change.status):
