@@ -11,7 +11,6 @@ does is recomputed from the database, batch by batch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import cProfile
 import logging
 import os
@@ -48,8 +47,7 @@ class ProcessingLoop:
                 log.exception("processing pass failed; trying again shortly")
                 await rest(self._stopping, 1)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), timeout=self._poll_seconds)
+            await rest(ready, self._poll_seconds)
 
 
 class _Profile:

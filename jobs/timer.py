@@ -61,8 +61,6 @@ class TimerLoop:
                 # the clock the dates are read on, which a test may hold still).
                 await rest(self._stopping, 1)
                 continue
-            if self._stopping.is_set():
-                return
             # A date reached while the pass ran (after it read what was due) is
             # slept for until now, which is no wait: the next pass applies it.
             until = clock.now() + self._idle

@@ -290,8 +290,6 @@ def begin_load(connection: Connection, journey_id: str, now: datetime) -> None:
     _BEGIN_LOAD.execute(connection, {"journey_id": journey_id, "now": now})
 
 
-
-
 def window_is_open(
     start_at: ColumnElement[Any], end_at: ColumnElement[Any], now: ColumnElement[Any]
 ) -> ColumnElement[bool]:
