@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -260,7 +261,8 @@ def transition_work(
 
 
 # Every column of both rows and the journey's labels (as JSON), as the project's
-# `store.loading.journeys_where` selects them: one statement.
+# `store.loading.journeys_where` selects them: one statement, built once per dialect.
+@functools.cache
 def _journey_with_latest(dialect: Dialect) -> str:
     return (
         "SELECT j.pk, j.id, j.workspace_id, j.name, j.kind, j.status, j.revision, "
