@@ -116,6 +116,10 @@ async def test_each_change_without_a_status_event_reaches_its_workspace_alone(
     )
     await until(lambda: len(theirs.payloads) == 1, "the outsider's own signal")
     assert [c["journeyId"] for c in changes(theirs)] == [foreign.id]
+    # A change of ours after theirs: once it is here, a leaked signal would be too.
+    await commands.rename(callers.editor, journey.id, "Welcome once more")
+    shown = {"name": "Welcome once more", "labels": ["vip"]}
+    await then({"journeyId": journey.id, "revision": 6, "what": "UPDATED", "journey": shown})
     assert foreign.id not in {c["journeyId"] for c in changes(ours)}
 
 
