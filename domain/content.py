@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from domain.conditions import AttributeCondition, Condition
 from domain.errors import ValidationFailed
 from domain.text import text_problem
 
@@ -69,6 +70,11 @@ class Content:
     audience: AudienceList | None = None
     # How long a queued message stays recallable before it is handed over.
     send_delay_seconds: int = 0
+    # A segment journey's audience by condition: the profiles that match when the
+    # load reaches them (instead of a list).
+    audience_condition: Condition | None = None
+    # An event-triggered journey admits only for a trigger whose properties meet these.
+    trigger_where: tuple[AttributeCondition, ...] = ()
 
 
 CONTENT_FIELDS = (
@@ -78,6 +84,8 @@ CONTENT_FIELDS = (
     "trigger_event",
     "audience",
     "send_delay_seconds",
+    "audience_condition",
+    "trigger_where",
 )
 
 
@@ -103,6 +111,11 @@ def normalized(content: Content) -> Content:
         problems.append(f"a journey has at most {MAX_STEPS} steps")
     for index, step in enumerate(content.steps, start=1):
         problems += _step_problems(index, step)
+    if content.audience is not None and content.audience_condition is not None:
+        problems.append(
+            "a segment journey's audience is a list or a condition, not both: clear the "
+            "list (audience: null) to use audienceCondition"
+        )
     if not 0 <= content.send_delay_seconds <= MAX_SEND_DELAY_SECONDS:
         problems.append(f"sendDelaySeconds must be between 0 and {MAX_SEND_DELAY_SECONDS}")
     if problems:
@@ -177,6 +190,13 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
             problems.append(f"step {index}: {why}")
     if kind is JourneyKind.EVENT_TRIGGERED and not content.trigger_event:
         problems.append("an event-triggered journey needs a trigger event")
-    if kind is JourneyKind.SEGMENT_SCHEDULED and not (content.audience and content.audience.size):
-        problems.append("a segment journey needs a non-empty audience list")
+    has_list = bool(content.audience and content.audience.size)
+    if kind is JourneyKind.SEGMENT_SCHEDULED and not (has_list or content.audience_condition):
+        problems.append(
+            "a segment journey needs a non-empty audience list or an audience condition"
+        )
+    if kind is JourneyKind.EVENT_TRIGGERED and content.audience_condition is not None:
+        problems.append("only a segment journey has an audience condition")
+    if kind is JourneyKind.SEGMENT_SCHEDULED and content.trigger_where:
+        problems.append("only an event-triggered journey has a triggerWhere")
     return problems

@@ -257,7 +257,11 @@ class Journey:
                 actor.role,
                 now,
             )
-        if changes.get("audience", self.latest.content.audience) != self.latest.content.audience:
+        latest = self.latest.content
+        if any(
+            changes.get(name, getattr(latest, name)) != getattr(latest, name)
+            for name in ("audience", "audience_condition")
+        ):
             self.check_list_may_change(actor, now)
         content = revise(self.latest.content, changes)
         if mode is EditMode.LIVE:

@@ -108,6 +108,8 @@ class JourneyCommands:
             edits = dict(changes)
             if customer_ids is not None:
                 edits["audience"] = self._inline_list(uow, principal, customer_ids)
+                if customer_ids:
+                    edits.setdefault("audience_condition", None)  # a list replaces it
             journey.edit(edits, principal.actor, self._clock.now())
 
         return await self._change(principal, journey_id, expected_revision, edit)
@@ -121,7 +123,7 @@ class JourneyCommands:
         def attach(journey: Journey, uow: UnitOfWork) -> None:
             now = self._clock.now()
             audience = segments.complete_list(uow.connection, list_pk, list_id, now)
-            journey.edit({"audience": audience}, principal.actor, now)
+            journey.edit({"audience": audience, "audience_condition": None}, principal.actor, now)
 
         return await self._change(principal, journey_id, None, attach)
 

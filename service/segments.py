@@ -27,6 +27,7 @@ from datetime import timedelta
 
 from domain.actions import Action, Actor, require_write
 from domain.audience import ListRefusal, admission_refusal
+from domain.conditions import condition_from_json
 from domain.errors import NotFound, ValidationFailed
 from domain.journey import Journey
 from domain.statuses import Status
@@ -35,6 +36,7 @@ from service.clock import Clock
 from service.commands import JourneyCommands
 from service.list_upload import SHOWN_REFUSALS, Batch, ListReader, RefusedLine, media_type
 from service.reads import JourneyReads
+from service.streaming import write_while_reading
 from service.tokens import Principal
 from store import audience as audience_store
 from store import segments
@@ -109,29 +111,14 @@ class AudienceUploads:
         )
 
     async def _write_while_reading(self, list_pk: int, batches: AsyncIterator[Batch]) -> None:
-        """Each batch is written while the next one is read: the database's part of the
-        work (PostgreSQL's server process, SQLite's thread) runs beside this process's
-        reading, not after it. One write at a time is in flight; when reading fails,
-        it is let finish, and its rows go with the rest of the list."""
-        writing: asyncio.Task[None] | None = None
-        try:
-            async for batch in batches:
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(
-                    self._database.transaction(
-                        lambda c, b=batch: segments.add_members(  # type: ignore[misc]
-                            c, list_pk, b.positions, b.customer_ids
-                        )
-                    )
-                )
-            if writing is not None:
-                await writing
-        finally:
-            if writing is not None and not writing.done():
-                await asyncio.wait([writing])
-                if not writing.cancelled():
-                    writing.exception()  # the reading's error is the one to tell
+        """Each batch is written while the next one is read (service.streaming); when
+        reading fails, the rows written go with the rest of the list."""
+        await write_while_reading(
+            batches,
+            lambda b: self._database.transaction(
+                lambda c: segments.add_members(c, list_pk, b.positions, b.customer_ids)
+            ),
+        )
 
     async def _check_journey(self, principal: Principal, journey_id: str) -> None:
         """Refuse before the body is read: no such journey, not a segment journey, or a
@@ -219,7 +206,15 @@ class AudienceLoading:
                 Status(journey.status), journey.start_at, journey.end_at, now
             ):
                 continue  # the status changed since the load was picked, or the window shut
-            admitted = segments.load_batch(connection, load, share, now)
+            if load.list_pk is not None:
+                admitted = segments.load_batch(connection, load, journey.workspace_id, share, now)
+            elif journey.audience_condition is None:
+                continue  # a version with neither cannot go live (domain.content)
+            else:
+                condition = condition_from_json(journey.audience_condition)
+                admitted = segments.load_condition_batch(
+                    connection, load, journey.workspace_id, condition, share, now
+                )
             if admitted is not None:
                 entered[load.journey_id] = admitted
                 worked = True

@@ -54,6 +54,8 @@ VERSION_COLUMNS = (
     VERSIONS.c.audience_list,
     VERSIONS.c.audience_size,
     VERSIONS.c.send_delay_seconds.label("version_send_delay_seconds"),
+    VERSIONS.c.audience_condition,
+    VERSIONS.c.trigger_where,
     VERSIONS.c.created_at.label("version_created_at"),
     VERSIONS.c.created_by,
 )

@@ -8,6 +8,12 @@ from typing import Any, TypeAlias
 from sqlalchemy import Row
 
 from domain.actions import Action, ActorKind, ActorName
+from domain.conditions import (
+    condition_from_json,
+    condition_to_json,
+    where_from_json,
+    where_to_json,
+)
 from domain.content import AudienceList, Content, JourneyKind, Step, StepType
 from domain.events import LoggedStatusChange, StatusChanged
 from domain.journey import Journey, Version
@@ -49,6 +55,10 @@ def version_values(journey_id: str, version: Version) -> dict[str, Any]:
         "audience_list": content.audience.id if content.audience else None,
         "audience_size": content.audience.size if content.audience else 0,
         "send_delay_seconds": content.send_delay_seconds,
+        "audience_condition": condition_to_json(content.audience_condition)
+        if content.audience_condition
+        else None,
+        "trigger_where": where_to_json(content.trigger_where) if content.trigger_where else None,
         "created_at": version.created_at,
         "created_by": version.created_by,
     }
@@ -65,6 +75,12 @@ def version_from_row(row: AnyRow) -> Version:
         if row.audience_list
         else None,
         send_delay_seconds=row.version_send_delay_seconds,
+        audience_condition=condition_from_json(row.audience_condition)
+        if row.audience_condition
+        else None,
+        trigger_where=where_from_json(row.trigger_where, "triggerWhere")
+        if row.trigger_where
+        else (),
     )
     return Version(row.number, content, row.version_created_at, row.created_by)
 

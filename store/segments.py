@@ -38,15 +38,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 from sqlalchemy.util import await_only
 
+from domain.condition_sql import compile_condition
+from domain.conditions import Condition
 from domain.content import AudienceList
 from domain.statuses import Status, traits
 from domain.walking import EnrollmentState
 from store.compiled import Statement
+from store.conditions import PROFILES, bound
 from store.lists import one_of
 from store.tables import (
     AUDIENCE_LISTS,
     AUDIENCE_LOADS,
     AUDIENCE_MEMBERS,
+    CUSTOMERS,
     ENROLLMENTS,
     JOURNEYS,
     VERSIONS,
@@ -278,15 +282,19 @@ _BEGIN_LOAD = Statement(
             (VERSIONS.c.journey_id == JOURNEYS.c.id)
             & (VERSIONS.c.number == JOURNEYS.c.live_version),
         )
-        .join(AUDIENCE_LISTS, AUDIENCE_LISTS.c.id == VERSIONS.c.audience_list)
-        .where(JOURNEYS.c.id == bindparam("journey_id")),
+        .outerjoin(AUDIENCE_LISTS, AUDIENCE_LISTS.c.id == VERSIONS.c.audience_list)
+        .where(
+            JOURNEYS.c.id == bindparam("journey_id"),
+            VERSIONS.c.audience_list.is_not(None) | VERSIONS.c.audience_condition.is_not(None),
+        ),
     )
     .on_conflict_do_nothing()
 )
 
 
 def begin_load(connection: Connection, journey_id: str, now: datetime) -> None:
-    """The journey's live list starts loading (once: a load already begun goes on)."""
+    """The journey's live audience starts loading (once: a load already begun goes on): its
+    list, or the profiles that meet its condition (a load with no list)."""
     _BEGIN_LOAD.execute(connection, {"journey_id": journey_id, "now": now})
 
 
@@ -316,6 +324,7 @@ _LOADS = Statement(
         AUDIENCE_LOADS.c.journey_id,
         AUDIENCE_LOADS.c.list_pk,
         AUDIENCE_LOADS.c.loaded_through,
+        AUDIENCE_LOADS.c.loaded_after,
     )
     .where(
         AUDIENCE_LOADS.c.finished_at.is_(None),
@@ -324,7 +333,10 @@ _LOADS = Statement(
                 JOURNEYS.c.id == AUDIENCE_LOADS.c.journey_id,
                 JOURNEYS.c.status.in_(_LOADING),
                 window_is_open(JOURNEYS.c.start_at, JOURNEYS.c.end_at, _NOW),
-                _MORE_TO_LOAD | (JOURNEYS.c.status == Status.ACTIVE.value),
+                # A load by condition cannot tell it has more without running it.
+                _MORE_TO_LOAD
+                | AUDIENCE_LOADS.c.list_pk.is_(None)
+                | (JOURNEYS.c.status == Status.ACTIVE.value),
             )
         ),
     )
@@ -342,9 +354,14 @@ _LOADING_JOURNEYS = Statement(
         JOURNEYS.c.status,
         JOURNEYS.c.start_at,
         JOURNEYS.c.end_at,
+        VERSIONS.c.audience_condition,
+    )
+    .join(
+        VERSIONS,
+        (VERSIONS.c.journey_id == JOURNEYS.c.id) & (VERSIONS.c.number == JOURNEYS.c.live_version),
     )
     .where(one_of(JOURNEYS.c.id, "ids"))
-    .with_for_update(read=True)
+    .with_for_update(of=JOURNEYS, read=True)
 )
 
 _NEXT_POSITIONS = (
@@ -384,6 +401,26 @@ _LOAD = Statement(
     .on_conflict_do_nothing()
 )
 
+# The loaded customers' profiles, created where missing (an enrollment creates one).
+_PROFILES = Statement(
+    insert_or_skip(CUSTOMERS)
+    .from_select(
+        ["workspace_id", "id", "attributes", "created_at", "updated_at"],
+        select(
+            bindparam("workspace_id", type_=CUSTOMERS.c.workspace_id.type),
+            AUDIENCE_MEMBERS.c.customer_id,
+            bindparam("empty", type_=CUSTOMERS.c.attributes.type),
+            _ENTERED_AT,  # created_at
+            _ENTERED_AT,  # updated_at
+        ).where(
+            AUDIENCE_MEMBERS.c.list_pk == bindparam("list_pk"),
+            AUDIENCE_MEMBERS.c.position > bindparam("after"),
+            AUDIENCE_MEMBERS.c.position <= bindparam("through"),
+        ),
+    )
+    .on_conflict_do_nothing()
+)
+
 _ADVANCE_CURSOR = Statement(
     update(AUDIENCE_LOADS)
     .where(AUDIENCE_LOADS.c.journey_id == bindparam("journey_id"))
@@ -403,12 +440,15 @@ def loads_to_run(connection: Connection, now: datetime, limit: int) -> list[Any]
 
 
 def loading_journeys(connection: Connection, journey_ids: Sequence[str]) -> dict[str, Any]:
-    """{id: (id, workspace_id, status, start_at, end_at)}, held against status changes."""
+    """{id: (id, workspace_id, status, start_at, end_at, audience_condition)}, held against
+    status changes."""
     rows = _LOADING_JOURNEYS.rows(connection, {"ids": list(journey_ids)})
     return {row.id: row for row in rows}
 
 
-def load_batch(connection: Connection, load: Any, limit: int, now: datetime) -> int | None:
+def load_batch(
+    connection: Connection, load: Any, workspace_id: str, limit: int, now: datetime
+) -> int | None:
     """Offer the next `limit` customers of a load entry, first step due now, and move
     its cursor past them; returns how many entered, or None when the list is done.
     A customer already inside (enrolled another way) is skipped, and so is one
@@ -420,9 +460,65 @@ def load_batch(connection: Connection, load: Any, limit: int, now: datetime) -> 
     entered = _LOAD.execute(
         connection, {**values, "through": through, "journey_id": load.journey_id, "now": now}
     )
+    _PROFILES.execute(
+        connection,
+        {**values, "through": through, "workspace_id": workspace_id, "empty": {}, "now": now},
+    )
     _ADVANCE_CURSOR.execute(connection, {"journey_id": load.journey_id, "through": through})
     return entered
 
 
 def finish_load(connection: Connection, journey_id: str, now: datetime) -> None:
     _FINISH.execute(connection, {"journey_id": journey_id, "now": now})
+
+
+# -- loading the profiles that meet a condition ---------------------------------------
+
+_ADVANCE_CONDITION_CURSOR = Statement(
+    update(AUDIENCE_LOADS)
+    .where(AUDIENCE_LOADS.c.journey_id == bindparam("journey_id"))
+    .values(loaded_after=bindparam("through"))
+)
+
+
+def load_condition_batch(
+    connection: Connection,
+    load: Any,
+    workspace_id: str,
+    condition: Condition,
+    limit: int,
+    now: datetime,
+) -> int | None:
+    """Offer the next `limit` profiles (in id order, after the load's cursor) that meet
+    the condition now entry, and move the cursor past them; returns how many entered, or
+    None when no profile after the cursor meets it. As for a list, the cursor moves in
+    the same transaction, so nobody is offered twice."""
+    sql = compile_condition(condition, connection.dialect.name, now, PROFILES)
+    after = "customers.id > :after AND " if load.loaded_after is not None else ""
+    matching = f"customers.workspace_id = :workspace AND {after}{sql.text}"
+    values = {"workspace": workspace_id, "after": load.loaded_after}
+    through = connection.execute(
+        bound(
+            sql,
+            f"SELECT max(id) FROM (SELECT customers.id FROM customers WHERE {matching} "
+            "ORDER BY customers.id LIMIT :limit) batch",
+        ),
+        {**values, "limit": limit},
+    ).scalar()
+    if through is None:
+        return None
+    insert_statement = bound(
+        sql,
+        "INSERT INTO enrollments (journey_id, customer_id, step_index, state, due_at, "
+        f"entered_at, updated_at) SELECT :journey, customers.id, 0, '{EnrollmentState.INSIDE}', "
+        f":entered, :entered, :entered FROM customers WHERE {matching} "
+        "AND customers.id <= :through ON CONFLICT DO NOTHING",
+    ).bindparams(bindparam("entered", type_=ENROLLMENTS.c.entered_at.type))
+    entered = connection.execute(
+        insert_statement,
+        {**values, "journey": load.journey_id, "entered": now, "through": through},
+    ).rowcount
+    _ADVANCE_CONDITION_CURSOR.execute(
+        connection, {"journey_id": load.journey_id, "through": through}
+    )
+    return int(entered)

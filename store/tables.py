@@ -6,10 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table, Uuid, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Table, Uuid, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from store.columns import UTCDateTime
+
+# A JSON object the database can look into: `jsonb` on PostgreSQL (conditions read
+# its keys with `->` and `->>`), JSON text on SQLite (read with `json_extract`).
+JSONObject = JSON().with_variant(JSONB(), "postgresql")
 
 
 class WorkspaceRow(SQLModel, table=True):
@@ -85,6 +90,12 @@ class JourneyVersionRow(SQLModel, table=True):
     )
     audience_size: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     send_delay_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # A segment journey's audience by condition (domain.conditions, as JSON), instead
+    # of a list: the profiles that match when the load reaches them.
+    audience_condition: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # An event-triggered journey's filter on the trigger's properties: a list of
+    # attribute conditions, all of which must hold.
+    trigger_where: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=100)
 
@@ -127,11 +138,54 @@ class AudienceLoadRow(SQLModel, table=True):
     __tablename__ = "audience_loads"
 
     journey_id: str = Field(foreign_key="journeys.id", primary_key=True, max_length=36)
-    list_pk: int = Field(foreign_key="audience_lists.pk")
+    # The list being loaded; None for an audience by condition, whose cursor is
+    # `loaded_after`: every profile with an id up to it has been offered entry.
+    list_pk: int | None = Field(default=None, foreign_key="audience_lists.pk")
     loaded_through: int = 0
+    loaded_after: str | None = Field(default=None, max_length=200)
     started_at: datetime = Field(sa_type=UTCDateTime)
     # Set when the whole list has been offered entry.
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CustomerRow(SQLModel, table=True):
+    """A customer's profile: its id within a workspace and its attributes
+    (domain.customers). Created by an upsert, an import, a tracked event or an
+    enrollment; removed only by an erasure."""
+
+    __tablename__ = "customers"
+
+    workspace_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=200)
+    attributes: dict[str, Any] = Field(sa_column=Column(JSONObject, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CustomerEventRow(SQLModel, table=True):
+    """Something a customer did, kept append-only for event conditions until
+    retention (JOURNEYS_EVENT_RETENTION_DAYS) removes it."""
+
+    __tablename__ = "customer_events"
+    __table_args__ = (
+        # An event condition's question: this customer's events of this name, since.
+        Index("ix_customer_events_customer", "workspace_id", "customer_id", "name", "at"),
+        # Retention's question: the oldest events, whoever's.
+        Index("ix_customer_events_at", "at"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        # SQLite numbers rows itself only for an INTEGER PRIMARY KEY.
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    workspace_id: str = Field(max_length=64)
+    customer_id: str = Field(max_length=200)
+    name: str = Field(max_length=200)
+    properties: dict[str, Any] = Field(sa_column=Column(JSONObject, nullable=False))
+    # When it happened (given by the caller, or the time it was tracked).
+    at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class JourneyLabelRow(SQLModel, table=True):
@@ -313,3 +367,5 @@ WEBHOOK_ENDPOINTS = table_of(WebhookEndpointRow)
 AUDIENCE_LISTS = table_of(AudienceListRow)
 AUDIENCE_MEMBERS = table_of(AudienceMemberRow)
 AUDIENCE_LOADS = table_of(AudienceLoadRow)
+CUSTOMERS = table_of(CustomerRow)
+CUSTOMER_EVENTS = table_of(CustomerEventRow)

@@ -30,6 +30,8 @@ from store.migrate import upgrade
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 TABLES = (
+    "customer_events",
+    "customers",
     "audience_loads",
     "audience_members",
     "audience_lists",

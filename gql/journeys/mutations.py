@@ -9,6 +9,7 @@ import strawberry
 
 from domain.actions import Action
 from domain.content import Content, JourneyKind, Step, StepType
+from gql.conditions import AttributeConditionInput, ConditionInput, condition_of, where_of
 from gql.context import Info
 from gql.ids import journey_id
 from gql.journeys.types import JourneyType
@@ -44,6 +45,16 @@ class CreateJourneyInput:
         description="How long each message stays recallable (still queued) before it is sent; "
         "default 0.",
     )
+    audience_condition: ConditionInput | None = strawberry.field(
+        default=None,
+        description="A segment journey's audience by condition, instead of a list: the "
+        "profiles that match when the journey loads them (estimate: customerCount).",
+    )
+    trigger_where: list[AttributeConditionInput] | None = strawberry.field(
+        default=None,
+        description="An event-triggered journey admits only for a trigger event whose "
+        "properties meet every one of these.",
+    )
 
     def to_content(self) -> Content:
         return Content(
@@ -52,6 +63,10 @@ class CreateJourneyInput:
             end_at=self.end_at,
             trigger_event=self.trigger_event,
             send_delay_seconds=self.send_delay_seconds or 0,
+            audience_condition=condition_of(self.audience_condition, "audienceCondition")
+            if self.audience_condition
+            else None,
+            trigger_where=where_of(self.trigger_where, "triggerWhere"),
         )
 
 
@@ -67,6 +82,14 @@ class UpdateJourneyInput:
     )
     steps: list[StepInput] | None = strawberry.UNSET
     send_delay_seconds: int | None = strawberry.UNSET
+    audience_condition: ConditionInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A new audience condition (null clears it); setting one clears the list.",
+    )
+    trigger_where: list[AttributeConditionInput] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A new filter on the trigger's properties (null or [] clears it).",
+    )
 
     def to_changes(self) -> dict[str, object]:
         changes: dict[str, object] = {}
@@ -78,6 +101,16 @@ class UpdateJourneyInput:
             changes["steps"] = tuple(step.to_step() for step in self.steps or ())
         if self.send_delay_seconds is not strawberry.UNSET:
             changes["send_delay_seconds"] = self.send_delay_seconds or 0
+        if self.audience_condition is not strawberry.UNSET:
+            if self.audience_condition is None:
+                changes["audience_condition"] = None
+            else:
+                changes["audience_condition"] = condition_of(
+                    self.audience_condition, "audienceCondition"
+                )
+                changes["audience"] = None  # a condition replaces the list
+        if self.trigger_where is not strawberry.UNSET:
+            changes["trigger_where"] = where_of(self.trigger_where, "triggerWhere")
         return changes
 
 

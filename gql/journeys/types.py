@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 import gql.enums  # noqa: F401  (registers the domain's enums with GraphQL)
 from domain.actions import Action
+from domain.conditions import condition_to_json, describe, where_to_json
 from domain.content import JourneyKind, Step, StepType
 from domain.errors import ValidationFailed
 from domain.journey import Journey, Version
@@ -53,12 +55,24 @@ class JourneyVersionType:
         "a list, which never changes once written."
     )
     send_delay_seconds: int
+    audience_condition: JSON | None = strawberry.field(
+        description="The audience by condition, in ConditionInput's JSON form (null: none)."
+    )
+    audience_condition_text: str | None = strawberry.field(
+        description="The audience condition in words, e.g. birthday is in May and "
+        'country is "VN".'
+    )
+    trigger_where: JSON | None = strawberry.field(
+        description="The filter on the trigger's properties, as a list of "
+        "AttributeConditionInput (null: none)."
+    )
     created_at: datetime
     created_by: str
 
     @classmethod
     def of(cls, version: Version) -> JourneyVersionType:
         content = version.content
+        condition = content.audience_condition
         return cls(
             number=version.number,
             steps=[JourneyStep.of(step) for step in content.steps],
@@ -68,6 +82,11 @@ class JourneyVersionType:
             audience_size=content.audience.size if content.audience else 0,
             audience_list_id=strawberry.ID(content.audience.id) if content.audience else None,
             send_delay_seconds=content.send_delay_seconds,
+            audience_condition=JSON(condition_to_json(condition)) if condition else None,
+            audience_condition_text=describe(condition) if condition else None,
+            trigger_where=JSON(where_to_json(content.trigger_where))
+            if content.trigger_where
+            else None,
             created_at=version.created_at,
             created_by=version.created_by,
         )
