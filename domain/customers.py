@@ -25,6 +25,8 @@ MAX_NAME_LENGTH = 64
 MAX_STRING_LENGTH = 1_000
 MAX_UPSERT_BATCH = 1_000
 MAX_EVENT_NAME_LENGTH = 200
+# What both databases keep as a whole number (a larger one would not read back the same).
+MAX_INTEGER = 2**63 - 1
 # A clock a little ahead of ours is tolerated; an event further in the future is a mistake.
 MAX_EVENT_LEAD = timedelta(minutes=5)
 # Attributes the product reads: the email channel's address, and the zone quiet hours use.
@@ -55,6 +57,8 @@ def value_problem(value: object) -> str | None:
     """Why `value` cannot be an attribute's or a property's value, or None."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, int) and abs(value) > MAX_INTEGER:
+        return "a whole number is at most 9223372036854775807 in size (use a string for codes)"
     if isinstance(value, int | float):
         return None if math.isfinite(value) else "a number must be finite"
     if isinstance(value, str):

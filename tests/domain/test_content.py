@@ -226,7 +226,11 @@ def test_ready_content_has_no_problems(kind):
             ],
         ),
         (EVENT, {"trigger_event": None}, ["an event-triggered journey needs a trigger event"]),
-        (SEGMENT, {"audience": None}, ["a segment journey needs a non-empty audience list or an audience condition"]),
+        (
+            SEGMENT,
+            {"audience": None},
+            ["a segment journey needs a non-empty audience list or an audience condition"],
+        ),
         (
             SEGMENT,
             {"audience": AudienceList("empty", 0)},

@@ -40,8 +40,13 @@ async def add_profiles(services: Services, workspace: str, profiles: dict[str, d
         connection.execute(
             insert(CUSTOMERS),
             [
-                {"workspace_id": workspace, "id": id_, "attributes": attributes,
-                 "created_at": T0, "updated_at": T0}
+                {
+                    "workspace_id": workspace,
+                    "id": id_,
+                    "attributes": attributes,
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
                 for id_, attributes in profiles.items()
             ],
         )
@@ -96,8 +101,9 @@ async def test_a_condition_loads_the_matching_profiles_in_batches_then_closes(
     assert found is not None and found.status is Status.CLOSED  # AUDIENCE_LOADED
 
 
-@pytest.mark.parametrize("stop, restart", [(Action.FREEZE, Action.REACTIVATE),
-                                           (Action.FAIL, Action.RECOVER)])
+@pytest.mark.parametrize(
+    "stop, restart", [(Action.FREEZE, Action.REACTIVATE), (Action.FAIL, Action.RECOVER)]
+)
 async def test_a_stopped_condition_load_resumes_from_its_cursor_admitting_nobody_twice(
     services: Services,
     callers: Callers,
@@ -160,8 +166,9 @@ async def test_an_event_triggered_journey_has_no_audience_condition(
         callers.editor,
         name="Welcome",
         kind=JourneyKind.EVENT_TRIGGERED,
-        content=Content(steps=(OFFER,), trigger_event="signup",
-                        audience_condition=BORN_IN_MAY_IN_VN),
+        content=Content(
+            steps=(OFFER,), trigger_event="signup", audience_condition=BORN_IN_MAY_IN_VN
+        ),
     )
     with pytest.raises(TransitionNotAllowed, match="only a segment journey has an audience"):
         await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)

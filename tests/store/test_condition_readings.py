@@ -53,7 +53,9 @@ _near_dates = st.builds(
 _date_like = st.one_of(
     _dates,
     _near_dates,
-    st.builds(lambda d, rest: d + rest, _near_dates, st.sampled_from(["T09:00:00Z", "T", " ", "x"])),
+    st.builds(
+        lambda d, rest: d + rest, _near_dates, st.sampled_from(["T09:00:00Z", "T", " ", "x"])
+    ),
 )
 _numbers = st.one_of(
     st.integers(-5, 5),
@@ -133,7 +135,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 )
 @given(customers=_customers, condition=_conditions)
 def test_sql_and_python_agree(
-    engine: Engine, customers: list[tuple[dict[str, Any], list[CustomerEvent]]], condition: Condition
+    engine: Engine,
+    customers: list[tuple[dict[str, Any], list[CustomerEvent]]],
+    condition: Condition,
 ) -> None:
     workspace = uuid.uuid4().hex
     ids = [f"c{n:02d}" for n in range(len(customers))]
@@ -141,14 +145,25 @@ def test_sql_and_python_agree(
         connection.execute(
             insert(CUSTOMERS),
             [
-                {"workspace_id": workspace, "id": id_, "attributes": attributes,
-                 "created_at": NOW, "updated_at": NOW}
+                {
+                    "workspace_id": workspace,
+                    "id": id_,
+                    "attributes": attributes,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
                 for id_, (attributes, _) in zip(ids, customers, strict=True)
             ],
         )
         events = [
-            {"workspace_id": workspace, "customer_id": id_, "name": event.name,
-             "properties": dict(event.properties), "at": event.at, "recorded_at": NOW}
+            {
+                "workspace_id": workspace,
+                "customer_id": id_,
+                "name": event.name,
+                "properties": dict(event.properties),
+                "at": event.at,
+                "recorded_at": NOW,
+            }
             for id_, (_, found) in zip(ids, customers, strict=True)
             for event in found
         ]
@@ -161,3 +176,42 @@ def test_sql_and_python_agree(
         if matches(condition, attributes, found, NOW)
     ]
     assert in_sql == in_python, condition_to_json(condition)
+
+
+HOSTILE = "x') OR 1=1 --"
+
+
+def test_a_hostile_value_is_only_a_value(engine: Engine) -> None:
+    """Values are bound, never part of the statement: a value written to break out of a
+    string literal matches only itself. (A hostile attribute name is refused before SQL:
+    tests/domain/test_conditions.py.)"""
+    workspace = uuid.uuid4().hex
+    with engine.begin() as connection:
+        connection.execute(
+            insert(CUSTOMERS),
+            [
+                {
+                    "workspace_id": workspace,
+                    "id": "ann",
+                    "attributes": {"plan": "gold"},
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                },
+                {
+                    "workspace_id": workspace,
+                    "id": "eve",
+                    "attributes": {"plan": HOSTILE},
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                },
+            ],
+        )
+        for op in ("EQUALS", "CONTAINS", "STARTS_WITH"):
+            condition = condition_from_json(
+                {"attribute": {"name": "plan", "op": op, "value": HOSTILE}}
+            )
+            assert matching_ids(connection, workspace, condition, NOW) == ["eve"]
+        condition = condition_from_json(
+            {"attribute": {"name": "plan", "op": "IN", "value": [HOSTILE, "x\"]'); --"]}}
+        )
+        assert matching_ids(connection, workspace, condition, NOW) == ["eve"]
