@@ -25,6 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from domain.errors import Unauthenticated
 from gql.context import Context
+from gql.customer_import import customer_import
 from gql.dashboard import dashboard_routes, graphiql_html
 from gql.http import GraphQLOverHTTP
 from gql.limits import RequestLimits
@@ -233,6 +234,7 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
             Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
             Route("/journeys/{journey_id}/audience", audience_upload(services), methods=["POST"]),
+            Route("/customers", customer_import(services), methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -35,10 +35,12 @@ from gql.refusals import BodyInterrupted, Refusal, media_type_for
 log = logging.getLogger(__name__)
 
 # Routes whose request body is not capped here: (method, path pattern). The
-# audience upload streams a list of any size and enforces its own limit.
+# audience upload and the customer import stream bodies of any size and enforce
+# their own limit (JOURNEYS_MAX_UPLOAD_BYTES).
 # This is the one place that exempts a route from JOURNEYS_MAX_BODY_BYTES.
 UNCAPPED_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"/journeys/[^/]+/audience")),
+    ("POST", re.compile(r"/customers")),
 )
 
 

@@ -31,6 +31,8 @@ from strawberry.types.graphql import OperationType
 
 from gql.audience.mutations import AudienceMutations
 from gql.audience.subscriptions import AudienceSubscriptions
+from gql.customers.mutations import CustomerMutations
+from gql.customers.queries import CustomerQueries
 from gql.document_cache import (
     VALIDATED_BYTES,
     SizedCache,
@@ -60,12 +62,12 @@ from gql.webhooks import WebhookMutations, WebhookQueries
 
 
 @strawberry.type
-class Query(JourneyQueries, StatusEventQueries, ViewerQueries, WebhookQueries):
+class Query(JourneyQueries, StatusEventQueries, ViewerQueries, WebhookQueries, CustomerQueries):
     pass
 
 
 @strawberry.type
-class Mutation(JourneyMutations, AudienceMutations, WebhookMutations):
+class Mutation(JourneyMutations, AudienceMutations, WebhookMutations, CustomerMutations):
     pass
 
 

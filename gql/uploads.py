@@ -34,10 +34,14 @@ _STATUS_OF_CODE = {
 class UploadTooLarge(DomainError):
     code = "PAYLOAD_TOO_LARGE"
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self,
+        limit: int,
+        advice: str = "split the list, or leave out columns other than 'id'; the journey's "
+        "audience is unchanged",
+    ) -> None:
         super().__init__(
-            f"the upload is larger than {limit} bytes (JOURNEYS_MAX_UPLOAD_BYTES); split the "
-            "list, or leave out columns other than 'id'; the journey's audience is unchanged"
+            f"the upload is larger than {limit} bytes (JOURNEYS_MAX_UPLOAD_BYTES); {advice}"
         )
         self.limit = limit
 
@@ -59,37 +63,45 @@ def audience_upload(services: Services) -> Callable[[Request], Awaitable[Respons
                 principal,
                 journey_id(request.path_params["journey_id"]),
                 request.headers.get("content-type"),
-                _capped(request.stream(), limit),
+                capped(request.stream(), limit),
             )
         except ClientDisconnect:
             # Nobody is left to answer; the upload's rows are already gone.
             return Response(status_code=400)
         except DomainError as refusal:
-            return JSONResponse(
-                {
-                    "errors": [
-                        {
-                            "message": refusal.message,
-                            "extensions": {"code": refusal.code, **refusal.details()},
-                        }
-                    ]
-                },
-                status_code=_STATUS_OF_CODE.get(refusal.code, 400),
-                # The rest of a body too large is never read: no other request can
-                # follow it on this connection.
-                headers={"connection": "close"} if isinstance(refusal, UploadTooLarge) else None,
-            )
+            return refused(refusal)
         return JSONResponse(_answer(uploaded))
 
     return upload
 
 
-async def _capped(body: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+def refused(refusal: DomainError) -> JSONResponse:
+    """A refusal of a whole upload, as GraphQL answers one."""
+    return JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": refusal.message,
+                    "extensions": {"code": refusal.code, **refusal.details()},
+                }
+            ]
+        },
+        status_code=_STATUS_OF_CODE.get(refusal.code, 400),
+        # The rest of a body too large is never read: no other request can
+        # follow it on this connection.
+        headers={"connection": "close"} if isinstance(refusal, UploadTooLarge) else None,
+    )
+
+
+async def capped(
+    body: AsyncIterator[bytes], limit: int, *advice: str
+) -> AsyncIterator[bytes]:
+    """The body, refused with UploadTooLarge(limit, *advice) once past `limit` bytes."""
     received = 0
     async for chunk in body:
         received += len(chunk)
         if received > limit:
-            raise UploadTooLarge(limit)
+            raise UploadTooLarge(limit, *advice)
         yield chunk
 
 

@@ -19,6 +19,7 @@ The good lines load; the answer counts the refused ones and shows the first.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import re
@@ -61,18 +62,45 @@ class Batch:
     customer_ids: list[str] = field(default_factory=list)
 
 
-def media_type(content_type: str | None) -> str:
-    """The upload's format from its Content-Type header, or ValidationFailed."""
+def media_type(
+    content_type: str | None,
+    formats: tuple[str, ...] = FORMATS,
+    wanted: str = "upload the list as text/plain (one customer id a line) or text/csv (with "
+    "an 'id' column)",
+    what: str = "the list",
+) -> str:
+    """The upload's format from its Content-Type header, one of `formats` (`wanted` says
+    which, `what` names the upload), or ValidationFailed."""
     kind = (content_type or "").split(";")[0].strip().lower()
-    if kind not in FORMATS:
-        raise ValidationFailed(
-            f"upload the list as text/plain (one customer id a line) or text/csv (with an "
-            f"'id' column), not {kind or 'a body without a Content-Type'}"
-        )
+    if kind not in formats:
+        raise ValidationFailed(f"{wanted}, not {kind or 'a body without a Content-Type'}")
     charset = re.search(r"charset=\"?([\w-]+)", content_type or "", re.IGNORECASE)
     if charset and charset.group(1).lower().replace("_", "-") not in ("utf-8", "utf8", "us-ascii"):
-        raise ValidationFailed(f"the list must be UTF-8 text, not {charset.group(1)}")
+        raise ValidationFailed(f"{what} must be UTF-8 text, not {charset.group(1)}")
     return kind
+
+
+async def text_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[list[str], str | None]]:
+    """The lines of a UTF-8 stream as it arrives (a leading BOM dropped; bytes that are
+    not UTF-8 as lone surrogates): each chunk's complete lines (without their LF), with
+    the text they were cut from (and the start of the next line); then the last line
+    when the stream did not end with LF, with None for its text."""
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    pending = ""
+    first = True
+    async for chunk in chunks:
+        text = pending + decoder.decode(chunk)
+        if first and text:
+            text = text.removeprefix("\ufeff")
+            first = False
+        *complete, pending = text.split("\n")
+        yield complete, text
+        # A body already received never suspends its reader: let the other tasks (the
+        # write of the last batch, in flight) move between chunks.
+        await asyncio.sleep(0)
+    rest = pending + decoder.decode(b"", final=True)
+    if rest:
+        yield [rest], None
 
 
 class ListReader:
@@ -88,24 +116,13 @@ class ListReader:
         self.first_refused: list[RefusedLine] = []
 
     async def batches(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[Batch]:
-        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        pending = ""
         batch = Batch()
-        first = True
-        async for chunk in chunks:
-            text = pending + decoder.decode(chunk)
-            if first and text:
-                text = text.removeprefix("\ufeff")
-                first = False
-            *complete, pending = text.split("\n")
-            fast = _plain_ascii(text)
-            self._read(complete, batch, fast, unquoted=fast and '"' not in text)
+        async for lines, text in text_lines(chunks):
+            fast = text is not None and _plain_ascii(text)
+            self._read(lines, batch, fast, unquoted=fast and '"' not in (text or ""))
             if len(batch.positions) >= self._batch_size:
                 yield batch
                 batch = Batch()
-        rest = pending + decoder.decode(b"", final=True)
-        if rest:
-            self._read([rest], batch, fast=False, unquoted=False)
         if self._csv and self._id_column is None:
             raise ValidationFailed("the CSV upload has no header line with an 'id' column")
         if batch.positions:

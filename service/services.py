@@ -11,6 +11,8 @@ from service.bus import EventBus, InProcessBus
 from service.channels import WebhookEndpoints
 from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
+from service.customer_import import CustomerImports
+from service.customers import CustomerProfiles
 from service.feed import EventFeed
 from service.metrics import Metrics
 from service.processing import ChannelPolicy, Processing
@@ -37,9 +39,11 @@ class Services:
     tokens: Tokens = field(init=False)
     feed: EventFeed = field(init=False)
     audience: AudienceCommands = field(init=False)
+    customers: CustomerProfiles = field(init=False)
     processing: Processing = field(init=False)
     webhook_endpoints: WebhookEndpoints = field(init=False)
     uploads: AudienceUploads = field(init=False)
+    customer_import: CustomerImports = field(init=False)
     loading: AudienceLoading = field(init=False)
     metrics: Metrics = field(init=False)
     rate_limit: MutationRateLimit = field(init=False)
@@ -58,6 +62,7 @@ class Services:
         self.work_ready = asyncio.Event()
         self.bus.on_work(self.work_ready.set)
         self.audience = AudienceCommands(self.database, self.clock, self.bus)
+        self.customers = CustomerProfiles(self.database, self.clock)
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
         self.processing = Processing(
             self.database,
@@ -77,6 +82,7 @@ class Services:
             self.reads.status_events, self.reads.last_sequence, self.settings.feed_queue_events
         )
         self.uploads = AudienceUploads(self.database, self.clock, self.commands, self.reads)
+        self.customer_import = CustomerImports(self.database, self.clock)
         self.loading = AudienceLoading(self.database, self.clock, self.bus, self.commands)
         self.bus.listen(self.feed)
 

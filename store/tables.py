@@ -188,6 +188,22 @@ class CustomerEventRow(SQLModel, table=True):
     recorded_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class CustomerImportRow(SQLModel, table=True):
+    """A line of a customer import (`POST /customers`) while it streams in: the
+    profile's id and the change to its attributes (null removes one), staged until
+    the whole import is read and merged into `customers` in one statement, then
+    removed. `import_id` is the import's start time in seconds, shifted left 31 bits,
+    plus 31 random bits: rows of an import whose process stopped are found by it,
+    and swept. UNLOGGED on PostgreSQL (no WAL): a crash only loses imports under way."""
+
+    __tablename__ = "customer_imports"
+
+    import_id: int = Field(sa_column=Column(BigInteger(), primary_key=True))
+    line: int = Field(primary_key=True)
+    customer_id: str = Field(max_length=200)
+    attributes: dict[str, Any] = Field(sa_column=Column(JSONObject, nullable=False))
+
+
 class JourneyLabelRow(SQLModel, table=True):
     __tablename__ = "journey_labels"
 
@@ -369,3 +385,4 @@ AUDIENCE_MEMBERS = table_of(AudienceMemberRow)
 AUDIENCE_LOADS = table_of(AudienceLoadRow)
 CUSTOMERS = table_of(CustomerRow)
 CUSTOMER_EVENTS = table_of(CustomerEventRow)
+CUSTOMER_IMPORTS = table_of(CustomerImportRow)

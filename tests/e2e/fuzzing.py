@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import graphql
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 
@@ -28,6 +29,39 @@ EXAMPLES = int(os.environ.get("JOURNEYS_FUZZ_EXAMPLES", "500"))
 DATE_TIMES = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 ).map(lambda moment: nodes.String(moment.isoformat()))
+
+# JSON values (profiles' attributes, events' properties): mostly an object of named
+# values, as the API wants, and now and then a value it refuses (a nested object or
+# list, a name it does not take, a value that is not an object).
+_JSON_NAMES = st.one_of(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), st.text(max_size=8))
+_JSON_LEAVES = st.one_of(
+    st.text(max_size=20).map(nodes.String),
+    st.integers(min_value=-(10**12), max_value=10**12).map(nodes.Int),
+    st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+    st.booleans().map(nodes.Boolean),
+    st.just(nodes.Null),
+)
+
+
+def _json_object(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.dictionaries(_JSON_NAMES, values, max_size=4).map(
+        lambda fields: nodes.Object(
+            [
+                graphql.ObjectFieldNode(name=graphql.NameNode(value=name), value=value)
+                for name, value in fields.items()
+            ]
+        )
+    )
+
+
+JSON_VALUES = st.one_of(
+    _json_object(_JSON_LEAVES),
+    st.recursive(
+        _JSON_LEAVES,
+        lambda inner: st.one_of(st.lists(inner, max_size=3).map(nodes.List), _json_object(inner)),
+        max_leaves=6,
+    ),
+)
 
 
 def start_quiet_server(directory: Path, sqlite_template: Path) -> LiveServer:

@@ -147,6 +147,16 @@ MUTATIONS: dict[str, Case] = {
         ADMIN,
     ),
     "clearWebhookEndpoint": Case("mutation { clearWebhookEndpoint }", None, lambda _: {}, ADMIN),
+    "upsertCustomers": Case(
+        'mutation { upsertCustomers(customers: [{id: "ann", attributes: {plan: "pro"}}]) '
+        "{ created updated } }",
+        None,
+        lambda _: {},
+        WRITE,
+    ),
+    "deleteCustomer": Case(
+        'mutation { deleteCustomer(id: "ann") { existed } }', None, lambda _: {}, ADMIN
+    ),
 }
 QUERIES: dict[str, Case] = {
     "journey": on("ACTIVE", JOURNEY, READ),
@@ -157,6 +167,13 @@ QUERIES: dict[str, Case] = {
     ),
     "viewer": Case("{ viewer { role } }", None, lambda _: {}, READ),
     "webhookEndpoint": Case("{ webhookEndpoint { url } }", None, lambda _: {}, READ),
+    "customer": Case('{ customer(id: "ann") { id } }', None, lambda _: {}, READ),
+    "customerCount": Case(
+        '{ customerCount(condition: {attribute: {name: "plan", op: EXISTS}}) }',
+        None,
+        lambda _: {},
+        READ,
+    ),
 }
 SUBSCRIPTIONS: dict[str, Case] = {
     "statusCountsChanged": Case(

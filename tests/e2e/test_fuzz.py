@@ -25,6 +25,7 @@ from tests.e2e.conftest import LiveServer
 from tests.e2e.fuzzing import (
     DATE_TIMES,
     EXAMPLES,
+    JSON_VALUES,
     Writes,
     checked,
     refused_as_a_whole,
@@ -34,7 +35,7 @@ from tests.e2e.fuzzing import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 SDL = journeys_schema.as_str()
-SCALARS = {"DateTime": DATE_TIMES}
+SCALARS = {"DateTime": DATE_TIMES, "JSON": JSON_VALUES}
 BUDGET = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -29,6 +29,7 @@ from tests.e2e.conftest import LiveServer
 from tests.e2e.fuzzing import (
     DATE_TIMES,
     EXAMPLES,
+    JSON_VALUES,
     Writes,
     checked,
     refused_as_a_whole,
@@ -38,6 +39,7 @@ from tests.e2e.fuzzing import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 schemathesis.graphql.scalar("DateTime", DATE_TIMES)
+schemathesis.graphql.scalar("JSON", JSON_VALUES)
 
 BUDGET = settings(
     max_examples=max(1, EXAMPLES * 3 // 4),

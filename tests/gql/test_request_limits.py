@@ -69,15 +69,19 @@ def test_a_body_within_the_limit_passes():
     assert _call("POST", "/graphql", [b"x" * 512, b"x" * 512]) == (200, b"1024", 2)
 
 
-def test_the_audience_upload_is_the_one_route_exempt():
-    # Exempt in one place, gql/limits.py's UNCAPPED_ROUTES: it has a limit of its own.
+def test_the_uploads_are_the_only_routes_exempt():
+    # Exempt in one place, gql/limits.py's UNCAPPED_ROUTES: they have a limit of their own.
     assert [(method, pattern.pattern) for method, pattern in UNCAPPED_ROUTES] == [
-        ("POST", "/journeys/[^/]+/audience")
+        ("POST", "/journeys/[^/]+/audience"),
+        ("POST", "/customers"),
     ]
     status, body, _ = _call("POST", "/journeys/abc/audience", [b"x" * 600] * 10)
     assert (status, body) == (200, b"6000")
+    assert _call("POST", "/customers", [b"x" * 600] * 10)[:2] == (200, b"6000")
     assert _call("PUT", "/journeys/abc/audience", [b"x" * 600] * 10)[0] == 413
+    assert _call("GET", "/customers", [b"x" * 600] * 10)[0] == 413
     assert not is_uncapped("POST", "/journeys/abc/audience/more")
+    assert not is_uncapped("POST", "/customers/more")
     assert not is_uncapped("POST", "/graphql")
 
 

@@ -172,3 +172,12 @@ async def test_an_event_triggered_journey_has_no_audience_condition(
     )
     with pytest.raises(TransitionNotAllowed, match="only a segment journey has an audience"):
         await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
+
+
+async def test_the_estimate_counts_the_matching_profiles_of_the_workspace_only(
+    services: Services, callers: Callers
+):
+    await add_profiles(services, "acme", may_and_others(4))
+    await add_profiles(services, "other", {"c000": {"birthday": "1990-05-01", "country": "VN"}})
+    assert await services.customers.count(callers.viewer, BORN_IN_MAY_IN_VN) == 4
+    assert await services.customers.count(callers.outsider, BORN_IN_MAY_IN_VN) == 1

@@ -1,0 +1,1 @@
+"""Customer profiles: upserting them, reading one, and erasing one."""
