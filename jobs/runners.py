@@ -1,22 +1,23 @@
-"""What a process runs beside its main work: the timer loop, the step processor and
-the segment loader."""
+"""What a process runs beside its main work: the timer loop, the step processor,
+the segment loader and the retention of customers' events."""
 
 from __future__ import annotations
 
 from jobs.loading import LoadingLoop
 from jobs.processing import ProcessingLoop
+from jobs.retention import RetentionLoop
 from jobs.timer import TimerLoop
 from service.scheduling import EmbeddedScheduler
 from service.services import Services
 from service.settings import Mode
 
-Runner = TimerLoop | ProcessingLoop | LoadingLoop
+Runner = TimerLoop | ProcessingLoop | LoadingLoop | RetentionLoop
 
 
 def runners_for(services: Services) -> list[Runner]:
     """What an API process runs beside serving: in embedded mode, the timer loop, the
-    step processor and the segment loader; nothing in distributed mode, where `journeys worker`
-    processes run them (`worker_runners`)."""
+    step processor, the segment loader and event retention; nothing in distributed mode,
+    where `journeys worker` processes run them (`worker_runners`)."""
     if services.settings.mode is not Mode.EMBEDDED:
         return []
     scheduler = services.scheduler
@@ -26,6 +27,7 @@ def runners_for(services: Services) -> list[Runner]:
         TimerLoop(services, settings.timer_idle_seconds, scheduler.wakeup),
         ProcessingLoop(services, settings.processing_poll_seconds),
         LoadingLoop(services, settings.processing_poll_seconds),
+        RetentionLoop(services),
     ]
 
 
@@ -36,4 +38,5 @@ def worker_runners(services: Services) -> list[Runner]:
         TimerLoop(services, idle_seconds=settings.sweep_seconds),
         ProcessingLoop(services, settings.processing_poll_seconds),
         LoadingLoop(services, settings.processing_poll_seconds),
+        RetentionLoop(services),
     ]

@@ -4,12 +4,21 @@ Each call is one transaction: the journeys concerned are read (and held
 against a concurrent status change), the domain says who may enter, and
 the admissions are one multi-row INSERT. Every customer that did not enter
 comes back with a reason; nothing is dropped silently.
+
+A tracked event is also kept (`customer_events`, one multi-row INSERT a call,
+in the same transaction) and its customer gets a profile if it had none. An
+event-triggered journey with a `triggerWhere` is triggered only by an event
+whose properties meet every condition of its live version's filter: any
+other event of that name did not trigger it, so it is neither an admission
+nor a refusal for that journey (it is not in the event's result at all).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -21,12 +30,18 @@ from domain.audience import (
     admission_refusal,
     is_valid_customer_id,
 )
+from domain.conditions import where_matches
+from domain.customers import MAX_EVENT_NAME_LENGTH, checked_event_time, checked_properties
 from domain.errors import NotFound, ValidationFailed
 from domain.statuses import Status
+from domain.text import text_problem
 from service.bus import EventBus
 from service.clock import Clock
 from service.tokens import Principal
 from store import audience as audience_store
+from store import customer_events as event_store
+from store import customers as customer_store
+from store.customer_events import NewEvent
 from store.database import Database
 
 
@@ -60,6 +75,15 @@ class Tracked:
 class TrackedEvent:
     name: str
     customer_id: str
+    # A JSON object of named values (domain.customers), as given, checked by `track`;
+    # None: no properties.
+    properties: object = None
+    # When it happened (with an offset); None: now.
+    at: datetime | None = None
+
+
+# Bad events named in one refusal, at most.
+_PROBLEMS_SHOWN = 5
 
 
 class AudienceCommands:
@@ -102,6 +126,9 @@ class AudienceCommands:
             if refusal is not None:
                 return Enrollment(0, rejected + [Rejected(c, refusal) for c in valid])
             entered = audience_store.admit(connection, [(journey_id, c) for c in valid], now)
+            # Every one of them is in the journey now (entered, or was inside): each has
+            # a profile, an empty one when it had none.
+            customer_store.ensure_profiles(connection, principal.workspace_id, valid, now)
             rejected += [
                 Rejected(c, Refusal.ALREADY_IN_JOURNEY)
                 for c in valid
@@ -114,15 +141,21 @@ class AudienceCommands:
             await self._bus.announce_work()
         return result
 
-    async def track(self, principal: Principal, events: Sequence[TrackedEvent]) -> list[Tracked]:
-        """Admit each event's customer into every event-triggered journey of the
-        workspace that listens for it and admits now; every other journey listening
-        for it refuses with a reason. Drafts and aborted journeys are not listening
-        (domain.audience.listens_for_events)."""
+    async def track(
+        self, principal: Principal, events: Sequence[TrackedEvent], *, indexed: bool = True
+    ) -> list[Tracked]:
+        """Keep each event and admit its customer into every event-triggered journey of
+        the workspace that listens for it, whose live `triggerWhere` its properties
+        meet, and that admits now; every other journey it triggers refuses with a
+        reason. Drafts and aborted journeys are not listening
+        (domain.audience.listens_for_events). A bad event (name, properties or time)
+        refuses the whole call, naming it by its index (`events[3]: ...`, unless not
+        `indexed`: a single trackEvent), and nothing is written."""
         if not events:
             return []
         if len(events) > MAX_EVENT_BATCH:
             raise ValidationFailed(f"at most {MAX_EVENT_BATCH} events per call, not {len(events)}")
+        checked = _checked_events(events, self._clock.now(), indexed)
         require_write(principal.actor)
         names = sorted({event.name for event in events})
 
@@ -135,23 +168,42 @@ class AudienceCommands:
                 )
                 for journey in listening
             }
-            by_name: dict[str, list[str]] = {}
+            by_name: dict[str, list[audience_store.ListeningJourney]] = {}
             for journey in listening:
-                by_name.setdefault(journey.trigger_event, []).append(journey.id)
+                by_name.setdefault(journey.trigger_event, []).append(journey)
+            # The journeys each event triggers: those listening for its name whose
+            # triggerWhere its properties meet (evaluated here, per event).
+            triggered = [
+                [
+                    journey.id
+                    for journey in by_name.get(event.name, ())
+                    if where_matches(journey.trigger_where, properties, now)
+                ]
+                for event, (properties, _) in zip(events, checked, strict=True)
+            ]
             wanted = [
                 (journey_id, event.customer_id)
-                for event in events
+                for event, journey_ids in zip(events, triggered, strict=True)
                 if is_valid_customer_id(event.customer_id)
-                for journey_id in by_name.get(event.name, ())
+                for journey_id in journey_ids
                 if refusals[journey_id] is None
             ]
             entered = audience_store.admit(connection, dict.fromkeys(wanted), now)
+            kept = [
+                NewEvent(event.customer_id, event.name, properties, at or now)
+                for event, (properties, at) in zip(events, checked, strict=True)
+                if is_valid_customer_id(event.customer_id)
+            ]
+            customer_store.ensure_profiles(
+                connection, principal.workspace_id, [event.customer_id for event in kept], now
+            )
+            event_store.record(connection, principal.workspace_id, kept, now)
             # Each admission counts once: for the first event that asked for it.
             unclaimed = set(entered)
             results = []
-            for event in events:
+            for event, journey_ids in zip(events, triggered, strict=True):
                 tracked = Tracked()
-                for journey_id in by_name.get(event.name, ()):
+                for journey_id in journey_ids:
                     pair = (journey_id, event.customer_id)
                     if not is_valid_customer_id(event.customer_id):
                         tracked.refused.append(Refused(journey_id, Refusal.INVALID_ID))
@@ -169,6 +221,33 @@ class AudienceCommands:
         if any(result.entered for result in results):
             await self._bus.announce_work()
         return results
+
+
+def _checked_events(
+    events: Sequence[TrackedEvent], now: datetime, indexed: bool
+) -> list[tuple[dict[str, Any], datetime | None]]:
+    """Each event's properties and time (None: now, when it is written), or
+    ValidationFailed naming the bad events by index."""
+    checked: list[tuple[dict[str, Any], datetime | None]] = []
+    problems: list[str] = []
+    for index, event in enumerate(events):
+        try:
+            problem = text_problem("name", event.name, MAX_EVENT_NAME_LENGTH)
+            if problem:
+                raise ValidationFailed(problem)
+            properties = checked_properties(event.properties)
+            at = None if event.at is None else checked_event_time(event.at, now)
+        except ValidationFailed as error:
+            problems.append(f"events[{index}]: {error}" if indexed else str(error))
+            continue
+        checked.append((properties, at))
+    if problems:
+        more = len(problems) - _PROBLEMS_SHOWN
+        raise ValidationFailed(
+            "; ".join(problems[:_PROBLEMS_SHOWN])
+            + (f"; and {more} more bad event(s); nothing was tracked" if more > 0 else "")
+        )
+    return checked
 
 
 def _counts(values: Sequence[str]) -> dict[str, int]:

@@ -182,6 +182,13 @@ class Settings(BaseSettings):
         le=200,
         description="webhook POSTs one process has under way at once",
     )
+    event_retention_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="customers' tracked events are kept this many days (by when they "
+        "happened), then deleted in batches by the worker (the API process in embedded mode)",
+    )
     channel_failure_limit: int = Field(
         5,
         ge=1,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
 from domain.audience import PROCESSING_STATUSES, listens_for_events
 from domain.channels import HOLDING_RETRIES
+from domain.conditions import AttributeCondition, where_from_json
 from domain.content import JourneyKind, Step
 from domain.statuses import Status
 from domain.walking import DeliveryState, EnrollmentState
@@ -60,6 +61,15 @@ _LISTENING = Statement(
         JOURNEYS.c.start_at,
         JOURNEYS.c.end_at,
         JOURNEYS.c.trigger_event,
+        VERSIONS.c.trigger_where,
+    )
+    # The live version's filter on the trigger's properties.
+    .select_from(
+        JOURNEYS.outerjoin(
+            VERSIONS,
+            (VERSIONS.c.journey_id == JOURNEYS.c.id)
+            & (VERSIONS.c.number == JOURNEYS.c.live_version),
+        )
     )
     .where(
         JOURNEYS.c.workspace_id == bindparam("workspace_id"),
@@ -68,7 +78,7 @@ _LISTENING = Statement(
         JOURNEYS.c.status.in_(_LISTENING_STATUSES),
     )
     .order_by(JOURNEYS.c.pk)
-    .with_for_update(read=True)
+    .with_for_update(read=True, of=JOURNEYS)
 )
 
 _FOR_ADMISSION = Statement(
@@ -87,12 +97,33 @@ _ADMIT = Statement(
 )
 
 
+class ListeningJourney(NamedTuple):
+    id: str
+    status: str
+    start_at: datetime | None
+    end_at: datetime | None
+    trigger_event: str
+    # The live version's filter on the trigger's properties (empty: every trigger).
+    trigger_where: tuple[AttributeCondition, ...]
+
+
 def listening_journeys(
     connection: Connection, workspace_id: str, names: Sequence[str]
-) -> list[Any]:
-    """(id, status, start_at, end_at, trigger_event) of the event-triggered journeys of a
-    workspace that listen for one of `names`, locked against status changes."""
-    return _LISTENING.rows(connection, {"workspace_id": workspace_id, "names": list(names)})
+) -> list[ListeningJourney]:
+    """The event-triggered journeys of a workspace that listen for one of `names`, with
+    their live version's `trigger_where`, locked against status changes."""
+    rows = _LISTENING.rows(connection, {"workspace_id": workspace_id, "names": list(names)})
+    return [
+        ListeningJourney(
+            row.id,
+            row.status,
+            row.start_at,
+            row.end_at,
+            row.trigger_event,
+            where_from_json(row.trigger_where, "triggerWhere") if row.trigger_where else (),
+        )
+        for row in rows
+    ]
 
 
 def journey_for_admission(connection: Connection, workspace_id: str, journey_id: str) -> Any:

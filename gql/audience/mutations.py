@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
+from strawberry.scalars import JSON
 
 from domain.audience import MAX_ENROLL_BATCH, MAX_EVENT_BATCH
 from gql.audience.types import (
@@ -27,31 +30,50 @@ async def _track_result(info: Info, tracked: Tracked) -> TrackResult:
             RefusedJourney(journey_id=strawberry.ID(r.journey_id), reason=r.reason)
             for r in tracked.refused
         ],
+        # The flow issue gives these meaning (goals, steps waiting for an event).
+        converted=[],
+        released=[],
     )
 
 
 @strawberry.type
 class AudienceMutations:
     @strawberry.mutation(
-        description="The customer did something: it enters every event-triggered journey of "
-        "your workspace that listens for this event and admits new customers now. Journeys "
-        "that listen but do not admit are listed with the reason."
+        description="The customer did something: the event is kept (with its properties "
+        "and time; the customer gets a profile if it had none) and the customer enters "
+        "every event-triggered journey of your workspace that listens for this event, "
+        "whose triggerWhere its properties meet, and that admits new customers now. "
+        "Journeys it triggers that do not admit are listed with the reason; a journey "
+        "whose triggerWhere the properties do not meet was not triggered and is not listed."
     )
-    async def track_event(self, info: Info, name: str, customer_id: str) -> TrackResult:
+    async def track_event(
+        self,
+        info: Info,
+        name: str,
+        customer_id: str,
+        properties: JSON | None = None,
+        at: datetime | None = None,
+    ) -> TrackResult:
         principal = await info.context.principal()
         [tracked] = await info.context.services.audience.track(
-            principal, [TrackedEvent(name, customer_id)]
+            principal, [TrackedEvent(name, customer_id, properties, at)], indexed=False
         )
         return await _track_result(info, tracked)
 
     @strawberry.mutation(
         description=f"trackEvent for up to {MAX_EVENT_BATCH} events at once, in one "
-        "transaction; one result per event, in order."
+        "transaction; one result per event, in order. A bad event (its name, properties "
+        "or time) refuses the whole call, naming it by index (events[3]: ...), and "
+        "nothing is tracked."
     )
     async def track_events(self, info: Info, events: list[TrackEventInput]) -> list[TrackResult]:
         principal = await info.context.principal()
         results = await info.context.services.audience.track(
-            principal, [TrackedEvent(event.name, event.customer_id) for event in events]
+            principal,
+            [
+                TrackedEvent(event.name, event.customer_id, event.properties, event.at)
+                for event in events
+            ],
         )
         return [await _track_result(info, tracked) for tracked in results]
 
