@@ -34,11 +34,22 @@ const PANEL = `query Panel($id: ID!) {
   journey(id: $id) {
     id name kind status labels startAt endAt revision createdAt statusChangedAt triggerEvent
     hasUnappliedChanges errorReason availableActions sendDelaySeconds
-    liveVersion { number } latestVersion { number }
-    versions { number createdAt createdBy startAt endAt audienceSize sendDelaySeconds steps { type } }
+    liveVersion { number } latestVersion { number audienceCondition audienceConditionText }
+    versions { number createdAt createdBy startAt endAt audienceSize audienceConditionText sendDelaySeconds steps { type } }
     stats { ${STATS} }
     steps { index type seconds channel template customers }
     history { sequence previousStatus status action actor { kind name } reason at }
+  }
+}`;
+
+// How many profiles a segment journey's audience condition matches now.
+const ESTIMATE = `query Estimate($c: ConditionInput!) { customerCount(condition: $c) }`;
+
+const CUSTOMER = `query Customer($id: String!) {
+  customer(id: $id) {
+    id attributes createdAt updatedAt
+    journeys { journey { id name } state stepIndex enteredAt }
+    events(first: 20) { name properties at }
   }
 }`;
 
@@ -342,6 +353,24 @@ function Steps({ steps, status }) {
   <p class="legend">Each number counts the customers for whom that step comes next (waiting for it, or held before it). ${held ? `Everyone is held where they are while the journey is ${status}.` : "They move on as their steps fall due."}</p>`;
 }
 
+// A segment journey's audience by condition: the condition in words and how
+// many profiles match it now (customerCount, re-read with the panel).
+function Audience({ journey, estimate }) {
+  const version = journey.latestVersion;
+  const pending = journey.liveVersion && journey.liveVersion.number !== version.number;
+  const words = version.audienceConditionText || JSON.stringify(version.audienceCondition);
+  let count;
+  if (estimate === null) count = "Counting the customers who match…";
+  else if (estimate.error) count = `No estimate: ${estimate.error}`;
+  else count = `About ${plural(estimate.n.toLocaleString(), "customer")} ${estimate.n === 1 ? "matches" : "match"} now`;
+  return html`<section class="audience" aria-labelledby="audience-title" data-audience>
+    <h3 id="audience-title">Audience</h3>
+    <p class="condition" data-condition>${words}</p>
+    <p class="estimate" data-estimate aria-live="polite" aria-busy=${estimate === null ? "true" : "false"}>${count}</p>
+    <p class="legend">${pending ? `Version ${version.number}'s condition, not live yet. ` : ""}The profiles that match when the journey loads its audience; the number is an estimate of now.</p>
+  </section>`;
+}
+
 const STAT_LABELS = [
   ["entered", "entered"], ["inFlight", "moving"], ["held", "held"], ["completed", "completed"], ["exited", "exited"],
   ["queuedDeliveries", "queued"], ["handedOver", "handed over"], ["delivered", "delivered"],
@@ -353,12 +382,22 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
   const [stats, setStats] = useState(null);
   const [steps, setSteps] = useState([]);
   const [error, setError] = useState(null);
+  const [estimate, setEstimate] = useState(null); // { n } or { error }; null while counting
   const heading = useRef(null);
+  const loads = useRef(0);
 
   const load = useCallback(async () => {
+    const mine = ++loads.current;
     try {
       const data = await request(token, PANEL, { id });
       if (!data.journey) throw new ApiError("This journey no longer exists, or is not yours.", "NOT_FOUND");
+      const condition = data.journey.latestVersion?.audienceCondition;
+      if (condition) {
+        // Counted apart: a slow or refused estimate never holds up the panel.
+        request(token, ESTIMATE, { c: condition })
+          .then((counted) => mine === loads.current && setEstimate({ n: counted.customerCount }))
+          .catch((problem) => mine === loads.current && setEstimate({ error: problem.message }));
+      }
       setJourney(data.journey);
       setStats(data.journey.stats);
       setSteps(data.journey.steps);
@@ -410,6 +449,7 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
         <dt>Live version</dt><dd>${journey.liveVersion ? journey.liveVersion.number : "none yet"}${journey.hasUnappliedChanges ? ` (version ${journey.latestVersion.number} pending)` : ""}</dd>
         <dt>Revision</dt><dd>${journey.revision}</dd>
       </dl>
+      ${journey.latestVersion?.audienceCondition && html`<${Audience} journey=${journey} estimate=${estimate} />`}
       <h3>Customers and messages</h3>
       <div class="stats" data-stats>
         ${STAT_LABELS.map(([key, label]) => html`<div class="stat"><div class="n" data-stat=${key}>${stats[key]}</div><div class="k">${label}</div></div>`)}
@@ -431,9 +471,99 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
         <thead><tr><th scope="col">#</th><th scope="col">Saved</th><th scope="col">By</th><th scope="col">Content</th></tr></thead>
         <tbody>${[...journey.versions].reverse().map((v) => html`<tr key=${v.number}>
           <td>${v.number}${journey.liveVersion?.number === v.number ? " (live)" : ""}</td><td>${fmtDate(v.createdAt)}</td><td>${v.createdBy}</td>
-          <td>${plural(v.steps.length, "step")}${v.audienceSize ? `, ${plural(v.audienceSize, "customer")} listed` : ""}</td></tr>`)}</tbody>
+          <td>${plural(v.steps.length, "step")}${v.audienceSize ? `, ${plural(v.audienceSize, "customer")} listed` : ""}${v.audienceConditionText ? ", audience by condition" : ""}</td></tr>`)}</tbody>
       </table>`}
   </aside>`;
+}
+
+// -- looking a customer up -------------------------------------------------------------------
+
+// An attribute's or property's value, as short text: strings as they are.
+const fmtValue = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+const fmtProperties = (properties) => {
+  const entries = Object.entries(properties || {});
+  return entries.length ? entries.map(([key, value]) => `${key}: ${fmtValue(value)}`).join(" · ") : "—";
+};
+const JOURNEY_STATES = { INSIDE: "inside", COMPLETED: "completed", EXITED: "exited" };
+
+function CustomerProfile({ customer, onOpen }) {
+  const attributes = Object.entries(customer.attributes || {}).sort(([a], [b]) => a.localeCompare(b));
+  return html`<div class="customer" data-customer=${customer.id}>
+    <h3 id="customer-title">Customer “${customer.id}”</h3>
+    <p class="legend">Profile since ${fmtDate(customer.createdAt)}, last changed ${fmtDate(customer.updatedAt)}.</p>
+    <div class="customer-grid">
+      <section aria-labelledby="customer-attributes">
+        <h4 id="customer-attributes">Attributes</h4>
+        ${attributes.length
+          ? html`<dl class="attributes">${attributes.map(([key, value]) => html`<dt>${key}</dt><dd>${fmtValue(value)}</dd>`)}</dl>`
+          : html`<p class="empty">No attributes.</p>`}
+      </section>
+      <section aria-labelledby="customer-journeys">
+        <h4 id="customer-journeys">Journeys</h4>
+        ${customer.journeys.length
+          ? html`<div class="table-scroll"><table class="compact" data-customer-journeys>
+              <thead><tr><th scope="col">Journey</th><th scope="col">State</th><th scope="col">Entered</th></tr></thead>
+              <tbody>${customer.journeys.map((j, i) => html`<tr key=${i}>
+                <td>${j.journey
+                  ? html`<button type="button" class="linkish" onClick=${() => onOpen(j.journey.id)}>${j.journey.name}</button>`
+                  : html`<span class="legend">a journey no longer there</span>`}</td>
+                <td>${JOURNEY_STATES[j.state] ?? j.state}${j.state === "INSIDE" ? `, next step ${j.stepIndex + 1}` : ""}</td>
+                <td class="when">${fmtDate(j.enteredAt)}</td></tr>`)}</tbody>
+            </table></div>`
+          : html`<p class="empty">In no journey.</p>`}
+      </section>
+      <section aria-labelledby="customer-events">
+        <h4 id="customer-events">Latest events</h4>
+        ${customer.events.length
+          ? html`<div class="table-scroll"><table class="compact" data-customer-events>
+              <thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Properties</th></tr></thead>
+              <tbody>${customer.events.map((e, i) => html`<tr key=${i}>
+                <td class="when">${fmtDate(e.at)}</td><td>${e.name}</td><td class="props">${fmtProperties(e.properties)}</td></tr>`)}</tbody>
+            </table></div>`
+          : html`<p class="empty">No events yet.</p>`}
+      </section>
+    </div>
+  </div>`;
+}
+
+function CustomerLookup({ token, onOpen }) {
+  const [id, setId] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState(null); // { id, customer } or { id, error }
+  const submit = async (event) => {
+    event.preventDefault();
+    const wanted = id.trim();
+    if (!wanted) {
+      setResult({ id: wanted, error: "Type a customer id first." });
+      return;
+    }
+    setBusy(true);
+    try {
+      const data = await request(token, CUSTOMER, { id: wanted });
+      setResult({ id: wanted, customer: data.customer });
+    } catch (problem) {
+      setResult({ id: wanted, error: problem.message });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const said = !result || result.error ? ""
+    : result.customer
+      ? `Customer “${result.id}”: ${plural(Object.keys(result.customer.attributes || {}).length, "attribute")}, ${plural(result.customer.journeys.length, "journey")}, ${plural(result.customer.events.length, "event")}.`
+      : `No customer with id “${result.id}”.`;
+  return html`<section class="card lookup" aria-labelledby="lookup-title">
+    <h2 id="lookup-title">Look up a customer</h2>
+    <form class="lookup-form" role="search" aria-label="Customer" onSubmit=${submit}>
+      <label for="customer-id">Customer id</label>
+      <input id="customer-id" name="customer-id" type="search" autocomplete="off" spellcheck="false"
+        value=${id} onInput=${(e) => setId(e.currentTarget.value)} />
+      <button type="submit" class="btn primary" disabled=${busy}>Look up</button>
+    </form>
+    <p class="sr-only" role="status">${said}</p>
+    ${result?.error && html`<p class="problem" role="alert">${result.error}</p>`}
+    ${result && !result.error && !result.customer && html`<p class="empty" data-not-found>No customer with id “${result.id}”.</p>`}
+    ${result?.customer && html`<${CustomerProfile} customer=${result.customer} onOpen=${onOpen} />`}
+  </section>`;
 }
 
 // -- confirming an action -------------------------------------------------------------------
@@ -738,6 +868,7 @@ function Dashboard({ token, viewer, onLogout }) {
           </ol>
         </section>
       </div>
+      <${CustomerLookup} token=${token} onOpen=${open} />
     </main>
     ${openId && live && html`<${Panel} key=${openId} id=${openId} token=${token} live=${live} reloadKey=${panelKey}
       canAct=${viewer.role !== "VIEWER"} onAction=${startAction} onClose=${close} />`}
