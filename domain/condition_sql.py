@@ -193,6 +193,12 @@ def _attribute(writer: _Writer, condition: AttributeCondition, source: str) -> s
         return f"({writer.json_type(source, key)} IS NOT NULL)"
     if op is ConditionOp.NOT_EXISTS:
         return f"({writer.json_type(source, key)} IS NULL)"
+    if op is ConditionOp.EQUALS and writer.dialect == POSTGRESQL and kind_of(value) != "number":
+        # jsonb's own equality is strict about types, as the rules are (a number is
+        # compared as a float instead, below): one look-up, no cast. A missing key is NULL,
+        # which must read FALSE (NOT NULL would be NULL, not TRUE).
+        wanted = writer.bind(json.dumps(value))
+        return f"COALESCE(({source} -> CAST({key} AS TEXT)) = CAST({wanted} AS jsonb), FALSE)"
     if op in (ConditionOp.EQUALS, ConditionOp.NOT_EQUALS):
         equal = _equal(writer, source, key, value)
         kind = kind_of(value)
@@ -218,9 +224,14 @@ def _attribute(writer: _Writer, condition: AttributeCondition, source: str) -> s
             f"substr({text}, 1, length({wanted})) = {wanted}",
         )
     assert op in DATE_OPS
+    # The op's own test first: it reads two or ten characters, and most values fail
+    # it, so the shape and the calendar are checked only on the few that pass.
     return writer.guarded(
-        f"{writer.is_kind(source, key, 'string')} AND {_date_shaped(writer, text)}",
-        f"({_valid_date(writer, text)} AND {_date_test(writer, op, value, text)})",
+        writer.is_kind(source, key, "string"),
+        writer.guarded(
+            _date_test(writer, op, value, text),
+            f"({_date_shaped(writer, text)} AND {_valid_date(writer, text)})",
+        ),
     )
 
 

@@ -497,6 +497,28 @@ def load_condition_batch(
     after = "customers.id > :after AND " if load.loaded_after is not None else ""
     matching = f"customers.workspace_id = :workspace AND {after}{sql.text}"
     values = {"workspace": workspace_id, "after": load.loaded_after}
+    columns = "journey_id, customer_id, step_index, state, due_at, entered_at, updated_at"
+    inside = f"0, '{EnrollmentState.INSIDE}', :entered, :entered, :entered"
+    if connection.dialect.name == "postgresql":
+        # The batch is found once, and entered in the same statement.
+        statement = bound(
+            sql,
+            f"WITH batch AS (SELECT customers.id FROM customers WHERE {matching} "
+            "ORDER BY customers.id LIMIT :limit), "
+            f"entered AS (INSERT INTO enrollments ({columns}) SELECT :journey, batch.id, "
+            f"{inside} FROM batch ON CONFLICT DO NOTHING RETURNING 1) "
+            "SELECT (SELECT max(id) FROM batch) AS through, "
+            "(SELECT count(*) FROM entered) AS entered",
+        ).bindparams(bindparam("entered", type_=ENROLLMENTS.c.entered_at.type))
+        row = connection.execute(
+            statement, {**values, "limit": limit, "journey": load.journey_id, "entered": now}
+        ).one()
+        if row.through is None:
+            return None
+        _ADVANCE_CONDITION_CURSOR.execute(
+            connection, {"journey_id": load.journey_id, "through": row.through}
+        )
+        return int(row.entered)
     through = connection.execute(
         bound(
             sql,
@@ -509,10 +531,8 @@ def load_condition_batch(
         return None
     insert_statement = bound(
         sql,
-        "INSERT INTO enrollments (journey_id, customer_id, step_index, state, due_at, "
-        f"entered_at, updated_at) SELECT :journey, customers.id, 0, '{EnrollmentState.INSIDE}', "
-        f":entered, :entered, :entered FROM customers WHERE {matching} "
-        "AND customers.id <= :through ON CONFLICT DO NOTHING",
+        f"INSERT INTO enrollments ({columns}) SELECT :journey, customers.id, {inside} "
+        f"FROM customers WHERE {matching} AND customers.id <= :through ON CONFLICT DO NOTHING",
     ).bindparams(bindparam("entered", type_=ENROLLMENTS.c.entered_at.type))
     entered = connection.execute(
         insert_statement,
