@@ -15,42 +15,31 @@ refusal of the whole import (a token, the format, the size, a CSV header) is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.errors import DomainError
-from gql.uploads import UploadTooLarge, capped, refused
+from gql.uploads import streamed_upload
 from service.customer_import import Imported
 from service.services import Services
+from service.tokens import Principal
 
 _TOO_LARGE_ADVICE = "split the import; no profile was changed"
 
 
 def customer_import(services: Services) -> Callable[[Request], Awaitable[Response]]:
     """The endpoint, bound to the process's services."""
-    limit = services.settings.max_upload_bytes
 
-    async def import_profiles(request: Request) -> Response:
-        try:
-            principal = await services.tokens.authenticate(request.headers.get("authorization"))
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise UploadTooLarge(limit, _TOO_LARGE_ADVICE)  # before the body is read
-            imported = await services.customer_import.run(
-                principal,
-                request.headers.get("content-type"),
-                capped(request.stream(), limit, _TOO_LARGE_ADVICE),
-            )
-        except ClientDisconnect:
-            # Nobody is left to answer; the import's staged rows are already gone.
-            return Response(status_code=400)
-        except DomainError as refusal:
-            return refused(refusal)
+    async def import_profiles(
+        principal: Principal, request: Request, body: AsyncIterator[bytes]
+    ) -> Response:
+        imported = await services.customer_import.run(
+            principal, request.headers.get("content-type"), body
+        )
         return JSONResponse(_answer(imported), status_code=200 if imported.written else 422)
 
-    return import_profiles
+    return streamed_upload(services, import_profiles, _TOO_LARGE_ADVICE)
 
 
 def _answer(imported: Imported) -> dict[str, object]:

@@ -21,6 +21,7 @@ from domain.errors import DomainError
 from gql.ids import journey_id
 from service.segments import Uploaded
 from service.services import Services
+from service.tokens import Principal
 
 _STATUS_OF_CODE = {
     "UNAUTHENTICATED": 401,
@@ -49,30 +50,50 @@ class UploadTooLarge(DomainError):
         return {"limit": self.limit}
 
 
-def audience_upload(services: Services) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint, bound to the process's services."""
+# What an upload endpoint does with the checked, capped body once the caller is known.
+UploadWork = Callable[[Principal, Request, AsyncIterator[bytes]], Awaitable[Response]]
+
+
+def streamed_upload(
+    services: Services, work: UploadWork, *advice: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint taking a streamed body: the caller authenticated, a declared length
+    over JOURNEYS_MAX_UPLOAD_BYTES refused before a byte is read, the body capped at
+    it as it arrives (UploadTooLarge with `advice`), and a refusal answered as GraphQL
+    answers one."""
     limit = services.settings.max_upload_bytes
 
-    async def upload(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         try:
             principal = await services.tokens.authenticate(request.headers.get("authorization"))
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                raise UploadTooLarge(limit)  # before a byte of the body is read
-            uploaded = await services.uploads.upload(
-                principal,
-                journey_id(request.path_params["journey_id"]),
-                request.headers.get("content-type"),
-                capped(request.stream(), limit),
-            )
+                raise UploadTooLarge(limit, *advice)  # before a byte of the body is read
+            return await work(principal, request, capped(request.stream(), limit, *advice))
         except ClientDisconnect:
-            # Nobody is left to answer; the upload's rows are already gone.
+            # Nobody is left to answer; what the upload wrote is already gone.
             return Response(status_code=400)
         except DomainError as refusal:
             return refused(refusal)
+
+    return endpoint
+
+
+def audience_upload(services: Services) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint, bound to the process's services."""
+
+    async def upload(
+        principal: Principal, request: Request, body: AsyncIterator[bytes]
+    ) -> Response:
+        uploaded = await services.uploads.upload(
+            principal,
+            journey_id(request.path_params["journey_id"]),
+            request.headers.get("content-type"),
+            body,
+        )
         return JSONResponse(_answer(uploaded))
 
-    return upload
+    return streamed_upload(services, upload)
 
 
 def refused(refusal: DomainError) -> JSONResponse:
@@ -93,9 +114,7 @@ def refused(refusal: DomainError) -> JSONResponse:
     )
 
 
-async def capped(
-    body: AsyncIterator[bytes], limit: int, *advice: str
-) -> AsyncIterator[bytes]:
+async def capped(body: AsyncIterator[bytes], limit: int, *advice: str) -> AsyncIterator[bytes]:
     """The body, refused with UploadTooLarge(limit, *advice) once past `limit` bytes."""
     received = 0
     async for chunk in body:
