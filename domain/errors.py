@@ -47,6 +47,13 @@ class RevisionConflict(DomainError):
         return {"currentRevision": self.current_revision}
 
 
+class ConcurrentChange(DomainError):
+    """Rows the call writes kept being changed by other transactions while it ran; it
+    wrote nothing and may simply be sent again."""
+
+    code = "CONCURRENT_CHANGE"
+
+
 class TransitionNotAllowed(DomainError):
     """An action or an edit the current status does not allow, or a guard that refuses."""
 

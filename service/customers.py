@@ -33,7 +33,7 @@ from domain.customers import (
     merge_problem,
     merged,
 )
-from domain.errors import Forbidden, ValidationFailed
+from domain.errors import ConcurrentChange, Forbidden, ValidationFailed
 from domain.statuses import Status
 from domain.walking import DeliveryState, EnrollmentState
 from service.clock import Clock
@@ -173,7 +173,11 @@ class CustomerProfiles:
                     if refusal.customer_id not in pending
                 )
             if pending:
-                raise RuntimeError(f"profiles kept changing while being written: {pending[:5]}")
+                shown = ", ".join(map(repr, pending[:5]))
+                raise ConcurrentChange(
+                    f"the profiles of {shown} were being created by other calls at the same "
+                    "time, again and again; nothing was written: send the call again"
+                )
             return created, updated, too_many
 
         created, updated, too_many = await self._database.transaction(write)

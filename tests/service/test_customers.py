@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, insert, select
 from domain.actions import Action
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.customers import MAX_UPSERT_BATCH, CustomerEvent
-from domain.errors import Forbidden, ValidationFailed
+from domain.errors import ConcurrentChange, Forbidden, ValidationFailed
 from domain.journey import Journey
 from service.clock import ManualClock
 from service.customers import ProfileChange, ProfileRefusal
@@ -203,6 +203,26 @@ async def test_a_profile_made_meanwhile_is_merged_into_not_overwritten(
     assert (result.created, result.updated, result.rejected) == (1, 1, [])
     assert await attributes(services, callers, "ann") == {"source": "import", "plan": "pro"}
     assert await attributes(services, callers, "bob") == {"plan": "pro"}
+
+
+async def test_profiles_made_meanwhile_round_after_round_refuse_the_call_and_write_nothing(
+    services: Services, callers: Callers, monkeypatch: pytest.MonkeyPatch
+):
+    """Were profiles created by others between each read and write, round after round,
+    the call stops with a code saying to send it again, and writes nothing."""
+
+    def read_nothing_ever(connection: Connection, *args: Any) -> Any:
+        return {}
+
+    monkeypatch.setattr(customer_store, "profiles_for_update", read_nothing_ever)
+    await services.customers.upsert(callers.editor, [change("ann", plan="free")])
+    with pytest.raises(ConcurrentChange, match=r"'ann'.*send the call again"):
+        await services.customers.upsert(
+            callers.editor, [change("ann", plan="pro"), change("bob", plan="pro")]
+        )
+    monkeypatch.undo()
+    assert await attributes(services, callers, "ann") == {"plan": "free"}
+    assert await services.customers.customer(callers.editor, "bob") is None
 
 
 BAD_ATTRIBUTES = [
