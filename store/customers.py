@@ -246,8 +246,12 @@ _LOCK_ENROLLMENTS = Statement(
 _DELETE_DELIVERIES = Statement(
     delete(DELIVERIES)
     .where(
-        DELIVERIES.c.customer_id == bindparam("customer_id"),
-        DELIVERIES.c.journey_id.in_(_OF_WORKSPACE),
+        DELIVERIES.c.enrollment_id.in_(
+            select(ENROLLMENTS.c.id).where(
+                ENROLLMENTS.c.customer_id == bindparam("customer_id"),
+                ENROLLMENTS.c.journey_id.in_(_OF_WORKSPACE),
+            )
+        )
     )
     .returning(DELIVERIES.c.journey_id, DELIVERIES.c.state)
 )

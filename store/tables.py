@@ -265,6 +265,9 @@ class EnrollmentRow(SQLModel, table=True):
             sqlite_where=text("state = 'INSIDE'"),
             postgresql_where=text("state = 'INSIDE'"),
         ),
+        # A customer's journeys (its look-up, its erasure); its deliveries are found
+        # through these enrollments.
+        Index("ix_enrollments_customer", "customer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
