@@ -1,7 +1,8 @@
 """The retention loop: customers' old events are deleted (service/event_retention.py),
-in any process that runs it (the API process in embedded mode, every worker in
-distributed mode: their batches do not overlap, a batch deleted by one is not found
-by another).
+and the staged lines of customer imports whose process stopped midway are swept
+(service/customer_import.py), in any process that runs it (the API process in
+embedded mode, every worker in distributed mode: their batches do not overlap, a
+batch deleted by one is not found by another).
 
 It prunes at start, then every `interval_seconds` (an hour by default): events
 expire by the day, so an hour late is nothing, and each pass is a few cheap
@@ -43,8 +44,11 @@ class RetentionLoop:
                 )
                 if deleted:
                     log.info("event retention deleted %d events", deleted)
+                swept = await self._services.customer_import.discard_abandoned()
+                if swept:
+                    log.info("swept %d staged lines of abandoned customer imports", swept)
             except Exception:
-                log.exception("event retention failed; trying again shortly")
+                log.exception("retention failed; trying again shortly")
                 await rest(self._stopping, 60)
                 continue
             await rest(self._stopping, self._interval_seconds)

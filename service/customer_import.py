@@ -66,7 +66,6 @@ class CustomerImports:
     ) -> Imported:
         require_write(principal.actor)
         reader = ProfileReader(import_format(content_type))
-        await self.discard_abandoned()
         import_id = store.new_import_id(self._clock.now())
         try:
             await write_while_reading(reader.batches(body), lambda b: self._stage(import_id, b))

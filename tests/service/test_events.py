@@ -21,7 +21,7 @@ from domain.content import Content, JourneyKind, Step, StepType
 from domain.customers import MAX_PROPERTIES
 from domain.errors import ValidationFailed
 from domain.journey import Journey
-from gql.audience.mutations import _track_result
+from gql.audience.mutations import _track_results
 from jobs.retention import RetentionLoop
 from jobs.runners import runners_for, worker_runners
 from service.audience import Refused, TrackedEvent
@@ -30,7 +30,9 @@ from service.event_retention import EventRetention
 from service.services import Services
 from service.settings import Settings, SettingsError
 from store import customer_events as event_store
-from store.tables import CUSTOMER_EVENTS, CUSTOMERS, ENROLLMENTS
+from store import customer_import as import_store
+from store.compiled import Statement
+from store.tables import CUSTOMER_EVENTS, CUSTOMER_IMPORTS, CUSTOMERS, ENROLLMENTS
 from tests.conftest import T0, Callers
 
 pytestmark = pytest.mark.anyio
@@ -73,16 +75,25 @@ async def count(services: Services, table: Any) -> int:
 
 
 @contextmanager
-def statements() -> Iterator[list[str]]:
-    """The SQL text of every statement SQLAlchemy sends meanwhile (of any engine)."""
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL text of every statement sent meanwhile (of any engine): through
+    SQLAlchemy, or on the driver's cursor by a compiled statement (store.compiled)."""
     seen: list[str] = []
 
     def before(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
         seen.append(sql)
 
+    run = Statement._run
+
+    def run_and_note(self: Statement, connection: Connection, form: Any, values: Any) -> Any:
+        seen.append(form.sql)
+        return run(self, connection, form, values)
+
     event.listen(Engine, "before_cursor_execute", before)
     try:
-        yield seen
+        with monkeypatch.context() as patch:
+            patch.setattr(Statement, "_run", run_and_note)
+            yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", before)
 
@@ -121,12 +132,14 @@ async def test_properties_and_time_are_kept_and_profiles_made(
     ]
 
 
-async def test_a_batch_is_one_insert_of_events(services: Services, callers: Callers):
+async def test_a_batch_is_one_insert_of_events(
+    services: Services, callers: Callers, monkeypatch: pytest.MonkeyPatch
+):
     events = [
         TrackedEvent("visit", f"c{n}", {"n": n}, T0 - timedelta(seconds=n))
         for n in range(MAX_EVENT_BATCH)
     ]
-    with statements() as seen:
+    with statements(monkeypatch) as seen:
         await services.audience.track(callers.editor, events)
     assert len([sql for sql in seen if "INSERT INTO customer_events" in sql]) == 1
     assert await count(services, CUSTOMER_EVENTS) == MAX_EVENT_BATCH
@@ -246,10 +259,10 @@ async def test_converted_and_released_are_empty_for_now(services: Services, call
         context = Context()
 
     journey = await running(services, callers)
-    [tracked] = await services.audience.track(
+    tracked = await services.audience.track(
         callers.editor, [TrackedEvent("purchase", "ann", {"amount": 5})]
     )
-    result = await _track_result(Info(), tracked)  # type: ignore[arg-type]
+    [result] = await _track_results(Info(), tracked)  # type: ignore[arg-type]
     assert [j.id for j in result.entered] == [journey.id]
     assert (result.converted, result.released) == ([], [])
 
@@ -299,7 +312,7 @@ async def test_retention_days_is_a_setting_with_bounds():
     assert shown["JOURNEYS_EVENT_RETENTION_DAYS"].default == "90"
 
 
-async def test_the_embedded_runner_and_the_worker_run_retention(
+async def test_the_embedded_runner_and_the_worker_run_retention_and_sweep_imports(
     services: Services, callers: Callers, clock: ManualClock
 ):
 
@@ -309,13 +322,19 @@ async def test_the_embedded_runner_and_the_worker_run_retention(
     await services.audience.track(
         callers.editor, [TrackedEvent("visit", "ann", at=T0), TrackedEvent("visit", "bob")]
     )
+    abandoned = import_store.new_import_id(clock.now())
+    await services.database.transaction(
+        lambda c: import_store.stage(c, abandoned, [1], ["ann"], ['{"a":1}'])
+    )
     clock.advance(days=90, seconds=1)  # ann's event is past the default 90 days; bob's too
     await services.audience.track(callers.editor, [TrackedEvent("visit", "cy")])
     loop = RetentionLoop(services)
     task = asyncio.create_task(loop.run())  # prunes at once, then rests an hour
     try:
         deadline = asyncio.get_running_loop().time() + 10
-        while await count(services, CUSTOMER_EVENTS) > 1:
+        while await count(services, CUSTOMER_EVENTS) > 1 or await count(
+            services, CUSTOMER_IMPORTS
+        ):
             assert asyncio.get_running_loop().time() < deadline, "retention did not run"
             await asyncio.sleep(0.01)
     finally:
