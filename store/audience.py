@@ -12,6 +12,7 @@ per batch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     bindparam,
     func,
+    literal,
     literal_column,
     select,
     true,
@@ -41,7 +43,7 @@ from domain.statuses import Status
 from domain.walking import DeliveryState, EnrollmentState
 from store.columns import random_id
 from store.compiled import Statement
-from store.lists import one_of
+from store.lists import json_rows, one_of
 from store.mapping import step_from_json
 from store.tables import DELIVERIES, ENROLLMENTS, JOURNEYS, STATS, VERSIONS
 
@@ -90,10 +92,27 @@ _FOR_ADMISSION = Statement(
     .with_for_update(read=True)
 )
 
-_ADMIT = Statement(
+_ADMITTED = (ENROLLMENTS.c.journey_id, ENROLLMENTS.c.customer_id)
+_ADMIT = Statement(insert_or_skip(ENROLLMENTS).on_conflict_do_nothing().returning(*_ADMITTED))
+# PostgreSQL: the pairs as one JSON parameter, in one statement of a fixed text.
+_PAIRS = json_rows("pairs", journey_id=String(), customer_id=String())
+_ENTERING_AT = bindparam("now", type_=ENROLLMENTS.c.entered_at.type)
+_ADMIT_PAIRS = Statement(
     insert_or_skip(ENROLLMENTS)
+    .from_select(
+        ["journey_id", "customer_id", "step_index", "state", "due_at", "entered_at", "updated_at"],
+        select(
+            _PAIRS.c.journey_id,
+            _PAIRS.c.customer_id,
+            literal(0),
+            literal(EnrollmentState.INSIDE.value),
+            _ENTERING_AT,
+            _ENTERING_AT,
+            _ENTERING_AT,
+        ).select_from(_PAIRS),
+    )
     .on_conflict_do_nothing()
-    .returning(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.customer_id)
+    .returning(*_ADMITTED)
 )
 
 
@@ -137,22 +156,30 @@ def admit(
     connection: Connection, admissions: Iterable[tuple[str, str]], now: datetime
 ) -> set[tuple[str, str]]:
     """Enrol (journey id, customer id) pairs, first step due now; returns the pairs
-    that entered (a customer already inside that journey does not), and counts them."""
-    rows = [
-        {
-            "journey_id": journey_id,
-            "customer_id": customer_id,
-            "step_index": 0,
-            "state": EnrollmentState.INSIDE.value,
-            "due_at": now,
-            "entered_at": now,
-            "updated_at": now,
-        }
-        for journey_id, customer_id in admissions
-    ]
-    if not rows:
+    that entered (a customer already inside that journey does not), and counts them.
+    They are written in one order, so that two admissions that share pairs wait for
+    each other rather than deadlock."""
+    pairs = sorted(set(admissions))
+    if not pairs:
         return set()
-    entered = {(row.journey_id, row.customer_id) for row in _ADMIT.rows_many(connection, rows)}
+    if connection.dialect.name == "postgresql":
+        given = json.dumps([{"journey_id": j, "customer_id": c} for j, c in pairs])
+        admitted = _ADMIT_PAIRS.rows(connection, {"pairs": given, "now": now})
+    else:
+        rows = [
+            {
+                "journey_id": journey_id,
+                "customer_id": customer_id,
+                "step_index": 0,
+                "state": EnrollmentState.INSIDE.value,
+                "due_at": now,
+                "entered_at": now,
+                "updated_at": now,
+            }
+            for journey_id, customer_id in pairs
+        ]
+        admitted = _ADMIT.rows_many(connection, rows)
+    entered = {(row.journey_id, row.customer_id) for row in admitted}
     per_journey: dict[str, int] = {}
     for journey_id, _ in entered:
         per_journey[journey_id] = per_journey.get(journey_id, 0) + 1

@@ -1,21 +1,26 @@
 """Customers' events, append-only: written by `trackEvent(s)`, removed by retention.
 
-A call's events are one multi-row INSERT (SQLAlchemy's insertmanyvalues: a batch of
-at most 1,000 events is one statement on either database); retention deletes the
+A call's events are one INSERT: on PostgreSQL from one JSON parameter
+(`store.lists.json_rows`), on SQLite multi-row (SQLAlchemy's insertmanyvalues; a batch
+of at most 1,000 events is one statement); retention deletes the
 oldest events a batch at a time, each batch one DELETE of the ids a subquery picks
 by `at` (the `ix_customer_events_at` index), in its own short transaction.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, String, bindparam, delete, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
 
+from store.columns import UTCDateTime
 from store.compiled import Statement
+from store.lists import json_rows
 from store.tables import CUSTOMER_EVENTS
 
 
@@ -27,9 +32,26 @@ class NewEvent:
     at: datetime
 
 
-# RETURNING makes SQLAlchemy write the batch as one multi-row INSERT on both
-# dialects (without it, SQLite's driver would run one INSERT per row).
+# RETURNING makes SQLAlchemy write the batch as one multi-row INSERT on SQLite
+# (without it, SQLite's driver would run one INSERT per row).
 _RECORD = Statement(insert(CUSTOMER_EVENTS).returning(CUSTOMER_EVENTS.c.id))
+# PostgreSQL: the events as one JSON parameter, in one statement of a fixed text.
+_EVENTS = json_rows(
+    "events", customer_id=String(), name=String(), properties=JSONB(), at=UTCDateTime()
+)
+_RECORD_JSON = Statement(
+    insert(CUSTOMER_EVENTS).from_select(
+        ["workspace_id", "customer_id", "name", "properties", "at", "recorded_at"],
+        select(
+            bindparam("workspace_id", type_=CUSTOMER_EVENTS.c.workspace_id.type),
+            _EVENTS.c.customer_id,
+            _EVENTS.c.name,
+            _EVENTS.c.properties,
+            _EVENTS.c.at,
+            bindparam("now", type_=CUSTOMER_EVENTS.c.recorded_at.type),
+        ).select_from(_EVENTS),
+    )
+)
 
 
 def record(
@@ -38,6 +60,18 @@ def record(
     """Append these events of a workspace, in one statement; returns how many."""
     if not events:
         return 0
+    if connection.dialect.name == "postgresql":
+        given = [
+            {
+                "customer_id": event.customer_id,
+                "name": event.name,
+                "properties": event.properties,
+                "at": event.at.isoformat(),
+            }
+            for event in events
+        ]
+        values = {"events": json.dumps(given), "workspace_id": workspace_id, "now": now}
+        return _RECORD_JSON.execute(connection, values)
     rows = [
         {
             "workspace_id": workspace_id,

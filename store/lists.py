@@ -6,7 +6,8 @@ then parses each one again (it caches only short texts), which a profile of
 the step processor put at over half of a worker's CPU. `one_of(column,
 "name")` renders `column = ANY(%(name)s)` on PostgreSQL (the list bound as
 an array) and `column IN (SELECT value FROM json_each(?))` on SQLite (the
-list bound as JSON text): the text never changes, whatever the length.
+list bound as JSON text): the text never changes, whatever the length. `json_rows` does the same for
+the rows of a bulk INSERT on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam
+from sqlalchemy import JSON, ColumnElement, String, Text, bindparam, cast, column, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -67,4 +68,20 @@ def _one_of_sqlite(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
     return (
         f"{compiler.process(column, **kw)} IN "
         f"(SELECT value FROM json_each({compiler.process(values, **kw)}))"
+    )
+
+
+def json_rows(alias: str, /, **columns: TypeEngine[Any]) -> Any:
+    """PostgreSQL: many rows as one parameter, named `alias`, of JSON text (a list of
+    objects, one key per column), to INSERT ... SELECT from:
+    `json_to_recordset(CAST(:alias AS JSON)) AS alias(a type, b type)`. The statement's
+    text is the same for any number of rows, as with `one_of`, where a multi-row VALUES
+    has one placeholder per value, parsed again by the driver every time; and the
+    rows are written by `json.dumps` and read by PostgreSQL, both in C."""
+    rows = cast(bindparam(alias, type_=Text()), JSON)
+    fields = [column(name, type_) for name, type_ in columns.items()]
+    return (
+        func.json_to_recordset(rows)
+        .table_valued(*fields)
+        .render_derived(name=alias, with_types=True)
     )

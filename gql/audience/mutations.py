@@ -21,19 +21,27 @@ from gql.journeys.types import JourneyType
 from service.audience import Tracked, TrackedEvent
 
 
-async def _track_result(info: Info, tracked: Tracked) -> TrackResult:
+async def _track_results(info: Info, results: list[Tracked]) -> list[TrackResult]:
     loader = info.context.journey_loader()
-    entered = [await loader.load(journey) for journey in tracked.entered]
-    return TrackResult(
-        entered=[JourneyType.of(journey) for journey in entered if journey is not None],
-        refused=[
-            RefusedJourney(journey_id=strawberry.ID(r.journey_id), reason=r.reason)
-            for r in tracked.refused
-        ],
-        # The flow issue gives these meaning (goals, steps waiting for an event).
-        converted=[],
-        released=[],
-    )
+    # Each journey typed once, however many of the events entered it.
+    shown: dict[str, JourneyType] = {}
+    for journey_id in dict.fromkeys(j for tracked in results for j in tracked.entered):
+        journey = await loader.load(journey_id)
+        if journey is not None:
+            shown[journey_id] = JourneyType.of(journey)
+    return [
+        TrackResult(
+            entered=[shown[j] for j in tracked.entered if j in shown],
+            refused=[
+                RefusedJourney(journey_id=strawberry.ID(r.journey_id), reason=r.reason)
+                for r in tracked.refused
+            ],
+            # The flow issue gives these meaning (goals, steps waiting for an event).
+            converted=[],
+            released=[],
+        )
+        for tracked in results
+    ]
 
 
 @strawberry.type
@@ -55,10 +63,11 @@ class AudienceMutations:
         at: datetime | None = None,
     ) -> TrackResult:
         principal = await info.context.principal()
-        [tracked] = await info.context.services.audience.track(
+        tracked = await info.context.services.audience.track(
             principal, [TrackedEvent(name, customer_id, properties, at)], indexed=False
         )
-        return await _track_result(info, tracked)
+        [result] = await _track_results(info, tracked)
+        return result
 
     @strawberry.mutation(
         description=f"trackEvent for up to {MAX_EVENT_BATCH} events at once, in one "
@@ -75,7 +84,7 @@ class AudienceMutations:
                 for event in events
             ],
         )
-        return [await _track_result(info, tracked) for tracked in results]
+        return await _track_results(info, results)
 
     @strawberry.mutation(
         description=f"Admit up to {MAX_ENROLL_BATCH} customers into a journey if it admits "
