@@ -41,7 +41,8 @@ class EventBus(Protocol):
         """Hand every announcement to `listener` (this process's feed)."""
 
     async def announce_work(self) -> None:
-        """Tell every process's step processor that customers have just entered."""
+        """Tell every process's step processor and segment loader that there is work:
+        customers have just entered, or an audience has begun loading."""
 
     def on_work(self, wake: Callable[[], None]) -> None:
         """Call `wake` whenever work is announced (by any process)."""

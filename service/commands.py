@@ -311,6 +311,8 @@ class JourneyCommands:
                 await self._bus.announce(event.workspace_id for event in uow.logged)
             if uow.changed:
                 await self._bus.announce_changes(uow.changed)
+            if uow.loads_begun:
+                await self._bus.announce_work()
             await self._scheduler.plan(list(uow.journeys.seen))
         except Exception:
             log.exception("after-commit hand-off failed")

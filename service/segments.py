@@ -207,21 +207,21 @@ class AudienceLoading:
             ):
                 continue  # the status changed since the load was picked, or the window shut
             if load.list_pk is not None:
-                admitted = segments.load_batch(connection, load, journey.workspace_id, share, now)
+                loaded = segments.load_batch(connection, load, journey.workspace_id, share, now)
             elif journey.audience_condition is None:
                 continue  # a version with neither cannot go live (domain.content)
             else:
                 condition = condition_from_json(journey.audience_condition)
-                admitted = segments.load_condition_batch(
+                loaded = segments.load_condition_batch(
                     connection, load, journey.workspace_id, condition, share, now
                 )
-            if admitted is not None:
-                entered[load.journey_id] = admitted
+            if loaded is not None:
+                entered[load.journey_id] = loaded.entered
                 worked = True
-            elif journey.status == Status.ACTIVE:
-                # The whole list has been offered: the journey closes to newcomers.
-                loaded = uow.journeys.get(journey.workspace_id, journey.id)
-                loaded.take(Action.AUDIENCE_LOADED, Actor.system(), now)
+            if (loaded is None or loaded.last) and journey.status == Status.ACTIVE:
+                # The whole audience has been offered: the journey closes to newcomers.
+                closing = uow.journeys.get(journey.workspace_id, journey.id)
+                closing.take(Action.AUDIENCE_LOADED, Actor.system(), now)
                 segments.finish_load(connection, journey.id, now)
                 worked = True
             # A PAUSED journey whose list is all in finishes once it is ACTIVE again.

@@ -47,8 +47,10 @@ class Services:
     loading: AudienceLoading = field(init=False)
     metrics: Metrics = field(init=False)
     rate_limit: MutationRateLimit = field(init=False)
-    # Set when customers entered: the step processor of this process looks at once.
+    # Set when work is announced (customers entered, an audience began loading): the
+    # step processor and the segment loader of this process look at once.
     work_ready: asyncio.Event = field(init=False)
+    loads_ready: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics()
@@ -61,6 +63,8 @@ class Services:
         )
         self.work_ready = asyncio.Event()
         self.bus.on_work(self.work_ready.set)
+        self.loads_ready = asyncio.Event()
+        self.bus.on_work(self.loads_ready.set)
         self.audience = AudienceCommands(self.database, self.clock, self.bus)
         self.customers = CustomerProfiles(self.database, self.clock)
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -374,8 +374,9 @@ _NEXT_POSITIONS = (
     .limit(bindparam("limit"))
     .subquery()
 )
-# Where the next batch of a load ends: the last of the next `limit` positions.
-_BATCH_END = Statement(select(func.max(_NEXT_POSITIONS.c.position)))
+# Where the next batch of a load ends (the last of the next `limit` positions), and
+# how many it holds: fewer than `limit`, it is the list's last.
+_BATCH_END = Statement(select(func.max(_NEXT_POSITIONS.c.position), func.count()))
 
 # One parameter for the three times a loaded customer gets (due, entered, updated):
 # bound once, converted once.
@@ -446,15 +447,23 @@ def loading_journeys(connection: Connection, journey_ids: Sequence[str]) -> dict
     return {row.id: row for row in rows}
 
 
+class Loaded(NamedTuple):
+    """What a load batch did: how many entered, and whether it was the load's last
+    (fewer than it could take were left: the load is done)."""
+
+    entered: int
+    last: bool
+
+
 def load_batch(
     connection: Connection, load: Any, workspace_id: str, limit: int, now: datetime
-) -> int | None:
+) -> Loaded | None:
     """Offer the next `limit` customers of a load entry, first step due now, and move
-    its cursor past them; returns how many entered, or None when the list is done.
-    A customer already inside (enrolled another way) is skipped, and so is one
-    already offered: the cursor moves in the same transaction."""
+    its cursor past them; None when the list is done. A customer already inside
+    (enrolled another way) is skipped, and so is one already offered: the cursor
+    moves in the same transaction."""
     values = {"list_pk": load.list_pk, "after": load.loaded_through}
-    through = _BATCH_END.scalar(connection, {**values, "limit": limit})
+    through, found = _BATCH_END.first(connection, {**values, "limit": limit})
     if through is None:
         return None
     entered = _LOAD.execute(
@@ -465,7 +474,7 @@ def load_batch(
         {**values, "through": through, "workspace_id": workspace_id, "empty": {}, "now": now},
     )
     _ADVANCE_CURSOR.execute(connection, {"journey_id": load.journey_id, "through": through})
-    return entered
+    return Loaded(entered, last=found < limit)
 
 
 def finish_load(connection: Connection, journey_id: str, now: datetime) -> None:
@@ -488,11 +497,11 @@ def load_condition_batch(
     condition: Condition,
     limit: int,
     now: datetime,
-) -> int | None:
+) -> Loaded | None:
     """Offer the next `limit` profiles (in id order, after the load's cursor) that meet
-    the condition now entry, and move the cursor past them; returns how many entered, or
-    None when no profile after the cursor meets it. As for a list, the cursor moves in
-    the same transaction, so nobody is offered twice."""
+    the condition now entry, and move the cursor past them; None when no profile after
+    the cursor meets it. As for a list, the cursor moves in the same transaction, so
+    nobody is offered twice; a batch of fewer than `limit` is the last."""
     sql = compile_condition(condition, connection.dialect.name, now, PROFILES)
     after = "customers.id > :after AND " if load.loaded_after is not None else ""
     matching = f"customers.workspace_id = :workspace AND {after}{sql.text}"
@@ -508,6 +517,7 @@ def load_condition_batch(
             f"entered AS (INSERT INTO enrollments ({columns}) SELECT :journey, batch.id, "
             f"{inside} FROM batch ON CONFLICT DO NOTHING RETURNING 1) "
             "SELECT (SELECT max(id) FROM batch) AS through, "
+            "(SELECT count(*) FROM batch) AS found, "
             "(SELECT count(*) FROM entered) AS entered",
         ).bindparams(bindparam("entered", type_=ENROLLMENTS.c.entered_at.type))
         row = connection.execute(
@@ -518,15 +528,15 @@ def load_condition_batch(
         _ADVANCE_CONDITION_CURSOR.execute(
             connection, {"journey_id": load.journey_id, "through": row.through}
         )
-        return int(row.entered)
-    through = connection.execute(
+        return Loaded(int(row.entered), last=row.found < limit)
+    through, found = connection.execute(
         bound(
             sql,
-            f"SELECT max(id) FROM (SELECT customers.id FROM customers WHERE {matching} "
-            "ORDER BY customers.id LIMIT :limit) batch",
+            f"SELECT max(id), count(*) FROM (SELECT customers.id FROM customers "
+            f"WHERE {matching} ORDER BY customers.id LIMIT :limit) batch",
         ),
         {**values, "limit": limit},
-    ).scalar()
+    ).one()
     if through is None:
         return None
     insert_statement = bound(
@@ -541,4 +551,4 @@ def load_condition_batch(
     _ADVANCE_CONDITION_CURSOR.execute(
         connection, {"journey_id": load.journey_id, "through": through}
     )
-    return int(entered)
+    return Loaded(int(entered), last=found < limit)

@@ -35,6 +35,8 @@ class UnitOfWork:
         # Journeys created, edited or deleted with no status change: the log
         # says nothing of them, so pages learn of them from this signal alone.
         self.changed: list[JourneyChanged] = []
+        # Journeys whose audience began loading: the loaders are told after COMMIT.
+        self.loads_begun: list[str] = []
 
     def __enter__(self) -> UnitOfWork:
         self._transaction = self.connection.begin()
@@ -60,6 +62,7 @@ class UnitOfWork:
             for change in journey.events:
                 if begins_loading(journey.kind, change.status):
                     segments.begin_load(self.connection, journey.id, change.at)
+                    self.loads_begun.append(journey.id)
             pending[journey.workspace_id] += journey.events
             journey.events.clear()
         for change in (c for changes in pending.values() for c in changes):

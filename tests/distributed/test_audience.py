@@ -4,6 +4,7 @@ private Redis)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -112,9 +113,9 @@ def test_a_flushed_redis_loses_no_work(cluster: Cluster):
     assert (completed, inside) == (500, 0)
 
 
-@pytest.mark.parametrize("kill_after", [0.2, 0.6])
+@pytest.mark.parametrize("entered_before_kill", [1, 20_000])
 def test_a_worker_killed_mid_load_admits_nobody_twice_and_skips_nobody(
-    cluster: Cluster, kill_after: float
+    cluster: Cluster, entered_before_kill: int
 ):
     api = Api(cluster.start_api(), cluster.token)
     journey_id: str = api.data(
@@ -134,12 +135,78 @@ def test_a_worker_killed_mid_load_admits_nobody_twice_and_skips_nobody(
     assert uploaded.json()["accepted"] == customers, uploaded.text
     assert api.data(ACTIVATE, id=journey_id)["activateJourney"]["status"] == "ACTIVE"
 
-    worker = cluster.start_worker()
-    time.sleep(kill_after)
-    cluster.kill(worker)
-    cluster.start_worker()
-    wait_until(lambda: delivered(cluster, journey_id) == customers, 90, "every message")
+    kill_a_worker_mid_load_then_start_another(cluster, journey_id, entered_before_kill)
+    assert_loaded_once(cluster, journey_id, customers)
 
+
+@pytest.mark.parametrize("entered_before_kill", [1, 30_000])
+def test_a_worker_killed_mid_load_by_condition_admits_nobody_twice_and_skips_nobody(
+    cluster: Cluster, entered_before_kill: int
+):
+    api = Api(cluster.start_api(), cluster.token)
+    customers = 60_000  # born in May, and as many born in June between them
+    lines = (
+        json.dumps({"id": f"c{i:06d}", "attributes": {"birthday": f"1990-{5 + i % 2:02d}-14"}})
+        for i in range(2 * customers)
+    )
+    imported = api.client.post(
+        "/customers",
+        content="\n".join(lines).encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert imported.json()["created"] == 2 * customers, imported.text
+    journey_id: str = api.data(
+        CREATE,
+        input={
+            "name": "Born in May",
+            "kind": "SEGMENT_SCHEDULED",
+            "steps": [{"type": "SEND", "channel": "log", "template": "birthday-offer"}],
+            "audienceCondition": {
+                "attribute": {"name": "birthday", "op": "MONTH_IS", "value": 5}
+            },
+        },
+    )["createJourney"]["id"]
+    assert api.data(ACTIVATE, id=journey_id)["activateJourney"]["status"] == "ACTIVE"
+
+    kill_a_worker_mid_load_then_start_another(cluster, journey_id, entered_before_kill)
+    assert_loaded_once(cluster, journey_id, customers)
+    [(born_in_june,)] = cluster.sql(
+        "SELECT count(*) FROM enrollments WHERE journey_id = %s "
+        "AND right(customer_id, 1) IN ('1', '3', '5', '7', '9')",
+        journey_id,
+    )
+    assert born_in_june == 0
+
+
+def kill_a_worker_mid_load_then_start_another(
+    cluster: Cluster, journey_id: str, entered_before_kill: int
+) -> None:
+    """A worker loads until at least `entered_before_kill` customers are in, and is
+    killed before the load is done; another one finishes it."""
+    worker = cluster.start_worker(wait=False)
+
+    def entered() -> int:
+        [(count,)] = cluster.sql(
+            "SELECT count(*) FROM enrollments WHERE journey_id = %s", journey_id
+        )
+        return int(count)
+
+    deadline = time.monotonic() + 30
+    while entered() < entered_before_kill:
+        assert time.monotonic() < deadline, "the worker loaded nothing"
+        time.sleep(0.005)
+    cluster.kill(worker)
+    [(finished,)] = cluster.sql(
+        "SELECT finished_at FROM audience_loads WHERE journey_id = %s", journey_id
+    )
+    assert finished is None, "the load was done before the kill"
+    cluster.start_worker()
+
+
+def assert_loaded_once(cluster: Cluster, journey_id: str, customers: int) -> None:
+    """Every customer of the audience entered once and got its message; the journey
+    closed once."""
+    wait_until(lambda: delivered(cluster, journey_id) == customers, 90, "every message")
     [(rows, distinct)] = cluster.sql(
         "SELECT count(*), count(DISTINCT customer_id) FROM enrollments WHERE journey_id = %s",
         journey_id,

@@ -6,6 +6,7 @@ their table."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import TransitionNotAllowed, ValidationFailed
 from domain.journey import Journey
 from domain.statuses import Status
+from jobs.loading import LoadingLoop
 from service.services import Services
 from store.tables import CUSTOMERS, ENROLLMENTS
 from tests.conftest import T0, Callers
@@ -95,10 +97,43 @@ async def test_a_condition_loads_the_matching_profiles_in_batches_then_closes(
 
     assert await services.loading.load_batch() == 2  # a batch at a time, in id order
     assert await inside(services, journey) == ["c000", "c002"]
-    assert await services.loading.run_all() == 3
+    assert await services.loading.load_batch() == 2
+    assert await status_of(services, journey) is Status.ACTIVE
+    # One match left, fewer than a batch takes: the last batch, which closes.
+    assert await services.loading.load_batch() == 1
+    assert await status_of(services, journey) is Status.CLOSED  # AUDIENCE_LOADED
     assert await inside(services, journey) == ["c000", "c002", "c004", "c006", "c008"]
+    assert await services.loading.load_batch() is None
+
+
+async def test_the_loader_is_told_when_a_load_begins(
+    services: Services, callers: Callers
+):
+    """An ACTIVATE wakes the loader at once: it would look again only after an hour
+    here."""
+    await add_profiles(services, "acme", may_and_others(3))
+    journey = await by_condition(services, callers)
+    loop = LoadingLoop(services, poll_seconds=3600)
+    task = asyncio.create_task(loop.run())
+    try:
+        await asyncio.sleep(0.05)  # its first pass, with nothing to load, is over
+        await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
+        deadline = asyncio.get_running_loop().time() + 10
+        while await status_of(services, journey) is not Status.CLOSED:
+            assert asyncio.get_running_loop().time() < deadline, "the loader was not told"
+            await asyncio.sleep(0.01)
+    finally:
+        loop.stop()
+        await asyncio.wait_for(task, 10)
+    assert await inside(services, journey) == ["c000", "c002", "c004"]
+    [*_, loaded] = await services.reads.status_events("acme", journey_id=journey.id)
+    assert loaded.change.action is Action.AUDIENCE_LOADED
+
+
+async def status_of(services: Services, journey: Journey) -> Status:
     found = await services.reads.journey("acme", journey.id)
-    assert found is not None and found.status is Status.CLOSED  # AUDIENCE_LOADED
+    assert found is not None
+    return found.status
 
 
 @pytest.mark.parametrize(
