@@ -13,17 +13,23 @@ servers the same documents:
 
     mutation { pauseJourney(id) / resumeJourney(id) / activateJourney(id) { id status revision } }
     mutation { createJourney(input: CreateJourneyInput!) { id status ... } }
+    mutation { trackEvents(events: [TrackEventInput!]!) { entered { id } } }
     query { journey(id) { id name status revision labels availableActions } }
     query { journeys(first: Int) { totalCount edges { node { ... } } } }
 
 The mutations that change a status answer a `StatusChange` (id, status, revision,
-availableActions): that is all a transition reads. Started by the benchmarks:
-`python bench/peer_floor.py --port P --database-url URL --uvicorn-options JSON`.
+availableActions): that is all a transition reads. `trackEvents` is customers.py's events
+floor: it checks and stores the events as `peer_events.py` does (one multi-row INSERT), and
+answers each event's `entered` as the ACTIVE event-triggered journeys of the workspace that
+listen for its name (one SELECT a call, of the project's `journeys`): no admission, no
+`triggerWhere`, so it answers at least as many journeys as the project enters. Started by
+the benchmarks: `python bench/peer_floor.py --port P --database-url URL --uvicorn-options JSON`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -36,13 +42,18 @@ from peer_common import (
     JourneyView,
     NewJourney,
     Refused,
+    Result,
+    Sql,
     Store,
+    Work,
     healthz,
     serve,
 )
+from peer_events import insert, rows_of
 from starlette.routing import BaseRoute, Route
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 
@@ -156,6 +167,30 @@ class CreateJourneyInput:
     labels: list[str] | None = None
 
 
+@strawberry.input
+class TrackEventInput:
+    name: str
+    customer_id: str
+    properties: JSON | None = None
+    at: datetime | None = None
+
+
+@strawberry.type
+class EnteredJourney:
+    id: strawberry.ID
+
+
+@strawberry.type
+class TrackResult:
+    entered: list[EnteredJourney]
+
+
+LISTENING = (
+    "SELECT id, trigger_event FROM journeys WHERE workspace_id = %s AND kind = "
+    "'EVENT_TRIGGERED' AND status = 'ACTIVE' AND trigger_event = ANY(%s)"
+)
+
+
 def store_of(info: Info[Any, None]) -> Store:
     store: Store = info.context["store"]
     return store
@@ -230,6 +265,33 @@ class Mutation:
         except Refused as refusal:
             raise GraphQLError(refusal.message, extensions={"code": refusal.code}) from None
         return Journey.of(created)
+
+    @strawberry.mutation
+    async def track_events(
+        self, info: Info[Any, None], events: list[TrackEventInput]
+    ) -> list[TrackResult]:
+        caller = await caller_of(info, write=True)
+        given = [
+            {"name": e.name, "customerId": e.customer_id, "properties": e.properties}
+            for e in events
+        ]
+        store = store_of(info)
+        try:
+            params = rows_of(store, caller, {"variables": {"events": given}})
+        except Refused as refusal:
+            raise GraphQLError(refusal.message, extensions={"code": refusal.code}) from None
+        await store.run(insert(params), write=True)
+        names = sorted({event.name for event in events})
+        rows, _ = await store.run(_select(LISTENING, caller.workspace_id, names), write=False)
+        listening: dict[str, list[EnteredJourney]] = {}
+        for journey_id, trigger in rows:
+            listening.setdefault(trigger, []).append(EnteredJourney(id=strawberry.ID(journey_id)))
+        return [TrackResult(entered=listening.get(event.name, [])) for event in events]
+
+
+def _select(text: str, *params: Any) -> Work[Result]:
+    result = yield Sql(text, params)
+    return result
 
 
 schema = strawberry.Schema(
