@@ -1,5 +1,5 @@
-"""The channels' rules (docs/rules.md, "Channels"): the webhook endpoint's values, and
-how a failing channel is retried and counted.
+"""The channels' rules (docs/rules.md, "Channels"): their names, the webhook endpoint's
+values, and how a failing channel is retried and counted.
 
 - A workspace has at most one webhook endpoint: an http(s) URL and a secret
   the messages are signed with.
@@ -23,7 +23,10 @@ from domain.errors import ValidationFailed
 from domain.statuses import Status
 from domain.text import plain_text
 
-WEBHOOK = "webhook"
+# The channels' names, as a SEND step and the metrics' `channel` label spell them
+# (how each is handed over and sent: service/channel_table.py).
+LOG = "log"  # this process's own log (logger journeys.channel.log)
+WEBHOOK = "webhook"  # a signed HTTP POST to the workspace's endpoint
 MAX_URL_LENGTH = 2000
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 200

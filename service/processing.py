@@ -8,19 +8,21 @@
   (`sendDelaySeconds`) is QUEUED; one without goes at once, its journey
   processing (held FOR SHARE by the batch): it is written HANDED_OVER, its
   first attempt begun, and sent once the transaction has committed, as
-  `hand_over` does; on the `log` channel it is written DELIVERED (`_Lines`).
+  `hand_over` does; on a channel delivered in the transaction (`log`) it is
+  written DELIVERED.
 - `hand_over`: queued deliveries past their recall window, of journeys that
   process, are handed to their channel (HANDED_OVER is committed first, so
   a message is never recalled once a channel may have it), then their
-  outcome is recorded. The `log` channel writes to this process's log, in
-  the hand-over's own transaction (`_Lines` says why that keeps the
-  guarantees); the `webhook` channel POSTs the batch's messages concurrently
-  (service/webhook.py). A failed attempt stays HANDED_OVER, due again after
-  a doubling delay, until it is delivered or out of attempts (FAILED);
-  retries go on in every status but ERROR (domain/channels.py). An attempt
-  whose outcome is never recorded (its process stopped) is due again when
-  its lease runs out: at least once.
-- a journey whose webhook attempts fail `channel_failure_limit` times in a
+  outcome is recorded. How each channel is handed over and what sends it is
+  the channel table's (service/channel_table.py): the `log` channel writes
+  to this process's log, in the hand-over's own transaction
+  (service/log_channel.py says why that keeps the guarantees); the `webhook`
+  channel POSTs the batch's messages concurrently (service/webhook.py). A
+  failed attempt stays HANDED_OVER, due again after a doubling delay, until
+  it is delivered or out of attempts (FAILED); retries go on in every status
+  but ERROR (domain/channels.py). An attempt whose outcome is never recorded
+  (its process stopped) is due again when its lease runs out: at least once.
+- a journey whose channel attempts fail `channel_failure_limit` times in a
   row is failed by the system (JourneyCommands.fail_by_system): ERROR holds
   its queued messages and its retries until RECOVER.
 - `settle`: the rows of journeys that exited everyone (ABORT), whose
@@ -44,24 +46,20 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from domain.audience import exits_customers
-from domain.channels import WEBHOOK, Streak, failing_reason, retry_delay
+from domain.channels import Streak, failing_reason, retry_delay
 from domain.statuses import Status
 from domain.walking import DeliveryState, apply_step, send_not_before
+from service.channel_table import Destinations, channel_table
 from service.clock import Clock
 from service.metrics import Metrics
 from service.settings import Settings
 from service.webhook import Attempt, Outcome, WebhookSender
 from store import audience as audience_store
-from store import channels as channel_store
 from store.database import Database
 
 log = logging.getLogger(__name__)
-channel_log = logging.getLogger("journeys.channel.log")
 
 T = TypeVar("T")
-
-LOG = "log"  # the channel that writes to this process's log (journeys.channel.log)
-_DELIVERED = "delivered template %r to customer %r (journey %s, delivery %s)"
 
 STEP_BATCH = 1000
 DELIVERY_BATCH = 1000
@@ -121,7 +119,7 @@ class _Taken:
 
     moved: int
     attempts: list[Attempt]
-    tally: Tally  # the `log` channel's deliveries, made in the transaction
+    tally: Tally  # the deliveries made in the transaction (the `log` channel's)
 
 
 @dataclass(frozen=True)
@@ -131,42 +129,6 @@ class _Recorded:
 
     tally: Tally
     failing: list[_Failing]
-
-
-class _Lines:
-    """The `log` channel's messages of one transaction, written as its last step before
-    the commit, which records them DELIVERED: the channel is this process's own log,
-    written at once, so its hand-over and its outcome are one transaction.
-
-    Why that keeps the guarantees. A message a channel may have must be on record as
-    handed over (never recalled) or delivered, and one whose outcome is lost must be
-    sent again (at least once). Here the lines go out only once every statement of the
-    transaction has succeeded; if the commit then fails (or the process stops before it),
-    nothing of the batch is recorded, its customers are still due at the same step, and
-    the next batch writes the lines again: at least once, as an attempt whose outcome
-    was lost today (a channel may see a message twice). Written after the commit
-    instead, a stop between the two would lose them. The one difference from a channel
-    outside the process: in that window a PAUSE or ABORT committed before the step is
-    applied again holds or exits a customer whose line is already in the log."""
-
-    def __init__(self) -> None:
-        self._lines: list[tuple[str, str, str, int]] = []
-
-    def add(self, template: str, journey_id: str, deliveries: Sequence[Any]) -> None:
-        """Deliveries with `id` and `customer_id`, all of one template and journey."""
-        self._lines += [(template, d.customer_id, journey_id, d.id) for d in deliveries]
-
-    def write(self) -> None:
-        if not self._lines or not channel_log.isEnabledFor(logging.INFO):
-            return
-        # One record a message, as `channel_log.info` makes it but for the caller's frame,
-        # which it looks up on the stack every time (a fifth of a line's cost).
-        for line in self._lines:
-            channel_log.handle(
-                logging.LogRecord(
-                    channel_log.name, logging.INFO, __file__, 0, _DELIVERED, line, None, "write"
-                )
-            )
 
 
 class Processing:
@@ -181,7 +143,9 @@ class Processing:
     ) -> None:
         self._database = database
         self._clock = clock
-        self._webhooks = webhooks or WebhookSender(clock, timeout_seconds=5.0, concurrency=20)
+        self._channels = channel_table(
+            webhooks or WebhookSender(clock, timeout_seconds=5.0, concurrency=20)
+        )
         self._policy = policy or ChannelPolicy()
         self._fail_journey = fail_journey
         self._metrics = metrics or Metrics()
@@ -228,7 +192,7 @@ class Processing:
         return taken.moved
 
     async def close(self) -> None:
-        await self._webhooks.close()
+        await self._channels.close()
 
     async def settle(self) -> int:
         """One batch of an aborted journey's rows marked EXITED / CANCELLED."""
@@ -238,15 +202,7 @@ class Processing:
         """Send attempts that are HANDED_OVER (committed), then record their outcomes."""
         if not attempts:
             return
-        outcomes: list[Outcome] = []  # in the order the attempts ended
-        webhooks = []
-        for attempt in attempts:
-            if attempt.channel == WEBHOOK:
-                webhooks.append(attempt)
-            else:
-                error = f"unknown channel {attempt.channel!r}"
-                outcomes.append(Outcome(attempt, False, error, final=True))
-        outcomes += await self._webhooks.send_all(webhooks)
+        outcomes = await self._channels.send_all(attempts)  # in the order they ended
         recorded = await self._database.transaction(
             lambda connection: self._record(connection, outcomes)
         )
@@ -280,15 +236,22 @@ class Processing:
             if outcome.completes:
                 counters[journey_id].update(completed=len(ids), inside=-len(ids))
         # A message whose recall window is 0 goes at once: its journey processes (and
-        # is held FOR SHARE until this commits), so it is handed over here, not queued.
-        webhooks = [
-            (journey, ids)
+        # is held FOR SHARE until this commits), so it is handed over here, not queued;
+        # unless its channel delivers it in this transaction, it is attempted after.
+        attempted = [
+            (journey, ids, channel)
             for journey, _, ids, channel, _ in sends
-            if channel == WEBHOOK and send_not_before(now, journey.send_delay_seconds) <= now
+            if send_not_before(now, journey.send_delay_seconds) <= now
+            and not self._channels.delivers_in_transaction(channel)
         ]
-        lease = self._lease(now, sum(len(ids) for _, ids in webhooks))
-        endpoints = self._endpoints(connection, [journey.workspace_id for journey, _ in webhooks])
-        lines = _Lines()
+        by_channel: Counter[str] = Counter()
+        for _, ids, channel in attempted:
+            by_channel[channel] += len(ids)
+        lease = self._lease(now, by_channel)
+        destinations = self._channels.destinations(
+            connection, [(channel, journey.workspace_id) for journey, _, channel in attempted]
+        )
+        writers = self._channels.writers()
         attempts: list[Attempt] = []
         tally = Tally()
         for journey, index, ids, channel, template in sends:
@@ -298,39 +261,29 @@ class Processing:
                     connection, ids, index, channel, template, now, not_before=not_before
                 )
                 counters[journey.id]["queued"] += len(written)
-            elif channel == LOG:
-                # Handed over and delivered in one transaction: see `_Lines`.
+            elif self._channels.delivers_in_transaction(channel):
+                # Handed over and delivered in one transaction: see service/log_channel.py.
                 written = audience_store.queue_deliveries(
                     connection, ids, index, channel, template, now,
                     state=DeliveryState.DELIVERED, not_before=now, attempts=1,
                 )  # fmt: skip
                 counters[journey.id]["delivered"] += len(written)
-                tally[(LOG, OUTCOME_DELIVERED)] += len(written)
-                lines.add(template, journey.id, written)
+                tally[(channel, OUTCOME_DELIVERED)] += len(written)
+                writers.add(channel, template, journey.id, written)
             else:
                 written = audience_store.queue_deliveries(
                     connection, ids, index, channel, template, now,
                     state=DeliveryState.HANDED_OVER, not_before=lease, attempts=1,
                 )  # fmt: skip
                 counters[journey.id]["handed_over"] += len(written)
-                endpoint = endpoints.get(journey.workspace_id)
                 attempts += [
-                    Attempt(
-                        delivery_id=row.id,
-                        public_id=row.public_id,
-                        journey_id=journey.id,
-                        workspace_id=journey.workspace_id,
-                        customer_id=row.customer_id,
-                        channel=channel,
-                        template=template,
-                        number=1,
-                        url=endpoint.url if endpoint else None,
-                        secret=endpoint.secret if endpoint else None,
+                    _attempt_at(
+                        row, journey.id, journey.workspace_id, channel, template, 1, destinations
                     )
                     for row in written
                 ]
         audience_store.add_to_counters(connection, counters)
-        lines.write()  # the last thing before the commit
+        writers.write()  # the last thing before the commit
         return _Taken(len(due), attempts, tally)
 
     def _take_ready(self, connection: Connection) -> _Taken:
@@ -344,61 +297,53 @@ class Processing:
             counters[delivery.journey_id]["queued"] -= 1
         for delivery in due:
             counters[delivery.journey_id]["handed_over"] -= 1
-        # `log` messages are handed over and delivered in this transaction (`_Lines`);
-        # the others are handed over here and attempted once it has committed.
-        logged = [delivery for delivery in due + ready if delivery.channel == LOG]
-        taken = [delivery for delivery in due + ready if delivery.channel != LOG]
-        lines = _Lines()
-        tally = Tally({(LOG, OUTCOME_DELIVERED): len(logged)} if logged else {})
-        if logged:
+        # Messages on a channel delivered in the transaction (`log`) are handed over and
+        # delivered in this one; the others are handed over here and attempted once it
+        # has committed.
+        in_transaction = self._channels.delivers_in_transaction
+        delivered = [delivery for delivery in due + ready if in_transaction(delivery.channel)]
+        taken = [delivery for delivery in due + ready if not in_transaction(delivery.channel)]
+        writers = self._channels.writers()
+        tally = Tally((delivery.channel, OUTCOME_DELIVERED) for delivery in delivered)
+        if delivered:
             audience_store.set_delivery_state(
-                connection, [d.id for d in logged], DeliveryState.DELIVERED, now, tries=1
+                connection, [d.id for d in delivered], DeliveryState.DELIVERED, now, tries=1
             )
-            for delivery in logged:
+            for delivery in delivered:
                 counters[delivery.journey_id]["delivered"] += 1
-                lines.add(delivery.template, delivery.journey_id, [delivery])
+                writers.add(delivery.channel, delivery.template, delivery.journey_id, [delivery])
         attempts = []
         if taken:
-            # The lease: time to send the whole batch (its webhooks, so many at once)
-            # and record it. An outcome not recorded by then is taken for lost.
-            lease = self._lease(now, sum(1 for d in taken if d.channel == WEBHOOK))
+            # The lease: time to send the whole batch and record it. An outcome not
+            # recorded by then is taken for lost.
+            lease = self._lease(now, Counter(d.channel for d in taken))
             audience_store.begin_attempts(connection, [d.id for d in taken], now, lease)
             for delivery in taken:
                 counters[delivery.journey_id]["handed_over"] += 1
-            endpoints = self._endpoints(
-                connection, [d.workspace_id for d in taken if d.channel == WEBHOOK]
+            destinations = self._channels.destinations(
+                connection, [(d.channel, d.workspace_id) for d in taken]
             )
-            for delivery in taken:
-                endpoint = endpoints.get(delivery.workspace_id)
-                attempts.append(
-                    Attempt(
-                        delivery_id=delivery.id,
-                        public_id=delivery.public_id,
-                        journey_id=delivery.journey_id,
-                        workspace_id=delivery.workspace_id,
-                        customer_id=delivery.customer_id,
-                        channel=delivery.channel,
-                        template=delivery.template,
-                        number=delivery.attempts + 1,
-                        url=endpoint.url if endpoint else None,
-                        secret=endpoint.secret if endpoint else None,
-                    )
+            attempts = [
+                _attempt_at(
+                    d,
+                    d.journey_id,
+                    d.workspace_id,
+                    d.channel,
+                    d.template,
+                    d.attempts + 1,
+                    destinations,
                 )
+                for d in taken
+            ]
         audience_store.add_to_counters(connection, counters)
-        lines.write()  # the last thing before the commit
+        writers.write()  # the last thing before the commit
         return _Taken(len(due) + len(ready), attempts, tally)
 
-    def _lease(self, now: datetime, webhooks: int) -> datetime:
+    def _lease(self, now: datetime, attempts: Counter[str]) -> datetime:
         """When an attempt begun now is taken for lost if its outcome is not recorded:
-        time to send the batch's `webhooks` (so many at once) and record them."""
-        rounds = -(-webhooks // self._webhooks.concurrency) + 1
-        return now + LEASE_SLACK + timedelta(seconds=rounds * self._webhooks.timeout_seconds)
-
-    @staticmethod
-    def _endpoints(connection: Connection, workspace_ids: Sequence[str]) -> dict[str, Any]:
-        if not workspace_ids:
-            return {}
-        return channel_store.endpoints(connection, sorted(set(workspace_ids)))
+        time for the channels to send the batch's `attempts` (so many by channel), and
+        to record them."""
+        return now + LEASE_SLACK + self._channels.time_to_send(attempts)
 
     def _record(self, connection: Connection, outcomes: Sequence[Outcome]) -> _Recorded:
         """Record each attempt's outcome."""
@@ -419,7 +364,7 @@ class Processing:
             ):
                 # A later attempt took it over (this one outlived its lease).
                 continue
-            if attempt.channel == WEBHOOK:
+            if self._channels.counts_failure_runs(attempt.channel):
                 runs[attempt.journey_id].append(outcome)
             if outcome.succeeded:
                 delivered.append(attempt.delivery_id)
@@ -475,3 +420,29 @@ class Processing:
         for journey_id in audience_store.journeys_to_settle(connection, _EXITING, 10):
             moved += audience_store.settle_exits(connection, journey_id, SETTLE_BATCH)
         return moved
+
+
+def _attempt_at(
+    delivery: Any,
+    journey_id: str,
+    workspace_id: str,
+    channel: str,
+    template: str,
+    number: int,
+    destinations: Destinations,
+) -> Attempt:
+    """The `number`-th attempt at a delivery (its `id`, `public_id`, `customer_id`), to
+    wherever its workspace's messages on the channel go."""
+    where = destinations.of(channel, workspace_id)
+    return Attempt(
+        delivery_id=delivery.id,
+        public_id=delivery.public_id,
+        journey_id=journey_id,
+        workspace_id=workspace_id,
+        customer_id=delivery.customer_id,
+        channel=channel,
+        template=template,
+        number=number,
+        url=where.url if where else None,
+        secret=where.secret if where else None,
+    )

@@ -256,7 +256,7 @@ async def test_a_log_message_whose_commit_failed_is_sent_again(
     the counters count it once."""
     import logging
 
-    from service import processing
+    from service.log_channel import LogLines
 
     journey = await running(services, callers, OFFER)
     caplog.set_level(logging.INFO, logger="journeys.channel.log")
@@ -265,14 +265,14 @@ async def test_a_log_message_whose_commit_failed_is_sent_again(
     class CommitFailed(Exception):
         pass
 
-    written = processing._Lines.write
+    written = LogLines.write
 
-    def write_then_fail(self: processing._Lines) -> None:
+    def write_then_fail(self: LogLines) -> None:
         written(self)
         raise CommitFailed
 
     with monkeypatch.context() as patch:
-        patch.setattr(processing._Lines, "write", write_then_fail)
+        patch.setattr(LogLines, "write", write_then_fail)
         with pytest.raises(CommitFailed):
             await services.processing.run_all()
     stats = await counters(services, journey)
