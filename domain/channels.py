@@ -27,6 +27,8 @@ from domain.text import plain_text
 # (how each is handed over and sent: service/channel_table.py).
 LOG = "log"  # this process's own log (logger journeys.channel.log)
 WEBHOOK = "webhook"  # a signed HTTP POST to the workspace's endpoint
+# The channels a SEND may name.
+CHANNELS = (LOG, WEBHOOK)
 MAX_URL_LENGTH = 2000
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 200

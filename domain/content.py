@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from domain.channels import CHANNELS
 from domain.conditions import AttributeCondition, Condition
 from domain.errors import ValidationFailed
 from domain.text import text_problem
@@ -20,7 +21,6 @@ MAX_STEPS = 100
 MAX_WAIT_SECONDS = 366 * 24 * 3600
 # A recall window longer than a week would hold messages past any campaign's point.
 MAX_SEND_DELAY_SECONDS = 7 * 24 * 3600
-CHANNELS = ("log", "webhook")
 
 
 class JourneyKind(StrEnum):

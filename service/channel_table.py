@@ -34,7 +34,7 @@ from service.webhook_channel import WebhookChannel
 
 
 def channel_table(webhooks: WebhookSender) -> ChannelTable:
-    """Every channel a SEND step may name (domain/content.py), one entry each."""
+    """Every channel a SEND step may name (domain.channels.CHANNELS), one entry each."""
     return ChannelTable(
         [
             DeliveredInTransaction(LOG, writer=LogLines),
@@ -102,6 +102,10 @@ class ChannelTable:
                     self._in_transaction[channel.name] = channel
                 case AttemptedAfterCommit():
                     self._after_commit[channel.name] = channel.sender
+
+    @property
+    def names(self) -> set[str]:
+        return {*self._in_transaction, *self._after_commit}
 
     def delivers_in_transaction(self, channel: str) -> bool:
         """Whether the channel's messages are delivered in the transaction that hands them

@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import Connection
 
-from domain.channels import LOG, WEBHOOK
+from domain.channels import CHANNELS, LOG, WEBHOOK
 from service.channel_table import (
     AttemptedAfterCommit,
     ChannelTable,
@@ -83,6 +83,10 @@ class FakeWriter:
 
 def the_table() -> ChannelTable:
     return channel_table(WebhookSender(ManualClock(T0), timeout_seconds=5.0, concurrency=20))
+
+
+def test_the_table_has_an_entry_for_every_channel_a_send_may_name():
+    assert the_table().names == set(CHANNELS)
 
 
 def test_log_is_delivered_in_the_transaction_and_webhook_attempted_after_the_commit():
