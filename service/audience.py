@@ -38,9 +38,10 @@ from domain.text import text_problem
 from service.bus import EventBus
 from service.clock import Clock
 from service.tokens import Principal
-from store import audience as audience_store
 from store import customer_events as event_store
 from store import customers as customer_store
+from store import enrollments as enrollment_store
+from store import entry_journeys
 from store.customer_events import NewEvent
 from store.database import Database
 
@@ -112,7 +113,7 @@ class AudienceCommands:
         require_write(principal.actor)  # before any lookup, like every command
 
         def enroll(connection: Connection) -> Enrollment:
-            journey = audience_store.journey_for_admission(
+            journey = entry_journeys.journey_for_admission(
                 connection, principal.workspace_id, journey_id
             )
             if journey is None:
@@ -125,7 +126,7 @@ class AudienceCommands:
             rejected = [Rejected(c, Refusal.INVALID_ID) for c in customer_ids if c not in valid]
             if refusal is not None:
                 return Enrollment(0, rejected + [Rejected(c, refusal) for c in valid])
-            entered = audience_store.admit(connection, [(journey_id, c) for c in valid], now)
+            entered = enrollment_store.admit(connection, [(journey_id, c) for c in valid], now)
             # Every one of them is in the journey now (entered, or was inside): each has
             # a profile, an empty one when it had none.
             customer_store.ensure_profiles(connection, principal.workspace_id, valid, now)
@@ -161,14 +162,14 @@ class AudienceCommands:
 
         def track(connection: Connection) -> list[Tracked]:
             now = self._clock.now()
-            listening = audience_store.listening_journeys(connection, principal.workspace_id, names)
+            listening = entry_journeys.listening_journeys(connection, principal.workspace_id, names)
             refusals = {
                 journey.id: admission_refusal(
                     Status(journey.status), journey.start_at, journey.end_at, now
                 )
                 for journey in listening
             }
-            by_name: dict[str, list[audience_store.ListeningJourney]] = {}
+            by_name: dict[str, list[entry_journeys.ListeningJourney]] = {}
             for journey in listening:
                 by_name.setdefault(journey.trigger_event, []).append(journey)
             # The journeys each event triggers: those listening for its name whose
@@ -188,7 +189,7 @@ class AudienceCommands:
                 for journey_id in journey_ids
                 if refusals[journey_id] is None
             ]
-            entered = audience_store.admit(connection, dict.fromkeys(wanted), now)
+            entered = enrollment_store.admit(connection, dict.fromkeys(wanted), now)
             kept = [
                 NewEvent(event.customer_id, event.name, properties, at or now)
                 for event, (properties, at) in zip(events, checked, strict=True)

@@ -29,7 +29,7 @@ from service.clock import Clock
 from service.metrics import Metrics
 from service.scheduling import Scheduler
 from service.tokens import Principal
-from store import segments
+from store import audience_lists
 from store.database import Database
 from store.unit_of_work import UnitOfWork, in_unit_of_work
 
@@ -122,7 +122,7 @@ class JourneyCommands:
 
         def attach(journey: Journey, uow: UnitOfWork) -> None:
             now = self._clock.now()
-            audience = segments.complete_list(uow.connection, list_pk, list_id, now)
+            audience = audience_lists.complete_list(uow.connection, list_pk, list_id, now)
             journey.edit({"audience": audience, "audience_condition": None}, principal.actor, now)
 
         return await self._change(principal, journey_id, None, attach)
@@ -269,7 +269,7 @@ class JourneyCommands:
     ) -> AudienceList | None:
         if not customer_ids:
             return None
-        return segments.write_list(
+        return audience_lists.write_list(
             uow.connection, principal.workspace_id, customer_ids, self._clock.now()
         )
 

@@ -39,8 +39,8 @@ from domain.walking import DeliveryState, EnrollmentState
 from service.clock import Clock
 from service.reads import checked_page_size
 from service.tokens import Principal
-from store import audience as audience_store
 from store import conditions
+from store import counters as counter_store
 from store import customers as customer_store
 from store.database import Database
 
@@ -268,7 +268,7 @@ class CustomerProfiles:
                 connection, [row.journey_id for row in deliveries + enrollments]
             )
             counters, exited, cancelled = _erased_counters(deliveries, enrollments, statuses)
-            audience_store.add_to_counters(connection, counters)
+            counter_store.add_to_counters(connection, counters)
             in_lists = customer_store.delete_list_rows(connection, workspace_id, customer_id)
             events = customer_store.delete_events(connection, workspace_id, customer_id)
             had_profile = customer_store.delete_profile(connection, workspace_id, customer_id)

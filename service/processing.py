@@ -54,7 +54,10 @@ from service.clock import Clock
 from service.metrics import Metrics
 from service.settings import Settings
 from service.webhook import Attempt, Outcome, WebhookSender
-from store import audience as audience_store
+from store import counters as counter_store
+from store import deliveries as delivery_store
+from store import enrollments as enrollment_store
+from store import exits as exit_store
 from store.database import Database
 
 log = logging.getLogger(__name__)
@@ -214,13 +217,13 @@ class Processing:
 
     def _advance(self, connection: Connection) -> _Taken:
         now = self._clock.now()
-        journeys = audience_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
+        journeys = enrollment_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
         if not journeys:
             return _Taken(0, [], Tally())
-        due = audience_store.due_enrollments(
+        due = enrollment_store.due_enrollments(
             connection, [journey.id for journey in journeys], now, STEP_BATCH
         )
-        steps = audience_store.live_steps(connection, journeys)
+        steps = enrollment_store.live_steps(connection, journeys)
         by_id = {journey.id: journey for journey in journeys}
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         for enrollment in due:
@@ -229,7 +232,7 @@ class Processing:
         sends: list[tuple[Any, int, list[int], str, str]] = []  # journey, index, ids, ...
         for (journey_id, index), ids in groups.items():
             outcome = apply_step(steps[journey_id], index, now)
-            audience_store.move(connection, ids, outcome.next_index, outcome.next_due_at, now)
+            enrollment_store.move(connection, ids, outcome.next_index, outcome.next_due_at, now)
             if outcome.send is not None:
                 channel, template = outcome.send.channel or "", outcome.send.template or ""
                 sends.append((by_id[journey_id], index, ids, channel, template))
@@ -257,13 +260,13 @@ class Processing:
         for journey, index, ids, channel, template in sends:
             not_before = send_not_before(now, journey.send_delay_seconds)
             if not_before > now:
-                written = audience_store.queue_deliveries(
+                written = delivery_store.queue_deliveries(
                     connection, ids, index, channel, template, now, not_before=not_before
                 )
                 counters[journey.id]["queued"] += len(written)
             elif self._channels.delivers_in_transaction(channel):
                 # Handed over and delivered in one transaction: see service/log_channel.py.
-                written = audience_store.queue_deliveries(
+                written = delivery_store.queue_deliveries(
                     connection, ids, index, channel, template, now,
                     state=DeliveryState.DELIVERED, not_before=now, attempts=1,
                 )  # fmt: skip
@@ -271,7 +274,7 @@ class Processing:
                 tally[(channel, OUTCOME_DELIVERED)] += len(written)
                 writers.add(channel, template, journey.id, written)
             else:
-                written = audience_store.queue_deliveries(
+                written = delivery_store.queue_deliveries(
                     connection, ids, index, channel, template, now,
                     state=DeliveryState.HANDED_OVER, not_before=lease, attempts=1,
                 )  # fmt: skip
@@ -282,14 +285,14 @@ class Processing:
                     )
                     for row in written
                 ]
-        audience_store.add_to_counters(connection, counters)
+        counter_store.add_to_counters(connection, counters)
         writers.write()  # the last thing before the commit
         return _Taken(len(due), attempts, tally)
 
     def _take_ready(self, connection: Connection) -> _Taken:
         now = self._clock.now()
-        due = audience_store.retries_due(connection, now, DELIVERY_BATCH)
-        ready = audience_store.ready_deliveries(connection, now, DELIVERY_BATCH)
+        due = delivery_store.retries_due(connection, now, DELIVERY_BATCH)
+        ready = delivery_store.ready_deliveries(connection, now, DELIVERY_BATCH)
         if not due and not ready:
             return _Taken(0, [], Tally())
         counters: dict[str, Counter[str]] = defaultdict(Counter)
@@ -306,7 +309,7 @@ class Processing:
         writers = self._channels.writers()
         tally = Tally((delivery.channel, OUTCOME_DELIVERED) for delivery in delivered)
         if delivered:
-            audience_store.set_delivery_state(
+            delivery_store.set_delivery_state(
                 connection, [d.id for d in delivered], DeliveryState.DELIVERED, now, tries=1
             )
             for delivery in delivered:
@@ -317,7 +320,7 @@ class Processing:
             # The lease: time to send the whole batch and record it. An outcome not
             # recorded by then is taken for lost.
             lease = self._lease(now, Counter(d.channel for d in taken))
-            audience_store.begin_attempts(connection, [d.id for d in taken], now, lease)
+            delivery_store.begin_attempts(connection, [d.id for d in taken], now, lease)
             for delivery in taken:
                 counters[delivery.journey_id]["handed_over"] += 1
             destinations = self._channels.destinations(
@@ -335,7 +338,7 @@ class Processing:
                 )
                 for d in taken
             ]
-        audience_store.add_to_counters(connection, counters)
+        counter_store.add_to_counters(connection, counters)
         writers.write()  # the last thing before the commit
         return _Taken(len(due) + len(ready), attempts, tally)
 
@@ -348,7 +351,7 @@ class Processing:
     def _record(self, connection: Connection, outcomes: Sequence[Outcome]) -> _Recorded:
         """Record each attempt's outcome."""
         now = self._clock.now()
-        made = audience_store.attempts_made(connection, [o.attempt.delivery_id for o in outcomes])
+        made = delivery_store.attempts_made(connection, [o.attempt.delivery_id for o in outcomes])
         counters: dict[str, Counter[str]] = defaultdict(Counter)
         delivered: list[int] = []
         others: list[tuple[int, DeliveryState, datetime, str | None]] = []
@@ -381,18 +384,18 @@ class Processing:
                 )
                 tally[(attempt.channel, OUTCOME_RETRY)] += 1
         if delivered:
-            audience_store.set_delivery_state(connection, delivered, DeliveryState.DELIVERED, now)
-        audience_store.record_outcomes(connection, others, now)
+            delivery_store.set_delivery_state(connection, delivered, DeliveryState.DELIVERED, now)
+        delivery_store.record_outcomes(connection, others, now)
         # Each journey's counters and run of failures, journey by journey in the order of
         # their ids: the counters' rows are locked in one order (`add_to_counters`).
         failing = []
         for journey_id in sorted(counters.keys() | runs.keys()):
-            audience_store.add_to_counters(connection, {journey_id: counters[journey_id]})
+            counter_store.add_to_counters(connection, {journey_id: counters[journey_id]})
             if journey_id not in runs:
                 continue
             ended = runs[journey_id]
             streak = Streak.of([outcome.succeeded for outcome in ended])
-            run = audience_store.extend_failure_run(
+            run = counter_store.extend_failure_run(
                 connection, journey_id, streak.kept, streak.failures_after
             )
             if streak.failures_after and run >= self._policy.failure_limit:
@@ -417,8 +420,8 @@ class Processing:
 
     def _settle(self, connection: Connection) -> int:
         moved = 0
-        for journey_id in audience_store.journeys_to_settle(connection, _EXITING, 10):
-            moved += audience_store.settle_exits(connection, journey_id, SETTLE_BATCH)
+        for journey_id in exit_store.journeys_to_settle(connection, _EXITING, 10):
+            moved += exit_store.settle_exits(connection, journey_id, SETTLE_BATCH)
         return moved
 
 

@@ -16,8 +16,9 @@ from domain.errors import ReplayUnavailable, ValidationFailed
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import Status
-from store import audience as audience_store
-from store import queries, segments
+from store import audience_lists, queries
+from store import counters as counter_store
+from store import enrollments as enrollment_store
 from store.database import Database
 
 MAX_PAGE = 100
@@ -79,7 +80,7 @@ class JourneyReads:
     async def audience(self, list_id: str, offset: int, first: int) -> list[str]:
         """Customers of an audience list (one a version refers to), in list order."""
         return await self._database.read(
-            lambda connection: segments.members(connection, list_id, offset, first)
+            lambda connection: audience_lists.members(connection, list_id, offset, first)
         )
 
     async def page(
@@ -202,7 +203,7 @@ class JourneyReads:
     async def counters(self, journey_ids: Sequence[str]) -> dict[str, JourneyCounters]:
         """Counters of journeys the caller has already been shown (one row each)."""
         rows = await self._database.read(
-            lambda connection: audience_store.counters(connection, journey_ids)
+            lambda connection: counter_store.counters(connection, journey_ids)
         )
         return {
             journey_id: JourneyCounters(
@@ -214,7 +215,7 @@ class JourneyReads:
     async def customers_at_steps(self, journey_ids: Sequence[str]) -> dict[str, dict[int, int]]:
         """Customers inside each journey (ids already shown to the caller), by step index."""
         return await self._database.read(
-            lambda connection: audience_store.customers_at_steps(connection, journey_ids)
+            lambda connection: enrollment_store.customers_at_steps(connection, journey_ids)
         )
 
     async def pruned_through(self, workspace_id: str) -> int:

@@ -38,8 +38,9 @@ from service.list_upload import SHOWN_REFUSALS, Batch, ListReader, RefusedLine, 
 from service.reads import JourneyReads
 from service.streaming import write_while_reading
 from service.tokens import Principal
-from store import audience as audience_store
-from store import segments
+from store import audience_lists
+from store import counters as counter_store
+from store import loads as load_store
 from store.database import Database
 from store.unit_of_work import UnitOfWork
 
@@ -84,12 +85,12 @@ class AudienceUploads:
         reader = ListReader(media_type(content_type))
         await self._check_journey(principal, journey_id)
         list_pk, list_id = await self._database.transaction(
-            lambda c: segments.new_list(c, principal.workspace_id, self._clock.now())
+            lambda c: audience_lists.new_list(c, principal.workspace_id, self._clock.now())
         )
         try:
             await self._write_while_reading(list_pk, reader.batches(body))
             repeated, first_repeated = await self._database.transaction(
-                lambda c: segments.remove_repeated(c, list_pk, SHOWN_REFUSALS)
+                lambda c: audience_lists.remove_repeated(c, list_pk, SHOWN_REFUSALS)
             )
             journey = await self._attach(principal, journey_id, list_pk, list_id, reader)
         except BaseException:
@@ -116,7 +117,7 @@ class AudienceUploads:
         await write_while_reading(
             batches,
             lambda b: self._database.transaction(
-                lambda c: segments.add_members(c, list_pk, b.positions, b.customer_ids)
+                lambda c: audience_lists.add_members(c, list_pk, b.positions, b.customer_ids)
             ),
         )
 
@@ -137,7 +138,7 @@ class AudienceUploads:
         list_id: str,
         reader: ListReader,
     ) -> Journey:
-        if not await self._database.read(lambda c: segments.has_members(c, list_pk)):
+        if not await self._database.read(lambda c: audience_lists.has_members(c, list_pk)):
             raise ValidationFailed(
                 f"the upload holds no valid customer id ({reader.lines} lines, "
                 f"{reader.refused} refused); the journey's audience is unchanged"
@@ -146,7 +147,7 @@ class AudienceUploads:
 
     async def _discard(self, list_pk: int) -> None:
         try:
-            await self._database.transaction(lambda c: segments.delete_list(c, list_pk))
+            await self._database.transaction(lambda c: audience_lists.delete_list(c, list_pk))
         except Exception:
             # Left to `AudienceLoading.discard_abandoned`.
             log.exception("could not remove the rows of an upload that did not complete")
@@ -186,17 +187,17 @@ class AudienceLoading:
         """Remove the rows of uploads whose process stopped midway."""
         before = self._clock.now() - ABANDONED_AFTER
         return await self._database.transaction(
-            lambda c: segments.delete_abandoned_lists(c, before)
+            lambda c: audience_lists.delete_abandoned_lists(c, before)
         )
 
     def _load_batch(self, uow: UnitOfWork) -> tuple[int, bool]:
         """(customers entered, whether any load moved or finished)."""
         connection = uow.connection
         now = self._clock.now()
-        loads = segments.loads_to_run(connection, now, LOADS_PER_BATCH)
+        loads = load_store.loads_to_run(connection, now, LOADS_PER_BATCH)
         if not loads:
             return 0, False
-        journeys = segments.loading_journeys(connection, [load.journey_id for load in loads])
+        journeys = load_store.loading_journeys(connection, [load.journey_id for load in loads])
         share = max(1, LOAD_BATCH // len(loads))
         entered: dict[str, int] = {}
         worked = False
@@ -207,12 +208,12 @@ class AudienceLoading:
             ):
                 continue  # the status changed since the load was picked, or the window shut
             if load.list_pk is not None:
-                loaded = segments.load_batch(connection, load, journey.workspace_id, share, now)
+                loaded = load_store.load_batch(connection, load, journey.workspace_id, share, now)
             elif journey.audience_condition is None:
                 continue  # a version with neither cannot go live (domain.content)
             else:
                 condition = condition_from_json(journey.audience_condition)
-                loaded = segments.load_condition_batch(
+                loaded = load_store.load_condition_batch(
                     connection, load, journey.workspace_id, condition, share, now
                 )
             if loaded is not None:
@@ -222,10 +223,10 @@ class AudienceLoading:
                 # The whole audience has been offered: the journey closes to newcomers.
                 closing = uow.journeys.get(journey.workspace_id, journey.id)
                 closing.take(Action.AUDIENCE_LOADED, Actor.system(), now)
-                segments.finish_load(connection, journey.id, now)
+                load_store.finish_load(connection, journey.id, now)
                 worked = True
             # A PAUSED journey whose list is all in finishes once it is ACTIVE again.
-        audience_store.add_to_counters(
+        counter_store.add_to_counters(
             connection, {j: {"entered": n, "inside": n} for j, n in entered.items()}
         )
         uow.commit()

@@ -1,13 +1,15 @@
-"""Column types shared by the tables, and the values the database makes for them."""
+"""Column types shared by the tables, and values for them: made by the database
+(`random_id`), or a state written into a statement's text (`written`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Uuid
+from sqlalchemy import ColumnElement, DateTime, String, Uuid, literal_column
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -66,3 +68,11 @@ def _random_id_postgresql(element: random_id, compiler: SQLCompiler, **kw: Any) 
 @compiles(random_id, "sqlite")
 def _random_id_sqlite(element: random_id, compiler: SQLCompiler, **kw: Any) -> str:
     return "lower(hex(randomblob(16)))"
+
+
+def written(state: StrEnum) -> ColumnElement[Any]:
+    """A state written into the statement's text, not bound: a partial index (`WHERE
+    state = 'INSIDE'`) serves a query only when the planner can see the same condition,
+    and a prepared statement's generic plan, which PostgreSQL takes after five runs,
+    cannot see a bound value (it sorted a journey's whole backlog for every batch)."""
+    return literal_column(f"'{state.value}'", String)

@@ -113,7 +113,7 @@ class AudienceListRow(SQLModel, table=True):
     size: int = 0
     created_at: datetime = Field(sa_type=UTCDateTime)
     # None while an upload is still being written: such a list is referred to by
-    # nothing yet, and one left so by a cut-off upload is deleted (store.segments).
+    # nothing yet, and one left so by a cut-off upload is deleted (store.audience_lists).
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -124,7 +124,7 @@ class AudienceMemberRow(SQLModel, table=True):
     __tablename__ = "audience_members"
 
     # Not a foreign key: checking one costs a look-up per row, which was four fifths
-    # of a million-id upload's time. Only store.segments writes these rows, for a
+    # of a million-id upload's time. Only store.audience_lists writes these rows, for a
     # list it has just created, and removes them before their list.
     list_pk: int = Field(primary_key=True)
     position: int = Field(primary_key=True)
@@ -257,7 +257,7 @@ class EnrollmentRow(SQLModel, table=True):
         # Where a journey's customers are (Journey.steps) and settling an ABORT.
         Index("ix_enrollments_journey_step", "journey_id", "state", "step_index"),
         # A journey's due customers in the order they fell due: each batch takes a
-        # share of every busy journey's (store.audience.due_enrollments).
+        # share of every busy journey's (store.enrollments.due_enrollments).
         Index(
             "ix_enrollments_journey_due",
             "journey_id",

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from domain.audience import begins_loading, exits_customers
 from domain.channels import ends_failure_run
 from domain.events import JourneyChanged, LoggedStatusChange, StatusChanged
-from store import audience, event_log, segments
+from store import counters, event_log, loads
 from store.database import Database
 from store.journeys import JourneyRepository
 
@@ -61,7 +61,7 @@ class UnitOfWork:
         for journey in self.journeys.seen:
             for change in journey.events:
                 if begins_loading(journey.kind, change.status):
-                    segments.begin_load(self.connection, journey.id, change.at)
+                    loads.begin_load(self.connection, journey.id, change.at)
                     self.loads_begun.append(journey.id)
             pending[journey.workspace_id] += journey.events
             journey.events.clear()
@@ -69,9 +69,9 @@ class UnitOfWork:
             if exits_customers(change.status):
                 # Everyone inside is out, and their queued messages cancelled, as
                 # of this commit: the counters say so now; workers settle the rows.
-                audience.count_everyone_out(self.connection, change.journey_id)
+                counters.count_everyone_out(self.connection, change.journey_id)
             if ends_failure_run(change.previous_status, change.status):
-                audience.end_failure_run(self.connection, change.journey_id)
+                counters.end_failure_run(self.connection, change.journey_id)
         for workspace_id, changes in pending.items():
             if changes:
                 self.logged += event_log.append_all(self.connection, workspace_id, changes)

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, literal, select
 from domain.timing import window_is_open
 from store.columns import UTCDateTime
 from store.database import sync_url
-from store.segments import window_is_open as window_is_open_sql
+from store.loads import window_is_open as window_is_open_sql
 from tests.conftest import T0
 
 DATES = [None, T0 - timedelta(hours=1), T0, T0 + timedelta(hours=1)]

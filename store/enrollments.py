@@ -1,0 +1,293 @@
+"""Customers in journeys, as enrollment rows: entering, falling due, moving on.
+
+Set-based: a batch is one statement. What a customer entering a journey is
+given is written once (`_entering`), and so is the INSERT ... SELECT that
+enters a batch from any source of customer ids (`enter`): the pairs of a
+trackEvents or enrollCustomers call, a list's members, the profiles that
+meet a condition (SQLite's admissions: one multi-row INSERT of the same
+row). A customer already inside the journey is skipped by the partial unique
+index ux_enrollments_inside. The step processor locks a batch of due
+enrollments in one SELECT and moves each (journey, step) group with one
+UPDATE.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Insert,
+    Select,
+    String,
+    TextClause,
+    bindparam,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as insert_or_skip
+
+from domain.audience import PROCESSING_STATUSES
+from domain.content import Step
+from domain.walking import EnrollmentState
+from store.columns import written
+from store.compiled import Statement
+from store.counters import add_to_counters
+from store.lists import json_rows, one_of
+from store.mapping import step_from_json
+from store.tables import ENROLLMENTS, JOURNEYS, VERSIONS
+
+_PROCESSING = [status.value for status in PROCESSING_STATUSES]
+
+# -- entering -----------------------------------------------------------------------
+
+# One parameter for the three times an entering customer gets (due, entered,
+# updated): bound once, converted once.
+_NOW = bindparam("now", type_=ENROLLMENTS.c.entered_at.type)
+
+
+def _entering(
+    journey_id: ColumnElement[Any], customer_id: ColumnElement[Any]
+) -> dict[str, ColumnElement[Any]]:
+    """The row of a customer that enters a journey now, column by column: at the first
+    step, inside, due at once."""
+    return {
+        "journey_id": journey_id,
+        "customer_id": customer_id,
+        "step_index": literal(0),
+        "state": literal(EnrollmentState.INSIDE.value),
+        "due_at": _NOW,
+        "entered_at": _NOW,
+        "updated_at": _NOW,
+    }
+
+
+def enter(
+    journey_id: ColumnElement[Any],
+    customer_id: ColumnElement[Any],
+    *where: ColumnElement[Any] | TextClause,
+) -> Insert:
+    """Customers enter a journey now, all in one INSERT ... SELECT: `customer_id` is a
+    column of their source (its FROM is taken from it), `journey_id` a column or a
+    parameter, `where` filters the source; the statement binds `now`. A customer already
+    inside that journey is skipped (ON CONFLICT DO NOTHING, on ux_enrollments_inside),
+    so the rows it writes are those who entered; counting them is the caller's part."""
+    row = _entering(journey_id, customer_id)
+    return (
+        insert_or_skip(ENROLLMENTS)
+        .from_select(list(row), select(*row.values()).where(*where))
+        .on_conflict_do_nothing()
+    )
+
+
+_ENTERED = (ENROLLMENTS.c.journey_id, ENROLLMENTS.c.customer_id)
+# PostgreSQL: the pairs as one JSON parameter, in one statement of a fixed text.
+_PAIRS = json_rows("pairs", journey_id=String(), customer_id=String())
+_ENTER_PAIRS = Statement(enter(_PAIRS.c.journey_id, _PAIRS.c.customer_id).returning(*_ENTERED))
+# SQLite: one multi-row INSERT of the same row (SQLAlchemy's insertmanyvalues).
+_ENTER_EACH = Statement(
+    insert_or_skip(ENROLLMENTS)
+    .values(
+        _entering(
+            bindparam("journey", type_=ENROLLMENTS.c.journey_id.type),
+            bindparam("customer", type_=ENROLLMENTS.c.customer_id.type),
+        )
+    )
+    .on_conflict_do_nothing()
+    .returning(*_ENTERED)
+)
+
+
+def admit(
+    connection: Connection, admissions: Iterable[tuple[str, str]], now: datetime
+) -> set[tuple[str, str]]:
+    """Enrol (journey id, customer id) pairs, first step due now; returns the pairs
+    that entered (a customer already inside that journey does not), and counts them.
+    They are written in one order, so that two admissions that share pairs wait for
+    each other rather than deadlock."""
+    pairs = sorted(set(admissions))
+    if not pairs:
+        return set()
+    if connection.dialect.name == "postgresql":
+        given = json.dumps([{"journey_id": j, "customer_id": c} for j, c in pairs])
+        admitted = _ENTER_PAIRS.rows(connection, {"pairs": given, "now": now})
+    else:
+        admitted = _ENTER_EACH.rows_many(
+            connection, [{"journey": j, "customer": c, "now": now} for j, c in pairs]
+        )
+    entered = {(row.journey_id, row.customer_id) for row in admitted}
+    per_journey: dict[str, int] = {}
+    for journey_id, _ in entered:
+        per_journey[journey_id] = per_journey.get(journey_id, 0) + 1
+    add_to_counters(connection, {j: {"entered": n, "inside": n} for j, n in per_journey.items()})
+    return entered
+
+
+# -- where customers are --------------------------------------------------------------
+
+_AT_STEPS = Statement(
+    select(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.step_index, func.count())
+    .where(
+        one_of(ENROLLMENTS.c.journey_id, "ids"),
+        ENROLLMENTS.c.state == EnrollmentState.INSIDE.value,
+    )
+    .group_by(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.step_index)
+)
+
+
+def customers_at_steps(
+    connection: Connection, journey_ids: Sequence[str]
+) -> dict[str, dict[int, int]]:
+    """How many customers are inside each journey, by the step index they are at
+    (an index count on the enrollments of these journeys only)."""
+    found: dict[str, dict[int, int]] = {journey_id: {} for journey_id in journey_ids}
+    for journey_id, index, count in _AT_STEPS.rows(connection, {"ids": list(journey_ids)}):
+        found[journey_id][index] = int(count)
+    return found
+
+
+# -- due, and moving on -------------------------------------------------------------
+
+# Journeys that process and have someone due, held FOR SHARE for the batch:
+# an ABORT or PAUSE committed meanwhile waits for it, so counters never race.
+_BUSY_JOURNEYS = Statement(
+    select(
+        JOURNEYS.c.id,
+        JOURNEYS.c.workspace_id,
+        JOURNEYS.c.live_version,
+        JOURNEYS.c.send_delay_seconds,
+    )
+    .where(
+        JOURNEYS.c.status.in_(_PROCESSING),
+        select(ENROLLMENTS.c.id)
+        .where(
+            ENROLLMENTS.c.journey_id == JOURNEYS.c.id,
+            ENROLLMENTS.c.state == written(EnrollmentState.INSIDE),
+            ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
+        )
+        .exists(),
+    )
+    .order_by(JOURNEYS.c.pk)
+    .limit(bindparam("journeys"))
+    .with_for_update(read=True)
+)
+
+
+def _due_of(journey_id: ColumnElement[Any]) -> Select[Any]:
+    """A journey's due enrollments, oldest due first, up to `limit`, locked; rows another
+    worker holds are skipped (index ix_enrollments_journey_due)."""
+    return (
+        select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.journey_id,
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.step_index,
+        )
+        .where(
+            ENROLLMENTS.c.journey_id == journey_id,
+            ENROLLMENTS.c.state == written(EnrollmentState.INSIDE),
+            ENROLLMENTS.c.due_at <= bindparam("now", type_=ENROLLMENTS.c.due_at.type),
+        )
+        .order_by(ENROLLMENTS.c.due_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+# SQLite: one journey's (one statement per journey: each answers in microseconds).
+_DUE = Statement(_due_of(bindparam("journey_id")))
+
+# PostgreSQL: every journey's share in one statement, each its own index range.
+_WANTED = (
+    func.unnest(bindparam("journey_ids", type_=ARRAY(String)))
+    .table_valued("id")
+    .render_derived(name="wanted")
+)
+_SHARE = _due_of(_WANTED.c.id).lateral("share")
+_DUE_SHARES = Statement(
+    select(_SHARE.c.id, _SHARE.c.journey_id, _SHARE.c.customer_id, _SHARE.c.step_index)
+    .select_from(_WANTED)
+    .join(_SHARE, true())
+)
+
+_STEPS = Statement(
+    select(VERSIONS.c.journey_id, VERSIONS.c.number, VERSIONS.c.steps).where(
+        one_of(VERSIONS.c.journey_id, "journey_ids")
+    )
+)
+
+_MOVE = Statement(
+    update(ENROLLMENTS)
+    .where(one_of(ENROLLMENTS.c.id, "ids"))
+    .values(
+        step_index=bindparam("next_index"),
+        due_at=bindparam("next_due_at", type_=ENROLLMENTS.c.due_at.type),
+        state=bindparam("next_state"),
+        updated_at=bindparam("now", type_=ENROLLMENTS.c.updated_at.type),
+    )
+)
+
+
+def busy_journeys(connection: Connection, now: datetime, limit: int) -> list[Any]:
+    """(id, workspace_id, live_version, send_delay_seconds) of processing journeys with
+    someone due."""
+    return _BUSY_JOURNEYS.rows(connection, {"now": now, "journeys": limit})
+
+
+def due_enrollments(
+    connection: Connection, journey_ids: Sequence[str], now: datetime, limit: int
+) -> list[Any]:
+    """(id, journey_id, customer_id, step_index) of up to about `limit` due
+    enrollments, locked; rows another worker holds are skipped.
+
+    The batch is shared among the journeys: each gets an equal part, so a customer
+    who just entered a small journey moves on at once even while a large one has a
+    backlog of a million: on PostgreSQL one SELECT of every journey's share (a LATERAL
+    subquery per journey, each on its own index range), on SQLite one per journey."""
+    share = max(1, -(-limit // max(1, len(journey_ids))))
+    if connection.dialect.name == "postgresql":
+        values = {"journey_ids": list(journey_ids), "now": now, "limit": share}
+        return _DUE_SHARES.rows(connection, values)
+    found: list[Any] = []
+    for journey_id in journey_ids:
+        found += _DUE.rows(connection, {"journey_id": journey_id, "now": now, "limit": share})
+    return found
+
+
+def live_steps(connection: Connection, journeys: Sequence[Any]) -> dict[str, tuple[Step, ...]]:
+    """The steps of each journey's live version."""
+    live = {journey.id: journey.live_version for journey in journeys}
+    found: dict[str, tuple[Step, ...]] = {}
+    for row in _STEPS.rows(connection, {"journey_ids": list(live)}):
+        if live[row.journey_id] == row.number:
+            found[row.journey_id] = tuple(step_from_json(step) for step in row.steps)
+    return found
+
+
+def move(
+    connection: Connection,
+    enrollment_ids: Sequence[int],
+    next_index: int,
+    next_due_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Move enrollments to the next step (or complete them: no due time)."""
+    state = EnrollmentState.INSIDE if next_due_at is not None else EnrollmentState.COMPLETED
+    _MOVE.execute(
+        connection,
+        {
+            "ids": list(enrollment_ids),
+            "next_index": next_index,
+            "next_due_at": next_due_at,
+            "next_state": state.value,
+            "now": now,
+        },
+    )

@@ -1,0 +1,100 @@
+"""The journeys an entry asks for, held against status changes while it is written.
+
+trackEvents asks for the event-triggered journeys listening for its events'
+names, enrollCustomers for the one journey it names: each is one SELECT,
+held FOR SHARE, so that a status change waits for the entry (and the entry
+sees it). Who may enter is the domain's to say (domain.audience).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, bindparam, select
+
+from domain.audience import listens_for_events
+from domain.conditions import AttributeCondition, where_from_json
+from domain.content import JourneyKind
+from domain.statuses import Status
+from store.compiled import Statement
+from store.lists import one_of
+from store.tables import JOURNEYS, VERSIONS
+
+_LISTENING_STATUSES = [status.value for status in Status if listens_for_events(status)]
+
+# EVENT_TRIGGERED journeys listening for these events (domain.audience:
+# listens_for_events), held FOR SHARE so a status change waits for this
+# admission (and the admission sees it).
+_LISTENING = Statement(
+    select(
+        JOURNEYS.c.id,
+        JOURNEYS.c.status,
+        JOURNEYS.c.start_at,
+        JOURNEYS.c.end_at,
+        JOURNEYS.c.trigger_event,
+        VERSIONS.c.trigger_where,
+    )
+    # The live version's filter on the trigger's properties.
+    .select_from(
+        JOURNEYS.outerjoin(
+            VERSIONS,
+            (VERSIONS.c.journey_id == JOURNEYS.c.id)
+            & (VERSIONS.c.number == JOURNEYS.c.live_version),
+        )
+    )
+    .where(
+        JOURNEYS.c.workspace_id == bindparam("workspace_id"),
+        JOURNEYS.c.kind == JourneyKind.EVENT_TRIGGERED.value,
+        one_of(JOURNEYS.c.trigger_event, "names"),
+        JOURNEYS.c.status.in_(_LISTENING_STATUSES),
+    )
+    .order_by(JOURNEYS.c.pk)
+    .with_for_update(read=True, of=JOURNEYS)
+)
+
+_FOR_ADMISSION = Statement(
+    select(JOURNEYS.c.id, JOURNEYS.c.status, JOURNEYS.c.start_at, JOURNEYS.c.end_at)
+    .where(
+        JOURNEYS.c.id == bindparam("journey_id"),
+        JOURNEYS.c.workspace_id == bindparam("workspace_id"),
+    )
+    .with_for_update(read=True)
+)
+
+
+class ListeningJourney(NamedTuple):
+    id: str
+    status: str
+    start_at: datetime | None
+    end_at: datetime | None
+    trigger_event: str
+    # The live version's filter on the trigger's properties (empty: every trigger).
+    trigger_where: tuple[AttributeCondition, ...]
+
+
+def listening_journeys(
+    connection: Connection, workspace_id: str, names: Sequence[str]
+) -> list[ListeningJourney]:
+    """The event-triggered journeys of a workspace that listen for one of `names`, with
+    their live version's `trigger_where`, locked against status changes."""
+    rows = _LISTENING.rows(connection, {"workspace_id": workspace_id, "names": list(names)})
+    return [
+        ListeningJourney(
+            row.id,
+            row.status,
+            row.start_at,
+            row.end_at,
+            row.trigger_event,
+            where_from_json(row.trigger_where, "triggerWhere") if row.trigger_where else (),
+        )
+        for row in rows
+    ]
+
+
+def journey_for_admission(connection: Connection, workspace_id: str, journey_id: str) -> Any:
+    """(id, status, start_at, end_at) of a journey, locked against status changes."""
+    return _FOR_ADMISSION.first(
+        connection, {"workspace_id": workspace_id, "journey_id": journey_id}
+    )
