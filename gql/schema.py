@@ -29,8 +29,6 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from gql.audience.mutations import AudienceMutations
-from gql.audience.subscriptions import AudienceSubscriptions
 from gql.customers.mutations import CustomerMutations
 from gql.customers.queries import CustomerQueries
 from gql.document_cache import (
@@ -40,6 +38,7 @@ from gql.document_cache import (
     document_weight,
     kept,
 )
+from gql.entry.mutations import EntryMutations
 from gql.errors import give_code
 from gql.events.queries import StatusEventQueries
 from gql.events.subscriptions import StatusCountSubscriptions, StatusEventSubscriptions
@@ -57,6 +56,7 @@ from gql.limits import (
 from gql.metrics import RequestMetrics
 from gql.rate_limits import RateLimitMutations
 from gql.scalars import DateTime
+from gql.stats.subscriptions import JourneyStatsSubscriptions
 from gql.viewer import ViewerQueries
 from gql.webhooks import WebhookMutations, WebhookQueries
 
@@ -67,13 +67,16 @@ class Query(JourneyQueries, StatusEventQueries, ViewerQueries, WebhookQueries, C
 
 
 @strawberry.type
-class Mutation(JourneyMutations, AudienceMutations, WebhookMutations, CustomerMutations):
+class Mutation(JourneyMutations, EntryMutations, WebhookMutations, CustomerMutations):
     pass
 
 
 @strawberry.type
 class Subscription(
-    StatusEventSubscriptions, StatusCountSubscriptions, AudienceSubscriptions, JourneySubscriptions
+    StatusEventSubscriptions,
+    StatusCountSubscriptions,
+    JourneyStatsSubscriptions,
+    JourneySubscriptions,
 ):
     pass
 

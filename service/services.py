@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from service.audience import AudienceCommands
 from service.bus import EventBus, InProcessBus
 from service.channels import WebhookEndpoints
 from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
 from service.customer_import import CustomerImports
 from service.customers import CustomerProfiles
+from service.entry import EntryCommands
 from service.feed import EventFeed
 from service.metrics import Metrics
 from service.processing import ChannelPolicy, Processing
@@ -38,7 +38,7 @@ class Services:
     reads: JourneyReads = field(init=False)
     tokens: Tokens = field(init=False)
     feed: EventFeed = field(init=False)
-    audience: AudienceCommands = field(init=False)
+    entry: EntryCommands = field(init=False)
     customers: CustomerProfiles = field(init=False)
     processing: Processing = field(init=False)
     webhook_endpoints: WebhookEndpoints = field(init=False)
@@ -65,7 +65,7 @@ class Services:
         self.bus.on_work(self.work_ready.set)
         self.loads_ready = asyncio.Event()
         self.bus.on_work(self.loads_ready.set)
-        self.audience = AudienceCommands(self.database, self.clock, self.bus)
+        self.entry = EntryCommands(self.database, self.clock, self.bus)
         self.customers = CustomerProfiles(self.database, self.clock)
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
         self.processing = Processing(

@@ -15,8 +15,8 @@ from domain.content import JourneyKind, Step, StepType
 from domain.errors import ValidationFailed
 from domain.journey import Journey, Version
 from domain.statuses import Status
-from gql.audience.types import JourneyStats, StepProgress
 from gql.context import Info
+from gql.stats.types import JourneyStats, StepProgress
 from service.reads import checked_page_size
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from domain.audience import Refusal
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.journey import Journey
-from service.audience import Refused, TrackedEvent
 from service.clock import ManualClock
+from service.entry import Refused, TrackedEvent
 from service.reads import JourneyCounters
 from service.services import Services
 from tests.conftest import T0, Callers
@@ -50,7 +50,7 @@ async def counters(services: Services, journey: Journey) -> JourneyCounters:
 
 
 async def track(services: Services, callers: Callers, *customers: str, name: str = "signup"):
-    return await services.audience.track(
+    return await services.entry.track(
         callers.editor, [TrackedEvent(name, customer) for customer in customers]
     )
 
@@ -182,10 +182,10 @@ async def test_reactivate_moves_customers_onto_the_new_version(
 
 async def test_enrolling_a_list(services: Services, callers: Callers):
     journey = await running(services, callers)
-    result = await services.audience.enroll(callers.editor, journey.id, ["a", "b", "x" * 201])
+    result = await services.entry.enroll(callers.editor, journey.id, ["a", "b", "x" * 201])
     assert result.admitted == 2
     assert [(r.customer_id, r.reason) for r in result.rejected] == [("x" * 201, Refusal.INVALID_ID)]
-    again = await services.audience.enroll(callers.editor, journey.id, ["a", "c"])
+    again = await services.entry.enroll(callers.editor, journey.id, ["a", "c"])
     assert again.admitted == 1
     assert [(r.customer_id, r.reason) for r in again.rejected] == [
         ("a", Refusal.ALREADY_IN_JOURNEY)
@@ -195,15 +195,15 @@ async def test_enrolling_a_list(services: Services, callers: Callers):
 async def test_bad_enrollments_change_nothing(services: Services, callers: Callers):
     journey = await running(services, callers)
     with pytest.raises(ValidationFailed, match="at most 10000"):
-        await services.audience.enroll(
+        await services.entry.enroll(
             callers.editor, journey.id, [f"c{i}" for i in range(10_001)]
         )
     with pytest.raises(ValidationFailed, match="repeated"):
-        await services.audience.enroll(callers.editor, journey.id, ["a", "b", "a"])
+        await services.entry.enroll(callers.editor, journey.id, ["a", "b", "a"])
     with pytest.raises(Forbidden):
-        await services.audience.enroll(callers.viewer, journey.id, ["a"])
+        await services.entry.enroll(callers.viewer, journey.id, ["a"])
     with pytest.raises(NotFound):
-        await services.audience.enroll(callers.outsider, journey.id, ["a"])
+        await services.entry.enroll(callers.outsider, journey.id, ["a"])
     with pytest.raises(ValidationFailed, match="at most 1000 events"):
         await track(services, callers, *[f"c{i}" for i in range(1001)])
     assert (await counters(services, journey)).entered == 0
@@ -215,7 +215,7 @@ async def test_a_step_applied_twice_never_sends_twice(services: Services, caller
     import asyncio
 
     journey = await running(services, callers, OFFER, THANKS)
-    await services.audience.enroll(callers.editor, journey.id, [f"c{i}" for i in range(300)])
+    await services.entry.enroll(callers.editor, journey.id, [f"c{i}" for i in range(300)])
     await asyncio.gather(*(services.processing.run_all() for _ in range(3)))
     stats = await counters(services, journey)
     assert (stats.delivered, stats.completed, stats.inside) == (600, 300, 0)
@@ -293,7 +293,7 @@ async def test_a_customer_who_enters_during_a_backlog_of_messages_moves_on_befor
     monkeypatch.setattr(processing, "DELIVERY_BATCH", 1000)
     monkeypatch.setattr(processing, "IDLE_RETRY_SECONDS", 0.0)
     delayed = await running(services, callers, OFFER, trigger="bulk", send_delay_seconds=60)
-    await services.audience.enroll(callers.editor, delayed.id, [f"c{i}" for i in range(2500)])
+    await services.entry.enroll(callers.editor, delayed.id, [f"c{i}" for i in range(2500)])
     await services.processing.run_all()  # queued, recallable for 60 s
     assert (await counters(services, delayed)).queued == 2500
     prompt = await running(services, callers, OFFER)

@@ -23,8 +23,8 @@ from domain.audience import Refusal, admission_refusal, holds_customers, listens
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import TransitionNotAllowed
 from domain.statuses import Status
-from service.audience import TrackedEvent
 from service.clock import ManualClock
+from service.entry import TrackedEvent
 from service.services import Services
 from service.settings import Settings
 from store.database import sync_url
@@ -88,7 +88,7 @@ async def _run(database_url: str, operations: list[tuple[str, object]], delay: i
         for kind, argument in operations:
             status = journey.status
             if kind == "track":
-                [tracked] = await services.audience.track(
+                [tracked] = await services.entry.track(
                     editor, [TrackedEvent(trigger, str(argument))]
                 )
                 expected = admission_refusal(status, journey.start_at, journey.end_at, clock.now())

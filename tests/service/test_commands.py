@@ -291,7 +291,7 @@ async def test_a_viewer_is_refused_before_any_lookup(services: Services, callers
             services.commands.rename(callers.viewer, journey_id, "Renamed"),
             services.commands.copy(callers.viewer, journey_id, None),
             services.commands.delete(callers.viewer, journey_id),
-            services.audience.enroll(callers.viewer, journey_id, ["ann"]),
+            services.entry.enroll(callers.viewer, journey_id, ["ann"]),
         ]
         for attempt in attempts:
             with pytest.raises(Forbidden):

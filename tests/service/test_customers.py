@@ -343,11 +343,11 @@ async def test_a_customer_shows_its_journeys_and_latest_events(
     services: Services, callers: Callers, clock: ManualClock
 ):
     first = await running(services, callers, OFFER)
-    await services.audience.enroll(callers.editor, first.id, ["ann"])
+    await services.entry.enroll(callers.editor, first.id, ["ann"])
     await services.processing.run_all()  # ann completes `first`
     clock.advance(seconds=10)
     second = await running(services, callers, WAIT, OFFER)
-    await services.audience.enroll(callers.editor, second.id, ["ann"])
+    await services.entry.enroll(callers.editor, second.id, ["ann"])
     await add_events(services, "acme", "ann", "signup", "purchase", "refund")
 
     journeys = await services.customers.journeys(callers.viewer, "ann")
@@ -372,7 +372,7 @@ async def test_an_enrollment_makes_a_missing_profile_and_keeps_an_existing_one(
     journey = await running(services, callers, WAIT, OFFER)
     await services.customers.upsert(callers.editor, [change("ann", plan="pro")])
 
-    await services.audience.enroll(callers.editor, journey.id, ["ann", "bob", "bad\x00id"])
+    await services.entry.enroll(callers.editor, journey.id, ["ann", "bob", "bad\x00id"])
     assert await attributes(services, callers, "ann") == {"plan": "pro"}
     assert await attributes(services, callers, "bob") == {}
     assert await profile_ids(services) == ["ann", "bob"]
@@ -395,7 +395,7 @@ async def test_an_erasure_leaves_nothing_personal_and_keeps_the_counters(
     # `done`: ann walked it to the end; her message was delivered.
     done = await running(services, callers, OFFER, trigger="done")
     for journey in (held, retrying, done):
-        await services.audience.enroll(callers.editor, journey.id, ["ann", "bob"])
+        await services.entry.enroll(callers.editor, journey.id, ["ann", "bob"])
     await services.processing.run_all()
     await services.commands.create(
         callers.editor,
@@ -460,7 +460,7 @@ async def test_an_erasure_in_an_aborted_journey_does_not_count_twice(
     services: Services, callers: Callers
 ):
     journey = await running(services, callers, OFFER, WAIT, send_delay_seconds=300)
-    await services.audience.enroll(callers.editor, journey.id, ["ann", "bob"])
+    await services.entry.enroll(callers.editor, journey.id, ["ann", "bob"])
     await services.processing.run_all()
     await services.commands.take(callers.editor, journey.id, Action.ABORT)
     aborted = await counters(services, journey)  # the rows are not settled yet

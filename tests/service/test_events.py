@@ -21,11 +21,11 @@ from domain.content import Content, JourneyKind, Step, StepType
 from domain.customers import MAX_PROPERTIES
 from domain.errors import ValidationFailed
 from domain.journey import Journey
-from gql.audience.mutations import _track_results
+from gql.entry.mutations import _track_results
 from jobs.retention import RetentionLoop
 from jobs.runners import runners_for, worker_runners
-from service.audience import Refused, TrackedEvent
 from service.clock import ManualClock
+from service.entry import Refused, TrackedEvent
 from service.event_retention import EventRetention
 from service.services import Services
 from service.settings import Settings, SettingsError
@@ -102,7 +102,7 @@ async def test_properties_and_time_are_kept_and_profiles_made(
     services: Services, callers: Callers, clock: ManualClock
 ):
     earlier = T0 - timedelta(days=2)
-    await services.audience.track(
+    await services.entry.track(
         callers.editor,
         [
             TrackedEvent("purchase", "ann", {"amount": 120.5, "sku": "A-1", "gift": True}, earlier),
@@ -123,7 +123,7 @@ async def test_properties_and_time_are_kept_and_profiles_made(
 
     # Another event of ann: no second profile; she reads her events.
     clock.advance(minutes=1)
-    await services.audience.track(callers.editor, [TrackedEvent("visit", "ann", {"n": 1})])
+    await services.entry.track(callers.editor, [TrackedEvent("visit", "ann", {"n": 1})])
     assert (await count(services, CUSTOMERS), await count(services, CUSTOMER_EVENTS)) == (2, 3)
     found = await services.customers.events(callers.viewer, "ann", 10)
     assert [(e.name, dict(e.properties), e.at) for e in found] == [
@@ -140,7 +140,7 @@ async def test_a_batch_is_one_insert_of_events(
         for n in range(MAX_EVENT_BATCH)
     ]
     with statements(monkeypatch) as seen:
-        await services.audience.track(callers.editor, events)
+        await services.entry.track(callers.editor, events)
     assert len([sql for sql in seen if "INSERT INTO customer_events" in sql]) == 1
     assert await count(services, CUSTOMER_EVENTS) == MAX_EVENT_BATCH
     assert await count(services, CUSTOMERS) == MAX_EVENT_BATCH
@@ -162,7 +162,7 @@ async def test_bad_properties_refuse_the_whole_call_and_write_nothing(
     journey = await running(services, callers)
     good = TrackedEvent("purchase", "ann", {"amount": 500})
     with pytest.raises(ValidationFailed) as refused:
-        await services.audience.track(
+        await services.entry.track(
             callers.editor, [good, good, good, TrackedEvent("purchase", "bob", bad)]
         )
     assert refused.value.message.startswith("events[3]: properties")
@@ -178,7 +178,7 @@ async def test_an_event_time_ahead_or_without_offset_is_refused(
 ):
     await running(services, callers)
     with pytest.raises(ValidationFailed, match=r"^events\[1\]: at is .*minutes ahead of now"):
-        await services.audience.track(
+        await services.entry.track(
             callers.editor,
             [
                 TrackedEvent("purchase", "ann", {"amount": 500}),
@@ -186,16 +186,16 @@ async def test_an_event_time_ahead_or_without_offset_is_refused(
             ],
         )
     with pytest.raises(ValidationFailed, match="UTC offset"):
-        await services.audience.track(
+        await services.entry.track(
             callers.editor, [TrackedEvent("purchase", "bob", at=T0.replace(tzinfo=None))]
         )
     # A single event (trackEvent) is not named by index; a blank name is refused too.
     with pytest.raises(ValidationFailed, match=r"^name must not be blank"):
-        await services.audience.track(callers.editor, [TrackedEvent(" ", "ann")], indexed=False)
+        await services.entry.track(callers.editor, [TrackedEvent(" ", "ann")], indexed=False)
     assert (await count(services, CUSTOMER_EVENTS), await count(services, ENROLLMENTS)) == (0, 0)
 
     # A client's clock a little ahead is tolerated.
-    await services.audience.track(
+    await services.entry.track(
         callers.editor, [TrackedEvent("purchase", "bob", at=T0 + timedelta(minutes=4))]
     )
     assert [e.at for e in await event_rows(services)] == [T0 + timedelta(minutes=4)]
@@ -207,7 +207,7 @@ async def test_trigger_where_admits_only_matching_events(services: Services, cal
     paused = await running(services, callers, trigger_where=BIG_SPENDER)
     await services.commands.take(callers.editor, paused.id, Action.FREEZE)
 
-    small, no_amount, text_amount, large, invalid = await services.audience.track(
+    small, no_amount, text_amount, large, invalid = await services.entry.track(
         callers.editor,
         [
             TrackedEvent("purchase", "ann", {"amount": 100}),
@@ -234,12 +234,12 @@ async def test_trigger_where_of_the_live_version_counts(services: Services, call
     await services.commands.take(callers.editor, journey.id, Action.PAUSE)
     # A pending version (live only on REACTIVATE) without the filter.
     await services.commands.update(callers.editor, journey.id, {"trigger_where": ()})
-    [before] = await services.audience.track(
+    [before] = await services.entry.track(
         callers.editor, [TrackedEvent("purchase", "ann", {"amount": 5})]
     )
     assert (before.entered, before.refused) == ([], [])  # still the live filter
     await services.commands.take(callers.editor, journey.id, Action.REACTIVATE)
-    [after] = await services.audience.track(
+    [after] = await services.entry.track(
         callers.editor, [TrackedEvent("purchase", "ann", {"amount": 5})]
     )
     assert after.entered == [journey.id]
@@ -259,7 +259,7 @@ async def test_converted_and_released_are_empty_for_now(services: Services, call
         context = Context()
 
     journey = await running(services, callers)
-    tracked = await services.audience.track(
+    tracked = await services.entry.track(
         callers.editor, [TrackedEvent("purchase", "ann", {"amount": 5})]
     )
     [result] = await _track_results(Info(), tracked)  # type: ignore[arg-type]
@@ -274,9 +274,9 @@ async def test_retention_removes_only_old_events_in_batches(
         TrackedEvent("visit", f"old{n}", {"n": n}, T0 - timedelta(days=2, minutes=n))
         for n in range(7)
     ]
-    await services.audience.track(callers.editor, old)
+    await services.entry.track(callers.editor, old)
     clock.advance(days=1)
-    await services.audience.track(
+    await services.entry.track(
         callers.editor,
         [TrackedEvent("visit", "recent", at=T0 + timedelta(hours=1)), TrackedEvent("x", "now")],
     )
@@ -319,7 +319,7 @@ async def test_the_embedded_runner_and_the_worker_run_retention_and_sweep_import
     assert any(isinstance(runner, RetentionLoop) for runner in runners_for(services))
     assert any(isinstance(runner, RetentionLoop) for runner in worker_runners(services))
 
-    await services.audience.track(
+    await services.entry.track(
         callers.editor, [TrackedEvent("visit", "ann", at=T0), TrackedEvent("visit", "bob")]
     )
     abandoned = import_store.new_import_id(clock.now())
@@ -327,7 +327,7 @@ async def test_the_embedded_runner_and_the_worker_run_retention_and_sweep_import
         lambda c: import_store.stage(c, abandoned, [1], ["ann"], ['{"a":1}'])
     )
     clock.advance(days=90, seconds=1)  # ann's event is past the default 90 days; bob's too
-    await services.audience.track(callers.editor, [TrackedEvent("visit", "cy")])
+    await services.entry.track(callers.editor, [TrackedEvent("visit", "cy")])
     loop = RetentionLoop(services)
     task = asyncio.create_task(loop.run())  # prunes at once, then rests an hour
     try:

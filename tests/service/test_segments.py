@@ -322,7 +322,7 @@ async def test_a_customer_already_inside_is_not_admitted_again(
 ):
     journey = await segment(services, callers, ["ann", "bob", "cy"])
     await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
-    await services.audience.enroll(callers.editor, journey.id, ["bob"])
+    await services.entry.enroll(callers.editor, journey.id, ["bob"])
     assert await services.loading.run_all() == 2
     counted = await stats(services, journey)
     assert (counted.entered, counted.inside) == (3, 3)

@@ -48,7 +48,7 @@ async def test_the_processor_finishes_the_batch_under_way_and_takes_no_other(
 ):
     monkeypatch.setattr(service.processing, "STEP_BATCH", 2)
     journey = await running(services, callers, OFFER)
-    await services.audience.enroll(callers.editor, journey.id, [f"c{i}" for i in range(5)])
+    await services.entry.enroll(callers.editor, journey.id, [f"c{i}" for i in range(5)])
     stopping = asyncio.Event()
     processing = services.processing
     monkeypatch.setattr(processing, "advance", then_stop(processing.advance, stopping))

@@ -24,8 +24,8 @@ from domain.errors import Forbidden, ValidationFailed
 from domain.events import JourneyChanged
 from domain.journey import Journey
 from domain.statuses import Status
-from service.audience import TrackedEvent
 from service.clock import ManualClock
+from service.entry import TrackedEvent
 from service.reads import JourneyCounters
 from service.services import Services
 from service.settings import Settings
@@ -74,7 +74,7 @@ async def running(services: Services, callers: Callers, *steps: Step, **content:
 
 
 async def track(services: Services, callers: Callers, *customers: str) -> None:
-    await services.audience.track(
+    await services.entry.track(
         callers.editor, [TrackedEvent("signup", customer) for customer in customers]
     )
 
@@ -438,7 +438,7 @@ async def test_the_delivery_id_is_random_the_same_on_every_attempt_and_not_the_r
     receiver.answer(500)
     # One after the other, so that the other workspace's message is written between.
     for caller, customer in ((callers.editor, "ann"), (callers.outsider, "zed")):
-        await services.audience.track(caller, [TrackedEvent("signup", customer)])
+        await services.entry.track(caller, [TrackedEvent("signup", customer)])
         await services.processing.run_all()  # a first attempt, failed
     await track(services, callers, "bob")
     await services.processing.run_all()

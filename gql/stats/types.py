@@ -1,22 +1,14 @@
-"""How customers and messages look over GraphQL."""
+"""How a journey's customers and messages look over GraphQL: its stats, and each step's
+customers."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
-
 import strawberry
-from strawberry.scalars import JSON
 
-from domain.audience import Refusal, holds_customers
+from domain.audience import holds_customers
 from domain.content import Step, StepType
 from domain.statuses import Status
 from service.reads import JourneyCounters
-
-if TYPE_CHECKING:
-    from gql.journeys.types import JourneyType
-
-strawberry.enum(Refusal, name="AdmissionRefusal", description="Why a customer did not enter.")
 
 
 @strawberry.type(description="A journey's customers and messages, kept exact as they move.")
@@ -79,56 +71,3 @@ class StepProgress:
             template=step.template,
             customers=customers,
         )
-
-
-@strawberry.type
-class RejectedCustomer:
-    customer_id: str
-    reason: Refusal
-
-
-@strawberry.type
-class EnrollmentResult:
-    admitted: int
-    rejected: list[RejectedCustomer]
-
-
-@strawberry.type
-class RefusedJourney:
-    journey_id: strawberry.ID
-    reason: Refusal
-
-
-@strawberry.type
-class TrackResult:
-    entered: list[Annotated[JourneyType, strawberry.lazy("gql.journeys.types")]]
-    refused: list[RefusedJourney]
-    converted: list[Annotated[JourneyType, strawberry.lazy("gql.journeys.types")]] = (
-        strawberry.field(
-            description="The journeys this event completed for its customer, by meeting "
-            "their conversion goal. Always empty for now: journeys have no goals yet."
-        )
-    )
-    released: list[Annotated[JourneyType, strawberry.lazy("gql.journeys.types")]] = (
-        strawberry.field(
-            description="The journeys in which this event released its customer from a "
-            "step waiting for an event. Always empty for now: no step waits for an event "
-            "yet."
-        )
-    )
-
-
-@strawberry.input
-class TrackEventInput:
-    name: str
-    customer_id: str
-    properties: JSON | None = strawberry.field(
-        default=None,
-        description="A JSON object of at most 50 named values (a string of at most 1,000 "
-        "characters, a number or a boolean), which a journey's triggerWhere reads.",
-    )
-    at: datetime | None = strawberry.field(
-        default=None,
-        description="When it happened, with an offset (at most 5 minutes ahead of now); "
-        "now when not given.",
-    )

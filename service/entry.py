@@ -87,7 +87,7 @@ class TrackedEvent:
 _PROBLEMS_SHOWN = 5
 
 
-class AudienceCommands:
+class EntryCommands:
     def __init__(self, database: Database, clock: Clock, bus: EventBus) -> None:
         self._database = database
         self._clock = clock

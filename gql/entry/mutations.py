@@ -8,17 +8,17 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.audience import MAX_ENROLL_BATCH, MAX_EVENT_BATCH
-from gql.audience.types import (
+from gql.context import Info
+from gql.entry.types import (
     EnrollmentResult,
     RefusedJourney,
     RejectedCustomer,
     TrackEventInput,
     TrackResult,
 )
-from gql.context import Info
 from gql.ids import journey_id as parse_journey_id
 from gql.journeys.types import JourneyType
-from service.audience import Tracked, TrackedEvent
+from service.entry import Tracked, TrackedEvent
 
 
 async def _track_results(info: Info, results: list[Tracked]) -> list[TrackResult]:
@@ -45,7 +45,7 @@ async def _track_results(info: Info, results: list[Tracked]) -> list[TrackResult
 
 
 @strawberry.type
-class AudienceMutations:
+class EntryMutations:
     @strawberry.mutation(
         description="The customer did something: the event is kept (with its properties "
         "and time; the customer gets a profile if it had none) and the customer enters "
@@ -63,7 +63,7 @@ class AudienceMutations:
         at: datetime | None = None,
     ) -> TrackResult:
         principal = await info.context.principal()
-        tracked = await info.context.services.audience.track(
+        tracked = await info.context.services.entry.track(
             principal, [TrackedEvent(name, customer_id, properties, at)], indexed=False
         )
         [result] = await _track_results(info, tracked)
@@ -77,7 +77,7 @@ class AudienceMutations:
     )
     async def track_events(self, info: Info, events: list[TrackEventInput]) -> list[TrackResult]:
         principal = await info.context.principal()
-        results = await info.context.services.audience.track(
+        results = await info.context.services.entry.track(
             principal,
             [
                 TrackedEvent(event.name, event.customer_id, event.properties, event.at)
@@ -94,7 +94,7 @@ class AudienceMutations:
         self, info: Info, journey_id: strawberry.ID, customer_ids: list[str]
     ) -> EnrollmentResult:
         principal = await info.context.principal()
-        result = await info.context.services.audience.enroll(
+        result = await info.context.services.entry.enroll(
             principal, parse_journey_id(journey_id), customer_ids
         )
         return EnrollmentResult(

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 import strawberry
 
 from domain.errors import NotFound
-from gql.audience.types import JourneyStats
 from gql.context import Info
 from gql.ids import journey_id as parse_journey_id
 from gql.live.subscription import Events, Live, live_subscription, status_events
+from gql.stats.types import JourneyStats
 from service.throttle import throttled
 
 
 @strawberry.type
-class AudienceSubscriptions:
+class JourneyStatsSubscriptions:
     @live_subscription(
         description="A journey's stats now, then whenever they change (customers moving, "
         "messages going out, a status change), at most once per interval (500 ms by "

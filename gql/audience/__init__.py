@@ -1,1 +1,0 @@
-"""Customers entering journeys, and what a journey's customers and messages are doing."""

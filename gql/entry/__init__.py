@@ -1,0 +1,2 @@
+"""Customers entering journeys: by event (trackEvent, trackEvents), or by list
+(enrollCustomers)."""

@@ -1,0 +1,1 @@
+"""A journey's customers and messages, counted: its stats, live."""
