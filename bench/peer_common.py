@@ -261,7 +261,7 @@ def transition_work(
 
 
 # Every column of both rows and the journey's labels (as JSON), as the project's
-# `store.loading.journeys_where` selects them: one statement, built once per dialect.
+# `store.journey_rows.journeys_where` selects them: one statement, built once per dialect.
 @functools.cache
 def _journey_with_latest(dialect: Dialect) -> str:
     return (

@@ -1,7 +1,7 @@
 """The journey commands: one method per use case, each one transaction.
 
 Each command is a plain function over a unit of work, run in one hop to a
-database thread: load the journey (locked), let the aggregate decide
+database thread: read the journey (locked), let the aggregate decide
 (it checks the caller's rights and the rules), commit. After the commit,
 the bus hears which workspaces have news (and which journeys were written
 without a status change) and the scheduler which journeys may have a new

@@ -1,6 +1,6 @@
-"""The journey repository: loads whole aggregates, locked, and writes back what changed.
+"""The journey repository: reads whole aggregates, locked, and writes back what changed.
 
-It remembers every journey it loaded or was given (`seen`, as in Cosmic
+It remembers every journey it read or was given (`seen`, as in Cosmic
 Python), and `flush` persists them all at once: new journeys in one
 multi-row INSERT, changes in one UPDATE per shape of change (a batch of
 journeys that all STARTed is one statement), new versions and labels in
@@ -36,8 +36,8 @@ from domain.events import Change, JourneyChanged
 from domain.journey import Journey, Version
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
+from store.journey_rows import VERSION_COLUMNS, journeys_where, read_journeys
 from store.lists import one_of
-from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
 from store.mapping import journey_values, version_from_row, version_values, zero_stats
 from store.tables import JOURNEYS, LABELS, STATS, VERSIONS
 
@@ -131,8 +131,8 @@ class JourneyRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._seen: dict[str, Journey] = {}
-        # What each loaded journey looked like when read; new journeys have none.
-        self._loaded: dict[str, _Snapshot] = {}
+        # What each journey it read looked like then; new journeys have none.
+        self._as_read: dict[str, _Snapshot] = {}
         self.changes: list[JourneyChanged] = []
 
     @property
@@ -141,7 +141,7 @@ class JourneyRepository:
 
     def get(self, workspace_id: str, journey_id: str) -> Journey:
         """The journey, locked for this unit of work."""
-        found = self._load(_LOCKED_BY_ID, {"journey_id": journey_id, "workspace_id": workspace_id})
+        found = self._read(_LOCKED_BY_ID, {"journey_id": journey_id, "workspace_id": workspace_id})
         if not found:
             raise NotFound(f"no journey with id {journey_id!r} in your workspace")
         return found[0]
@@ -152,7 +152,7 @@ class JourneyRepository:
         Rows another transaction holds are skipped (PostgreSQL), so workers
         sweeping at once share the work instead of queueing on each other.
         """
-        return self._load(
+        return self._read(
             _LOCKED_DUE[workspace_id is not None],
             {"now": now, "limit": limit, "workspace_id": workspace_id},
         )
@@ -168,7 +168,7 @@ class JourneyRepository:
         for statement in _DELETE_ONE:
             statement.execute(self._connection, {"journey_id": journey.id})
         self._seen.pop(journey.id, None)
-        self._loaded.pop(journey.id, None)
+        self._as_read.pop(journey.id, None)
         self.changes.append(
             JourneyChanged(journey.workspace_id, journey.id, journey.revision, Change.DELETED)
         )
@@ -176,7 +176,7 @@ class JourneyRepository:
     def flush(self) -> None:
         """Write every seen journey's changes, a statement per kind of change."""
         self.changes += self._written()
-        new = [journey for journey in self._seen.values() if journey.id not in self._loaded]
+        new = [journey for journey in self._seen.values() if journey.id not in self._as_read]
         if new:
             _INSERT_JOURNEYS.execute_many(self._connection, [journey_values(j) for j in new])
             _INSERT_STATS.execute_many(self._connection, [zero_stats(j.id) for j in new])
@@ -191,7 +191,7 @@ class JourneyRepository:
         self._write_labels()
         for journey in self._seen.values():
             journey.new_versions.clear()
-            self._loaded[journey.id] = _Snapshot.of(journey)
+            self._as_read[journey.id] = _Snapshot.of(journey)
 
     def _written(self) -> list[JourneyChanged]:
         """The journeys this flush creates or moves to a new revision (every change
@@ -202,7 +202,7 @@ class JourneyRepository:
         for journey in self._seen.values():
             if journey.events:
                 continue
-            snapshot = self._loaded.get(journey.id)
+            snapshot = self._as_read.get(journey.id)
             if snapshot is None:
                 change = Change.CREATED
             elif journey.revision != snapshot.values["revision"]:
@@ -218,7 +218,7 @@ class JourneyRepository:
         # Journeys whose columns changed the same way (same new values, same
         # revision step) are written by one UPDATE.
         groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        for journey_id, snapshot in self._loaded.items():
+        for journey_id, snapshot in self._as_read.items():
             values = journey_values(self._seen[journey_id])
             changed = {
                 name: value
@@ -235,16 +235,16 @@ class JourneyRepository:
             values.update({"ids": ids} if many else {"journey_id": ids[0]}, step=step)
             written = statement.execute(self._connection, values)
             if written != len(ids):
-                # They were locked when loaded: this is a bug, not a race.
+                # They were locked when read: this is a bug, not a race.
                 raise RuntimeError(f"{len(ids) - written} locked journey(s) vanished")
 
     def _write_labels(self) -> None:
         relabelled = [
             journey
             for journey in self._seen.values()
-            if journey.labels != (s.labels if (s := self._loaded.get(journey.id)) else ())
+            if journey.labels != (s.labels if (s := self._as_read.get(journey.id)) else ())
         ]
-        stale = [journey.id for journey in relabelled if journey.id in self._loaded]
+        stale = [journey.id for journey in relabelled if journey.id in self._as_read]
         if stale:
             _DELETE_LABELS.execute(self._connection, {"ids": stale})
         rows = [
@@ -255,9 +255,9 @@ class JourneyRepository:
         if rows:
             _INSERT_LABELS.execute_many(self._connection, rows)
 
-    def _load(self, statement: Statement, values: dict[str, Any]) -> list[Journey]:
-        journeys = [journey for _, journey in load_journeys(self._connection, statement, values)]
+    def _read(self, statement: Statement, values: dict[str, Any]) -> list[Journey]:
+        journeys = [journey for _, journey in read_journeys(self._connection, statement, values)]
         for journey in journeys:
             self._seen[journey.id] = journey
-            self._loaded[journey.id] = _Snapshot.of(journey)
+            self._as_read[journey.id] = _Snapshot.of(journey)
         return journeys

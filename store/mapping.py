@@ -111,7 +111,7 @@ def journey_values(journey: Journey) -> dict[str, Any]:
 
 
 def journey_from_row(row: AnyRow) -> Journey:
-    """A journey from a row of `store.loading.JOURNEY_COLUMNS`."""
+    """A journey from a row of `store.journey_rows.JOURNEY_COLUMNS`."""
     return Journey(
         id=row.id,
         workspace_id=row.workspace_id,

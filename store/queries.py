@@ -20,8 +20,8 @@ from domain.journey import Journey, Version
 from domain.statuses import INITIAL_STATUS, Status
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
+from store.journey_rows import VERSION_COLUMNS, journeys_where, read_journeys
 from store.lists import one_of
-from store.loading import VERSION_COLUMNS, journeys_where, load_journeys
 from store.mapping import event_from_row, version_from_row
 from store.tables import EVENTS, JOURNEYS, LABELS, VERSIONS, WORKSPACES
 
@@ -37,9 +37,9 @@ def journeys_by_id(
 ) -> dict[str, Journey]:
     values = {"workspace_id": workspace_id, "journey_ids": list(journey_ids)}
     if len(journey_ids) == 1:
-        found = load_journeys(connection, _BY_ID, {**values, "journey_id": journey_ids[0]})
+        found = read_journeys(connection, _BY_ID, {**values, "journey_id": journey_ids[0]})
     else:
-        found = load_journeys(connection, _BY_IDS, values)
+        found = read_journeys(connection, _BY_IDS, values)
     return {journey.id: journey for _, journey in found}
 
 
@@ -118,7 +118,7 @@ def journeys_page(
     counted = count.rows(connection, values)[0]
     if after_id is not None and not counted.cursor_found:
         return FoundPage([], int(counted[0]), cursor_found=False)
-    journeys = [journey for _, journey in load_journeys(connection, page, values)]
+    journeys = [journey for _, journey in read_journeys(connection, page, values)]
     return FoundPage(journeys, int(counted[0]), cursor_found=True)
 
 

@@ -1,6 +1,6 @@
 """Reading journeys: one statement gives the journey, its latest version and its labels.
 
-The repository (which locks what it loads) and the read side share it.
+The repository (which locks what it reads) and the read side share it.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def journeys_where(*conditions: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-def load_journeys(
+def read_journeys(
     connection: Connection, statement: Statement, values: dict[str, Any]
 ) -> list[tuple[int, Journey]]:
     """Run a `journeys_where()` statement: (page position, journey) pairs, in its order."""
