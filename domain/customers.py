@@ -1,5 +1,5 @@
-"""Customers' data: a profile's attributes and an event's properties, and their rules
-(docs/rules.md, "Customers and their data").
+"""Customers' data: their ids, a profile's attributes and an event's properties, and
+their rules (docs/rules.md, "Customers and their data").
 
 Both are flat JSON objects of named values. A name is a letter or `_`, then
 letters, digits or `_`, at most 64 characters. A value is a string (at most
@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.errors import ValidationFailed
+from domain.text import has_unreadable_characters
 
+MAX_CUSTOMER_ID_LENGTH = 200
 MAX_ATTRIBUTES = 100
 MAX_PROPERTIES = 50
 MAX_NAME_LENGTH = 64
@@ -47,6 +49,16 @@ class CustomerEvent:
     name: str
     properties: Mapping[str, Value]
     at: datetime
+
+
+def is_valid_customer_id(customer_id: str) -> bool:
+    """1 to 200 characters, none of them a control, format or surrogate character
+    (no NUL, no escape sequences, no invisible direction marks)."""
+    if not customer_id or len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
+        return False
+    if customer_id != customer_id.strip():
+        return False
+    return not has_unreadable_characters(customer_id)
 
 
 def is_attribute_name(name: object) -> bool:

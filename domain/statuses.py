@@ -1,4 +1,5 @@
-"""The eight statuses, each a pair of switches, kept as data (docs/rules.md, "Two switches")."""
+"""The eight statuses, each a pair of switches, kept as data (docs/rules.md, "Two switches"),
+and what each does to the customers inside a journey."""
 
 from __future__ import annotations
 
@@ -69,3 +70,18 @@ def traits(status: Status) -> StatusTraits:
 
 def is_editable(status: Status) -> bool:
     return STATUS_TABLE[status].edit_mode is not EditMode.LOCKED
+
+
+# Statuses whose customers move on to their next step, and whose queued
+# deliveries go out: derived from the status table, for the store's queries.
+PROCESSING_STATUSES: tuple[Status, ...] = tuple(s for s in Status if traits(s).processes_steps)
+
+
+def exits_customers(status: Status) -> bool:
+    """Entering this status exits everyone inside and cancels their queued messages."""
+    return traits(status).customers_inside is CustomersInside.EXITED
+
+
+def holds_customers(status: Status) -> bool:
+    """Customers inside wait where they are, and queued messages stay queued."""
+    return traits(status).customers_inside is CustomersInside.HELD

@@ -23,18 +23,19 @@ from typing import Any
 from sqlalchemy import Connection
 
 from domain.actions import Role, require_write
-from domain.audience import MAX_CUSTOMER_ID_LENGTH, exits_customers, is_valid_customer_id
 from domain.conditions import Condition
 from domain.customers import (
+    MAX_CUSTOMER_ID_LENGTH,
     MAX_UPSERT_BATCH,
     CustomerEvent,
     Value,
     checked_attributes,
+    is_valid_customer_id,
     merge_problem,
     merged,
 )
 from domain.errors import ConcurrentChange, Forbidden, ValidationFailed
-from domain.statuses import Status
+from domain.statuses import Status, exits_customers
 from domain.walking import DeliveryState, EnrollmentState
 from service.clock import Clock
 from service.reads import checked_page_size

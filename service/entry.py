@@ -23,15 +23,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from domain.actions import require_write
-from domain.audience import (
-    MAX_ENROLL_BATCH,
-    MAX_EVENT_BATCH,
-    Refusal,
-    admission_refusal,
+from domain.conditions import where_matches
+from domain.customers import (
+    MAX_EVENT_NAME_LENGTH,
+    checked_event_time,
+    checked_properties,
     is_valid_customer_id,
 )
-from domain.conditions import where_matches
-from domain.customers import MAX_EVENT_NAME_LENGTH, checked_event_time, checked_properties
+from domain.entry import MAX_ENROLL_BATCH, MAX_EVENT_BATCH, Refusal, admission_refusal
 from domain.errors import NotFound, ValidationFailed
 from domain.statuses import Status
 from domain.text import text_problem
@@ -149,7 +148,7 @@ class EntryCommands:
         the workspace that listens for it, whose live `triggerWhere` its properties
         meet, and that admits now; every other journey it triggers refuses with a
         reason. Drafts and aborted journeys are not listening
-        (domain.audience.listens_for_events). A bad event (name, properties or time)
+        (domain.entry.listens_for_events). A bad event (name, properties or time)
         refuses the whole call, naming it by its index (`events[3]: ...`, unless not
         `indexed`: a single trackEvent), and nothing is written."""
         if not events:

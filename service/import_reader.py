@@ -11,7 +11,7 @@ numbered from 1 as in the file; blank lines are skipped.
 A line is refused as MALFORMED_LINE (not JSON, not an object, no string `id`,
 keys other than `id` and `attributes`; a CSV line that cannot be read or with
 another number of fields than the header), INVALID_ID
-(domain.audience.is_valid_customer_id) or INVALID_ATTRIBUTES
+(domain.customers.is_valid_customer_id) or INVALID_ATTRIBUTES
 (domain.customers.checked_attributes's sentence). The import is all or
 nothing: once a line is refused, the reader goes on only to count and
 number the refusals, and yields no more batches.
@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from domain.audience import MAX_CUSTOMER_ID_LENGTH, is_valid_customer_id
 from domain.customers import (
+    MAX_CUSTOMER_ID_LENGTH,
     checked_attributes,
     is_attribute_name,
+    is_valid_customer_id,
 )
 from domain.errors import ValidationFailed
 from service.customers import INVALID_ID_MESSAGE

@@ -7,7 +7,7 @@ its customer sits on the list, so a refusal names the line it came from.
 
 - Spaces around an id are trimmed, and blank lines are skipped: they hold
   no customer.
-- An id that is not valid (domain.audience.is_valid_customer_id) is refused
+- An id that is not valid (domain.customers.is_valid_customer_id) is refused
   as INVALID_ID; bytes that are not UTF-8 are invalid characters.
 - A CSV line that cannot be read (an unterminated quote, too few columns) is
   refused as MALFORMED_LINE. A quoted field cannot span lines: a customer
@@ -26,7 +26,8 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from domain.audience import MAX_CUSTOMER_ID_LENGTH, ListRefusal, is_valid_customer_id
+from domain.audience import ListRefusal
+from domain.customers import MAX_CUSTOMER_ID_LENGTH, is_valid_customer_id
 from domain.errors import ValidationFailed
 
 BATCH = 20_000

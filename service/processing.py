@@ -45,9 +45,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from domain.audience import exits_customers
 from domain.channels import Streak, failing_reason, retry_delay
-from domain.statuses import Status
+from domain.statuses import Status, exits_customers
 from domain.walking import DeliveryState, apply_step, send_not_before
 from service.channel_table import Destinations, channel_table
 from service.clock import Clock

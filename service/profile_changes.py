@@ -1,10 +1,9 @@
 """Profile changes checked a chunk at a time, and their JSON text for the store.
 
-The checks of domain.customers and domain.audience, run over many lines at
-once with few Python steps: ids joined and searched once, each distinct
-attribute name checked once, values by type and length in bulk. They only say
-whether every line is good; when one is not, the reader checks each line alone
-to say which and why.
+The checks of domain.customers, run over many lines at once with few Python
+steps: ids joined and searched once, each distinct attribute name checked
+once, values by type and length in bulk. They only say whether every line is
+good; when one is not, the reader checks each line alone to say which and why.
 
 Encoding a change costs about as much as parsing its line, so an NDJSON line
 written the usual way gives its change as it is: the text after its
@@ -26,8 +25,12 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from domain.audience import MAX_CUSTOMER_ID_LENGTH
-from domain.customers import MAX_ATTRIBUTES, MAX_STRING_LENGTH, is_attribute_name
+from domain.customers import (
+    MAX_ATTRIBUTES,
+    MAX_CUSTOMER_ID_LENGTH,
+    MAX_STRING_LENGTH,
+    is_attribute_name,
+)
 
 Encode = Callable[[dict[str, Any]], str]
 
@@ -44,7 +47,7 @@ def _storable(text: str) -> bool:
 
 
 def ids_good(ids: list[str]) -> bool:
-    """Every id is valid (domain.audience.is_valid_customer_id) and plain ASCII."""
+    """Every id is valid (domain.customers.is_valid_customer_id) and plain ASCII."""
     joined = "".join(ids)
     return (
         joined.isascii()

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.actions import Action, Actor, require_write
-from domain.audience import ListRefusal, admission_refusal
+from domain.audience import ListRefusal
 from domain.conditions import condition_from_json
+from domain.entry import admission_refusal
 from domain.errors import NotFound, ValidationFailed
 from domain.journey import Journey
 from domain.statuses import Status

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
-from domain.audience import PROCESSING_STATUSES
 from domain.channels import HOLDING_RETRIES
+from domain.statuses import PROCESSING_STATUSES
 from domain.walking import DeliveryState
 from store.columns import random_id, written
 from store.compiled import Statement

@@ -35,8 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
-from domain.audience import PROCESSING_STATUSES
 from domain.content import Step
+from domain.statuses import PROCESSING_STATUSES
 from domain.walking import EnrollmentState
 from store.columns import written
 from store.compiled import Statement

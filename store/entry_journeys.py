@@ -3,7 +3,7 @@
 trackEvents asks for the event-triggered journeys listening for its events'
 names, enrollCustomers for the one journey it names: each is one SELECT,
 held FOR SHARE, so that a status change waits for the entry (and the entry
-sees it). Who may enter is the domain's to say (domain.audience).
+sees it). Who may enter is the domain's to say (domain.entry).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, select
 
-from domain.audience import listens_for_events
 from domain.conditions import AttributeCondition, where_from_json
 from domain.content import JourneyKind
+from domain.entry import listens_for_events
 from domain.statuses import Status
 from store.compiled import Statement
 from store.lists import one_of
@@ -24,7 +24,7 @@ from store.tables import JOURNEYS, VERSIONS
 
 _LISTENING_STATUSES = [status.value for status in Status if listens_for_events(status)]
 
-# EVENT_TRIGGERED journeys listening for these events (domain.audience:
+# EVENT_TRIGGERED journeys listening for these events (domain.entry:
 # listens_for_events), held FOR SHARE so a status change waits for this
 # admission (and the admission sees it).
 _LISTENING = Statement(

@@ -17,9 +17,10 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from domain.audience import begins_loading, exits_customers
+from domain.audience import begins_loading
 from domain.channels import ends_failure_run
 from domain.events import JourneyChanged, LoggedStatusChange, StatusChanged
+from domain.statuses import exits_customers
 from store import counters, event_log, loads
 from store.database import Database
 from store.journeys import JourneyRepository

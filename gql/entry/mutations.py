@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.audience import MAX_ENROLL_BATCH, MAX_EVENT_BATCH
+from domain.entry import MAX_ENROLL_BATCH, MAX_EVENT_BATCH
 from gql.context import Info
 from gql.entry.types import (
     EnrollmentResult,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.audience import Refusal
+from domain.entry import Refusal
 
 if TYPE_CHECKING:
     from gql.journeys.types import JourneyType

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.audience import holds_customers
 from domain.content import Step, StepType
-from domain.statuses import Status
+from domain.statuses import Status, holds_customers
 from service.reads import JourneyCounters
 
 

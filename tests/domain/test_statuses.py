@@ -115,7 +115,7 @@ def test_actors():
 
 
 def test_drafts_and_aborted_journeys_do_not_listen_for_events():
-    from domain.audience import listens_for_events
+    from domain.entry import listens_for_events
 
     assert {s for s in Status if not listens_for_events(s)} == {
         Status.DESIGNING,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from domain.actions import Action
-from domain.audience import is_valid_customer_id
 from domain.channels import failing_reason
 from domain.content import (
     MAX_REASON_LENGTH,
@@ -15,6 +14,7 @@ from domain.content import (
     normalized,
     revise,
 )
+from domain.customers import is_valid_customer_id
 from domain.errors import ValidationFailed
 from domain.statuses import Status
 from domain.text import has_unreadable_characters, plain_text

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from domain.actions import Action
-from domain.audience import Refusal
 from domain.content import Content, JourneyKind, Step, StepType
+from domain.entry import Refusal
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.journey import Journey
 from service.clock import ManualClock

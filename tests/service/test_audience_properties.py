@@ -19,10 +19,10 @@ from sqlalchemy import create_engine, text
 
 import service.segments
 from domain.actions import Action, Role
-from domain.audience import Refusal, admission_refusal, holds_customers, listens_for_events
 from domain.content import Content, JourneyKind, Step, StepType
+from domain.entry import Refusal, admission_refusal, listens_for_events
 from domain.errors import TransitionNotAllowed
-from domain.statuses import Status
+from domain.statuses import Status, holds_customers
 from service.clock import ManualClock
 from service.entry import TrackedEvent
 from service.services import Services

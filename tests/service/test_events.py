@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Connection, Engine, event, func, select
 
 from domain.actions import Action
-from domain.audience import MAX_EVENT_BATCH, Refusal
 from domain.conditions import AttributeCondition, ConditionOp
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.customers import MAX_PROPERTIES
+from domain.entry import MAX_EVENT_BATCH, Refusal
 from domain.errors import ValidationFailed
 from domain.journey import Journey
 from gql.entry.mutations import _track_results

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.audience import is_valid_customer_id
+from domain.customers import is_valid_customer_id
 from domain.errors import ValidationFailed
 from service.list_upload import ListReader
 
