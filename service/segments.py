@@ -39,7 +39,7 @@ from service.list_upload import SHOWN_REFUSALS, Batch, ListReader, RefusedLine, 
 from service.reads import JourneyReads
 from service.streaming import write_while_reading
 from service.tokens import Principal
-from store import audience_lists
+from store import audience_lists, condition_loads
 from store import counters as counter_store
 from store import loads as load_store
 from store.database import Database
@@ -214,7 +214,7 @@ class AudienceLoading:
                 continue  # a version with neither cannot go live (domain.content)
             else:
                 condition = condition_from_json(journey.audience_condition)
-                loaded = load_store.load_condition_batch(
+                loaded = condition_loads.load_condition_batch(
                     connection, load, journey.workspace_id, condition, share, now
                 )
             if loaded is not None:

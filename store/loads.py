@@ -1,11 +1,13 @@
 """Loading: a segment journey's audience entering it, batch by batch, resumably.
 
 A load begins when the journey first becomes ACTIVE and walks its list in
-position order, or the profiles that meet its condition in id order, a batch
-a statement (`store.enrollments.enter`: one INSERT ... SELECT, a customer
-already inside skipped by the unique index), and keeps its cursor in
-`audience_loads` in the same transaction, so a load stopped by a crash, a
-FREEZE or an ERROR resumes where it stopped and never admits anyone twice.
+position order (or, store.condition_loads, the profiles that meet its
+condition in id order), a batch a statement (`store.enrollments.enter`: one
+INSERT ... SELECT, a customer already inside skipped by the unique index),
+and keeps its cursor in `audience_loads` in the same transaction, so a load
+stopped by a crash, a FREEZE or an ERROR resumes where it stopped and never
+admits anyone twice. Here: beginning, picking and finishing loads of either
+kind, and a list's batches.
 """
 
 from __future__ import annotations
@@ -20,17 +22,13 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
-    literal_column,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
-from domain.condition_sql import compile_condition
-from domain.conditions import Condition
 from domain.statuses import Status, traits
 from store.compiled import Statement
-from store.conditions import PROFILES, bound
 from store.enrollments import enter
 from store.lists import one_of
 from store.tables import (
@@ -249,86 +247,3 @@ def load_batch(
 
 def finish_load(connection: Connection, journey_id: str, now: datetime) -> None:
     _FINISH.execute(connection, {"journey_id": journey_id, "now": now})
-
-
-# -- loading the profiles that meet a condition ---------------------------------------
-
-_ADVANCE_CONDITION_CURSOR = Statement(
-    update(AUDIENCE_LOADS)
-    .where(AUDIENCE_LOADS.c.journey_id == bindparam("journey_id"))
-    .values(loaded_after=bindparam("through"))
-)
-
-
-# The journey a load by condition enters (its statements are built for each batch).
-_CONDITION_JOURNEY = bindparam("journey", type_=ENROLLMENTS.c.journey_id.type)
-
-
-def load_condition_batch(
-    connection: Connection,
-    load: Any,
-    workspace_id: str,
-    condition: Condition,
-    limit: int,
-    now: datetime,
-) -> Loaded | None:
-    """Offer the next `limit` profiles (in id order, after the load's cursor) that meet
-    the condition now entry, and move the cursor past them; None when no profile after
-    the cursor meets it. As for a list, the cursor moves in the same transaction, so
-    nobody is offered twice; a batch of fewer than `limit` is the last."""
-    sql = compile_condition(condition, connection.dialect.name, now, PROFILES)
-    after = "customers.id > :after AND " if load.loaded_after is not None else ""
-    matching = f"customers.workspace_id = :workspace AND {after}{sql.text}"
-    values = {
-        "workspace": workspace_id,
-        "after": load.loaded_after,
-        "journey": load.journey_id,
-        "now": now,
-    }
-    if connection.dialect.name == "postgresql":
-        # The batch is found once, and entered in the same statement.
-        batch = (
-            bound(
-                sql,
-                f"SELECT customers.id FROM customers WHERE {matching} "
-                "ORDER BY customers.id LIMIT :limit",
-            )
-            .columns(CUSTOMERS.c.id)
-            .cte("batch")
-        )
-        entered = (
-            enter(_CONDITION_JOURNEY, batch.c.id).returning(literal_column("1")).cte("entered")
-        )
-        row = connection.execute(
-            select(
-                select(func.max(batch.c.id)).scalar_subquery().label("through"),
-                select(func.count()).select_from(batch).scalar_subquery().label("found"),
-                select(func.count()).select_from(entered).scalar_subquery().label("entered"),
-            ),
-            {**values, "limit": limit},
-        ).one()
-        if row.through is None:
-            return None
-        _ADVANCE_CONDITION_CURSOR.execute(
-            connection, {"journey_id": load.journey_id, "through": row.through}
-        )
-        return Loaded(int(row.entered), last=row.found < limit)
-    through, found = connection.execute(
-        bound(
-            sql,
-            f"SELECT max(id), count(*) FROM (SELECT customers.id FROM customers "
-            f"WHERE {matching} ORDER BY customers.id LIMIT :limit) batch",
-        ),
-        {**values, "limit": limit},
-    ).one()
-    if through is None:
-        return None
-    matches = bound(sql, matching)
-    statement = enter(
-        _CONDITION_JOURNEY, CUSTOMERS.c.id, matches, CUSTOMERS.c.id <= bindparam("through")
-    )
-    entered_rows = connection.execute(statement, {**values, "through": through}).rowcount
-    _ADVANCE_CONDITION_CURSOR.execute(
-        connection, {"journey_id": load.journey_id, "through": through}
-    )
-    return Loaded(int(entered_rows), last=found < limit)
