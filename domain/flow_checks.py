@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from domain.channels import CHANNELS
 from domain.conditions import MAX_LEAVES, count_leaves
-from domain.content import CHANNELS, MAX_TEXT_LENGTH, MAX_WAIT_SECONDS
+from domain.content import MAX_TEXT_LENGTH, MAX_WAIT_SECONDS
 from domain.customers import MAX_EVENT_NAME_LENGTH
 from domain.errors import ValidationFailed
 from domain.flow import Flow, Node, NodeType, SplitBranch, quoted
