@@ -2,7 +2,8 @@
 
 Each command is a plain function over a unit of work, run in one hop to a
 database thread: read the journey (locked), let the aggregate decide
-(it checks the caller's rights and the rules), commit. After the commit,
+(it checks the caller's rights and the rules), commit (with the writes the
+status changes call for: service/reactions.py). After the commit,
 the bus hears which workspaces have news (and which journeys were written
 without a status change) and the scheduler which journeys may have a new
 due date.
@@ -27,6 +28,7 @@ from domain.timing import timed_date
 from service.bus import EventBus
 from service.clock import Clock
 from service.metrics import Metrics
+from service.reactions import REACTIONS, AfterCommit
 from service.scheduling import Scheduler
 from service.tokens import Principal
 from store import audience_lists
@@ -255,7 +257,7 @@ class JourneyCommands:
 
         moved = 0
         while stopping is None or not stopping.is_set():
-            count, uow = await in_unit_of_work(self._database, apply_batch)
+            count, uow = await in_unit_of_work(self._database, REACTIONS, apply_batch)
             await self._after_commit(uow)
             moved += count
             if count < SWEEP_BATCH or not uow.logged:
@@ -297,7 +299,7 @@ class JourneyCommands:
 
     async def run(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in a unit of work, then hand what it committed on (bus, timers)."""
-        result, uow = await in_unit_of_work(self._database, work)
+        result, uow = await in_unit_of_work(self._database, REACTIONS, work)
         await self._after_commit(uow)
         return result
 
@@ -311,7 +313,7 @@ class JourneyCommands:
                 await self._bus.announce(event.workspace_id for event in uow.logged)
             if uow.changed:
                 await self._bus.announce_changes(uow.changed)
-            if uow.loads_begun:
+            if AfterCommit.ANNOUNCE_WORK in uow.after_commit:
                 await self._bus.announce_work()
             await self._scheduler.plan(list(uow.journeys.seen))
         except Exception:
