@@ -1,52 +1,37 @@
-"""What a journey does: its steps, audience, trigger and dates, and their rules."""
+"""What a journey does: its flow, audience, trigger and dates, and their rules."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
-from domain.channels import CHANNELS
 from domain.conditions import AttributeCondition, Condition
 from domain.errors import ValidationFailed
-from domain.text import text_problem
+from domain.flow import Flow, Node, flow_from_steps, steps_of, why_not_steps
+from domain.flow_checks import flow_problems
+
+# A journey's content may be given as steps: these are re-exported for that.
+from domain.steps import Step as Step
+from domain.steps import StepType as StepType
+from domain.steps import step_problems
+from domain.text import MAX_TEXT_LENGTH, text_problem
 
 MAX_NAME_LENGTH = 200
-MAX_TEXT_LENGTH = 200
 MAX_LABELS = 20
 MAX_LABEL_LENGTH = 50
 MAX_REASON_LENGTH = 500
-MAX_STEPS = 100
-MAX_WAIT_SECONDS = 366 * 24 * 3600
 # A recall window longer than a week would hold messages past any campaign's point.
 MAX_SEND_DELAY_SECONDS = 7 * 24 * 3600
+
+STEPS_OR_NODES = "give the flow as steps (a straight line of WAIT and SEND) or as nodes, not both"
 
 
 class JourneyKind(StrEnum):
     EVENT_TRIGGERED = "EVENT_TRIGGERED"
     SEGMENT_SCHEDULED = "SEGMENT_SCHEDULED"
-
-
-class StepType(StrEnum):
-    WAIT = "WAIT"
-    SEND = "SEND"
-
-
-@dataclass(frozen=True)
-class Step:
-    type: StepType
-    seconds: int | None = None
-    channel: str | None = None
-    template: str | None = None
-
-    def incompleteness(self) -> str | None:
-        """Why this step cannot run yet, or None when it can."""
-        if self.type is StepType.WAIT and self.seconds is None:
-            return "a WAIT step needs seconds"
-        if self.type is StepType.SEND and not (self.channel and self.template):
-            return "a SEND step needs a channel and a template"
-        return None
 
 
 @dataclass(frozen=True)
@@ -59,26 +44,71 @@ class AudienceList:
     size: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Content:
-    """One version's worth of content. Dates are timezone-aware (UTC)."""
+    """One version's worth of content. Dates are timezone-aware (UTC).
 
-    steps: tuple[Step, ...] = ()
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-    trigger_event: str | None = None
-    audience: AudienceList | None = None
+    Its flow is `nodes` (domain.flow), the one thing stored. Content may be
+    given `steps` instead, a straight line: their flow, keys "1", "2", ...
+    (`flow_from_steps`). `steps` answers the flow as such a line, or None when
+    it is not one (it branches, say).
+    """
+
+    nodes: tuple[Node, ...]
+    start_at: datetime | None
+    end_at: datetime | None
+    trigger_event: str | None
+    audience: AudienceList | None
     # How long a queued message stays recallable before it is handed over.
-    send_delay_seconds: int = 0
+    send_delay_seconds: int
     # A segment journey's audience by condition: the profiles that match when the
     # load reaches them (instead of a list).
-    audience_condition: Condition | None = None
+    audience_condition: Condition | None
     # An event-triggered journey admits only for a trigger whose properties meet these.
-    trigger_where: tuple[AttributeCondition, ...] = ()
+    trigger_where: tuple[AttributeCondition, ...]
+
+    def __init__(
+        self,
+        *,
+        nodes: Iterable[Node] | None = None,
+        steps: Iterable[Step] | None = None,
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        trigger_event: str | None = None,
+        audience: AudienceList | None = None,
+        send_delay_seconds: int = 0,
+        audience_condition: Condition | None = None,
+        trigger_where: tuple[AttributeCondition, ...] = (),
+    ) -> None:
+        if nodes is not None and steps is not None:
+            raise ValidationFailed(STEPS_OR_NODES)
+        given = tuple(nodes) if nodes is not None else flow_from_steps(tuple(steps or ())).nodes
+        fields = {
+            "nodes": given,
+            "start_at": start_at,
+            "end_at": end_at,
+            "trigger_event": trigger_event,
+            "audience": audience,
+            "send_delay_seconds": send_delay_seconds,
+            "audience_condition": audience_condition,
+            "trigger_where": trigger_where,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)  # the way into a frozen dataclass
+
+    @property
+    def flow(self) -> Flow:
+        return Flow(self.nodes)
+
+    @property
+    def steps(self) -> tuple[Step, ...] | None:
+        """The flow as a straight line of steps, or None when it is not one."""
+        return steps_of(self.flow)
 
 
+# The fields a version stores (`steps` is another way to give `nodes`).
 CONTENT_FIELDS = (
-    "steps",
+    "nodes",
     "start_at",
     "end_at",
     "trigger_event",
@@ -90,15 +120,35 @@ CONTENT_FIELDS = (
 
 
 def revise(content: Content, changes: Mapping[str, object]) -> Content:
-    """The content with `changes` applied; a field absent from `changes` is unchanged."""
-    unknown = set(changes) - set(CONTENT_FIELDS)
+    """The content with `changes` applied; a field absent from `changes` is unchanged.
+
+    The flow may change as `nodes` or as `steps` (not both). Nodes given are held
+    to every rule of a flow (`domain.flow_checks`), each problem naming its node;
+    steps to the rules of steps, which let a draft keep a step incomplete.
+    """
+    unknown = set(changes) - {*CONTENT_FIELDS, "steps"}
     if unknown:
         raise ValueError(f"not content fields: {sorted(unknown)}")
-    return normalized(replace(content, **changes))  # type: ignore[arg-type]
+    if "steps" in changes and "nodes" in changes:
+        raise ValidationFailed(STEPS_OR_NODES)
+    fields = dict(changes)
+    if "steps" in fields:
+        steps = cast("Iterable[Step] | None", fields.pop("steps"))
+        fields["nodes"] = flow_from_steps(tuple(steps or ())).nodes
+    revised = replace(content, **fields)  # type: ignore[arg-type]
+    return _checked(revised, nodes_given=bool(changes.get("nodes")))
 
 
 def normalized(content: Content) -> Content:
-    """The content, or ValidationFailed naming every value our rules never accept."""
+    """The content, or ValidationFailed naming every value our rules never accept.
+
+    A flow that is a straight line of steps is held to the rules of steps (a
+    draft may leave a step incomplete), any other to the rules of a flow.
+    """
+    return _checked(content, nodes_given=False)
+
+
+def _checked(content: Content, nodes_given: bool) -> Content:
     problems: list[str] = []
     for field, value in (("startAt", content.start_at), ("endAt", content.end_at)):
         if value is not None and value.utcoffset() is None:
@@ -107,10 +157,7 @@ def normalized(content: Content) -> Content:
         problems.append("endAt must be after startAt")
     if content.trigger_event is not None:
         problems += _text_problems("triggerEvent", content.trigger_event)
-    if len(content.steps) > MAX_STEPS:
-        problems.append(f"a journey has at most {MAX_STEPS} steps")
-    for index, step in enumerate(content.steps, start=1):
-        problems += _step_problems(index, step)
+    problems += _flow_problems(content, nodes_given)
     if content.audience is not None and content.audience_condition is not None:
         problems.append(
             "a segment journey's audience is a list or a condition, not both: clear the "
@@ -123,20 +170,13 @@ def normalized(content: Content) -> Content:
     return content
 
 
-def _step_problems(index: int, step: Step) -> list[str]:
-    problems = []
-    where = f"step {index} ({step.type})"
-    if step.seconds is not None and not 1 <= step.seconds <= MAX_WAIT_SECONDS:
-        problems.append(f"{where}: seconds must be between 1 and {MAX_WAIT_SECONDS}")
-    if step.type is StepType.WAIT and (step.channel or step.template):
-        problems.append(f"{where}: a WAIT step takes no channel or template")
-    if step.type is StepType.SEND and step.seconds is not None:
-        problems.append(f"{where}: a SEND step takes no seconds")
-    if step.channel is not None and step.channel not in CHANNELS:
-        problems.append(f"{where}: unknown channel {step.channel!r} (known: {', '.join(CHANNELS)})")
-    if step.template is not None:
-        problems += _text_problems(f"{where}: template", step.template)
-    return problems
+def _flow_problems(content: Content, nodes_given: bool) -> list[str]:
+    if not content.nodes:
+        return []  # no flow yet: a draft's (it stops activation)
+    steps = content.steps
+    if steps is not None and not nodes_given:
+        return step_problems(steps)
+    return flow_problems(content.nodes)
 
 
 def _text_problems(field: str, value: str) -> list[str]:
@@ -182,9 +222,10 @@ def checked_reason(reason: str | None) -> str | None:
 def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
     """What stops this content from going live (dates aside: see timing)."""
     problems = []
-    if not content.steps:
+    if not content.nodes:
         problems.append("the journey needs at least one step")
-    for index, step in enumerate(content.steps, start=1):
+    problems += _not_runnable_yet(content.flow)
+    for index, step in enumerate(content.steps or (), start=1):
         why = step.incompleteness()
         if why:
             problems.append(f"step {index}: {why}")
@@ -200,3 +241,10 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
     if kind is JourneyKind.SEGMENT_SCHEDULED and content.trigger_where:
         problems.append("only an event-triggered journey has a triggerWhere")
     return problems
+
+
+def _not_runnable_yet(flow: Flow) -> list[str]:
+    """For now (docs/rules.md), the step processor walks a straight line of steps only:
+    a flow that is anything else may be saved, not run."""
+    why = why_not_steps(flow)
+    return [f"this journey's flow {why}; journeys with branches cannot run yet"] if why else []

@@ -1,4 +1,4 @@
-"""A journey's flow: the nodes a customer walks, with branches (docs/flow-draft.md).
+"""A journey's flow: the nodes a customer walks, with branches (docs/rules.md, "The flow").
 
 A flow is a list of nodes; the first is the entry. Each node has a key (unique
 in the journey) and a type, and names the nodes it leads to by their keys:
@@ -26,7 +26,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from domain.conditions import AttributeCondition, Condition
-from domain.content import Step, StepType
+from domain.steps import Step, StepType
 
 
 class NodeType(StrEnum):
@@ -202,3 +202,32 @@ def steps_of(flow: Flow) -> tuple[Step, ...] | None:
         for node in flow.nodes
     )
     return steps if flow_from_steps(steps) == flow else None
+
+
+# The types whose nodes lead more than one way.
+BRANCHING = (NodeType.WAIT_FOR_EVENT, NodeType.CONDITION, NodeType.SPLIT)
+
+
+def why_not_steps(flow: Flow) -> str | None:
+    """Why the flow is not a straight line of steps (`steps_of` gives None), naming
+    the first node that makes it so, in words that follow "this journey's flow";
+    None when it is one."""
+    for position, node in enumerate(flow.nodes):
+        article = "an" if node.type[0] in "AEIOU" else "a"
+        if node.type in BRANCHING:
+            return f"branches (node {quoted(node.key)} is {article} {node.type})"
+        if node.type not in _STEP_TYPE_OF_NODE:
+            return f"has {article} {node.type} node ({quoted(node.key)})"
+        if node.subject is not None or node.body is not None:
+            return f"sends a subject or a body (node {quoted(node.key)}), which steps do not"
+        if node.key != step_key(position):
+            return (
+                f"has node {quoted(node.key)} in place {position + 1}, where a straight "
+                f'line of steps has key "{step_key(position)}"'
+            )
+        following = step_key(position + 1) if position + 1 < len(flow.nodes) else None
+        if node.next != following:
+            went = quoted(node.next) if node.next is not None else "the end"
+            expected = "the node after it" if following is not None else "the end"
+            return f"goes from node {quoted(node.key)} to {went}, not to {expected}"
+    return None if steps_of(flow) is not None else "is not a straight line of steps"

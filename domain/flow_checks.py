@@ -1,4 +1,4 @@
-"""The rules a journey's flow meets to be saved (docs/flow-draft.md, "The checks").
+"""The rules a journey's flow meets to be saved (docs/rules.md, "The flow": "The checks at save").
 
 `checked_flow` refuses a flow with every problem found, each naming its node
 (`node "remind": seconds must be ...`), in sentences a marketer can act on:
@@ -18,11 +18,11 @@ from collections.abc import Iterable, Sequence
 
 from domain.channels import CHANNELS
 from domain.conditions import MAX_LEAVES, count_leaves
-from domain.content import MAX_TEXT_LENGTH, MAX_WAIT_SECONDS
 from domain.customers import MAX_EVENT_NAME_LENGTH
 from domain.errors import ValidationFailed
 from domain.flow import Flow, Node, NodeType, SplitBranch, quoted
-from domain.text import has_unreadable_characters, text_problem
+from domain.steps import MAX_WAIT_SECONDS
+from domain.text import MAX_TEXT_LENGTH, has_unreadable_characters, text_problem
 
 MAX_NODES = 100
 MAX_KEY_LENGTH = 40

@@ -1,4 +1,4 @@
-"""How customers walk a flow (docs/flow-draft.md, "Walking the flow").
+"""How customers walk a flow (docs/rules.md, "The flow": "Walking the flow").
 
 A customer inside a journey is at one node, which they reached at some
 moment, and is due there `wait_at(node)` later: a WAIT's seconds, a

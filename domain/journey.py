@@ -283,7 +283,13 @@ class Journey:
 
     def restore(self, old: Version, actor: Actor, now: datetime) -> Version:
         """Save an old version's content again, as the newest version."""
-        changes = {name: getattr(old.content, name) for name in CONTENT_FIELDS}
+        changes: dict[str, object] = {name: getattr(old.content, name) for name in CONTENT_FIELDS}
+        steps = old.content.steps
+        if steps is not None:
+            # Given back as steps, a straight line keeps the leniency it was saved under
+            # (a draft's incomplete step).
+            del changes["nodes"]
+            changes["steps"] = steps
         return self.edit(changes, actor, now)
 
     def check_takes_an_upload(self, actor: Actor, now: datetime) -> None:

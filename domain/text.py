@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# A short text of one line: a template's name, a trigger event's.
+MAX_TEXT_LENGTH = 200
+
 _UNREADABLE = ("Cc", "Cf", "Cs")
 # The ASCII printable range, which holds none of them: checked first, at C speed.
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")

@@ -47,7 +47,7 @@ _LABELS = (
 VERSION_COLUMNS = (
     VERSIONS.c.journey_id.label("version_of"),
     VERSIONS.c.number,
-    VERSIONS.c.steps,
+    VERSIONS.c.nodes,
     VERSIONS.c.start_at.label("version_start_at"),
     VERSIONS.c.end_at.label("version_end_at"),
     VERSIONS.c.trigger_event.label("version_trigger_event"),

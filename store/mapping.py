@@ -16,6 +16,7 @@ from domain.conditions import (
 )
 from domain.content import AudienceList, Content, JourneyKind, Step, StepType
 from domain.events import LoggedStatusChange, StatusChanged
+from domain.flow import Node, NodeType, SplitBranch
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from store.tables import STATS
@@ -42,13 +43,79 @@ def step_from_json(data: dict[str, Any]) -> Step:
     )
 
 
+def node_to_json(node: Node) -> dict[str, Any]:
+    """A node as stored: its fields that are set, under the API's names."""
+    data: dict[str, Any] = {"key": node.key, "type": node.type.value}
+    for name, value in _scalar_fields(node):
+        if value is not None:
+            data[name] = value
+    if node.where:
+        data["where"] = where_to_json(node.where)
+    if node.condition is not None:
+        data["condition"] = condition_to_json(node.condition)
+    if node.branches:
+        data["branches"] = [_branch_to_json(branch) for branch in node.branches]
+    return data
+
+
+def _scalar_fields(node: Node) -> tuple[tuple[str, str | int | None], ...]:
+    return (
+        ("next", node.next),
+        ("seconds", node.seconds),
+        ("channel", node.channel),
+        ("template", node.template),
+        ("subject", node.subject),
+        ("body", node.body),
+        ("event", node.event),
+        ("timeoutSeconds", node.timeout_seconds),
+        ("onTimeout", node.on_timeout),
+        ("yes", node.yes),
+        ("no", node.no),
+    )
+
+
+def _branch_to_json(branch: SplitBranch) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": branch.key, "percent": branch.percent}
+    if branch.next is not None:
+        data["next"] = branch.next
+    return data
+
+
+def node_from_json(data: dict[str, Any]) -> Node:
+    place = f"node {data['key']!r}"
+    return Node(
+        key=data["key"],
+        type=NodeType(data["type"]),
+        next=data.get("next"),
+        seconds=data.get("seconds"),
+        channel=data.get("channel"),
+        template=data.get("template"),
+        subject=data.get("subject"),
+        body=data.get("body"),
+        event=data.get("event"),
+        where=where_from_json(data["where"], f"{place} where") if "where" in data else (),
+        timeout_seconds=data.get("timeoutSeconds"),
+        on_timeout=data.get("onTimeout"),
+        condition=condition_from_json(data["condition"], f"{place} condition")
+        if "condition" in data
+        else None,
+        yes=data.get("yes"),
+        no=data.get("no"),
+        branches=tuple(
+            SplitBranch(branch["key"], branch["percent"], branch.get("next"))
+            for branch in data.get("branches", ())
+        ),
+    )
+
+
 def version_values(journey_id: str, version: Version) -> dict[str, Any]:
     """The journey_versions-table columns of a version."""
     content = version.content
     return {
         "journey_id": journey_id,
         "number": version.number,
-        "steps": [step_to_json(step) for step in content.steps],
+        "nodes": [node_to_json(node) for node in content.nodes],
+        "steps": [step_to_json(step) for step in content.steps or ()],
         "start_at": content.start_at,
         "end_at": content.end_at,
         "trigger_event": content.trigger_event,
@@ -67,7 +134,7 @@ def version_values(journey_id: str, version: Version) -> dict[str, Any]:
 def version_from_row(row: AnyRow) -> Version:
     """A version from a row of journey_versions, or the `version_*` columns of a journey read."""
     content = Content(
-        steps=tuple(step_from_json(step) for step in row.steps),
+        nodes=tuple(node_from_json(node) for node in row.nodes),
         start_at=row.version_start_at,
         end_at=row.version_end_at,
         trigger_event=row.version_trigger_event,

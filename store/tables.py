@@ -80,6 +80,11 @@ class JourneyVersionRow(SQLModel, table=True):
 
     journey_id: str = Field(foreign_key="journeys.id", primary_key=True, max_length=36)
     number: int = Field(primary_key=True)
+    # The flow (store.mapping.node_to_json, one object a node): the version's content.
+    nodes: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    # The same flow as the step processor walks it, a straight line of steps (written
+    # from `nodes` with every version); [] for a flow that is not one, which cannot
+    # go live (domain.content.readiness_problems).
     steps: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -8,11 +8,18 @@ from typing import Any
 import strawberry
 
 from domain.actions import Action
-from domain.content import Content, JourneyKind, Step, StepType
+from domain.content import Content, JourneyKind, Step, StepType, revise
 from gql.conditions import AttributeConditionInput, ConditionInput, condition_of, where_of
 from gql.context import Info
 from gql.ids import journey_id
+from gql.journeys.flow import NodeInput
 from gql.journeys.types import JourneyType
+
+_STEPS = 'The flow as a straight line of steps (keys "1", "2", ...); or give nodes.'
+_NODES = (
+    "The flow: its nodes, the first one the entry (or give steps, a straight line). Each "
+    "problem is refused naming its node."
+)
 
 
 @strawberry.input
@@ -38,7 +45,8 @@ class CreateJourneyInput:
         description="A segment journey's customers, inline (at most 10,000); upload a "
         "longer list to POST /journeys/{id}/audience.",
     )
-    steps: list[StepInput] | None = None
+    steps: list[StepInput] | None = strawberry.field(default=None, description=_STEPS)
+    nodes: list[NodeInput] | None = strawberry.field(default=None, description=_NODES)
     labels: list[str] | None = None
     send_delay_seconds: int | None = strawberry.field(
         default=None,
@@ -57,8 +65,12 @@ class CreateJourneyInput:
     )
 
     def to_content(self) -> Content:
-        return Content(
-            steps=tuple(step.to_step() for step in self.steps or ()),
+        flow: dict[str, object] = {}
+        if self.steps is not None:
+            flow["steps"] = tuple(step.to_step() for step in self.steps)
+        if self.nodes is not None:
+            flow["nodes"] = tuple(node.to_node() for node in self.nodes)
+        rest = Content(
             start_at=self.start_at,
             end_at=self.end_at,
             trigger_event=self.trigger_event,
@@ -68,6 +80,7 @@ class CreateJourneyInput:
             else None,
             trigger_where=where_of(self.trigger_where, "triggerWhere"),
         )
+        return revise(rest, flow)
 
 
 @strawberry.input(description="Content fields to change; a field left out stays as it is.")
@@ -80,7 +93,12 @@ class UpdateJourneyInput:
         description="A new inline list of customers (at most 10,000; [] or null clears "
         "it); upload a longer list to POST /journeys/{id}/audience.",
     )
-    steps: list[StepInput] | None = strawberry.UNSET
+    steps: list[StepInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=_STEPS + " Null or [] clears the flow."
+    )
+    nodes: list[NodeInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=_NODES + " Null or [] clears the flow."
+    )
     send_delay_seconds: int | None = strawberry.UNSET
     audience_condition: ConditionInput | None = strawberry.field(
         default=strawberry.UNSET,
@@ -99,6 +117,8 @@ class UpdateJourneyInput:
                 changes[name] = value
         if self.steps is not strawberry.UNSET:
             changes["steps"] = tuple(step.to_step() for step in self.steps or ())
+        if self.nodes is not strawberry.UNSET:
+            changes["nodes"] = tuple(node.to_node() for node in self.nodes or ())
         if self.send_delay_seconds is not strawberry.UNSET:
             changes["send_delay_seconds"] = self.send_delay_seconds or 0
         if self.audience_condition is not strawberry.UNSET:

@@ -11,11 +11,12 @@ from strawberry.scalars import JSON
 import gql.enums  # noqa: F401  (registers the domain's enums with GraphQL)
 from domain.actions import Action
 from domain.conditions import condition_to_json, describe, where_to_json
-from domain.content import JourneyKind, Step, StepType
+from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import ValidationFailed
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from gql.context import Info
+from gql.journeys.flow import JourneyNodeType
 from gql.stats.types import JourneyStats, StepProgress
 from service.reads import checked_page_size
 
@@ -40,10 +41,20 @@ class JourneyStep:
         )
 
 
+def _steps_shown(steps: tuple[Step, ...] | None) -> list[JourneyStep] | None:
+    return None if steps is None else [JourneyStep.of(step) for step in steps]
+
+
 @strawberry.type(name="JourneyVersion")
 class JourneyVersionType:
     number: int
-    steps: list[JourneyStep]
+    steps: list[JourneyStep] | None = strawberry.field(
+        description="The flow as a straight line of steps; null when it is not one (it "
+        "branches, say): read nodes."
+    )
+    nodes: list[JourneyNodeType] = strawberry.field(
+        description="The flow: its nodes, the first one the entry."
+    )
     start_at: datetime | None
     end_at: datetime | None
     trigger_event: str | None
@@ -75,7 +86,8 @@ class JourneyVersionType:
         condition = content.audience_condition
         return cls(
             number=version.number,
-            steps=[JourneyStep.of(step) for step in content.steps],
+            steps=_steps_shown(content.steps),
+            nodes=[JourneyNodeType.of(node) for node in content.nodes],
             start_at=content.start_at,
             end_at=content.end_at,
             trigger_event=content.trigger_event,
@@ -219,17 +231,23 @@ class JourneyType:
         counters = await info.context.counters_loader().load(self.journey.id)
         return JourneyStats.of(counters, self.journey.status)
 
+    async def _running_content(self, info: Info) -> Content:
+        """The live version's content, or the latest's while none is live."""
+        if self.journey.live_version in (None, self.journey.latest.number):
+            return self.journey.latest.content
+        versions = await info.context.versions_loader().load(self.journey.id)
+        return next(v for v in versions if v.number == self.journey.live_version).content
+
     @strawberry.field(
         description="Each step of the live version (the latest while none is live), with "
-        "how many customers are at it."
+        "how many customers are at it; null when its flow is not a straight line of steps "
+        "(read nodes)."
     )
-    async def steps(self, info: Info) -> list[StepProgress]:
+    async def steps(self, info: Info) -> list[StepProgress] | None:
+        steps = (await self._running_content(info)).steps
+        if steps is None:
+            return None
         at = await info.context.step_counts_loader().load(self.journey.id)
-        steps = self.journey.latest.content.steps
-        if self.journey.live_version not in (None, self.journey.latest.number):
-            versions = await info.context.versions_loader().load(self.journey.id)
-            live = next(v for v in versions if v.number == self.journey.live_version)
-            steps = live.content.steps
         # A customer past the end of a shorter version counts at its last step.
         last = len(steps) - 1
         counts = [0] * len(steps)
@@ -237,6 +255,14 @@ class JourneyType:
             if steps:
                 counts[min(index, last)] += customers
         return [StepProgress.of(i, step, counts[i]) for i, step in enumerate(steps)]
+
+    @strawberry.field(
+        description="The flow of the live version (the latest while none is live): its "
+        "nodes, the first one the entry."
+    )
+    async def nodes(self, info: Info) -> list[JourneyNodeType]:
+        content = await self._running_content(info)
+        return [JourneyNodeType.of(node) for node in content.nodes]
 
     @strawberry.field(description="Status events of this journey, oldest first.")
     async def history(

@@ -4,7 +4,7 @@ every status, built through the aggregate's own commands (time is an argument)."
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain.actions import Action, Actor, Role
@@ -51,14 +51,15 @@ AUDIENCE = AudienceList("list-1", 3)
 
 def ready_content(kind: JourneyKind = EVENT, **overrides: object) -> Content:
     """Content that may be activated at T0 (fields overridable by name)."""
-    base = Content(
-        steps=READY_STEPS,
-        start_at=START,
-        end_at=END,
-        trigger_event="signup" if kind is EVENT else None,
-        audience=AUDIENCE if kind is SEGMENT else None,
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    fields: dict[str, object] = {
+        "start_at": START,
+        "end_at": END,
+        "trigger_event": "signup" if kind is EVENT else None,
+        "audience": AUDIENCE if kind is SEGMENT else None,
+    }
+    if "nodes" not in overrides:
+        fields["steps"] = READY_STEPS
+    return Content(**{**fields, **overrides})  # type: ignore[arg-type]
 
 
 def new_journey(

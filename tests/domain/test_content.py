@@ -7,14 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from domain.audience import MAX_INLINE_AUDIENCE, inline_audience
+from domain.channels import CHANNELS
 from domain.content import (
-    CHANNELS,
     MAX_LABEL_LENGTH,
     MAX_LABELS,
     MAX_NAME_LENGTH,
-    MAX_STEPS,
-    MAX_TEXT_LENGTH,
-    MAX_WAIT_SECONDS,
     AudienceList,
     Content,
     JourneyKind,
@@ -27,6 +24,8 @@ from domain.content import (
     revise,
 )
 from domain.errors import ValidationFailed
+from domain.steps import MAX_STEPS, MAX_WAIT_SECONDS
+from domain.text import MAX_TEXT_LENGTH
 from tests.domain.factories import END, EVENT, SEGMENT, START, ready_content
 
 W = StepType.WAIT

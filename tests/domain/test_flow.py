@@ -1,4 +1,4 @@
-"""A journey's flow (docs/flow-draft.md): what `checked_flow` refuses at save, each
+"""A journey's flow (docs/rules.md, "The flow"): what `checked_flow` refuses at save, each
 refusal naming its node, and the straight line of steps a flow may be."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import re
 import pytest
 
 from domain.conditions import AllOf, AttributeCondition, ConditionOp
-from domain.content import MAX_WAIT_SECONDS, Step, StepType
 from domain.errors import ValidationFailed
 from domain.flow import (
     DEFAULT_REENTRY,
@@ -21,6 +20,7 @@ from domain.flow import (
     steps_of,
 )
 from domain.flow_checks import MAX_BODY_LENGTH, MAX_NODES, MAX_SUBJECT_LENGTH, checked_flow
+from domain.steps import MAX_WAIT_SECONDS, Step, StepType
 from tests.domain.flow_builders import IN_MAY, condition, exit_, send, split, wait, wait_for_event
 
 # The seed's example: a birthday offer to customers born in May, then a thank-you after

@@ -22,11 +22,12 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from domain.content import CHANNELS, MAX_WAIT_SECONDS, Step, StepType
+from domain.channels import CHANNELS
 from domain.errors import ValidationFailed
 from domain.flow import Node, NodeType, SplitBranch, flow_from_steps, steps_of
 from domain.flow_checks import MAX_BRANCHES, checked_flow
 from domain.flow_walk import InBuckets, apply_node, split_branch
+from domain.steps import MAX_WAIT_SECONDS, Step, StepType
 from tests.domain.flow_builders import IN_MAY
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""How customers walk a flow (docs/flow-draft.md): what applying each type of node does,
+"""How customers walk a flow (docs/rules.md, "The flow"): what applying each type of node does,
 the SPLIT's buckets, and what a new version changes for the customers inside."""
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ const PANEL = `query Panel($id: ID!) {
     id name kind status labels startAt endAt revision createdAt statusChangedAt triggerEvent
     hasUnappliedChanges errorReason availableActions sendDelaySeconds
     liveVersion { number } latestVersion { number audienceCondition audienceConditionText }
-    versions { number createdAt createdBy startAt endAt audienceSize audienceConditionText sendDelaySeconds steps { type } }
+    versions { number createdAt createdBy startAt endAt audienceSize audienceConditionText sendDelaySeconds steps { type } nodes { key } }
     stats { ${STATS} }
     steps { index type seconds channel template customers }
     history { sequence previousStatus status action actor { kind name } reason at }
@@ -337,6 +337,8 @@ function Strip({ journey }) {
 }
 
 function Steps({ steps, status }) {
+  // null: the flow is not a straight line of steps (it branches, say), not drawn yet.
+  if (steps === null) return html`<p class="empty">This journey's flow is not a straight line of steps: it is not drawn here yet.</p>`;
   if (steps.length === 0) return html`<p class="empty">No steps yet.</p>`;
   const most = Math.max(1, ...steps.map((s) => s.customers));
   const held = ["PAUSED", "FROZEN", "ERROR"].includes(status);
@@ -471,7 +473,7 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
         <thead><tr><th scope="col">#</th><th scope="col">Saved</th><th scope="col">By</th><th scope="col">Content</th></tr></thead>
         <tbody>${[...journey.versions].reverse().map((v) => html`<tr key=${v.number}>
           <td>${v.number}${journey.liveVersion?.number === v.number ? " (live)" : ""}</td><td>${fmtDate(v.createdAt)}</td><td>${v.createdBy}</td>
-          <td>${plural(v.steps.length, "step")}${v.audienceSize ? `, ${plural(v.audienceSize, "customer")} listed` : ""}${v.audienceConditionText ? ", audience by condition" : ""}</td></tr>`)}</tbody>
+          <td>${v.steps ? plural(v.steps.length, "step") : plural(v.nodes.length, "node")}${v.audienceSize ? `, ${plural(v.audienceSize, "customer")} listed` : ""}${v.audienceConditionText ? ", audience by condition" : ""}</td></tr>`)}</tbody>
       </table>`}
   </aside>`;
 }
