@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from store.database import sync_url
 from store.migrate import alembic_config
+from tests.store.migration_rows import AT, workspace_and_journey
 
-AT = "'2030-01-01 09:00:00+00'"
 DELIVERIES = 50
 
 
@@ -20,19 +20,7 @@ def test_0007_gives_each_existing_delivery_its_own_random_id(empty_database_url:
     engine = create_engine(sync_url(empty_database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO workspaces (id, last_sequence, created_at) "
-                    f"VALUES ('acme', 0, {AT})"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO journeys (pk, id, workspace_id, name, kind, status, revision, "
-                    "latest_version, audience_fully_entered, created_at, updated_at) VALUES "
-                    f"(1, 'j1', 'acme', 'J', 'EVENT_TRIGGERED', 'ACTIVE', 1, 1, false, {AT}, {AT})"
-                )
-            )
+            workspace_and_journey(connection)
             for n in range(1, DELIVERIES + 1):
                 connection.execute(
                     text(

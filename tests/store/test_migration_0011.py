@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, text
 
 from store.database import sync_url
 from store.migrate import alembic_config
+from tests.store.migration_rows import AT, workspace_and_journey
 
-AT = "'2030-01-01 09:00:00+00'"
 STEPS = {
     1: [
         {"type": "SEND", "channel": "log", "template": "welcome"},
@@ -28,20 +28,7 @@ def test_0011_turns_each_versions_steps_into_a_straight_line_of_nodes(empty_data
     engine = create_engine(sync_url(empty_database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO workspaces (id, last_sequence, created_at) "
-                    f"VALUES ('acme', 0, {AT})"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO journeys (pk, id, workspace_id, name, kind, status, revision, "
-                    "latest_version, audience_fully_entered, created_at, updated_at) VALUES "
-                    f"(1, 'j1', 'acme', 'J', 'EVENT_TRIGGERED', 'DESIGNING', 1, 3, false, "
-                    f"{AT}, {AT})"
-                )
-            )
+            workspace_and_journey(connection, status="DESIGNING", latest_version=len(STEPS))
             for number, steps in STEPS.items():
                 connection.execute(
                     text(
