@@ -321,10 +321,22 @@ _INSERT_JOURNEY = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _INSERT_VERSION = (
-    "INSERT INTO journey_versions (journey_id, number, steps, start_at, end_at, trigger_event, "
-    "audience_list, audience_size, send_delay_seconds, created_at, created_by) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO journey_versions (journey_id, number, nodes, steps, start_at, end_at, "
+    "trigger_event, audience_list, audience_size, send_delay_seconds, created_at, created_by) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+
+
+def nodes_of(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The flow the project keeps for a straight line of steps: keys "1", "2", ..., each
+    leading to the next (its docs/rules.md, "The flow")."""
+    nodes = []
+    for index, step in enumerate(steps):
+        node = {"key": str(index + 1), **step}
+        if index + 1 < len(steps):
+            node["next"] = str(index + 2)
+        nodes.append(node)
+    return nodes
 
 
 def create_work(dialect: Dialect, caller: Caller, new: NewJourney) -> Work[JourneyView]:
@@ -343,8 +355,8 @@ def create_work(dialect: Dialect, caller: Caller, new: NewJourney) -> Work[Journ
     yield Sql(
         _INSERT_VERSION,
         (
-            journey_id, 1, dialect.json(new.steps), None, None, new.trigger_event,
-            None, 0, 0, now, caller.name,
+            journey_id, 1, dialect.json(nodes_of(new.steps)), dialect.json(new.steps), None,
+            None, new.trigger_event, None, 0, 0, now, caller.name,
         ),
     )  # fmt: skip
     if new.labels:
