@@ -10,7 +10,7 @@ from typing import cast
 
 from domain.conditions import AttributeCondition, Condition
 from domain.errors import ValidationFailed
-from domain.flow import Flow, Node, flow_from_steps, steps_of, why_not_steps
+from domain.flow import Flow, Node, NodeType, flow_from_steps, quoted, steps_of
 from domain.flow_checks import flow_problems
 
 # A journey's content may be given as steps: these are re-exported for that.
@@ -244,7 +244,10 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
 
 
 def _not_runnable_yet(flow: Flow) -> list[str]:
-    """For now (docs/rules.md), the step processor walks a straight line of steps only:
-    a flow that is anything else may be saved, not run."""
-    why = why_not_steps(flow)
-    return [f"this journey's flow {why}; journeys with branches cannot run yet"] if why else []
+    """For now (docs/rules.md), the step processor applies every node but WAIT_FOR_EVENT,
+    whose releases by events come next: a flow with one may be saved, not run."""
+    return [
+        f"node {quoted(node.key)}: a WAIT_FOR_EVENT node cannot run yet"
+        for node in flow.nodes
+        if node.type is NodeType.WAIT_FOR_EVENT
+    ]

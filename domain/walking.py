@@ -1,33 +1,27 @@
-"""How a customer walks a journey's steps (docs/rules.md, "Walking the steps").
+"""The states of customers in journeys and of their messages, and where a customer
+stands on the straight line of steps that `Journey.steps` shows.
 
-An enrollment is at a step index, due at a moment. Applying the step at its
-index moves it on by one:
-
-- WAIT s: the next step is due s seconds later;
-- SEND: a delivery of (channel, template) is queued, and the next step is
-  due at once;
-- after the last step (a SEND, or the end of a last WAIT) the customer has
-  completed the journey.
-
-Customers walk the journey's live version: the one they entered with,
-until REACTIVATE makes a new version live and moves everyone inside onto
-it, at the same step index (a customer past the end of a shorter version
-completes). RESUME keeps the live version, so it keeps them where they are.
+How customers walk a journey's flow, node by node, is domain/flow_walk.py's
+(applied by service/processing.py). Customers walk the journey's live
+version: the one they entered with, until REACTIVATE makes a new version
+live and moves everyone inside onto it, at the same node key (a customer at
+a key the new version lacks completes when next applied). RESUME keeps the
+live version, so it keeps them where they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.content import Step, StepType
+from domain.flow import Flow, NodeType
+from domain.flow_walk import Everyone, Outcome, apply_node, due_at, wait_at
 
 
 class EnrollmentState(StrEnum):
     INSIDE = "INSIDE"  # walking, waiting, or held where it is
-    COMPLETED = "COMPLETED"  # walked past the last step
+    COMPLETED = "COMPLETED"  # its walk ended (a target of null, or an EXIT)
     EXITED = "EXITED"  # the journey was aborted while it was inside
 
 
@@ -40,29 +34,46 @@ class DeliveryState(StrEnum):
 
 
 @dataclass(frozen=True)
-class StepOutcome:
-    """What applying one step does to every enrollment at that index."""
+class Application:
+    """What the step processor does to the customers due at one place of a journey:
+    the node it applies (`key`: where a SEND's messages come from, and where a walk
+    that ends there is left), and its outcomes (domain.flow_walk.Outcome)."""
 
-    next_index: int
-    next_due_at: datetime | None  # None: completed
-    send: Step | None = None
-
-    @property
-    def completes(self) -> bool:
-        return self.next_due_at is None
+    key: str
+    outcomes: tuple[Outcome, ...]
 
 
-def apply_step(steps: Sequence[Step], index: int, now: datetime) -> StepOutcome:
-    """Apply the step at `index` (clamped to the version's length) at `now`."""
-    index = min(index, len(steps))
-    if index == len(steps):
-        return StepOutcome(index, None)
-    step = steps[index]
-    if step.type is StepType.WAIT:
-        return StepOutcome(index + 1, now + timedelta(seconds=step.seconds or 0))
-    # A SEND that is the last step completes the walk in the same move.
-    last = index + 1 == len(steps)
-    return StepOutcome(index + 1, None if last else now, send=step)
+def apply_at(flow: Flow, at: str | None, now: datetime) -> Application:
+    """Apply the place `at` of `flow` at `now` to the customers due there.
+
+    - None: they have just entered. They reach the entry node now: if it waits (a WAIT,
+      a WAIT_FOR_EVENT), they are due there once its time is up; any other entry node
+      is applied to them at once, so a journey that starts with a SEND sends in the
+      batch that first sees them, as it always did.
+    - a key the flow no longer has (REACTIVATE onto a version without it): their walk
+      ends.
+    - any other key: its node is applied (domain.flow_walk.apply_node).
+    """
+    if at is None:
+        entry = flow.entry
+        if wait_at(entry) > timedelta(0):
+            return Application(entry.key, (Outcome(Everyone(), entry.key, due_at(entry, now)),))
+        return Application(entry.key, apply_node(flow, entry.key, now))
+    if at not in flow:
+        return Application(at, (Outcome(Everyone(), None, None),))
+    return Application(at, apply_node(flow, at, now))
+
+
+def line_position(flow: Flow, target: str | None) -> int:
+    """Where a customer who has just reached `target` (None: whose walk ended) stands on
+    the straight line of steps, as `Journey.steps` counts customers: how many steps
+    they have begun. A WAIT is begun on reaching it (the wait is under way), every
+    other node once applied; a walk that ended stands past the last step. For a flow
+    that is not a straight line this is only the place of their node in the list."""
+    if target is None:
+        return len(flow.nodes)
+    position = flow.keys.index(target)
+    return position + 1 if flow.node(target).type is NodeType.WAIT else position
 
 
 def send_not_before(now: datetime, send_delay_seconds: int) -> datetime:

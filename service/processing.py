@@ -1,8 +1,12 @@
 """Moving customers and messages: the work the step processor does in batches.
 
-- `advance`: enrollments whose step is due, in journeys that process, move
-  on by one step (domain/walking.py); a SEND writes its delivery in the same
-  transaction. Held journeys (PAUSED, FROZEN, ERROR) are left out, so their
+- `advance`: enrollments due at a node, in journeys that process, have that
+  node applied (domain/walking.py `apply_at`, domain/flow_walk.py): each
+  (journey, node) group of the batch moves with one UPDATE per outcome of the
+  node, which picks its customers in SQL (everyone; whose profile meets a
+  CONDITION's condition, or not; a SPLIT branch's buckets); a SEND writes the
+  deliveries of those it moved in the same transaction, at most one per
+  enrollment and node. Held journeys (PAUSED, FROZEN, ERROR) are left out, so their
   customers wait where they are, and a wait that ran out meanwhile is due
   at once when the journey runs again. A message with a recall window
   (`sendDelaySeconds`) is QUEUED; one without goes at once, its journey
@@ -47,7 +51,7 @@ from sqlalchemy import Connection
 
 from domain.channels import Streak, failing_reason, retry_delay
 from domain.statuses import Status, exits_customers
-from domain.walking import DeliveryState, apply_step, send_not_before
+from domain.walking import DeliveryState, apply_at, line_position, send_not_before
 from service.channel_table import Destinations, channel_table
 from service.clock import Clock
 from service.metrics import Metrics
@@ -58,6 +62,7 @@ from store import deliveries as delivery_store
 from store import enrollments as enrollment_store
 from store import exits as exit_store
 from store.database import Database
+from store.enrollments import Place
 
 log = logging.getLogger(__name__)
 
@@ -222,21 +227,31 @@ class Processing:
         due = enrollment_store.due_enrollments(
             connection, [journey.id for journey in journeys], now, STEP_BATCH
         )
-        steps = enrollment_store.live_steps(connection, journeys)
+        flows = enrollment_store.live_flows(connection, journeys)
         by_id = {journey.id: journey for journey in journeys}
-        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
         for enrollment in due:
-            groups[(enrollment.journey_id, enrollment.step_index)].append(enrollment.id)
+            groups[(enrollment.journey_id, enrollment.node_key)].append(enrollment.id)
         counters: dict[str, Counter[str]] = defaultdict(Counter)
-        sends: list[tuple[Any, int, list[int], str, str]] = []  # journey, index, ids, ...
-        for (journey_id, index), ids in groups.items():
-            outcome = apply_step(steps[journey_id], index, now)
-            enrollment_store.move(connection, ids, outcome.next_index, outcome.next_due_at, now)
-            if outcome.send is not None:
-                channel, template = outcome.send.channel or "", outcome.send.template or ""
-                sends.append((by_id[journey_id], index, ids, channel, template))
-            if outcome.completes:
-                counters[journey_id].update(completed=len(ids), inside=-len(ids))
+        sends: list[tuple[Any, str, list[int], str, str]] = []  # journey, node, ids, ...
+        for (journey_id, at), ids in groups.items():
+            journey, flow = by_id[journey_id], flows[journey_id]
+            applied = apply_at(flow, at, now)
+            # One UPDATE per outcome, each taking its part of the group in SQL.
+            for outcome in applied.outcomes:
+                to = Place(
+                    outcome.target or applied.key,
+                    outcome.due_at,
+                    line_position(flow, outcome.target),
+                )
+                moved = enrollment_store.move(
+                    connection, journey.workspace_id, ids, at, applied.key, outcome.who, to, now
+                )
+                if outcome.message is not None and moved:
+                    message = outcome.message
+                    sends.append((journey, applied.key, moved, message.channel, message.template))
+                if outcome.ends:
+                    counters[journey_id].update(completed=len(moved), inside=-len(moved))
         # A message whose recall window is 0 goes at once: its journey processes (and
         # is held FOR SHARE until this commits), so it is handed over here, not queued;
         # unless its channel delivers it in this transaction, it is attempted after.
@@ -256,17 +271,17 @@ class Processing:
         writers = self._channels.writers()
         attempts: list[Attempt] = []
         tally = Tally()
-        for journey, index, ids, channel, template in sends:
+        for journey, node_key, ids, channel, template in sends:
             not_before = send_not_before(now, journey.send_delay_seconds)
             if not_before > now:
                 written = delivery_store.queue_deliveries(
-                    connection, ids, index, channel, template, now, not_before=not_before
+                    connection, ids, node_key, channel, template, now, not_before=not_before
                 )
                 counters[journey.id]["queued"] += len(written)
             elif self._channels.delivers_in_transaction(channel):
                 # Handed over and delivered in one transaction: see service/log_channel.py.
                 written = delivery_store.queue_deliveries(
-                    connection, ids, index, channel, template, now,
+                    connection, ids, node_key, channel, template, now,
                     state=DeliveryState.DELIVERED, not_before=now, attempts=1,
                 )  # fmt: skip
                 counters[journey.id]["delivered"] += len(written)
@@ -274,7 +289,7 @@ class Processing:
                 writers.add(channel, template, journey.id, written)
             else:
                 written = delivery_store.queue_deliveries(
-                    connection, ids, index, channel, template, now,
+                    connection, ids, node_key, channel, template, now,
                     state=DeliveryState.HANDED_OVER, not_before=lease, attempts=1,
                 )  # fmt: skip
                 counters[journey.id]["handed_over"] += len(written)

@@ -1,7 +1,7 @@
-"""Messages as delivery rows: queued by a SEND step, handed over, their outcomes.
+"""Messages as delivery rows: queued by a SEND node, handed over, their outcomes.
 
 Set-based: a SEND's deliveries are one INSERT ... SELECT from the enrollments
-of its (journey, step) group; a batch of deliveries is taken with one
+of its (journey, node) group that it moved; a batch of deliveries is taken with one
 locking SELECT and handed over with one UPDATE; a batch's outcomes, each with
 its own next time and error, are one executemany.
 """
@@ -30,16 +30,16 @@ _HOLDING_RETRIES = [status.value for status in HOLDING_RETRIES]
 
 # A SEND's deliveries, one per enrollment of the group, written from the enrollments
 # themselves (INSERT ... SELECT: one short statement per group, whatever its size);
-# one that exists for that enrollment and step is skipped (a step applied twice
-# never sends twice). Each row's public id is made by the database in this same
-# statement. Binds are named `new_<column>`: a bind may not share a name with a
-# column the statement writes.
+# one that exists for that enrollment and node is skipped (ux_deliveries_node: a node
+# applied twice never sends twice in one entry). Each row's public id is made by the
+# database in this same statement. Binds are named `new_<column>`: a bind may not
+# share a name with a column the statement writes.
 _QUEUED_COLUMNS = (
     "public_id",
     "journey_id",
     "enrollment_id",
     "customer_id",
-    "step_index",
+    "node_key",
     "channel",
     "template",
     "state",
@@ -60,7 +60,7 @@ _QUEUE = Statement(
             ENROLLMENTS.c.customer_id,
             *(
                 bindparam(f"new_{name}", type_=DELIVERIES.c[name].type)
-                for name in ("step_index", "channel", "template", "state", "not_before")
+                for name in ("node_key", "channel", "template", "state", "not_before")
             ),
             bindparam("new_attempts", type_=DELIVERIES.c.attempts.type),
             _QUEUED_AT,  # created_at
@@ -75,7 +75,7 @@ _QUEUE = Statement(
 def queue_deliveries(
     connection: Connection,
     enrollment_ids: Sequence[int],
-    step_index: int,
+    node_key: str,
     channel: str,
     template: str,
     now: datetime,
@@ -84,10 +84,10 @@ def queue_deliveries(
     not_before: datetime,
     attempts: int = 0,
 ) -> list[Any]:
-    """The deliveries of the SEND at `step_index` (on `channel`, of `template`) for these
+    """The deliveries of the SEND node `node_key` (on `channel`, of `template`) for these
     enrollments of one journey, in `state`: QUEUED until `not_before`; or, for a message
     that goes at once, HANDED_OVER with its first attempt made and `not_before` its lease,
-    or DELIVERED. One already written for that enrollment and step is skipped (a step
+    or DELIVERED. One already written for that enrollment and node is skipped (a node
     applied twice never sends twice). Returns (id, public_id, customer_id) of each one
     written, so that counters stay exact."""
     if not enrollment_ids:
@@ -96,7 +96,7 @@ def queue_deliveries(
         connection,
         {
             "ids": list(enrollment_ids),
-            "new_step_index": step_index,
+            "new_node_key": node_key,
             "new_channel": channel,
             "new_template": template,
             "new_state": state.value,

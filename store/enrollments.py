@@ -7,14 +7,17 @@ trackEvents or enrollCustomers call, a list's members, the profiles that
 meet a condition (SQLite's admissions: one multi-row INSERT of the same
 row). A customer already inside the journey is skipped by the partial unique
 index ux_enrollments_inside. The step processor locks a batch of due
-enrollments in one SELECT and moves each (journey, step) group with one
-UPDATE.
+enrollments in one SELECT and moves each (journey, node) group with one
+UPDATE per outcome of the node (`move`), which picks its customers in SQL:
+all of them, those whose profile meets a condition, those in a SPLIT's
+buckets.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,18 +37,35 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
+from sqlalchemy.sql.dml import Update
 
-from domain.content import Step
+from domain.condition_sql import compile_condition
+from domain.flow import Flow
+from domain.flow_walk import Everyone, InBuckets, Matching, Who
 from domain.statuses import PROCESSING_STATUSES
 from domain.walking import EnrollmentState
 from store.columns import written
 from store.compiled import Statement
+from store.conditions import PROFILES, bound
 from store.counters import add_to_counters
 from store.lists import json_rows, one_of
-from store.mapping import step_from_json
+from store.mapping import node_from_json
+from store.split_sql import split_bucket
 from store.tables import ENROLLMENTS, JOURNEYS, VERSIONS
 
 _PROCESSING = [status.value for status in PROCESSING_STATUSES]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an outcome moves customers: the node `key`, due there at `due_at`, standing
+    at `step_index` on the line of steps (domain.walking.line_position). A `due_at` of
+    None ends their walk, leaving them at `key`."""
+
+    key: str
+    due_at: datetime | None
+    step_index: int
+
 
 # -- entering -----------------------------------------------------------------------
 
@@ -57,13 +77,15 @@ _NOW = bindparam("now", type_=ENROLLMENTS.c.entered_at.type)
 def _entering(
     journey_id: ColumnElement[Any], customer_id: ColumnElement[Any]
 ) -> dict[str, ColumnElement[Any]]:
-    """The row of a customer that enters a journey now, column by column: at the first
-    step, inside, due at once."""
+    """The row of a customer that enters a journey now, column by column: inside, due at
+    once, at no node yet (node_key null): the processor brings them to the entry node
+    (domain.walking.apply_at), which only it knows."""
     return {
         "journey_id": journey_id,
         "customer_id": customer_id,
         "step_index": literal(0),
         "state": literal(EnrollmentState.INSIDE.value),
+        "reached_at": _NOW,
         "due_at": _NOW,
         "entered_at": _NOW,
         "updated_at": _NOW,
@@ -189,7 +211,7 @@ def _due_of(journey_id: ColumnElement[Any]) -> Select[Any]:
             ENROLLMENTS.c.id,
             ENROLLMENTS.c.journey_id,
             ENROLLMENTS.c.customer_id,
-            ENROLLMENTS.c.step_index,
+            ENROLLMENTS.c.node_key,
         )
         .where(
             ENROLLMENTS.c.journey_id == journey_id,
@@ -213,27 +235,57 @@ _WANTED = (
 )
 _SHARE = _due_of(_WANTED.c.id).lateral("share")
 _DUE_SHARES = Statement(
-    select(_SHARE.c.id, _SHARE.c.journey_id, _SHARE.c.customer_id, _SHARE.c.step_index)
+    select(_SHARE.c.id, _SHARE.c.journey_id, _SHARE.c.customer_id, _SHARE.c.node_key)
     .select_from(_WANTED)
     .join(_SHARE, true())
 )
 
-_STEPS = Statement(
-    select(VERSIONS.c.journey_id, VERSIONS.c.number, VERSIONS.c.steps).where(
+_FLOWS = Statement(
+    select(VERSIONS.c.journey_id, VERSIONS.c.number, VERSIONS.c.nodes).where(
         one_of(VERSIONS.c.journey_id, "journey_ids")
     )
 )
 
-_MOVE = Statement(
-    update(ENROLLMENTS)
-    .where(one_of(ENROLLMENTS.c.id, "ids"))
-    .values(
-        step_index=bindparam("next_index"),
-        due_at=bindparam("next_due_at", type_=ENROLLMENTS.c.due_at.type),
-        state=bindparam("next_state"),
-        updated_at=bindparam("now", type_=ENROLLMENTS.c.updated_at.type),
+# Moving the customers of a (journey, node) group that one outcome takes. The group's
+# ids are checked to be still INSIDE at the node applied (`at`; '' for those who
+# just entered, at no node yet): a customer is moved by one outcome of a node at
+# most, even if a profile changed between the outcomes' statements (read committed).
+_NOT_AT_A_NODE = ""
+# One parameter for the two times a moved customer gets (reached, updated): bound once,
+# converted once.
+_MOVED_AT = bindparam("now", type_=ENROLLMENTS.c.reached_at.type)
+_MOVE_VALUES = {
+    "node_key": bindparam("new_node_key", type_=ENROLLMENTS.c.node_key.type),
+    "reached_at": _MOVED_AT,
+    "due_at": bindparam("new_due_at", type_=ENROLLMENTS.c.due_at.type),
+    "state": bindparam("new_state", type_=ENROLLMENTS.c.state.type),
+    "step_index": bindparam("new_step_index", type_=ENROLLMENTS.c.step_index.type),
+    "updated_at": _MOVED_AT,
+}
+
+
+def _moving(*who: ColumnElement[Any] | TextClause) -> Update:
+    return (
+        update(ENROLLMENTS)
+        .where(
+            one_of(ENROLLMENTS.c.id, "ids"),
+            ENROLLMENTS.c.state == written(EnrollmentState.INSIDE),
+            func.coalesce(ENROLLMENTS.c.node_key, _NOT_AT_A_NODE)
+            == bindparam("at", type_=ENROLLMENTS.c.node_key.type),
+            *who,
+        )
+        .values(_MOVE_VALUES)
+        .returning(ENROLLMENTS.c.id)
     )
+
+
+_MOVE_EVERYONE = Statement(_moving())
+_BUCKET = split_bucket(
+    ENROLLMENTS.c.journey_id,
+    ENROLLMENTS.c.customer_id,
+    bindparam("split_key", type_=ENROLLMENTS.c.node_key.type),
 )
+_MOVE_IN_BUCKETS = Statement(_moving(bindparam("low") <= _BUCKET, bindparam("high") > _BUCKET))
 
 
 def busy_journeys(connection: Connection, now: datetime, limit: int) -> list[Any]:
@@ -245,7 +297,7 @@ def busy_journeys(connection: Connection, now: datetime, limit: int) -> list[Any
 def due_enrollments(
     connection: Connection, journey_ids: Sequence[str], now: datetime, limit: int
 ) -> list[Any]:
-    """(id, journey_id, customer_id, step_index) of up to about `limit` due
+    """(id, journey_id, customer_id, node_key) of up to about `limit` due
     enrollments, locked; rows another worker holds are skipped.
 
     The batch is shared among the journeys: each gets an equal part, so a customer
@@ -262,32 +314,61 @@ def due_enrollments(
     return found
 
 
-def live_steps(connection: Connection, journeys: Sequence[Any]) -> dict[str, tuple[Step, ...]]:
-    """The steps of each journey's live version."""
+def live_flows(connection: Connection, journeys: Sequence[Any]) -> dict[str, Flow]:
+    """The flow of each journey's live version (`id`, `live_version`)."""
     live = {journey.id: journey.live_version for journey in journeys}
-    found: dict[str, tuple[Step, ...]] = {}
-    for row in _STEPS.rows(connection, {"journey_ids": list(live)}):
+    found: dict[str, Flow] = {}
+    for row in _FLOWS.rows(connection, {"journey_ids": list(live)}):
         if live[row.journey_id] == row.number:
-            found[row.journey_id] = tuple(step_from_json(step) for step in row.steps)
+            found[row.journey_id] = Flow(tuple(node_from_json(node) for node in row.nodes))
     return found
 
 
 def move(
     connection: Connection,
+    workspace_id: str,
     enrollment_ids: Sequence[int],
-    next_index: int,
-    next_due_at: datetime | None,
+    at: str | None,
+    applied: str,
+    who: Who,
+    to: Place,
     now: datetime,
-) -> None:
-    """Move enrollments to the next step (or complete them: no due time)."""
-    state = EnrollmentState.INSIDE if next_due_at is not None else EnrollmentState.COMPLETED
-    _MOVE.execute(
-        connection,
-        {
-            "ids": list(enrollment_ids),
-            "next_index": next_index,
-            "next_due_at": next_due_at,
-            "next_state": state.value,
-            "now": now,
-        },
-    )
+) -> list[int]:
+    """Move those of these enrollments of one journey, due at the node `at` (None: just
+    entered), to whom the node `applied` (`at`, or for those who just entered the entry
+    node) is applied, that `who` takes, in one UPDATE: to the place `to` (reached now), or
+    COMPLETED, left at `to.key`, when their walk ends. Returns the ids moved.
+
+    `who` is SQL: a condition is its compiled expression over the customer's profile in
+    the journey's workspace (one who has no profile does not meet it); a SPLIT's
+    buckets are store.split_sql.split_bucket of (journey, customer, `applied`)."""
+    if not enrollment_ids:
+        return []
+    ends = to.due_at is None
+    values = {
+        "ids": list(enrollment_ids),
+        "at": _NOT_AT_A_NODE if at is None else at,
+        "new_node_key": to.key,
+        "new_due_at": to.due_at,
+        "new_state": (EnrollmentState.COMPLETED if ends else EnrollmentState.INSIDE).value,
+        "new_step_index": to.step_index,
+        "now": now,
+    }
+    if isinstance(who, Everyone):
+        rows = _MOVE_EVERYONE.rows(connection, values)
+    elif isinstance(who, InBuckets):
+        rows = _MOVE_IN_BUCKETS.rows(
+            connection, {**values, "split_key": applied, "low": who.low, "high": who.high}
+        )
+    elif isinstance(who, Matching):
+        sql = compile_condition(who.condition, connection.dialect.name, now, PROFILES)
+        profile_meets = bound(
+            sql,
+            f"{'' if who.meets else 'NOT '}EXISTS (SELECT 1 FROM customers "
+            "WHERE customers.workspace_id = :profile_workspace "
+            f"AND customers.id = enrollments.customer_id AND {sql.text})",
+        ).bindparams(profile_workspace=workspace_id)
+        rows = list(connection.execute(_moving(profile_meets), values))
+    else:
+        raise ValueError(f"the step processor does not move customers by {who!r} yet")
+    return [row.id for row in rows]

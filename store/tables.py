@@ -237,10 +237,12 @@ class StatusEventRow(SQLModel, table=True):
 
 
 class EnrollmentRow(SQLModel, table=True):
-    """A customer in a journey: the step it is at, and when that step is due.
+    """A customer in a journey: the node it is at, when it reached it, and when that
+    node is due for it.
 
-    It walks the journey's live version (domain/walking.py). A customer is
-    inside a journey at most once at a time: unique while INSIDE."""
+    It walks the journey's live version's flow by node key (domain/flow_walk.py,
+    service/processing.py). A customer is inside a journey at most once at a time:
+    unique while INSIDE."""
 
     __tablename__ = "enrollments"
     __table_args__ = (
@@ -278,6 +280,15 @@ class EnrollmentRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     journey_id: str = Field(foreign_key="journeys.id", max_length=36)
     customer_id: str = Field(max_length=200)
+    # The node it is at; null while it has just entered and the entry node has not
+    # been applied to it yet (it is due at once). Once its walk ended, the node where
+    # it ended.
+    node_key: str | None = Field(default=None, max_length=40)
+    # When it reached that node (a WAIT counts its seconds from then).
+    reached_at: datetime = Field(sa_type=UTCDateTime)
+    # Where it is on the straight line of steps that Journey.steps shows: the steps it
+    # has begun (a WAIT under way counts), the length of the line once it completed
+    # (domain.walking.line_position).
     step_index: int = 0
     state: str = Field(max_length=16)
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -286,12 +297,12 @@ class EnrollmentRow(SQLModel, table=True):
 
 
 class DeliveryRow(SQLModel, table=True):
-    """A message a SEND step queued for a customer. One per enrollment and step:
-    a step applied twice never sends twice."""
+    """A message a SEND node queued for a customer. One per enrollment (an entry into
+    the journey) and node: a node applied twice never sends twice."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        Index("ux_deliveries_step", "enrollment_id", "step_index", unique=True),
+        Index("ux_deliveries_node", "enrollment_id", "node_key", unique=True),
         # The dispatcher's question: which queued deliveries may go out now?
         Index(
             "ix_deliveries_queued",
@@ -322,7 +333,7 @@ class DeliveryRow(SQLModel, table=True):
     journey_id: str = Field(foreign_key="journeys.id", max_length=36)
     enrollment_id: int = Field(foreign_key="enrollments.id")
     customer_id: str = Field(max_length=200)
-    step_index: int
+    node_key: str = Field(max_length=40)  # the SEND node that queued it
     channel: str = Field(max_length=16)
     template: str = Field(max_length=200)
     state: str = Field(max_length=16)

@@ -46,8 +46,8 @@ def assert_each_sent_once(
     """Every customer walked the journey to its end and no message exists twice, and
     the counters say exactly that."""
     [(twice,)] = cluster.sql(
-        "SELECT count(*) FROM (SELECT enrollment_id, step_index FROM deliveries "
-        "GROUP BY enrollment_id, step_index HAVING count(*) > 1) AS repeated"
+        "SELECT count(*) FROM (SELECT enrollment_id, node_key FROM deliveries "
+        "GROUP BY enrollment_id, node_key HAVING count(*) > 1) AS repeated"
     )
     assert twice == 0
     [counters] = cluster.sql(

@@ -81,11 +81,10 @@ def test_a_flow_of_nodes_is_kept_and_answered_node_by_node(server: LiveServer) -
     ]
     assert (nodes["bye"]["type"], nodes["bye"]["branches"]) == ("EXIT", [])
 
-    # Not walked yet: it may be saved, not go live.
+    # Its WAIT_FOR_EVENT is not walked yet: it may be saved, not go live.
     error = server.error(ACTIVATE, {"id": journey_id})
     assert error["extensions"]["code"] == "TRANSITION_NOT_ALLOWED"
-    assert 'node "ab" is a SPLIT' in error["message"]
-    assert "cannot run yet" in error["message"]
+    assert 'node "wait": a WAIT_FOR_EVENT node cannot run yet' in error["message"]
 
 
 def test_steps_are_a_straight_line_of_nodes_and_still_run(server: LiveServer) -> None:
