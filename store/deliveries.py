@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
 from domain.channels import HOLDING_RETRIES
@@ -120,34 +120,29 @@ _DELIVERY_COLUMNS = (
     DELIVERIES.c.attempts,
 )
 
-_READY = Statement(
-    select(*_DELIVERY_COLUMNS)
-    .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
-    .where(
-        DELIVERIES.c.state == written(DeliveryState.QUEUED),
-        DELIVERIES.c.not_before <= bindparam("now", type_=DELIVERIES.c.not_before.type),
-        JOURNEYS.c.status.in_(_PROCESSING),
-    )
-    .order_by(DELIVERIES.c.not_before)
-    .limit(bindparam("limit"))
-    .with_for_update(of=DELIVERIES, skip_locked=True)
-)
 
+def _due_in(state: DeliveryState, journeys: ColumnElement[bool]) -> Statement:
+    """Deliveries in `state` whose `not_before` has come, of journeys meeting `journeys`,
+    the longest due first, locked (those another worker holds are skipped)."""
+    return Statement(
+        select(*_DELIVERY_COLUMNS)
+        .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
+        .where(
+            DELIVERIES.c.state == written(state),
+            DELIVERIES.c.not_before <= bindparam("now", type_=DELIVERIES.c.not_before.type),
+            journeys,
+        )
+        .order_by(DELIVERIES.c.not_before)
+        .limit(bindparam("limit"))
+        .with_for_update(of=DELIVERIES, skip_locked=True)
+    )
+
+
+_READY = _due_in(DeliveryState.QUEUED, JOURNEYS.c.status.in_(_PROCESSING))
 # Handed-over deliveries whose next attempt is due: a retry, or an attempt whose
 # outcome was never recorded (its process stopped). Of journeys in any status
 # (a message handed over is never recalled) but those that hold retries (ERROR).
-_RETRIES_DUE = Statement(
-    select(*_DELIVERY_COLUMNS)
-    .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
-    .where(
-        DELIVERIES.c.state == written(DeliveryState.HANDED_OVER),
-        DELIVERIES.c.not_before <= bindparam("now", type_=DELIVERIES.c.not_before.type),
-        JOURNEYS.c.status.not_in(_HOLDING_RETRIES),
-    )
-    .order_by(DELIVERIES.c.not_before)
-    .limit(bindparam("limit"))
-    .with_for_update(of=DELIVERIES, skip_locked=True)
-)
+_RETRIES_DUE = _due_in(DeliveryState.HANDED_OVER, JOURNEYS.c.status.not_in(_HOLDING_RETRIES))
 
 # An attempt begins: handed over (again), its attempt counted, and due again at
 # `lease` unless its outcome is recorded first.

@@ -9,8 +9,10 @@ more cancels up to a batch of queued deliveries.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 
 from domain.walking import DeliveryState, EnrollmentState
 from store.columns import written
@@ -46,37 +48,26 @@ def journeys_to_settle(connection: Connection, statuses: Sequence[str], limit: i
     ]
 
 
-_SETTLE_ENROLLMENTS = Statement(
-    update(ENROLLMENTS)
-    .where(
-        ENROLLMENTS.c.id.in_(
-            select(ENROLLMENTS.c.id)
-            .where(
-                ENROLLMENTS.c.journey_id == bindparam("journey"),
-                ENROLLMENTS.c.state == written(EnrollmentState.INSIDE),
+def _settle(table: Table, state: StrEnum, new_state: StrEnum, **more: Any) -> Statement:
+    """Up to `limit` of a journey's rows of `table` in `state` move to `new_state`."""
+    return Statement(
+        update(table)
+        .where(
+            table.c.id.in_(
+                select(table.c.id)
+                .where(table.c.journey_id == bindparam("journey"), table.c.state == written(state))
+                .limit(bindparam("limit"))
+                .scalar_subquery()
             )
-            .limit(bindparam("limit"))
-            .scalar_subquery()
         )
+        .values(state=new_state.value, **more)
     )
-    .values(state=EnrollmentState.EXITED.value, due_at=None)
-)
 
-_CANCEL_DELIVERIES = Statement(
-    update(DELIVERIES)
-    .where(
-        DELIVERIES.c.id.in_(
-            select(DELIVERIES.c.id)
-            .where(
-                DELIVERIES.c.journey_id == bindparam("journey"),
-                DELIVERIES.c.state == written(DeliveryState.QUEUED),
-            )
-            .limit(bindparam("limit"))
-            .scalar_subquery()
-        )
-    )
-    .values(state=DeliveryState.CANCELLED.value)
+
+_SETTLE_ENROLLMENTS = _settle(
+    ENROLLMENTS, EnrollmentState.INSIDE, EnrollmentState.EXITED, due_at=None
 )
+_CANCEL_DELIVERIES = _settle(DELIVERIES, DeliveryState.QUEUED, DeliveryState.CANCELLED)
 
 
 def settle_exits(connection: Connection, journey_id: str, limit: int) -> int:
