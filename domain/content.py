@@ -10,7 +10,14 @@ from typing import cast
 
 from domain.conditions import AttributeCondition, Condition
 from domain.errors import ValidationFailed
-from domain.flow import Flow, Node, NodeType, flow_from_steps, quoted, steps_of
+from domain.flow import (
+    DEFAULT_REENTRY,
+    Flow,
+    Node,
+    Reentry,
+    flow_from_steps,
+    steps_of,
+)
 from domain.flow_checks import flow_problems
 
 # A journey's content may be given as steps: these are re-exported for that.
@@ -66,6 +73,12 @@ class Content:
     audience_condition: Condition | None
     # An event-triggered journey admits only for a trigger whose properties meet these.
     trigger_where: tuple[AttributeCondition, ...]
+    # The journey's goal: this event, with properties meeting `goal_where`, takes a
+    # customer out whatever node they are at (converted).
+    goal_event: str | None
+    goal_where: tuple[AttributeCondition, ...]
+    # Whether a customer who has been through the journey may enter it again.
+    reentry: Reentry
 
     def __init__(
         self,
@@ -79,6 +92,9 @@ class Content:
         send_delay_seconds: int = 0,
         audience_condition: Condition | None = None,
         trigger_where: tuple[AttributeCondition, ...] = (),
+        goal_event: str | None = None,
+        goal_where: tuple[AttributeCondition, ...] = (),
+        reentry: Reentry = DEFAULT_REENTRY,
     ) -> None:
         if nodes is not None and steps is not None:
             raise ValidationFailed(STEPS_OR_NODES)
@@ -92,6 +108,9 @@ class Content:
             "send_delay_seconds": send_delay_seconds,
             "audience_condition": audience_condition,
             "trigger_where": trigger_where,
+            "goal_event": goal_event,
+            "goal_where": goal_where,
+            "reentry": reentry,
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)  # the way into a frozen dataclass
@@ -116,6 +135,9 @@ CONTENT_FIELDS = (
     "send_delay_seconds",
     "audience_condition",
     "trigger_where",
+    "goal_event",
+    "goal_where",
+    "reentry",
 )
 
 
@@ -157,6 +179,10 @@ def _checked(content: Content, nodes_given: bool) -> Content:
         problems.append("endAt must be after startAt")
     if content.trigger_event is not None:
         problems += _text_problems("triggerEvent", content.trigger_event)
+    if content.goal_event is not None:
+        problems += _text_problems("goalEvent", content.goal_event)
+    elif content.goal_where:
+        problems.append("goalWhere filters the goal event's properties: give a goalEvent too")
     problems += _flow_problems(content, nodes_given)
     if content.audience is not None and content.audience_condition is not None:
         problems.append(
@@ -224,7 +250,6 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
     problems = []
     if not content.nodes:
         problems.append("the journey needs at least one step")
-    problems += _not_runnable_yet(content.flow)
     for index, step in enumerate(content.steps or (), start=1):
         why = step.incompleteness()
         if why:
@@ -243,11 +268,3 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
     return problems
 
 
-def _not_runnable_yet(flow: Flow) -> list[str]:
-    """For now (docs/rules.md), the step processor applies every node but WAIT_FOR_EVENT,
-    whose releases by events come next: a flow with one may be saved, not run."""
-    return [
-        f"node {quoted(node.key)}: a WAIT_FOR_EVENT node cannot run yet"
-        for node in flow.nodes
-        if node.type is NodeType.WAIT_FOR_EVENT
-    ]

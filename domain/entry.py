@@ -24,6 +24,7 @@ class Refusal(StrEnum):
     NOT_ADMITTING = "NOT_ADMITTING"  # the status admits nobody
     OUTSIDE_WINDOW = "OUTSIDE_WINDOW"  # the status admits, the start/end window does not
     ALREADY_IN_JOURNEY = "ALREADY_IN_JOURNEY"  # at most once at a time
+    ALREADY_ENTERED = "ALREADY_ENTERED"  # re-entry NEVER, and it has been in the journey
     INVALID_ID = "INVALID_ID"  # empty, too long, or with control characters
 
 

@@ -138,6 +138,25 @@ class Flow:
     def keys(self) -> tuple[str, ...]:
         return tuple(node.key for node in self.nodes)
 
+    @property
+    def wait_events(self) -> list[str]:
+        """The events its WAIT_FOR_EVENT nodes wait for, each once, sorted."""
+        return sorted(
+            {
+                node.event
+                for node in self.nodes
+                if node.type is NodeType.WAIT_FOR_EVENT and node.event
+            }
+        )
+
+    def waiting_for(self, event: str) -> list[Node]:
+        """Its WAIT_FOR_EVENT nodes that wait for `event`."""
+        return [
+            node
+            for node in self.nodes
+            if node.type is NodeType.WAIT_FOR_EVENT and node.event == event
+        ]
+
     @cached_property
     def _by_key(self) -> dict[str, Node]:
         # The first of any nodes sharing a key (a checked flow has none).

@@ -82,6 +82,20 @@ def exits_customers(status: Status) -> bool:
     return traits(status).customers_inside is CustomersInside.EXITED
 
 
+def keeps_customers(status: Status) -> bool:
+    """Customers may be inside a journey in this status (walking, or held): a goal
+    event takes them out in any such status."""
+    return traits(status).customers_inside in (CustomersInside.PROCESSED, CustomersInside.HELD)
+
+
+def resumes_processing(previous: Status, status: Status) -> bool:
+    """Customers held while the journey was in `previous` walk on in `status`: what
+    happened meanwhile (an event a WAIT_FOR_EVENT waited for) is decided then."""
+    return traits(previous).customers_inside is CustomersInside.HELD and traits(
+        status
+    ).processes_steps
+
+
 def holds_customers(status: Status) -> bool:
     """Customers inside wait where they are, and queued messages stay queued."""
     return traits(status).customers_inside is CustomersInside.HELD

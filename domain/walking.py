@@ -22,7 +22,8 @@ from domain.flow_walk import Everyone, Outcome, apply_node, due_at, wait_at
 class EnrollmentState(StrEnum):
     INSIDE = "INSIDE"  # walking, waiting, or held where it is
     COMPLETED = "COMPLETED"  # its walk ended (a target of null, or an EXIT)
-    EXITED = "EXITED"  # the journey was aborted while it was inside
+    EXITED = "EXITED"  # the journey was aborted, or REACTIVATE removed its node
+    CONVERTED = "CONVERTED"  # the journey's goal event took it out
 
 
 class DeliveryState(StrEnum):

@@ -15,7 +15,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
-from service.reads import JourneyCounters
+from service.reads import JourneyCounters, NodeCount
 from service.services import Services
 from service.tokens import Principal
 
@@ -103,6 +103,13 @@ class Context:
             return [found.get(journey_id, {}) for journey_id in ids]
 
         return self._loader("step counts", load)
+
+    def node_counts_loader(self) -> DataLoader[str, dict[str, NodeCount]]:
+        async def load(ids: Sequence[str]) -> list[dict[str, NodeCount]]:
+            found = await self.services.reads.node_counts(ids)
+            return [found.get(journey_id, {}) for journey_id in ids]
+
+        return self._loader("node counts", load)
 
     def journey_loader(self) -> DataLoader[str, Journey | None]:
         async def load(ids: Sequence[str]) -> list[Journey | None]:

@@ -9,6 +9,7 @@ import strawberry
 from domain.actions import Action, ActorKind, Role
 from domain.content import JourneyKind, StepType
 from domain.events import Change
+from domain.flow import Reentry
 from domain.statuses import Status
 
 strawberry.enum(Status, name="JourneyStatus")
@@ -17,6 +18,7 @@ strawberry.enum(JourneyKind, name="JourneyKind")
 strawberry.enum(StepType, name="StepType")
 strawberry.enum(ActorKind, name="ActorKind")
 strawberry.enum(Change, name="JourneyChangeKind")
+strawberry.enum(Reentry, name="ReentryRule")
 
 
 @strawberry.enum(name="Role")

@@ -44,6 +44,7 @@ from store import conditions
 from store import counters as counter_store
 from store import customers as customer_store
 from store.database import Database
+from store.node_counters import NodeCounts
 
 # What `customer(id)` lists of a customer's journeys, newest first.
 MAX_CUSTOMER_JOURNEYS = 100
@@ -268,8 +269,11 @@ class CustomerProfiles:
             statuses = customer_store.journey_statuses(
                 connection, [row.journey_id for row in deliveries + enrollments]
             )
-            counters, exited, cancelled = _erased_counters(deliveries, enrollments, statuses)
+            counters, nodes, exited, cancelled = _erased_counters(
+                deliveries, enrollments, statuses
+            )
             counter_store.add_to_counters(connection, counters)
+            nodes.save(connection)
             in_lists = customer_store.delete_list_rows(connection, workspace_id, customer_id)
             events = customer_store.delete_events(connection, workspace_id, customer_id)
             had_profile = customer_store.delete_profile(connection, workspace_id, customer_id)
@@ -303,10 +307,11 @@ def _merge(
 
 def _erased_counters(
     deliveries: Sequence[Any], enrollments: Sequence[Any], statuses: Mapping[str, str]
-) -> tuple[dict[str, Counter[str]], int, int]:
-    """The journeys' counters after an erasure's deleted rows, and how many journeys it
-    took the customer out of and how many messages it cancelled."""
+) -> tuple[dict[str, Counter[str]], NodeCounts, int, int]:
+    """The journeys' counters and node counters after an erasure's deleted rows, and how
+    many journeys it took the customer out of and how many messages it cancelled."""
     counters: dict[str, Counter[str]] = defaultdict(Counter)
+    nodes = NodeCounts()
     exited = cancelled = 0
 
     def counted_out(journey_id: str) -> bool:
@@ -323,5 +328,7 @@ def _erased_counters(
     for row in enrollments:
         if row.state == EnrollmentState.INSIDE.value and not counted_out(row.journey_id):
             counters[row.journey_id].update(inside=-1, exited=1)
+            if row.node_key is not None:
+                nodes.leave(row.journey_id, row.node_key, 1)
             exited += 1
-    return counters, exited, cancelled
+    return counters, nodes, exited, cancelled

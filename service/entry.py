@@ -32,10 +32,12 @@ from domain.customers import (
 )
 from domain.entry import MAX_ENROLL_BATCH, MAX_EVENT_BATCH, Refusal, admission_refusal
 from domain.errors import NotFound, ValidationFailed
+from domain.flow import Reentry
 from domain.statuses import Status
 from domain.text import text_problem
 from service.bus import EventBus
 from service.clock import Clock
+from service.event_moves import moves_by_events
 from service.tokens import Principal
 from store import customer_events as event_store
 from store import customers as customer_store
@@ -65,10 +67,14 @@ class Refused:
 
 @dataclass(frozen=True)
 class Tracked:
-    """What one event did: the journeys its customer entered, and those it did not."""
+    """What one event did: the journeys its customer entered, and those it did not;
+    the journeys whose goal it was (its customer converted) and those in which it
+    released its customer from a WAIT_FOR_EVENT node."""
 
     entered: list[str] = field(default_factory=list)  # journey ids
     refused: list[Refused] = field(default_factory=list)
+    converted: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,14 +131,23 @@ class EntryCommands:
             rejected = [Rejected(c, Refusal.INVALID_ID) for c in customer_ids if c not in valid]
             if refusal is not None:
                 return Enrollment(0, rejected + [Rejected(c, refusal) for c in valid])
-            entered = enrollment_store.admit(connection, [(journey_id, c) for c in valid], now)
+            wanted = [(journey_id, c) for c in valid]
+            been = (
+                enrollment_store.ever_entered(connection, wanted)
+                if Reentry(journey.reentry) is Reentry.NEVER
+                else set()
+            )
+            rejected += [Rejected(c, Refusal.ALREADY_ENTERED) for j, c in wanted if (j, c) in been]
+            entered = enrollment_store.admit(
+                connection, [pair for pair in wanted if pair not in been], now
+            )
             # Every one of them is in the journey now (entered, or was inside): each has
             # a profile, an empty one when it had none.
             customer_store.ensure_profiles(connection, principal.workspace_id, valid, now)
             rejected += [
                 Rejected(c, Refusal.ALREADY_IN_JOURNEY)
                 for c in valid
-                if (journey_id, c) not in entered
+                if (journey_id, c) not in entered and (journey_id, c) not in been
             ]
             return Enrollment(len(entered), rejected)
 
@@ -161,6 +176,9 @@ class EntryCommands:
 
         def track(connection: Connection) -> list[Tracked]:
             now = self._clock.now()
+            # In this order (docs/rules.md, "Events"): goals, releases, admissions.
+            reacting = entry_journeys.reacting_journeys(connection, principal.workspace_id, names)
+            moves = moves_by_events(connection, reacting, events, checked, now)
             listening = entry_journeys.listening_journeys(connection, principal.workspace_id, names)
             refusals = {
                 journey.id: admission_refusal(
@@ -188,7 +206,13 @@ class EntryCommands:
                 for journey_id in journey_ids
                 if refusals[journey_id] is None
             ]
-            entered = enrollment_store.admit(connection, dict.fromkeys(wanted), now)
+            never = {j.id for j in listening if j.reentry is Reentry.NEVER}
+            been = enrollment_store.ever_entered(
+                connection, [pair for pair in wanted if pair[0] in never]
+            )
+            entered = enrollment_store.admit(
+                connection, dict.fromkeys(pair for pair in wanted if pair not in been), now
+            )
             kept = [
                 NewEvent(event.customer_id, event.name, properties, at or now)
                 for event, (properties, at) in zip(events, checked, strict=True)
@@ -201,8 +225,10 @@ class EntryCommands:
             # Each admission counts once: for the first event that asked for it.
             unclaimed = set(entered)
             results = []
-            for event, journey_ids in zip(events, triggered, strict=True):
-                tracked = Tracked()
+            for index, (event, journey_ids) in enumerate(zip(events, triggered, strict=True)):
+                tracked = Tracked(
+                    converted=moves.converted.get(index, []), released=moves.released.get(index, [])
+                )
                 for journey_id in journey_ids:
                     pair = (journey_id, event.customer_id)
                     if not is_valid_customer_id(event.customer_id):
@@ -212,13 +238,15 @@ class EntryCommands:
                     elif pair in unclaimed:
                         unclaimed.discard(pair)
                         tracked.entered.append(journey_id)
+                    elif pair in been:
+                        tracked.refused.append(Refused(journey_id, Refusal.ALREADY_ENTERED))
                     else:
                         tracked.refused.append(Refused(journey_id, Refusal.ALREADY_IN_JOURNEY))
                 results.append(tracked)
             return results
 
         results = await self._database.transaction(track)
-        if any(result.entered for result in results):
+        if any(result.entered or result.released for result in results):
             await self._bus.announce_work()
         return results
 

@@ -63,6 +63,7 @@ from store import enrollments as enrollment_store
 from store import exits as exit_store
 from store.database import Database
 from store.enrollments import Place
+from store.node_counters import NodeCounts
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,7 @@ class Processing:
         for enrollment in due:
             groups[(enrollment.journey_id, enrollment.node_key)].append(enrollment.id)
         counters: dict[str, Counter[str]] = defaultdict(Counter)
+        nodes = NodeCounts()
         sends: list[tuple[Any, str, list[int], str, str]] = []  # journey, node, ids, ...
         for (journey_id, at), ids in groups.items():
             journey, flow = by_id[journey_id], flows[journey_id]
@@ -250,6 +252,7 @@ class Processing:
                 if outcome.message is not None and moved:
                     message = outcome.message
                     sends.append((journey, applied.key, moved, message.channel, message.template))
+                nodes.walked(journey_id, at, applied.key, outcome, len(moved))
                 if outcome.ends:
                     counters[journey_id].update(completed=len(moved), inside=-len(moved))
         # A message whose recall window is 0 goes at once: its journey processes (and
@@ -300,6 +303,7 @@ class Processing:
                     for row in written
                 ]
         counter_store.add_to_counters(connection, counters)
+        nodes.save(connection)
         writers.write()  # the last thing before the commit
         return _Taken(len(due), attempts, tally)
 

@@ -15,9 +15,15 @@ from enum import Enum
 from domain.audience import begins_loading
 from domain.channels import ends_failure_run
 from domain.events import StatusChanged
-from domain.statuses import exits_customers
+from domain.flow import NodeType
+from domain.flow_walk import EventCame, release
+from domain.statuses import exits_customers, resumes_processing
+from domain.walking import line_position
+from store import enrollments as enrollment_store
 from store import loads
-from store.counters import count_everyone_out, end_failure_run
+from store.counters import add_to_counters, count_everyone_out, end_failure_run
+from store.enrollments import Place
+from store.node_counters import NodeCounts, count_everyone_out_of_nodes
 from store.unit_of_work import Reaction, UnitOfWork
 
 
@@ -36,6 +42,37 @@ def exit_everyone(uow: UnitOfWork, change: StatusChanged) -> None:
     # Everyone inside is out, and their queued messages cancelled, as of this
     # commit: the counters say so now; workers settle the rows.
     count_everyone_out(uow.connection, change.journey_id)
+    count_everyone_out_of_nodes(uow.connection, change.journey_id)
+
+
+def release_held_waits(uow: UnitOfWork, change: StatusChanged) -> None:
+    # Customers waiting at a WAIT_FOR_EVENT whose event came during the hold move on
+    # now, as if released when it came; those whose timeout ran out meanwhile are due,
+    # and the step processor decides by the same rule which way they go.
+    found = enrollment_store.live_flow(uow.connection, change.journey_id)
+    if found is None:
+        return
+    workspace_id, flow = found
+    nodes = NodeCounts()
+    completed = 0
+    for node in flow.nodes:
+        if node.type is not NodeType.WAIT_FOR_EVENT:
+            continue
+        outcome = release(flow, node.key, change.at)
+        assert isinstance(outcome.who, EventCame)
+        to = Place(outcome.target or node.key, outcome.due_at, line_position(flow, outcome.target))
+        moved = enrollment_store.release_waiting(
+            uow.connection, workspace_id, change.journey_id, node.key, outcome.who, to, change.at
+        )
+        nodes.walked(change.journey_id, node.key, node.key, outcome, moved)
+        if outcome.ends:
+            completed += moved
+    nodes.save(uow.connection)
+    add_to_counters(
+        uow.connection, {change.journey_id: {"completed": completed, "inside": -completed}}
+    )
+    if nodes.reached:
+        uow.after_commit.add(AfterCommit.ANNOUNCE_WORK)
 
 
 def restart_failure_count(uow: UnitOfWork, change: StatusChanged) -> None:
@@ -50,6 +87,10 @@ REACTIONS: tuple[Reaction, ...] = (
     Reaction(
         selects=lambda _, change: exits_customers(change.status),
         handle=exit_everyone,
+    ),
+    Reaction(
+        selects=lambda _, change: resumes_processing(change.previous_status, change.status),
+        handle=release_held_waits,
     ),
     Reaction(
         selects=lambda _, change: ends_failure_run(change.previous_status, change.status),

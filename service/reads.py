@@ -16,10 +16,11 @@ from domain.errors import ReplayUnavailable, ValidationFailed
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
 from domain.statuses import Status
-from store import audience_lists, queries
+from store import audience_lists, node_counters, queries
 from store import counters as counter_store
 from store import enrollments as enrollment_store
 from store.database import Database
+from store.node_counters import NodeCount as NodeCount  # what node_counts answers
 
 MAX_PAGE = 100
 
@@ -60,6 +61,7 @@ class JourneyCounters:
     delivered: int = 0
     failed: int = 0
     cancelled: int = 0
+    converted: int = 0
 
 
 class JourneyReads:
@@ -211,6 +213,14 @@ class JourneyReads:
             )
             for journey_id, row in rows.items()
         }
+
+    async def node_counts(
+        self, journey_ids: Sequence[str]
+    ) -> dict[str, dict[str, NodeCount]]:
+        """Each journey's customers node by node (ids already shown to the caller)."""
+        return await self._database.read(
+            lambda connection: node_counters.node_counts(connection, journey_ids)
+        )
 
     async def customers_at_steps(self, journey_ids: Sequence[str]) -> dict[str, dict[int, int]]:
         """Customers inside each journey (ids already shown to the caller), by step index."""

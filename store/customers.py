@@ -262,7 +262,7 @@ _DELETE_ENROLLMENTS = Statement(
         ENROLLMENTS.c.customer_id == bindparam("customer_id"),
         ENROLLMENTS.c.journey_id.in_(_OF_WORKSPACE),
     )
-    .returning(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.state)
+    .returning(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.state, ENROLLMENTS.c.node_key)
 )
 
 # The journeys concerned, held FOR SHARE against a status change (an ABORT counts
@@ -315,7 +315,7 @@ def delete_deliveries(connection: Connection, workspace_id: str, customer_id: st
 
 def delete_enrollments(connection: Connection, workspace_id: str, customer_id: str) -> list[Any]:
     """Delete the customer's enrollments in the workspace's journeys (its deliveries
-    first: they refer to them); (journey_id, state) of each one deleted."""
+    first: they refer to them); (journey_id, state, node_key) of each one deleted."""
     values = {"workspace_id": workspace_id, "customer_id": customer_id}
     return _DELETE_ENROLLMENTS.rows(connection, values)
 

@@ -39,9 +39,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 from sqlalchemy.sql.dml import Update
 
-from domain.condition_sql import compile_condition
+from domain.condition_sql import compile_condition, compile_where
 from domain.flow import Flow
-from domain.flow_walk import Everyone, InBuckets, Matching, Who
+from domain.flow_walk import EventCame, Everyone, InBuckets, Matching, Who
 from domain.statuses import PROCESSING_STATUSES
 from domain.walking import EnrollmentState
 from store.columns import written
@@ -151,6 +151,26 @@ def admit(
         per_journey[journey_id] = per_journey.get(journey_id, 0) + 1
     add_to_counters(connection, {j: {"entered": n, "inside": n} for j, n in per_journey.items()})
     return entered
+
+
+_EVER_ENTERED = Statement(
+    select(ENROLLMENTS.c.journey_id, ENROLLMENTS.c.customer_id).where(
+        one_of(ENROLLMENTS.c.customer_id, "customers"), one_of(ENROLLMENTS.c.journey_id, "journeys")
+    )
+)
+
+
+def ever_entered(connection: Connection, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of these (journey id, customer id) pairs who have ever entered the journey
+    (inside now or not): one SELECT, on the customers' index."""
+    wanted = set(pairs)
+    if not wanted:
+        return set()
+    values = {
+        "customers": sorted({c for _, c in wanted}),
+        "journeys": sorted({j for j, _ in wanted}),
+    }
+    return {(r.journey_id, r.customer_id) for r in _EVER_ENTERED.rows(connection, values)} & wanted
 
 
 # -- where customers are --------------------------------------------------------------
@@ -369,6 +389,81 @@ def move(
             f"AND customers.id = enrollments.customer_id AND {sql.text})",
         ).bindparams(profile_workspace=workspace_id)
         rows = list(connection.execute(_moving(profile_meets), values))
+    elif isinstance(who, EventCame):
+        came = event_came(connection, workspace_id, who, now)
+        rows = list(connection.execute(_moving(came), values))
     else:
-        raise ValueError(f"the step processor does not move customers by {who!r} yet")
+        raise ValueError(f"the step processor does not move customers by {who!r}")
     return [row.id for row in rows]
+
+
+_LIVE_FLOW = Statement(
+    select(JOURNEYS.c.workspace_id, VERSIONS.c.nodes)
+    .join_from(
+        JOURNEYS,
+        VERSIONS,
+        (VERSIONS.c.journey_id == JOURNEYS.c.id) & (VERSIONS.c.number == JOURNEYS.c.live_version),
+    )
+    .where(JOURNEYS.c.id == bindparam("journey_id"))
+)
+
+
+def live_flow(connection: Connection, journey_id: str) -> tuple[str, Flow] | None:
+    """A journey's workspace and the flow of its live version (None: it has none)."""
+    row = _LIVE_FLOW.first(connection, {"journey_id": journey_id})
+    if row is None:
+        return None
+    return row.workspace_id, Flow(tuple(node_from_json(node) for node in row.nodes))
+
+
+def release_waiting(
+    connection: Connection,
+    workspace_id: str,
+    journey_id: str,
+    key: str,
+    who: EventCame,
+    to: Place,
+    now: datetime,
+) -> int:
+    """Those waiting at the WAIT_FOR_EVENT node `key` of a journey, not due yet, whose
+    event came (`who`), move to the place `to` (or complete, when `to.due_at` is None),
+    in one UPDATE; returns how many."""
+    ends = to.due_at is None
+    statement = (
+        update(ENROLLMENTS)
+        .where(
+            ENROLLMENTS.c.journey_id == bindparam("waiting_in"),
+            ENROLLMENTS.c.state == written(EnrollmentState.INSIDE),
+            ENROLLMENTS.c.node_key == bindparam("at", type_=ENROLLMENTS.c.node_key.type),
+            ENROLLMENTS.c.due_at > _MOVED_AT,
+            event_came(connection, workspace_id, who, now),
+        )
+        .values(_MOVE_VALUES)
+    )
+    values = {
+        "waiting_in": journey_id,
+        "at": key,
+        "new_node_key": to.key,
+        "new_due_at": to.due_at,
+        "new_state": (EnrollmentState.COMPLETED if ends else EnrollmentState.INSIDE).value,
+        "new_step_index": to.step_index,
+        "now": now,
+    }
+    return connection.execute(statement, values).rowcount
+
+
+def event_came(
+    connection: Connection, workspace_id: str, who: EventCame, now: datetime
+) -> TextClause:
+    """Whether the customer of an enrollment waiting at a WAIT_FOR_EVENT did its event
+    (properties meeting its `where`) after reaching the node and by the time it is due
+    there (the timeout): `who.came`, or not. On the index ix_customer_events_customer."""
+    where = compile_where(who.where, connection.dialect.name, now, "waited.properties")
+    return bound(
+        where,
+        f"{'' if who.came else 'NOT '}EXISTS (SELECT 1 FROM customer_events waited "
+        "WHERE waited.workspace_id = :waited_workspace "
+        "AND waited.customer_id = enrollments.customer_id AND waited.name = :waited_event "
+        "AND waited.at > enrollments.reached_at AND waited.at <= enrollments.due_at "
+        f"AND {where.text})",
+    ).bindparams(waited_workspace=workspace_id, waited_event=who.event)

@@ -56,6 +56,9 @@ VERSION_COLUMNS = (
     VERSIONS.c.send_delay_seconds.label("version_send_delay_seconds"),
     VERSIONS.c.audience_condition,
     VERSIONS.c.trigger_where,
+    VERSIONS.c.goal_event,
+    VERSIONS.c.goal_where,
+    VERSIONS.c.reentry,
     VERSIONS.c.created_at.label("version_created_at"),
     VERSIONS.c.created_by,
 )

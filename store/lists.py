@@ -71,6 +71,31 @@ def _one_of_sqlite(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
     )
 
 
+class overlaps(FunctionElement[Any]):  # named like the question it asks
+    """The JSON list in `column` shares a value with the list parameter `name`."""
+
+    type = NullType()
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        super().__init__(column, bindparam(name, type_=ValueList(String())))
+
+
+@compiles(overlaps, "postgresql")
+def _overlaps_postgresql(element: overlaps, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses
+    return f"CAST({compiler.process(column, **kw)} AS JSONB) ?| {compiler.process(values, **kw)}"
+
+
+@compiles(overlaps, "sqlite")
+def _overlaps_sqlite(element: overlaps, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({compiler.process(column, **kw)}) "
+        f"WHERE value IN (SELECT value FROM json_each({compiler.process(values, **kw)})))"
+    )
+
+
 def json_rows(alias: str, /, **columns: TypeEngine[Any]) -> Any:
     """PostgreSQL: many rows as one parameter, named `alias`, of JSON text (a list of
     objects, one key per column), to INSERT ... SELECT from:

@@ -16,7 +16,7 @@ from domain.conditions import (
 )
 from domain.content import AudienceList, Content, JourneyKind, Step, StepType
 from domain.events import LoggedStatusChange, StatusChanged
-from domain.flow import Node, NodeType, SplitBranch
+from domain.flow import Node, NodeType, Reentry, SplitBranch
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from store.tables import STATS
@@ -126,6 +126,10 @@ def version_values(journey_id: str, version: Version) -> dict[str, Any]:
         if content.audience_condition
         else None,
         "trigger_where": where_to_json(content.trigger_where) if content.trigger_where else None,
+        "goal_event": content.goal_event,
+        "goal_where": where_to_json(content.goal_where) if content.goal_where else None,
+        "reentry": content.reentry.value,
+        "wait_events": content.flow.wait_events or None,
         "created_at": version.created_at,
         "created_by": version.created_by,
     }
@@ -148,6 +152,9 @@ def version_from_row(row: AnyRow) -> Version:
         trigger_where=where_from_json(row.trigger_where, "triggerWhere")
         if row.trigger_where
         else (),
+        goal_event=row.goal_event,
+        goal_where=where_from_json(row.goal_where, "goalWhere") if row.goal_where else (),
+        reentry=Reentry(row.reentry),
     )
     return Version(row.number, content, row.version_created_at, row.created_by)
 

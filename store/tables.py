@@ -101,6 +101,18 @@ class JourneyVersionRow(SQLModel, table=True):
     # An event-triggered journey's filter on the trigger's properties: a list of
     # attribute conditions, all of which must hold.
     trigger_where: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # The journey's goal: the event (with properties meeting `goal_where`, a list of
+    # attribute conditions) that takes a customer out of it, converted.
+    goal_event: str | None = Field(default=None, max_length=200)
+    goal_where: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # The events its WAIT_FOR_EVENT nodes wait for (null: none), written from `nodes`
+    # with every version: what a tracked event may release is found without reading
+    # every flow.
+    wait_events: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # Whether a customer may enter again once out (domain.flow.Reentry).
+    reentry: str = Field(
+        default="AFTER_EXIT", max_length=16, sa_column_kwargs={"server_default": "AFTER_EXIT"}
+    )
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=100)
 
@@ -291,6 +303,9 @@ class EnrollmentRow(SQLModel, table=True):
     # (domain.walking.line_position).
     step_index: int = 0
     state: str = Field(max_length=16)
+    # Why a walk that did not end at a node's own outcome ended (EXITED): NODE_REMOVED
+    # when a REACTIVATE took its node away; null for an ABORT.
+    exit_reason: str | None = Field(default=None, max_length=16)
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     entered_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -363,10 +378,32 @@ class JourneyStatsRow(SQLModel, table=True):
     delivered: int = 0
     failed: int = 0
     cancelled: int = 0
+    # Customers its goal event took out (CONVERTED).
+    converted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Not a counter of messages: the journey's run of consecutive failed channel
     # attempts (a success ends it, and so does entering or leaving ERROR). At
     # JOURNEYS_CHANNEL_FAILURE_LIMIT the system takes FAIL.
     failures_in_a_row: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class NodeCounterRow(SQLModel, table=True):
+    """A journey's customers node by node, kept in the transactions that move them (one
+    upsert per batch): `Journey.nodes` reads a journey's rows, never a scan.
+
+    The row of a node (`branch` '') counts the customers `at` it now and those who ever
+    `reached` it; a row per branch of a node (a CONDITION's yes/no, a WAIT_FOR_EVENT's
+    event/timeout, a SPLIT's branch keys) counts in `reached` those who took it. Keyed
+    by node key, not version: REACTIVATE moves customers by key, and so their counts."""
+
+    __tablename__ = "node_counters"
+
+    journey_id: str = Field(foreign_key="journeys.id", primary_key=True, max_length=36)
+    node_key: str = Field(primary_key=True, max_length=40)
+    branch: str = Field(default="", primary_key=True, max_length=40)
+    at: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    reached: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class WebhookEndpointRow(SQLModel, table=True):
@@ -398,6 +435,7 @@ EVENTS = table_of(StatusEventRow)
 ENROLLMENTS = table_of(EnrollmentRow)
 DELIVERIES = table_of(DeliveryRow)
 STATS = table_of(JourneyStatsRow)
+NODE_COUNTERS = table_of(NodeCounterRow)
 WEBHOOK_ENDPOINTS = table_of(WebhookEndpointRow)
 AUDIENCE_LISTS = table_of(AudienceListRow)
 AUDIENCE_MEMBERS = table_of(AudienceMemberRow)

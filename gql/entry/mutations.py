@@ -25,7 +25,8 @@ async def _track_results(info: Info, results: list[Tracked]) -> list[TrackResult
     loader = info.context.journey_loader()
     # Each journey typed once, however many of the events entered it.
     shown: dict[str, JourneyType] = {}
-    for journey_id in dict.fromkeys(j for tracked in results for j in tracked.entered):
+    named = (j for t in results for j in (*t.converted, *t.released, *t.entered))
+    for journey_id in dict.fromkeys(named):
         journey = await loader.load(journey_id)
         if journey is not None:
             shown[journey_id] = JourneyType.of(journey)
@@ -36,9 +37,8 @@ async def _track_results(info: Info, results: list[Tracked]) -> list[TrackResult
                 RefusedJourney(journey_id=strawberry.ID(r.journey_id), reason=r.reason)
                 for r in tracked.refused
             ],
-            # The flow issue gives these meaning (goals, steps waiting for an event).
-            converted=[],
-            released=[],
+            converted=[shown[j] for j in tracked.converted if j in shown],
+            released=[shown[j] for j in tracked.released if j in shown],
         )
         for tracked in results
     ]

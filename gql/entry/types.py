@@ -40,15 +40,14 @@ class TrackResult:
     refused: list[RefusedJourney]
     converted: list[Annotated[JourneyType, strawberry.lazy("gql.journeys.types")]] = (
         strawberry.field(
-            description="The journeys this event completed for its customer, by meeting "
-            "their conversion goal. Always empty for now: journeys have no goals yet."
+            description="The journeys whose goal this event was: its customer left them, "
+            "converted, whatever node they were at."
         )
     )
     released: list[Annotated[JourneyType, strawberry.lazy("gql.journeys.types")]] = (
         strawberry.field(
             description="The journeys in which this event released its customer from a "
-            "step waiting for an event. Always empty for now: no step waits for an event "
-            "yet."
+            "WAIT_FOR_EVENT node waiting for it: they moved on to its next node."
         )
     )
 

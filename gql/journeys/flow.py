@@ -15,6 +15,7 @@ from domain.conditions import condition_to_json, describe, where_to_json
 from domain.flow import Node, NodeType, SplitBranch, quoted
 from domain.flow_walk import EVENT, NO, TIMEOUT, YES
 from gql.conditions import AttributeConditionInput, ConditionInput, condition_of, where_of
+from service.reads import NodeCount
 
 strawberry.enum(
     NodeType,
@@ -109,6 +110,10 @@ class NodeBranch:
     key: str
     percent: int | None = strawberry.field(description="A SPLIT branch's share (null: others).")
     next: str | None = strawberry.field(description="Where it leads (null: the walk ends).")
+    customers: int | None = strawberry.field(
+        default=None,
+        description="Customers who left the node this way, ever (null on a version's nodes).",
+    )
 
 
 @strawberry.type(name="JourneyNode")
@@ -137,9 +142,28 @@ class JourneyNodeType:
     branches: list[NodeBranch] = strawberry.field(
         description="Each way out of the node (none for WAIT, SEND and EXIT)."
     )
+    at: int | None = strawberry.field(
+        default=None,
+        description="Customers at the node now: waiting there, or held there while the "
+        "journey holds (null on a version's nodes).",
+    )
+    reached: int | None = strawberry.field(
+        default=None, description="Customers who ever reached the node (null on a version's nodes)."
+    )
 
     @classmethod
-    def of(cls, node: Node) -> JourneyNodeType:
+    def of(cls, node: Node, counts: NodeCount | None = None) -> JourneyNodeType:
+        """The node, with its counts when shown as a journey's (a version's: none)."""
+        shown = cls._of(node)
+        if counts is None:
+            return shown
+        shown.at, shown.reached = counts.at, counts.reached
+        for branch in shown.branches:
+            branch.customers = counts.branches.get(branch.key, 0)
+        return shown
+
+    @classmethod
+    def _of(cls, node: Node) -> JourneyNodeType:
         condition = node.condition
         return cls(
             key=node.key,

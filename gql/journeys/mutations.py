@@ -9,6 +9,7 @@ import strawberry
 
 from domain.actions import Action
 from domain.content import Content, JourneyKind, Step, StepType, revise
+from domain.flow import DEFAULT_REENTRY, Reentry
 from gql.conditions import AttributeConditionInput, ConditionInput, condition_of, where_of
 from gql.context import Info
 from gql.ids import journey_id
@@ -19,6 +20,16 @@ _STEPS = 'The flow as a straight line of steps (keys "1", "2", ...); or give nod
 _NODES = (
     "The flow: its nodes, the first one the entry (or give steps, a straight line). Each "
     "problem is refused naming its node."
+)
+
+_GOAL_EVENT = (
+    "The journey's goal: this event takes its customer out of the journey at once, "
+    "whatever node they are at, counted as converted."
+)
+_GOAL_WHERE = "The goal event counts only when its properties meet every one of these."
+_REENTRY = (
+    "Whether a customer may enter again: AFTER_EXIT (the default) once out of it, NEVER "
+    "if they have ever entered."
 )
 
 
@@ -63,6 +74,11 @@ class CreateJourneyInput:
         description="An event-triggered journey admits only for a trigger event whose "
         "properties meet every one of these.",
     )
+    goal_event: str | None = strawberry.field(default=None, description=_GOAL_EVENT)
+    goal_where: list[AttributeConditionInput] | None = strawberry.field(
+        default=None, description=_GOAL_WHERE
+    )
+    reentry: Reentry | None = strawberry.field(default=None, description=_REENTRY)
 
     def to_content(self) -> Content:
         flow: dict[str, object] = {}
@@ -79,6 +95,9 @@ class CreateJourneyInput:
             if self.audience_condition
             else None,
             trigger_where=where_of(self.trigger_where, "triggerWhere"),
+            goal_event=self.goal_event,
+            goal_where=where_of(self.goal_where, "goalWhere"),
+            reentry=self.reentry or DEFAULT_REENTRY,
         )
         return revise(rest, flow)
 
@@ -108,10 +127,19 @@ class UpdateJourneyInput:
         default=strawberry.UNSET,
         description="A new filter on the trigger's properties (null or [] clears it).",
     )
+    goal_event: str | None = strawberry.field(
+        default=strawberry.UNSET, description=_GOAL_EVENT + " Null clears it."
+    )
+    goal_where: list[AttributeConditionInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=_GOAL_WHERE + " Null or [] clears it."
+    )
+    reentry: Reentry | None = strawberry.field(
+        default=strawberry.UNSET, description=_REENTRY + " Null: the default."
+    )
 
     def to_changes(self) -> dict[str, object]:
         changes: dict[str, object] = {}
-        for name in ("start_at", "end_at", "trigger_event"):
+        for name in ("start_at", "end_at", "trigger_event", "goal_event"):
             value = getattr(self, name)
             if value is not strawberry.UNSET:
                 changes[name] = value
@@ -131,6 +159,10 @@ class UpdateJourneyInput:
                 changes["audience"] = None  # a condition replaces the list
         if self.trigger_where is not strawberry.UNSET:
             changes["trigger_where"] = where_of(self.trigger_where, "triggerWhere")
+        if self.goal_where is not strawberry.UNSET:
+            changes["goal_where"] = where_of(self.goal_where, "goalWhere")
+        if self.reentry is not strawberry.UNSET:
+            changes["reentry"] = self.reentry or DEFAULT_REENTRY
         return changes
 
 

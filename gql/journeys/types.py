@@ -13,18 +13,22 @@ from domain.actions import Action
 from domain.conditions import condition_to_json, describe, where_to_json
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import ValidationFailed
+from domain.flow import Reentry
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from gql.context import Info
 from gql.journeys.flow import JourneyNodeType
 from gql.stats.types import JourneyStats, StepProgress
-from service.reads import checked_page_size
+from service.reads import NodeCount, checked_page_size
 
 if TYPE_CHECKING:
     from gql.events.types import StatusEventType
 
 MAX_HISTORY = 100
 MAX_AUDIENCE_PAGE = 1_000
+
+# The counts of a node nobody has reached yet.
+_NOBODY = NodeCount(at=0, reached=0, branches={})
 
 
 @strawberry.type(name="Step")
@@ -77,6 +81,14 @@ class JourneyVersionType:
         description="The filter on the trigger's properties, as a list of "
         "AttributeConditionInput (null: none)."
     )
+    goal_event: str | None = strawberry.field(
+        description="The event that takes a customer out of the journey, converted."
+    )
+    goal_where: JSON | None = strawberry.field(
+        description="The filter on the goal event's properties, as a list of "
+        "AttributeConditionInput (null: none)."
+    )
+    reentry: Reentry
     created_at: datetime
     created_by: str
 
@@ -99,6 +111,9 @@ class JourneyVersionType:
             trigger_where=JSON(where_to_json(content.trigger_where))
             if content.trigger_where
             else None,
+            goal_event=content.goal_event,
+            goal_where=JSON(where_to_json(content.goal_where)) if content.goal_where else None,
+            reentry=content.reentry,
             created_at=version.created_at,
             created_by=version.created_by,
         )
@@ -262,7 +277,10 @@ class JourneyType:
     )
     async def nodes(self, info: Info) -> list[JourneyNodeType]:
         content = await self._running_content(info)
-        return [JourneyNodeType.of(node) for node in content.nodes]
+        counts = await info.context.node_counts_loader().load(self.journey.id)
+        return [
+            JourneyNodeType.of(node, counts.get(node.key, _NOBODY)) for node in content.nodes
+        ]
 
     @strawberry.field(description="Status events of this journey, oldest first.")
     async def history(

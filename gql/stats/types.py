@@ -31,6 +31,9 @@ class JourneyStats:
     cancelled_deliveries: int = strawberry.field(
         description="Messages that were still queued when the journey was aborted: never sent."
     )
+    converted: int = strawberry.field(
+        description="Customers its goal event took out, whatever node they were at."
+    )
 
     @classmethod
     def of(cls, counters: JourneyCounters, status: Status) -> JourneyStats:
@@ -46,6 +49,7 @@ class JourneyStats:
             delivered=counters.delivered,
             failed_deliveries=counters.failed,
             cancelled_deliveries=counters.cancelled,
+            converted=counters.converted,
         )
 
 

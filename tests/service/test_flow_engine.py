@@ -152,17 +152,3 @@ async def test_a_send_after_a_branch_queues_one_message_per_customer_and_never_t
     assert {place for place in (await places(services, journey)).values()} == {
         ("hello", "COMPLETED")
     }
-
-
-async def test_a_wait_for_event_cannot_run_yet(services: Services, callers: Callers):
-    journey = await services.commands.create(
-        callers.editor,
-        name="Flow",
-        kind=JourneyKind.EVENT_TRIGGERED,
-        content=Content(
-            nodes=(Node("wait", NodeType.WAIT_FOR_EVENT, event="purchase", timeout_seconds=60),),
-            trigger_event="signup",
-        ),
-    )
-    with pytest.raises(Exception, match='node "wait": a WAIT_FOR_EVENT node cannot run yet'):
-        await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)

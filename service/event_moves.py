@@ -1,0 +1,121 @@
+"""What a call's tracked events do to customers already inside journeys, before any
+admission (docs/rules.md, "Events"):
+
+1. a journey's goal event takes its customer out, whatever node they are at and
+   whatever the journey's status (held included): CONVERTED;
+2. an event a WAIT_FOR_EVENT node waits for (its properties meeting the node's
+   `where`) releases its customer waiting there, if it happened after they reached
+   the node and before their timeout ran out, in journeys that process now; in a held
+   journey the release is decided when it runs again (service/reactions.py).
+
+The domain says which (journey, customer) pairs each event concerns; each step is then
+one statement for the whole call (store/event_moves.py), and the counters change in
+the same transaction, once per journey.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from domain.conditions import where_matches
+from domain.customers import is_valid_customer_id
+from domain.flow_walk import EVENT, release
+from domain.walking import line_position
+from store import event_moves
+from store.counters import add_to_counters
+from store.entry_journeys import ReactingJourney
+from store.event_moves import Release
+from store.node_counters import NodeCounts
+
+
+class _Event(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def customer_id(self) -> str: ...
+
+
+@dataclass
+class EventMoves:
+    """The journeys each event (by its index in the call) converted or released its
+    customer in."""
+
+    converted: dict[int, list[str]] = field(default_factory=dict)
+    released: dict[int, list[str]] = field(default_factory=dict)
+
+
+def moves_by_events(
+    connection: Connection,
+    journeys: Sequence[ReactingJourney],
+    events: Sequence[_Event],
+    checked: Sequence[tuple[dict[str, Any], datetime | None]],
+    now: datetime,
+) -> EventMoves:
+    """Apply the goals, then the releases, of these events (with their checked
+    properties and times) in the journeys concerned."""
+    moves = EventMoves()
+    if not journeys:
+        return moves
+    counters: dict[str, Counter[str]] = defaultdict(Counter)
+    nodes = NodeCounts()
+    # The first event that asked for each (journey, customer) conversion or release.
+    goal_askers: dict[tuple[str, str], int] = {}
+    releases: dict[tuple[str, str, str], tuple[int, Release]] = {}
+    for index, (event, (properties, at)) in enumerate(zip(events, checked, strict=True)):
+        if not is_valid_customer_id(event.customer_id):
+            continue
+        for journey in journeys:
+            if journey.goal_event == event.name and where_matches(
+                journey.goal_where, properties, now
+            ):
+                goal_askers.setdefault((journey.id, event.customer_id), index)
+            if journey.flow is None:
+                continue
+            for node in journey.flow.waiting_for(event.name):
+                if not where_matches(node.where, properties, now):
+                    continue
+                outcome = release(journey.flow, node.key, now)
+                releases.setdefault(
+                    (journey.id, event.customer_id, node.key),
+                    (
+                        index,
+                        Release(
+                            journey.id,
+                            event.customer_id,
+                            node.key,
+                            at or now,
+                            outcome.target,
+                            outcome.due_at,
+                            line_position(journey.flow, outcome.target),
+                        ),
+                    ),
+                )
+
+    for row in event_moves.convert(connection, list(goal_askers), now):
+        counters[row.journey_id].update(converted=1, inside=-1)
+        if row.node_key is not None:
+            nodes.leave(row.journey_id, row.node_key, 1)
+        moves.converted.setdefault(goal_askers[(row.journey_id, row.customer_id)], []).append(
+            row.journey_id
+        )
+
+    released = event_moves.release(connection, [r for _, r in releases.values()], now)
+    for row in released:
+        index, done = releases[(row.journey_id, row.customer_id, row.node_key)]
+        nodes.leave(row.journey_id, done.node_key, 1)
+        nodes.took(row.journey_id, done.node_key, EVENT, 1)
+        if done.target is None:
+            counters[row.journey_id].update(completed=1, inside=-1)
+        else:
+            nodes.arrive(row.journey_id, done.target, 1)
+        moves.released.setdefault(index, []).append(row.journey_id)
+
+    add_to_counters(connection, counters)
+    nodes.save(connection)
+    return moves

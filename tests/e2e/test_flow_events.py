@@ -1,0 +1,103 @@
+"""Over real HTTP, with the embedded processor running: trackEvent answers the journeys
+an event released its customer in and those whose goal it was, and Journey.nodes
+counts customers node by node and branch by branch as they move."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+CREATE = """
+mutation($input: CreateJourneyInput!) { createJourney(input: $input) { id } }
+"""
+ACTIVATE = "mutation($id: ID!) { activateJourney(id: $id) { status } }"
+TRACK = """
+mutation($name: String!, $customer: String!, $properties: JSON) {
+  trackEvent(name: $name, customerId: $customer, properties: $properties) {
+    entered { id } refused { reason } converted { id } released { id }
+  }
+}
+"""
+NODES = """
+query($id: ID!) {
+  journey(id: $id) {
+    nodes { key at reached branches { key customers } }
+    stats { entered converted completed inFlight }
+    latestVersion { goalEvent reentry nodes { key at } }
+  }
+}
+"""
+FLOW = [
+    {"key": "offer", "type": "SEND", "channel": "log", "template": "offer", "next": "wait"},
+    {"key": "wait", "type": "WAIT_FOR_EVENT", "event": "purchase", "timeoutSeconds": 432000,
+     "where": [{"name": "amount", "op": "AT_LEAST", "value": 10}],
+     "next": "thanks", "onTimeout": "remind"},
+    {"key": "thanks", "type": "SEND", "channel": "log", "template": "thank-you"},
+    {"key": "remind", "type": "SEND", "channel": "log", "template": "reminder"},
+]  # fmt: skip
+
+
+def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+def test_events_release_and_convert_and_nodes_count_them(server: LiveServer) -> None:
+    journey_id = server.data(
+        CREATE,
+        {
+            "input": {
+                "name": "Birthday",
+                "kind": "EVENT_TRIGGERED",
+                "triggerEvent": "signup",
+                "nodes": FLOW,
+                "goalEvent": "unsubscribe",
+                "reentry": "NEVER",
+            }
+        },
+    )["createJourney"]["id"]
+    assert server.data(ACTIVATE, {"id": journey_id})["activateJourney"]["status"] == "ACTIVE"
+
+    def track(name: str, customer: str, **properties: Any) -> dict[str, Any]:
+        values = {"name": name, "customer": customer, "properties": properties or None}
+        result: dict[str, Any] = server.data(TRACK, values)["trackEvent"]
+        return result
+
+    def journey() -> dict[str, Any]:
+        found: dict[str, Any] = server.data(NODES, {"id": journey_id})["journey"]
+        return found
+
+    for customer in ("ann", "bob", "cy"):
+        assert track("signup", customer)["entered"] == [{"id": journey_id}]
+    waiting = eventually(journey, lambda j: j["nodes"][1]["at"] == 3)
+    assert [(n["key"], n["at"], n["reached"]) for n in waiting["nodes"]] == [
+        ("offer", 0, 3), ("wait", 3, 3), ("thanks", 0, 0), ("remind", 0, 0),
+    ]  # fmt: skip
+    assert waiting["latestVersion"]["goalEvent"] == "unsubscribe"
+    assert waiting["latestVersion"]["nodes"][1]["at"] is None  # a version's: no counts
+
+    server.clock.advance(seconds=60)  # an event counts once it comes after reaching the node
+    assert track("purchase", "ann", amount=5)["released"] == []
+    assert track("purchase", "ann", amount=20)["released"] == [{"id": journey_id}]
+    assert track("unsubscribe", "bob")["converted"] == [{"id": journey_id}]
+    assert track("signup", "bob")["refused"] == [{"reason": "ALREADY_ENTERED"}]
+
+    moved = eventually(journey, lambda j: j["stats"]["completed"] == 1)
+    nodes = {n["key"]: n for n in moved["nodes"]}
+    assert (nodes["wait"]["at"], nodes["thanks"]["reached"]) == (1, 1)
+    assert nodes["wait"]["branches"] == [
+        {"key": "event", "customers": 1},
+        {"key": "timeout", "customers": 0},
+    ]
+    assert moved["stats"] == {"entered": 3, "converted": 1, "completed": 1, "inFlight": 1}
