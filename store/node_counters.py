@@ -9,17 +9,18 @@ a branch's row counts in `reached` those who took it.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import BigInteger, Connection, String, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 
 from domain.flow_walk import Outcome
 from store.compiled import Statement
-from store.lists import one_of
+from store.lists import json_rows, one_of
 from store.tables import NODE_COUNTERS
 
 NODE = ""  # the `branch` of a node's own row
@@ -69,20 +70,41 @@ class NodeCounts:
         add_to_node_counters(connection, self)
 
 
-_ADD = upsert(NODE_COUNTERS)
-_UPSERT = Statement(
-    _ADD.on_conflict_do_update(
+def _upsert(rows: Any) -> Any:
+    """Adding `rows` (a VALUES or a SELECT) to the counters: a row not there yet is
+    inserted, one there is added to."""
+    return rows.on_conflict_do_update(
         index_elements=[
             NODE_COUNTERS.c.journey_id,
             NODE_COUNTERS.c.node_key,
             NODE_COUNTERS.c.branch,
         ],
         set_={
-            "at": NODE_COUNTERS.c.at + _ADD.excluded.at,
-            "reached": NODE_COUNTERS.c.reached + _ADD.excluded.reached,
+            "at": NODE_COUNTERS.c.at + rows.excluded.at,
+            "reached": NODE_COUNTERS.c.reached + rows.excluded.reached,
         },
     )
+
+
+_COLUMNS = ("journey_id", "node_key", "branch", "at", "reached")
+# PostgreSQL: the rows as one JSON parameter, a fixed statement text.
+_GIVEN = json_rows(
+    "rows",
+    journey_id=String(),
+    node_key=String(),
+    branch=String(),
+    at=BigInteger(),
+    reached=BigInteger(),
 )
+_UPSERT_JSON = Statement(
+    _upsert(
+        upsert(NODE_COUNTERS).from_select(
+            list(_COLUMNS), select(*(_GIVEN.c[name] for name in _COLUMNS))
+        )
+    )
+)
+# SQLite: one multi-row INSERT (RETURNING makes SQLAlchemy write it so).
+_UPSERT_EACH = Statement(_upsert(upsert(NODE_COUNTERS)).returning(NODE_COUNTERS.c.at))
 
 
 def add_to_node_counters(connection: Connection, counts: NodeCounts) -> None:
@@ -105,7 +127,10 @@ def add_to_node_counters(connection: Connection, counts: NodeCounts) -> None:
         }
         for journey_id, node_key, branch in keys
     ]
-    _UPSERT.execute_many(connection, rows)
+    if connection.dialect.name == "postgresql":
+        _UPSERT_JSON.execute(connection, {"rows": json.dumps(rows)})
+    else:
+        _UPSERT_EACH.rows_many(connection, rows)
 
 
 _EVERYONE_OUT = Statement(
