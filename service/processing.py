@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from domain.channels import Streak, failing_reason, retry_delay
+from domain.flow_walk import Everyone
 from domain.statuses import Status, exits_customers
 from domain.walking import DeliveryState, apply_at, line_position, send_not_before
 from service.channel_table import Destinations, channel_table
@@ -240,15 +241,24 @@ class Processing:
             journey, flow = by_id[journey_id], flows[journey_id]
             applied = apply_at(flow, at, now)
             # One UPDATE per outcome, each taking its part of the group in SQL.
-            for outcome in applied.outcomes:
+            # The outcomes take each customer once, so the last one takes whoever the
+            # others left, with no question asked again (the rows the earlier ones
+            # moved are no longer looked at either).
+            left = ids
+            last = len(applied.outcomes) - 1
+            for number, outcome in enumerate(applied.outcomes):
                 to = Place(
                     outcome.target or applied.key,
                     outcome.due_at,
                     line_position(flow, outcome.target),
                 )
+                who = Everyone() if number == last else outcome.who
                 moved = enrollment_store.move(
-                    connection, journey.workspace_id, ids, at, applied.key, outcome.who, to, now
+                    connection, journey.workspace_id, left, at, applied.key, who, to, now
                 )
+                if number < last and moved:
+                    taken = set(moved)
+                    left = [i for i in left if i not in taken]
                 if outcome.message is not None and moved:
                     message = outcome.message
                     sends.append((journey, applied.key, moved, message.channel, message.template))
