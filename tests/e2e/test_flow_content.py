@@ -174,3 +174,28 @@ def test_steps_and_nodes_together_are_refused(server: LiveServer) -> None:
     error = server.error(CREATE, {"input": given})
     assert error["extensions"]["code"] == "VALIDATION_FAILED"
     assert "not both" in error["message"]
+
+
+BAD_GOALS = [
+    pytest.param({"goalWhere": [{"name": "plan", "op": "EQUALS", "value": "pro"}]},
+                 "goalWhere", id="a goalWhere without a goalEvent"),
+    pytest.param({"goalEvent": "a\nb"}, "goalEvent", id="a goalEvent of two lines"),
+    pytest.param({"goalEvent": "x" * 201}, "goalEvent", id="a goalEvent of 201 characters"),
+    pytest.param({"goalEvent": "buy", "goalWhere": [{"name": "n", "op": "MONTH_IS", "value": 13}]},
+                 "goalWhere", id="a goalWhere of a month 13"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("goal", "said"), BAD_GOALS)
+def test_a_bad_goal_is_refused_and_writes_nothing(
+    server: LiveServer, goal: dict[str, Any], said: str
+) -> None:
+    before = server.data(COUNT)["journeys"]["totalCount"]
+    given = {
+        "name": "Bad goal", "kind": "EVENT_TRIGGERED", "triggerEvent": "signup",
+        "nodes": [{"key": "a", **SEND}], **goal,
+    }  # fmt: skip
+    error = server.error(CREATE, {"input": given})
+    assert error["extensions"]["code"] == "VALIDATION_FAILED"
+    assert said in error["message"], error["message"]
+    assert server.data(COUNT)["journeys"]["totalCount"] == before
