@@ -37,7 +37,7 @@ from domain.statuses import Status
 from domain.text import text_problem
 from service.bus import EventBus
 from service.clock import Clock
-from service.event_moves import moves_by_events
+from service.event_moves import goals_after_entry, moves_by_events
 from service.tokens import Principal
 from store import customer_events as event_store
 from store import customers as customer_store
@@ -243,6 +243,16 @@ class EntryCommands:
                     else:
                         tracked.refused.append(Refused(journey_id, Refusal.ALREADY_IN_JOURNEY))
                 results.append(tracked)
+            # A customer who entered by one event of the call and reached the goal by a
+            # later one is out again: each event in its order.
+            entries = {
+                (journey_id, event.customer_id): index
+                for index, (event, result) in enumerate(zip(events, results, strict=True))
+                for journey_id in result.entered
+            }
+            later = goals_after_entry(connection, reacting, entries, events, checked, now)
+            for index, journey_ids in later.items():
+                results[index].converted.extend(journey_ids)
             return results
 
         results = await self._database.transaction(track)

@@ -119,3 +119,41 @@ def moves_by_events(
     add_to_counters(connection, counters)
     nodes.save(connection)
     return moves
+
+
+def goals_after_entry(
+    connection: Connection,
+    journeys: Sequence[ReactingJourney],
+    entries: dict[tuple[str, str], int],
+    events: Sequence[_Event],
+    checked: Sequence[tuple[dict[str, Any], datetime | None]],
+    now: datetime,
+) -> dict[int, list[str]]:
+    """Take out, converted, the customers who entered a journey by an event of this call
+    (`entries`: (journey id, customer id) -> the event's index) and whose later event in
+    the call is that journey's goal; the journeys each goal event converted, by index.
+    Nobody who entered is at a node yet, so no node counter changes."""
+    goals = {journey.id: journey for journey in journeys if journey.goal_event is not None}
+    askers: dict[tuple[str, str], int] = {}
+    for (journey_id, customer_id), entered_by in entries.items():
+        journey = goals.get(journey_id)
+        if journey is None:
+            continue
+        for index in range(entered_by + 1, len(events)):
+            event, (properties, _) = events[index], checked[index]
+            if (
+                event.customer_id == customer_id
+                and event.name == journey.goal_event
+                and where_matches(journey.goal_where, properties, now)
+            ):
+                askers[(journey_id, customer_id)] = index
+                break
+    converted: dict[int, list[str]] = {}
+    counters: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in event_moves.convert(connection, list(askers), now):
+        counters[row.journey_id].update(converted=1, inside=-1)
+        converted.setdefault(askers[(row.journey_id, row.customer_id)], []).append(
+            row.journey_id
+        )
+    add_to_counters(connection, counters)
+    return converted

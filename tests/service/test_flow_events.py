@@ -287,3 +287,22 @@ async def test_a_wait_for_event_at_the_entry_waits_from_the_moment_of_entry(
     assert (counted["wait"].reached, counted["wait"].branches) == (2, {"event": 1, "timeout": 1})
     stats = (await services.reads.counters([journey.id]))[journey.id]
     assert (stats.completed, stats.inside) == (2, 0)
+
+
+async def test_events_of_one_call_act_in_their_order(services: Services, callers: Callers):
+    journey = await running(services, callers, *BIRTHDAY, goal_event="subscribe")
+    [converted_first, entered, converted] = await track(
+        services,
+        callers,
+        TrackedEvent("subscribe", "ann"),  # not inside yet: nothing to convert
+        TrackedEvent("signup", "ann"),
+        TrackedEvent("subscribe", "ann"),
+    )
+    assert (converted_first.converted, entered.entered, converted.converted) == (
+        [],
+        [journey.id],
+        [journey.id],
+    )
+    assert (await places(services, journey)) == {"ann": (None, "CONVERTED")}
+    stats = (await services.reads.counters([journey.id]))[journey.id]
+    assert (stats.entered, stats.inside, stats.converted) == (1, 0, 1)
