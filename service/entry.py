@@ -199,12 +199,24 @@ class EntryCommands:
                 ]
                 for event, (properties, _) in zip(events, checked, strict=True)
             ]
+            # A customer the goal took out by a later event of the call was still
+            # inside when an earlier one asked: that one cannot admit them.
+            converted_by = {
+                (journey_id, events[index].customer_id): index
+                for index, journey_ids in moves.converted.items()
+                for journey_id in journey_ids
+            }
+
+            def may_admit(index: int, pair: tuple[str, str]) -> bool:
+                return index > converted_by.get(pair, -1)
+
             wanted = [
                 (journey_id, event.customer_id)
-                for event, journey_ids in zip(events, triggered, strict=True)
+                for index, (event, journey_ids) in enumerate(zip(events, triggered, strict=True))
                 if is_valid_customer_id(event.customer_id)
                 for journey_id in journey_ids
                 if refusals[journey_id] is None
+                and may_admit(index, (journey_id, event.customer_id))
             ]
             never = {j.id for j in listening if j.reentry is Reentry.NEVER}
             been = enrollment_store.ever_entered(
@@ -235,7 +247,7 @@ class EntryCommands:
                         tracked.refused.append(Refused(journey_id, Refusal.INVALID_ID))
                     elif (refusal := refusals[journey_id]) is not None:
                         tracked.refused.append(Refused(journey_id, refusal))
-                    elif pair in unclaimed:
+                    elif pair in unclaimed and may_admit(index, pair):
                         unclaimed.discard(pair)
                         tracked.entered.append(journey_id)
                     elif pair in been:

@@ -49,9 +49,7 @@ BIRTHDAY = (
 )
 
 
-async def running(
-    services: Services, callers: Callers, *nodes: Node, **content: object
-) -> Journey:
+async def running(services: Services, callers: Callers, *nodes: Node, **content: object) -> Journey:
     journey = await services.commands.create(
         callers.editor,
         name="Flow",
@@ -306,3 +304,21 @@ async def test_events_of_one_call_act_in_their_order(services: Services, callers
     assert (await places(services, journey)) == {"ann": (None, "CONVERTED")}
     stats = (await services.reads.counters([journey.id]))[journey.id]
     assert (stats.entered, stats.inside, stats.converted) == (1, 0, 1)
+
+
+async def test_an_event_before_the_goal_in_one_call_finds_the_customer_still_inside(
+    services: Services, callers: Callers
+):
+    journey = await running(services, callers, *BIRTHDAY, goal_event="subscribe")
+    await signup(services, callers, "ann")
+    [inside, converted, again] = await track(
+        services,
+        callers,
+        TrackedEvent("signup", "ann"),  # she is inside: refused
+        TrackedEvent("subscribe", "ann"),
+        TrackedEvent("signup", "ann"),  # out, converted: she enters again (AFTER_EXIT)
+    )
+    assert [r.reason for r in inside.refused] == [Refusal.ALREADY_IN_JOURNEY]
+    assert (inside.entered, converted.converted, again.entered) == ([], [journey.id], [journey.id])
+    stats = (await services.reads.counters([journey.id]))[journey.id]
+    assert (stats.entered, stats.inside, stats.converted) == (2, 1, 1)
