@@ -5,6 +5,8 @@
 import { html, render, useCallback, useEffect, useMemo, useRef, useState } from "./vendor/preact-htm.js";
 import { ApiError, openLive, request } from "./api.js";
 import { ACTIONS, MEANINGS, STATUSES, colour } from "./statuses.js";
+import { fmtDuration, plural } from "./format.js";
+import { FlowGraph } from "./flow_graph.js";
 
 const TOKEN_KEY = "journeys.token"; // sessionStorage: this tab only, never the URL
 const PAGE_SIZE = 20;
@@ -30,6 +32,10 @@ const TIMELINE = `query Timeline($filter: JourneyFilterInput) {
   journeys(filter: $filter, first: 100) { totalCount nodes { id name status startAt endAt } }
 }`;
 
+// A node of the flow, as the graph draws it (flow_graph.js).
+const NODE = `key type next seconds channel template subject event timeoutSeconds onTimeout conditionText
+  yes no branches { key percent next }`;
+
 const PANEL = `query Panel($id: ID!) {
   journey(id: $id) {
     id name kind status labels startAt endAt revision createdAt statusChangedAt triggerEvent
@@ -38,6 +44,7 @@ const PANEL = `query Panel($id: ID!) {
     versions { number createdAt createdBy startAt endAt audienceSize audienceConditionText sendDelaySeconds steps { type } nodes { key } }
     stats { ${STATS} }
     steps { index type seconds channel template customers }
+    nodes { ${NODE} }
     history { sequence previousStatus status action actor { kind name } reason at }
   }
 }`;
@@ -53,7 +60,10 @@ const CUSTOMER = `query Customer($id: String!) {
   }
 }`;
 
-const STEPS = `query Steps($id: ID!) { journey(id: $id) { id steps { index type seconds channel template customers } } }`;
+// Where customers are: re-read as they move (journeyStatsChanged).
+const FLOW = `query Flow($id: ID!) {
+  journey(id: $id) { id steps { index type seconds channel template customers } nodes { ${NODE} } }
+}`;
 
 const FACTS = `query Facts($id: ID!) {
   journey(id: $id) {
@@ -74,7 +84,6 @@ const STATS_CHANGED = `subscription Stats($id: ID!) { journeyStatsChanged(journe
 
 // -- small helpers --------------------------------------------------------------
 
-const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 function fmtDate(iso) {
   if (!iso) return "—";
   const date = new Date(iso);
@@ -84,16 +93,6 @@ function fmtDate(iso) {
   });
 }
 const fmtDay = (ms) => new Date(ms).toLocaleDateString(undefined, { month: "short", day: "numeric" });
-
-function fmtDuration(ms) {
-  const minutes = Math.max(0, Math.round(ms / 60000));
-  if (minutes < 1) return "under a minute";
-  if (minutes < 60) return plural(minutes, "minute");
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${plural(hours, "hour")}${minutes % 60 ? ` ${minutes % 60} min` : ""}`;
-  const days = Math.floor(hours / 24);
-  return `${plural(days, "day")}${hours % 24 ? ` ${hours % 24} h` : ""}`;
-}
 
 function useDebounced(value, ms) {
   const [current, setCurrent] = useState(value);
@@ -337,8 +336,8 @@ function Strip({ journey }) {
 }
 
 function Steps({ steps, status }) {
-  // null: the flow is not a straight line of steps (it branches, say), not drawn yet.
-  if (steps === null) return html`<p class="empty">This journey's flow is not a straight line of steps: it is not drawn here yet.</p>`;
+  // null: the flow is not a straight line of steps (it branches, say): the graph alone shows it.
+  if (steps === null) return null;
   if (steps.length === 0) return html`<p class="empty">No steps yet.</p>`;
   const most = Math.max(1, ...steps.map((s) => s.customers));
   const held = ["PAUSED", "FROZEN", "ERROR"].includes(status);
@@ -383,6 +382,7 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
   const [journey, setJourney] = useState(null);
   const [stats, setStats] = useState(null);
   const [steps, setSteps] = useState([]);
+  const [nodes, setNodes] = useState([]);
   const [error, setError] = useState(null);
   const [estimate, setEstimate] = useState(null); // { n } or { error }; null while counting
   const heading = useRef(null);
@@ -403,6 +403,7 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
       setJourney(data.journey);
       setStats(data.journey.stats);
       setSteps(data.journey.steps);
+      setNodes(data.journey.nodes);
       setError(null);
     } catch (problem) {
       setError(problem.message);
@@ -411,15 +412,18 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
   useEffect(() => { load(); }, [load, reloadKey]);
   useEffect(() => { heading.current?.focus(); }, [id]);
 
-  const reloadSteps = useCoalesced(async () => {
+  const reloadFlow = useCoalesced(async () => {
     try {
-      const data = await request(token, STEPS, { id });
-      if (data.journey) setSteps(data.journey.steps);
+      const data = await request(token, FLOW, { id });
+      if (data.journey) {
+        setSteps(data.journey.steps);
+        setNodes(data.journey.nodes);
+      }
     } catch { /* the next change tries again */ }
   }, 1000);
   useEffect(() => {
     const { dispose } = live.subscribe(STATS_CHANGED, { id }, {
-      next: (data) => { setStats(data.journeyStatsChanged); reloadSteps(); },
+      next: (data) => { setStats(data.journeyStatsChanged); reloadFlow(); },
     });
     return dispose;
   }, [live, id]);
@@ -457,6 +461,7 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
         ${STAT_LABELS.map(([key, label]) => html`<div class="stat"><div class="n" data-stat=${key}>${stats[key]}</div><div class="k">${label}</div></div>`)}
       </div>
       <h3>Where customers are</h3>
+      ${nodes.length > 0 && html`<${FlowGraph} id=${journey.id} name=${journey.name} nodes=${nodes} status=${journey.status} />`}
       <${Steps} steps=${steps} status=${journey.status} />
       <h3>Status over time</h3>
       <${Strip} journey=${journey} />
