@@ -6,11 +6,22 @@ import { fittingLayout, layoutFlow } from "./flow_layout.js";
 import { fmtDuration, plural } from "./format.js";
 
 const HELD = ["PAUSED", "FROZEN", "ERROR"];
-// How many characters fit a box's width (less its padding), at most.
-const keyChars = (w) => Math.floor((w - 16) / 7.6); // 13 px bold
-const detailChars = (w) => Math.floor((w - 16) / 6); // 11 px
+const FONT = `system-ui, -apple-system, "Segoe UI", Roboto, sans-serif`; // app.css's
+const KEY_FONT = `700 13px ${FONT}`; // .flow-key
+const DETAIL_FONT = `11px ${FONT}`; // .flow-detail
 
-const clip = (text, n) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
+// `text`, cut short with an ellipsis where it is wider than `width` in `font`
+// (measured on a canvas, as the browser will draw it).
+let measure = null;
+function fit(text, width, font) {
+  measure ??= document.createElement("canvas").getContext("2d");
+  measure.font = font;
+  if (measure.measureText(text).width <= width) return text;
+  let n = text.length;
+  while (n > 1 && measure.measureText(`${text.slice(0, n - 1)}…`).width > width) n -= 1;
+  return `${text.slice(0, n - 1)}…`;
+}
+
 const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
 const short = (n) => (n >= 10000 ? compact.format(n) : n.toLocaleString());
 const seconds = (s) => (s == null ? "?" : fmtDuration(s * 1000));
@@ -79,7 +90,7 @@ export function edgeCustomers(nodes, edges) {
   return counts;
 }
 
-const customers = (n) => plural(n.toLocaleString(), "customer");
+const customers = (n) => `${n.toLocaleString()} ${n === 1 ? "customer" : "customers"}`;
 
 // One line a node: "Node 'offer', SEND template birthday-offer (log): 120
 // customers here; goes to 'wait-purchase'".
@@ -109,16 +120,21 @@ function Node({ node, box, held }) {
       <rect x=${x + w - 6 - pillWidth} y=${y + 5} width=${pillWidth} height="16" rx="8" />
       <text data-at=${node.key} x=${x + w - 6 - pillWidth / 2} y=${y + 16.5} text-anchor="middle">${pill}</text>
     </g>`}
-    <text class="flow-key" x=${x + 8} y=${y + 36}>${clip(node.key, keyChars(w))}</text>
-    <text class="flow-detail" x=${x + 8} y=${y + 54}>${clip(detail(node), detailChars(w))}</text>
+    <text class="flow-key" x=${x + 8} y=${y + 36}>${fit(node.key, w - 16, KEY_FONT)}</text>
+    <text class="flow-detail" x=${x + 8} y=${y + 54}>${fit(detail(node), w - 16, DETAIL_FONT)}</text>
   </g>`;
 }
 
-function Edge({ edge, count, marker }) {
+// An edge's line, under the boxes, and its label, over them: a long label
+// may reach a box's border, never hide behind it.
+function Edge({ edge, marker }) {
+  return html`<path class="flow-line" data-line=${edge.id} d=${edge.d} marker-end=${`url(#${marker})`} />`;
+}
+
+function EdgeLabel({ edge, count }) {
   const text = [edge.label, count == null ? "" : short(count)].filter(Boolean).join(" · ");
   return html`<g class="flow-edge" data-edge=${edge.id} data-from=${edge.from} data-to=${edge.to ?? ""}
       data-branch=${edge.branch ?? ""}>
-    <path d=${edge.d} marker-end=${`url(#${marker})`} />
     ${text && html`<text class="flow-label" x=${edge.labelAt.x} y=${edge.labelAt.y}
       text-anchor="middle" dominant-baseline="central">${text}</text>`}
   </g>`;
@@ -163,12 +179,13 @@ export function FlowGraph({ id, name, nodes, status }) {
           <marker id=${`${uid}-arrow`} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"
             orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" /></marker>
         </defs>
-        ${layout.edges.map((edge) => html`<${Edge} key=${edge.id} edge=${edge} count=${counts.get(edge.id)} marker=${`${uid}-arrow`} />`)}
+        ${layout.edges.map((edge) => html`<${Edge} key=${edge.id} edge=${edge} marker=${`${uid}-arrow`} />`)}
         ${layout.terminals.map((t) => html`<g class="flow-end" key=${t.id} data-end=${t.edge}>
           <rect x=${t.x} y=${t.y} width=${t.w} height=${t.h} rx=${Math.min(t.w, t.h) / 2} />
           <text x=${t.x + t.w / 2} y=${t.y + t.h / 2} text-anchor="middle" dominant-baseline="central">end</text>
         </g>`)}
         ${layout.nodes.map((laid) => html`<${Node} key=${laid.key} node=${byKey.get(laid.key)} box=${laid} held=${held} />`)}
+        ${layout.edges.map((edge) => html`<${EdgeLabel} key=${edge.id} edge=${edge} count=${counts.get(edge.id)} />`)}
       </svg>`}
     </div>
     <ul class="sr-only" data-flow-words>

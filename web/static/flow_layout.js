@@ -14,7 +14,7 @@
 // "across" the other way. A layer of "end" terminals only comes after a
 // shorter gap (endGap): its edges carry a count, seldom a branch's label.
 export const SIZES = {
-  LR: { node: { along: 148, across: 64 }, terminal: { along: 40, across: 22 }, layerGap: 84, endGap: 56, itemGap: 22 },
+  LR: { node: { along: 144, across: 64 }, terminal: { along: 40, across: 22 }, layerGap: 92, endGap: 56, itemGap: 22 },
   TB: { node: { along: 64, across: 140 }, terminal: { along: 22, across: 36 }, layerGap: 56, endGap: 44, itemGap: 14 },
 };
 const DUMMY = 4; // across: an edge's width, for spacing
