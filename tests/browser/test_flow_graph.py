@@ -11,11 +11,45 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, DashboardServer, screenshot
 from tests.browser.flows import AB_FLOW, BIRTHDAY_FLOW
-from tests.browser.test_dashboard import create, log_in, problems, row
+from tests.browser.test_dashboard import (
+    ENROLL,
+    LIVE,
+    act,
+    create,
+    eventually,
+    log_in,
+    problems,
+    row,
+)
+
+NODES = """query($id: ID!) { journey(id: $id) {
+  nodes { key at reached branches { key customers } } } }"""
+UPSERT = """mutation($customers: [CustomerInput!]!) {
+  upsertCustomers(customers: $customers) { rejected { customerId message } } }"""
+TRACK = """mutation($id: String!) {
+  trackEvent(name: "purchase", customerId: $id) { released { id } } }"""
 
 
-def open_flow(page: Page, server: DashboardServer, name: str, nodes: list[dict[str, Any]]) -> str:
-    journey_id = create(server, name, steps=None, nodes=nodes)
+def counts(server: DashboardServer, journey_id: str) -> dict[str, Any]:
+    nodes = server.data(NODES, {"id": journey_id})["journey"]["nodes"]
+    return {
+        node["key"]: {
+            "at": node["at"],
+            "reached": node["reached"],
+            **{b["key"]: b["customers"] for b in node["branches"]},
+        }
+        for node in nodes
+    }
+
+
+def open_flow(
+    page: Page,
+    server: DashboardServer,
+    name: str,
+    nodes: list[dict[str, Any]],
+    journey_id: str | None = None,
+) -> str:
+    journey_id = journey_id or create(server, name, steps=None, nodes=nodes)
     log_in(page, server)
     row(page, journey_id).get_by_role("button", name=name).click()
     expect(page.locator(f'[data-panel="{journey_id}"] [data-flow]')).to_be_visible()
@@ -133,24 +167,116 @@ def test_a_straight_line_is_drawn_above_its_steps(page: Page, server: DashboardS
     assert problems(page) == []
 
 
-def test_a_designing_birthday_flow_is_drawn_for_the_readme(
-    page: Page, server: DashboardServer
-) -> None:
-    """docs/flow.png is this test's artifact flow-desktop.png, copied by hand."""
+def test_a_designing_flow_is_drawn_with_nobody_in_it(page: Page, server: DashboardServer) -> None:
     assert page.viewport_size == DESKTOP
-    open_flow(page, server, "Birthday offer", BIRTHDAY_FLOW)
+    journey_id = open_flow(page, server, "Birthday offer", BIRTHDAY_FLOW)
+    assert {n["at"] for n in counts(server, journey_id).values()} == {0}
     panel = page.locator(".panel")
     flow = panel.locator("[data-flow]")
     expect(flow).to_have_attribute("data-direction", "LR")
     assert fits(panel)
     graph = panel.get_by_role("img", name=re.compile("Birthday offer"))
     wait = graph.locator('[data-from="wait-purchase"]')
-    expect(wait.locator(".flow-label")).to_have_text([re.compile("^event"), re.compile("^timeout")])
+    expect(wait.locator(".flow-label")).to_have_text(["event · 0", "timeout · 0"])
     expect(wait.nth(0)).to_have_attribute("data-to", "thank-you")
     expect(wait.nth(1)).to_have_attribute("data-to", "reminder")
     expect(graph.locator('[data-node="wait-purchase"] .flow-detail')).to_have_text(
         "purchase, up to 5 days"
     )
+    expect(graph.locator("[data-at]")).to_have_text(["0"] * 4)
+    expect(panel.locator("[data-flow-words] li").nth(1)).to_have_text(
+        "Node 'wait-purchase', WAIT_FOR_EVENT purchase, up to 5 days: 0 customers here, "
+        "0 reached it; branch event: goes to 'thank-you' (0 customers); "
+        "branch timeout: goes to 'reminder' (0 customers)."
+    )
+    assert problems(page) == []
+
+
+def test_the_counts_follow_customers_as_they_move(page: Page, server: DashboardServer) -> None:
+    journey_id = create(server, "Split by country", steps=None, nodes=AB_FLOW)
+    assert act(server, "activateJourney", journey_id) == "ACTIVE"
+    people = [
+        {"id": f"c{n}", "attributes": {"country": "VN" if n % 2 == 0 else "FR"}} for n in range(40)
+    ]
+    assert server.data(UPSERT, {"customers": people})["upsertCustomers"]["rejected"] == []
+    open_flow(page, server, "Split by country", AB_FLOW, journey_id)
+    panel = page.locator(".panel")
+    graph = panel.get_by_role("img", name=re.compile("Split by country"))
+
+    def at(key: str) -> Locator:
+        return graph.locator(f'[data-at="{key}"]')
+
+    def label(edge: str) -> Locator:
+        return graph.locator(f'[data-edge="{edge}"] .flow-label')
+
+    expect(at("hold")).to_have_text("0")
+    expect(label("ab#0")).to_have_text("a 50% · 0")
+
+    # In they come, and on through the SPLIT and the CONDITION to the WAITs.
+    server.data(ENROLL, {"id": journey_id, "ids": [p["id"] for p in people]})
+    now = eventually(
+        lambda: counts(server, journey_id),
+        lambda c: c["hold"]["at"] + c["later"]["at"] + c["check"]["no"] == 40,
+    )
+    assert now["hold"]["at"] > 0 and now["later"]["at"] > 0, now
+    expect(at("hold")).to_have_text(str(now["hold"]["at"]), timeout=LIVE)
+    expect(at("later")).to_have_text(str(now["later"]["at"]))
+    expect(at("ab")).to_have_text("0")
+    expect(label("ab#0")).to_have_text(f"a 50% · {now['ab']['a']}")
+    expect(label("ab#1")).to_have_text(f"b 50% · {now['ab']['b']}")
+    expect(label("check#0")).to_have_text(f"yes · {now['check']['yes']}")
+    expect(label("check#1")).to_have_text(f"no · {now['check']['no']}")
+    expect(label("vip#0")).to_have_text(str(now["hold"]["reached"]))  # vip's one way out
+    expect(label("hold#0")).to_have_text("0")  # nobody has left it yet
+    words = panel.locator("[data-flow-words] li")
+    expect(words.nth(3)).to_contain_text(f"Node 'hold', WAIT 24 hours: {now['hold']['at']} custom")
+
+    # A day on, the WAIT of one day lets its customers go: the walk ends after it.
+    server.clock.advance(days=1, seconds=1)
+    expect(at("hold")).to_have_text("0", timeout=LIVE)
+    expect(label("hold#0")).to_have_text(str(now["hold"]["reached"]))
+    expect(at("later")).to_have_text(str(now["later"]["at"]))
+    server.clock.advance(days=1)
+    expect(at("later")).to_have_text("0", timeout=LIVE)
+    expect(label("later#0")).to_have_text(str(now["later"]["at"]))
+    assert problems(page) == []
+
+
+def test_a_running_birthday_flow_for_the_readme(page: Page, server: DashboardServer) -> None:
+    """docs/flow.png is this test's artifact flow-desktop.png, copied by hand."""
+    journey_id = create(server, "Birthday offer", steps=None, nodes=BIRTHDAY_FLOW)
+    assert act(server, "activateJourney", journey_id) == "ACTIVE"
+    # 120 customers: 45 buy within the five days, the others are reminded;
+    # then 30 more, 8 of whom have bought so far.
+    server.data(ENROLL, {"id": journey_id, "ids": [f"c{n}" for n in range(120)]})
+    waiting = lambda n: lambda c: c["wait-purchase"]["at"] == n  # noqa: E731
+    assert waiting(120)(eventually(lambda: counts(server, journey_id), waiting(120)))
+    server.clock.advance(hours=1)  # an event counts when it comes after the customer arrived
+    for n in range(45):
+        server.data(TRACK, {"id": f"c{n}"})
+    assert waiting(75)(eventually(lambda: counts(server, journey_id), waiting(75)))
+    server.clock.advance(days=5)
+    assert waiting(0)(eventually(lambda: counts(server, journey_id), waiting(0)))
+    server.data(ENROLL, {"id": journey_id, "ids": [f"d{n}" for n in range(30)]})
+    assert waiting(30)(eventually(lambda: counts(server, journey_id), waiting(30)))
+    server.clock.advance(hours=1)
+    for n in range(8):
+        server.data(TRACK, {"id": f"d{n}"})
+    final = eventually(
+        lambda: counts(server, journey_id), lambda c: c["thank-you"]["reached"] == 53
+    )
+    assert final["wait-purchase"] == {"at": 22, "reached": 150, "event": 53, "timeout": 75}
+
+    open_flow(page, server, "Birthday offer", BIRTHDAY_FLOW, journey_id)
+    panel = page.locator(".panel")
+    flow = panel.locator("[data-flow]")
+    expect(flow).to_have_attribute("data-direction", "LR")
+    graph = panel.get_by_role("img", name=re.compile("Birthday offer"))
+    expect(graph.locator('[data-at="wait-purchase"]')).to_have_text("22")
+    wait = graph.locator('[data-from="wait-purchase"] .flow-label')
+    expect(wait).to_have_text(["event · 53", "timeout · 75"])
+    expect(graph.locator('[data-edge="offer#0"] .flow-label')).to_have_text("150")
+    expect(graph.locator('[data-edge="reminder#0"] .flow-label')).to_have_text("75")
     flow.scroll_into_view_if_needed()
     flow.screenshot(path=str(screenshot(page, "flow-desktop")))
     assert problems(page) == []

@@ -32,9 +32,9 @@ const TIMELINE = `query Timeline($filter: JourneyFilterInput) {
   journeys(filter: $filter, first: 100) { totalCount nodes { id name status startAt endAt } }
 }`;
 
-// A node of the flow, as the graph draws it (flow_graph.js).
+// A node of the flow, as the graph draws it (flow_graph.js), with its counts.
 const NODE = `key type next seconds channel template subject event timeoutSeconds onTimeout conditionText
-  yes no branches { key percent next }`;
+  yes no at reached branches { key percent next customers }`;
 
 const PANEL = `query Panel($id: ID!) {
   journey(id: $id) {
