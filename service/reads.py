@@ -62,6 +62,7 @@ class JourneyCounters:
     failed: int = 0
     cancelled: int = 0
     converted: int = 0
+    node_arrivals: int = 0
 
 
 class JourneyReads:

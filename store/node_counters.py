@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 
 from domain.flow_walk import Outcome
 from store.compiled import Statement
+from store.counters import add_to_counters
 from store.lists import json_rows, one_of
 from store.tables import NODE_COUNTERS
 
@@ -67,7 +68,14 @@ class NodeCounts:
             self.arrive(journey_id, outcome.target, customers)
 
     def save(self, connection: Connection) -> None:
+        """Write these changes, and count each arrival at a node in the journey's own
+        counters (`node_arrivals`): what the counters' watchers see move."""
         add_to_node_counters(connection, self)
+        arrivals: Counter[str] = Counter()
+        for (journey_id, _, branch), count in self.reached.items():
+            if branch == NODE and count > 0:
+                arrivals[journey_id] += count
+        add_to_counters(connection, {j: {"node_arrivals": n} for j, n in arrivals.items()})
 
 
 def _upsert(rows: Any) -> Any:

@@ -380,6 +380,9 @@ class JourneyStatsRow(SQLModel, table=True):
     cancelled: int = 0
     # Customers its goal event took out (CONVERTED).
     converted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Times a customer reached a node, all nodes together: it grows whenever the node
+    # counters move, so a watcher of the counters sees the flow's counts move too.
+    node_arrivals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Not a counter of messages: the journey's run of consecutive failed channel
     # attempts (a success ends it, and so does entering or leaving ERROR). At
     # JOURNEYS_CHANNEL_FAILURE_LIMIT the system takes FAIL.

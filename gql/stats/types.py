@@ -34,6 +34,11 @@ class JourneyStats:
     converted: int = strawberry.field(
         description="Customers its goal event took out, whatever node they were at."
     )
+    node_arrivals: int = strawberry.field(
+        description="Times a customer reached a node of its flow, all nodes together: "
+        "it grows as customers walk, so a watcher sees every move (Journey.nodes has "
+        "the counts node by node)."
+    )
 
     @classmethod
     def of(cls, counters: JourneyCounters, status: Status) -> JourneyStats:
@@ -50,6 +55,7 @@ class JourneyStats:
             failed_deliveries=counters.failed,
             cancelled_deliveries=counters.cancelled,
             converted=counters.converted,
+            node_arrivals=counters.node_arrivals,
         )
 
 

@@ -110,6 +110,8 @@ async def test_the_event_releases_at_once_and_the_timeout_sends_the_others_on(
     journey = await running(services, callers, *BIRTHDAY)
     await signup(services, callers, "ann", "bob", "cy")
     assert await counts_equal_rows(services, journey) == {"wait-purchase": 3}
+    # Each reached the offer and the wait: six arrivals, which a stats watcher sees.
+    assert (await services.reads.counters([journey.id]))[journey.id].node_arrivals == 6
 
     clock.advance(seconds=DAY)
     [small, bought] = await track(

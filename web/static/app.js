@@ -16,8 +16,8 @@ const DAY = 86400000;
 
 const VIEWER = `{ viewer { workspace role tokenName } }`;
 
-const STATS = `entered inFlight held completed exited queuedDeliveries handedOver delivered
-  failedDeliveries cancelledDeliveries`;
+const STATS = `entered inFlight held completed exited converted queuedDeliveries handedOver delivered
+  failedDeliveries cancelledDeliveries nodeArrivals`;
 
 const ROW = `id name kind status labels startAt endAt revision
   stats { inFlight held delivered queuedDeliveries }`;
@@ -363,7 +363,7 @@ function Audience({ journey, estimate }) {
   let count;
   if (estimate === null) count = "Counting the customers who match…";
   else if (estimate.error) count = `No estimate: ${estimate.error}`;
-  else count = `About ${plural(estimate.n.toLocaleString(), "customer")} ${estimate.n === 1 ? "matches" : "match"} now`;
+  else count = `About ${estimate.n.toLocaleString()} ${estimate.n === 1 ? "customer" : "customers"} ${estimate.n === 1 ? "matches" : "match"} now`;
   return html`<section class="audience" aria-labelledby="audience-title" data-audience>
     <h3 id="audience-title">Audience</h3>
     <p class="condition" data-condition>${words}</p>
@@ -373,7 +373,7 @@ function Audience({ journey, estimate }) {
 }
 
 const STAT_LABELS = [
-  ["entered", "entered"], ["inFlight", "moving"], ["held", "held"], ["completed", "completed"], ["exited", "exited"],
+  ["entered", "entered"], ["inFlight", "moving"], ["held", "held"], ["completed", "completed"], ["exited", "exited"], ["converted", "converted"],
   ["queuedDeliveries", "queued"], ["handedOver", "handed over"], ["delivered", "delivered"],
   ["failedDeliveries", "failed"], ["cancelledDeliveries", "cancelled"],
 ];
@@ -491,7 +491,7 @@ const fmtProperties = (properties) => {
   const entries = Object.entries(properties || {});
   return entries.length ? entries.map(([key, value]) => `${key}: ${fmtValue(value)}`).join(" · ") : "—";
 };
-const JOURNEY_STATES = { INSIDE: "inside", COMPLETED: "completed", EXITED: "exited" };
+const JOURNEY_STATES = { INSIDE: "inside", COMPLETED: "completed", EXITED: "exited", CONVERTED: "converted" };
 
 function CustomerProfile({ customer, onOpen }) {
   const attributes = Object.entries(customer.attributes || {}).sort(([a], [b]) => a.localeCompare(b));

@@ -7,7 +7,8 @@
   `journey_versions.reentry`: NEVER or AFTER_EXIT (the default, as before).
 - `enrollments.exit_reason`: why a walk ended by something else than its nodes
   (NODE_REMOVED: a REACTIVATE took the node away); null for what came before.
-- `journey_stats.converted`: customers a goal took out.
+- `journey_stats.converted`: customers a goal took out; `journey_stats.node_arrivals`:
+  times a customer reached a node (what a watcher of the counters sees move).
 - `node_counters`: each node's customers `at` it now and `reached` ever, and each
   branch's customers (docs/rules.md, "The flow").
 
@@ -126,6 +127,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("converted", sa.Integer(), server_default="0", nullable=False)
         )
+        batch_op.add_column(
+            sa.Column("node_arrivals", sa.Integer(), server_default="0", nullable=False)
+        )
     op.create_table(
         "node_counters",
         sa.Column("journey_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -145,6 +149,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("node_counters")
     with op.batch_alter_table("journey_stats", schema=None) as batch_op:
+        batch_op.drop_column("node_arrivals")
         batch_op.drop_column("converted")
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.drop_column("exit_reason")
