@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
@@ -20,6 +20,14 @@ class StatusChanged:
     reason: str | None
     version: int | None
     at: datetime
+    # The live version before the change, when the change made another one live
+    # (REACTIVATE onto pending edits): what its customers move from. Not logged.
+    previous_version: int | None = field(default=None, compare=False)
+
+    @property
+    def changes_version(self) -> bool:
+        """The change moved the customers inside onto another version of the flow."""
+        return self.previous_version is not None and self.previous_version != self.version
 
 
 @dataclass(frozen=True)

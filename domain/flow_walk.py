@@ -16,8 +16,9 @@ one customer, except `split_bucket` (which the engine writes in SQL) and
 
 A change of version (REACTIVATE) moves customers at node key K onto the new
 version's node K, keeping when they reached it: `nodes_removed` are the keys
-whose customers' walk ends instead (reason NODE_REMOVED), `applied_afresh`
-those whose node is of another type now.
+whose customers' walk ends instead (reason NODE_REMOVED), `due_again` those
+whose customers are due anew, counted from when they reached the node: its wait
+changed length, or it is of another type now (applied afresh).
 """
 
 from __future__ import annotations
@@ -220,12 +221,13 @@ def nodes_removed(old: Flow, new: Flow) -> list[str]:
     return [key for key in old.keys if key not in new]
 
 
-def applied_afresh(old: Flow, new: Flow) -> list[str]:
-    """The keys both have whose node changed type: on REACTIVATE, the customers at them
-    are held to the new node's rules, not the old one's (still from when they reached it:
-    a SEND that became a WAIT is a wait counted from then)."""
+def due_again(old: Flow, new: Flow) -> list[str]:
+    """The keys both have where a customer's due time is counted again from when they
+    reached the node, on REACTIVATE: its wait changed length (a shortened wait may be
+    due at once), or its node changed type (applied afresh)."""
     return [
         node.key
         for node in old.nodes
-        if (changed := new.get(node.key)) is not None and changed.type is not node.type
+        if (changed := new.get(node.key)) is not None
+        and (changed.type is not node.type or wait_at(changed) != wait_at(node))
     ]

@@ -212,6 +212,7 @@ class Journey:
             raise self._not_allowed(verdict.refusal or "", actor.role, now)
         reason = checked_reason(reason)
         previous = self.status
+        previous_version = self.live_version
         if action in APPLIES_LATEST_VERSION:
             self._make_live(self.latest)
         if action is Action.FAIL:
@@ -234,6 +235,7 @@ class Journey:
             reason=reason,
             version=self.live_version,
             at=now,
+            previous_version=previous_version,
         )
         self.events.append(event)
         return event

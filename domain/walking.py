@@ -51,8 +51,8 @@ def apply_at(flow: Flow, at: str | None, now: datetime) -> Application:
       a WAIT_FOR_EVENT), they are due there once its time is up; any other entry node
       is applied to them at once, so a journey that starts with a SEND sends in the
       batch that first sees them, as it always did.
-    - a key the flow no longer has (REACTIVATE onto a version without it): their walk
-      ends.
+    - a key the flow does not have (REACTIVATE ends the walk of those at a removed
+      node; should one be found here, its walk ends too).
     - any other key: its node is applied (domain.flow_walk.apply_node).
     """
     if at is None:

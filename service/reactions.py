@@ -16,11 +16,11 @@ from domain.audience import begins_loading
 from domain.channels import ends_failure_run
 from domain.events import StatusChanged
 from domain.flow import NodeType
-from domain.flow_walk import EventCame, release
+from domain.flow_walk import EventCame, due_again, nodes_removed, release, wait_at
 from domain.statuses import exits_customers, resumes_processing
 from domain.walking import line_position
 from store import enrollments as enrollment_store
-from store import loads
+from store import loads, remap
 from store.counters import add_to_counters, count_everyone_out, end_failure_run
 from store.enrollments import Place
 from store.node_counters import NodeCounts, count_everyone_out_of_nodes
@@ -75,6 +75,32 @@ def release_held_waits(uow: UnitOfWork, change: StatusChanged) -> None:
         uow.after_commit.add(AfterCommit.ANNOUNCE_WORK)
 
 
+def move_onto_new_version(uow: UnitOfWork, change: StatusChanged) -> None:
+    # REACTIVATE moved the journey onto its pending edits: its customers go on at the
+    # same node keys, except where the new version lacks theirs, and a node whose wait
+    # or type changed counts their due time again from when they reached it.
+    assert change.previous_version is not None and change.version is not None
+    flows = remap.version_flows(
+        uow.connection, change.journey_id, [change.previous_version, change.version]
+    )
+    old, new = flows[change.previous_version], flows[change.version]
+    left = remap.end_at_removed_nodes(
+        uow.connection, change.journey_id, nodes_removed(old, new), change.at
+    )
+    nodes = NodeCounts()
+    for key, customers in left.items():
+        nodes.leave(change.journey_id, key, customers)
+    nodes.save(uow.connection)
+    gone = sum(left.values())
+    add_to_counters(uow.connection, {change.journey_id: {"exited": gone, "inside": -gone}})
+    recounted = 0
+    for key in due_again(old, new):
+        seconds = int(wait_at(new.node(key)).total_seconds())
+        recounted += remap.due_again(uow.connection, change.journey_id, key, seconds, change.at)
+    if recounted:
+        uow.after_commit.add(AfterCommit.ANNOUNCE_WORK)
+
+
 def restart_failure_count(uow: UnitOfWork, change: StatusChanged) -> None:
     end_failure_run(uow.connection, change.journey_id)
 
@@ -87,6 +113,11 @@ REACTIONS: tuple[Reaction, ...] = (
     Reaction(
         selects=lambda _, change: exits_customers(change.status),
         handle=exit_everyone,
+    ),
+    # Before the held waits are released: a customer at a removed node is out first.
+    Reaction(
+        selects=lambda _, change: change.changes_version,
+        handle=move_onto_new_version,
     ),
     Reaction(
         selects=lambda _, change: resumes_processing(change.previous_status, change.status),

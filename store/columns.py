@@ -76,3 +76,31 @@ def written(state: StrEnum) -> ColumnElement[Any]:
     and a prepared statement's generic plan, which PostgreSQL takes after five runs,
     cannot see a bound value (it sorted a journey's whole backlog for every batch)."""
     return literal_column(f"'{state.value}'", String)
+
+
+class seconds_after(FunctionElement[datetime]):  # named like what it computes
+    """A moment column `seconds` (a bound integer) later, compared and stored as the
+    column is: PostgreSQL's interval arithmetic; on SQLite, whose datetimes are the text
+    SQLAlchemy wrote ("2026-12-01 09:00:00.000000"), `strftime` of its seconds with the
+    fraction kept."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, moment: ColumnElement[Any], seconds: ColumnElement[Any]) -> None:
+        super().__init__(moment, seconds)
+
+
+@compiles(seconds_after, "postgresql")
+def _seconds_after_postgresql(element: seconds_after, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, seconds = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({moment} + make_interval(secs => {seconds}))"
+
+
+@compiles(seconds_after, "sqlite")
+def _seconds_after_sqlite(element: seconds_after, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, seconds = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"(strftime('%Y-%m-%d %H:%M:%S', {moment}, '+' || {seconds} || ' seconds') "
+        f"|| substr({moment}, 20))"
+    )

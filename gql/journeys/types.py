@@ -14,6 +14,7 @@ from domain.conditions import condition_to_json, describe, where_to_json
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import ValidationFailed
 from domain.flow import Reentry
+from domain.flow_walk import nodes_removed
 from domain.journey import Journey, Version
 from domain.statuses import Status
 from gql.context import Info
@@ -26,6 +27,21 @@ if TYPE_CHECKING:
 
 MAX_HISTORY = 100
 MAX_AUDIENCE_PAGE = 1_000
+
+@strawberry.type(description="A node of the live flow that the pending edits remove.")
+class RemovedNode:
+    key: str
+    customers: int = strawberry.field(
+        description="Customers at it now: on REACTIVATE their walk ends (NODE_REMOVED)."
+    )
+
+
+@strawberry.type(description="What REACTIVATE would change for the customers inside.")
+class PendingChanges:
+    nodes_removed: list[RemovedNode] = strawberry.field(
+        description="Nodes of the live flow the pending version lacks, and who is at each."
+    )
+
 
 # The counts of a node nobody has reached yet.
 _NOBODY = NodeCount(at=0, reached=0, branches={})
@@ -252,6 +268,22 @@ class JourneyType:
             return self.journey.latest.content
         versions = await info.context.versions_loader().load(self.journey.id)
         return next(v for v in versions if v.number == self.journey.live_version).content
+
+    @strawberry.field(
+        description="What REACTIVATE would do to the customers inside by making the pending "
+        "edits live (null: no edits are pending)."
+    )
+    async def pending_changes(self, info: Info) -> PendingChanges | None:
+        if not self.journey.has_unapplied_changes:
+            return None
+        live = await self._running_content(info)
+        counts = await info.context.node_counts_loader().load(self.journey.id)
+        removed = nodes_removed(live.flow, self.journey.latest.content.flow)
+        return PendingChanges(
+            nodes_removed=[
+                RemovedNode(key=key, customers=counts.get(key, _NOBODY).at) for key in removed
+            ]
+        )
 
     @strawberry.field(
         description="Each step of the live version (the latest while none is live), with "

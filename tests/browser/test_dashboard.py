@@ -367,6 +367,45 @@ def test_reactivate_says_when_pending_edits_apply(page: Page, server: DashboardS
     assert problems(page) == []
 
 
+def test_reactivate_says_who_leaves_at_the_nodes_the_edits_remove(
+    page: Page, server: DashboardServer
+) -> None:
+    nodes = [
+        {"key": "wait", "type": "WAIT", "seconds": 3600, "next": "thanks"},
+        {"key": "thanks", "type": "SEND", "channel": "log", "template": "thanks"},
+    ]
+    journey_id = create(server, "Winback", steps=None, nodes=nodes)
+    act(server, "activateJourney", journey_id)
+    for customer in ("ann", "bob"):
+        server.data(
+            'mutation($c: String!) { trackEvent(name: "signup", customerId: $c) '
+            "{ entered { id } } }",
+            {"c": customer},
+        )
+    at_wait = "query($id: ID!) { journey(id: $id) { nodes { key at } } }"
+    eventually(
+        lambda: server.data(at_wait, {"id": journey_id})["journey"]["nodes"][0]["at"],
+        lambda at: at == 2,
+    )
+    act(server, "pauseJourney", journey_id)
+    server.data(
+        "mutation($id: ID!, $input: UpdateJourneyInput!) { updateJourney(id: $id, input: $input) "
+        "{ hasUnappliedChanges } }",
+        {"id": journey_id, "input": {"nodes": [nodes[1]]}},
+    )
+    log_in(page, server)
+    row(page, journey_id).get_by_role("button", name="Winback").click()
+    panel = page.locator(".panel")
+    panel.get_by_role("button", name="Reactivate").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(
+        "Node “wait” is removed: the 2 customers at it leave the journey."
+    )
+    dialog.locator('[data-confirm="REACTIVATE"]').click()
+    expect(panel.locator(".badge")).to_have_text("ACTIVE", timeout=LIVE)
+    assert problems(page) == []
+
+
 @pytest.mark.parametrize("server_settings", [{"token_recheck_seconds": 0.5}])
 def test_a_token_revoked_while_the_page_is_open_signs_it_out(
     page: Page, server: DashboardServer

@@ -19,8 +19,8 @@ from domain.flow_walk import (
     Matching,
     Message,
     Outcome,
-    applied_afresh,
     apply_node,
+    due_again,
     due_at,
     nodes_removed,
     release,
@@ -161,17 +161,19 @@ def test_a_split_branch_is_chosen_by_cumulative_percents_in_branch_order():
 # -- a new version ------------------------------------------------------------------------
 
 
-def test_a_new_version_says_which_nodes_are_gone_and_which_changed_type():
+def test_a_new_version_says_which_nodes_are_gone_and_whose_due_time_counts_again():
     new = Flow(
         (
             condition("born-in-may", yes="offer", no="ab"),
             wait("offer", "bye"),  # was a SEND
+            wait_for_event("await", "thanks", "remind", timeout_seconds=86400),  # was 5 days
+            wait("thanks", "bye", seconds=3600),  # as it was
             split("ab", ("a", 50, None), ("b", 50, None)),
             exit_("bye"),
             send("new"),
         )
     )
-    assert nodes_removed(FLOW, new) == ["await", "thanks", "remind"]
-    assert applied_afresh(FLOW, new) == ["offer"]
-    assert nodes_removed(FLOW, FLOW) == [] and applied_afresh(FLOW, FLOW) == []
+    assert nodes_removed(FLOW, new) == ["remind"]
+    assert due_again(FLOW, new) == ["offer", "await"]
+    assert nodes_removed(FLOW, FLOW) == [] and due_again(FLOW, FLOW) == []
     assert new.node("offer").type is NodeType.WAIT

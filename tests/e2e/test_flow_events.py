@@ -101,3 +101,45 @@ def test_events_release_and_convert_and_nodes_count_them(server: LiveServer) -> 
         {"key": "timeout", "customers": 0},
     ]
     assert moved["stats"] == {"entered": 3, "converted": 1, "completed": 1, "inFlight": 1}
+
+
+PENDING = """
+query($id: ID!) {
+  journey(id: $id) { hasUnappliedChanges pendingChanges { nodesRemoved { key customers } } }
+}
+"""
+UPDATE = """
+mutation($id: ID!, $input: UpdateJourneyInput!) {
+  updateJourney(id: $id, input: $input) { revision }
+}
+"""
+
+
+def test_pending_changes_say_who_a_reactivate_takes_out(server: LiveServer) -> None:
+    journey_id = server.data(
+        CREATE,
+        {"input": {"name": "Winback", "kind": "EVENT_TRIGGERED", "triggerEvent": "signup",
+                   "nodes": FLOW}},
+    )["createJourney"]["id"]  # fmt: skip
+    server.data(ACTIVATE, {"id": journey_id})
+    assert server.data(PENDING, {"id": journey_id})["journey"]["pendingChanges"] is None
+    for customer in ("ann", "bob"):
+        server.data(TRACK, {"name": "signup", "customer": customer, "properties": None})
+    eventually(
+        lambda: server.data(NODES, {"id": journey_id})["journey"]["nodes"][1]["at"],
+        lambda at: at == 2,
+    )
+    server.data("mutation($id: ID!) { pauseJourney(id: $id) { status } }", {"id": journey_id})
+    # The new version drops the wait and the reminder: the offer, then the thank-you.
+    edited = [{**FLOW[0], "next": "thanks"}, FLOW[2]]
+    server.data(UPDATE, {"id": journey_id, "input": {"nodes": edited}})
+    pending = server.data(PENDING, {"id": journey_id})["journey"]
+    assert pending == {
+        "hasUnappliedChanges": True,
+        "pendingChanges": {
+            "nodesRemoved": [{"key": "wait", "customers": 2}, {"key": "remind", "customers": 0}]
+        },
+    }
+    server.data("mutation($id: ID!) { reactivateJourney(id: $id) { status } }", {"id": journey_id})
+    stats = server.data(NODES, {"id": journey_id})["journey"]["stats"]
+    assert (stats["entered"], stats["inFlight"], stats["completed"]) == (2, 0, 0)

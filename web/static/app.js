@@ -70,6 +70,7 @@ const FACTS = `query Facts($id: ID!) {
     id name status revision hasUnappliedChanges startAt endAt
     liveVersion { number } latestVersion { number startAt endAt }
     stats { inFlight held queuedDeliveries handedOver }
+    pendingChanges { nodesRemoved { key customers } }
   }
 }`;
 
@@ -583,7 +584,7 @@ function consequences(action, facts) {
   const insideCount = stats.inFlight + stats.held;
   const inside = plural(insideCount, "customer");
   const pending = facts.hasUnappliedChanges
-    ? `Its pending edits (version ${facts.latestVersion.number}) apply now, as it reactivates${insideCount ? `: the ${inside} inside move onto them at the same step` : ""}.`
+    ? `Its pending edits (version ${facts.latestVersion.number}) apply now, as it reactivates${insideCount ? `: the ${inside} inside move onto them at the same node` : ""}.`
     : `It has no pending edits: it runs again with version ${facts.liveVersion?.number ?? facts.latestVersion.number}.`;
   const startsLater = facts.latestVersion.startAt && Date.parse(facts.latestVersion.startAt) > Date.now();
   switch (action) {
@@ -598,7 +599,8 @@ function consequences(action, facts) {
         `${queued} will be cancelled and never go out.`, cannotRecall,
         "To send the same journey again later, create a copy instead (or as well)."];
     case "REACTIVATE":
-      return [pending];
+      return [pending, ...(facts.pendingChanges?.nodesRemoved ?? []).map(({ key, customers }) =>
+        `Node “${key}” is removed: ${customers ? `the ${plural(customers, "customer")} at it leave the journey` : "nobody is at it"}.`)];
     case "ACTIVATE":
       return [startsLater
         ? `Version ${facts.latestVersion.number} goes live; it waits as SCHEDULED until its start, ${fmtDate(facts.latestVersion.startAt)}.`
