@@ -113,11 +113,17 @@ def counter(setup: Setup, journey_id: str, name: str) -> int:
     )
 
 
+async def resume(url: str, setup: Setup, journey_id: str) -> None:
+    # A connection of its own: the last one may have idled past the server's keep-alive.
+    async with open_client("raw", url, setup.headers, timeout=600) as client:
+        await graphql(client, RESUME, {"id": journey_id})
+
+
 async def walk(
-    client: Any, setup: Setup, processes: Processes, journey_id: str, customers: int, timeout: float
+    url: str, setup: Setup, processes: Processes, journey_id: str, customers: int, timeout: float
 ) -> float:
     """RESUME the journey and wait until every customer completed; the seconds it took."""
-    await graphql(client, RESUME, {"id": journey_id})
+    await resume(url, setup, journey_id)
     started = time.perf_counter()
     while counter(setup, journey_id, "completed") < customers:
         processes.check_alive()
@@ -219,19 +225,19 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
         processes.start(f"worker-{k}", [str(JOURNEYS_CLI), "worker"], setup.env, worker_log)
     await processors_running(processes, logs)
 
+    line_seconds = await walk(api.url, setup, processes, line, n, args.timeout)
+    flow_seconds = await walk(api.url, setup, processes, branching, n, args.timeout)
+    applications = node_applications(setup, branching)
+    # Everyone of the third journey waits at its WAIT_FOR_EVENT before any event.
+    await resume(api.url, setup, held)
+    deadline = time.perf_counter() + args.timeout
+    at = "SELECT at FROM node_counters WHERE journey_id = %s AND node_key = 'w' AND branch = ''"
+    while (sql_value(setup, at, held) or 0) < waiting:
+        processes.check_alive()
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the waiting journey's customers did not all reach the wait")
+        await asyncio.sleep(0.05)
     async with open_client("raw", api.url, setup.headers, timeout=600) as client:
-        line_seconds = await walk(client, setup, processes, line, n, args.timeout)
-        flow_seconds = await walk(client, setup, processes, branching, n, args.timeout)
-        applications = node_applications(setup, branching)
-        # Everyone of the third journey waits at its WAIT_FOR_EVENT before any event.
-        await graphql(client, RESUME, {"id": held})
-        deadline = time.perf_counter() + args.timeout
-        at = "SELECT at FROM node_counters WHERE journey_id = %s AND node_key = 'w' AND branch = ''"
-        while (sql_value(setup, at, held) or 0) < waiting:
-            processes.check_alive()
-            if time.perf_counter() > deadline:
-                raise RuntimeError("the waiting journey's customers did not all reach the wait")
-            await asyncio.sleep(0.05)
         released = await events_for(client, "buy", range(0, MOVED))
         converted = await events_for(client, "quit", range(MOVED, 2 * MOVED))
     release = release_latencies(setup, held, released)

@@ -271,6 +271,7 @@ _FLOWS = Statement(
 # just entered, at no node yet): a customer is moved by one outcome of a node at
 # most, even if a profile changed between the outcomes' statements (read committed).
 _NOT_AT_A_NODE = ""
+_FALSE = {"postgresql": "FALSE", "sqlite": "0"}
 # One parameter for the two times a moved customer gets (reached, updated): bound once,
 # converted once.
 _MOVED_AT = bindparam("now", type_=ENROLLMENTS.c.reached_at.type)
@@ -285,11 +286,14 @@ _MOVE_VALUES = {
 
 
 def _moving(*who: ColumnElement[Any] | TextClause) -> Update:
+    # The state is bound, not written: the rows are found by id (the primary key), and a
+    # partial index on state = 'INSIDE' must not look cheaper to a planner whose
+    # statistics a bulk enrolment has just outdated (it scanned every customer inside).
     return (
         update(ENROLLMENTS)
         .where(
             one_of(ENROLLMENTS.c.id, "ids"),
-            ENROLLMENTS.c.state == written(EnrollmentState.INSIDE),
+            ENROLLMENTS.c.state == bindparam("inside", EnrollmentState.INSIDE.value),
             func.coalesce(ENROLLMENTS.c.node_key, _NOT_AT_A_NODE)
             == bindparam("at", type_=ENROLLMENTS.c.node_key.type),
             *who,
@@ -382,11 +386,15 @@ def move(
         )
     elif isinstance(who, Matching):
         sql = compile_condition(who.condition, connection.dialect.name, now, PROFILES)
+        # A scalar subquery, not EXISTS: the database asks it of each enrollment of the
+        # batch (found by id), and never turns it into a join driven from the profiles,
+        # which it chose while a bulk import had left their statistics stale (35 s for
+        # 500 rows: bench/flow.py).
         profile_meets = bound(
             sql,
-            f"{'' if who.meets else 'NOT '}EXISTS (SELECT 1 FROM customers "
+            f"{'' if who.meets else 'NOT '}COALESCE((SELECT {sql.text} FROM customers "
             "WHERE customers.workspace_id = :profile_workspace "
-            f"AND customers.id = enrollments.customer_id AND {sql.text})",
+            f"AND customers.id = enrollments.customer_id), {_FALSE[connection.dialect.name]})",
         ).bindparams(profile_workspace=workspace_id)
         rows = list(connection.execute(_moving(profile_meets), values))
     elif isinstance(who, EventCame):
@@ -459,11 +467,12 @@ def event_came(
     (properties meeting its `where`) after reaching the node and by the time it is due
     there (the timeout): `who.came`, or not. On the index ix_customer_events_customer."""
     where = compile_where(who.where, connection.dialect.name, now, "waited.properties")
+    # A scalar subquery, for the reason a CONDITION's is one (`move`).
     return bound(
         where,
-        f"{'' if who.came else 'NOT '}EXISTS (SELECT 1 FROM customer_events waited "
+        f"(SELECT count(*) FROM (SELECT 1 FROM customer_events waited "
         "WHERE waited.workspace_id = :waited_workspace "
         "AND waited.customer_id = enrollments.customer_id AND waited.name = :waited_event "
         "AND waited.at > enrollments.reached_at AND waited.at <= enrollments.due_at "
-        f"AND {where.text})",
+        f"AND {where.text} LIMIT 1) AS came) {'=' if who.came else '<>'} 1",
     ).bindparams(waited_workspace=workspace_id, waited_event=who.event)
