@@ -39,6 +39,7 @@ TABLES = (
     "deliveries",
     "enrollments",
     "journey_stats",
+    "node_counters",
     "status_events",
     "journey_labels",
     "journey_versions",
