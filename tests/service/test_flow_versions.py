@@ -158,6 +158,30 @@ async def test_a_node_of_another_type_is_applied_afresh(
     await counts_equal_rows(services, journey)
 
 
+async def test_a_send_that_became_a_wait_waits_from_when_it_was_reached(
+    services: Services, callers: Callers, clock: ManualClock
+):
+    journey = await running(
+        services, callers, wait("w", 60, "hello"), send("hello", "bye"), send("bye")
+    )
+    await enter(services, callers, "ann")
+    clock.advance(seconds=60)
+    await services.processing.advance()  # one batch: her wait is over, she is at "hello"
+    assert (await rows(services, journey))["ann"] == ("hello", "INSIDE", None)
+    # Held there (not yet sent), her SEND becomes a one-hour WAIT.
+    journey = await reactivate_with(
+        services, callers, journey, wait("w", 60, "hello"), wait("hello", HOUR, "bye"),
+        send("bye"),
+    )  # fmt: skip
+    await services.processing.run_all()
+    assert await messages(services, journey) == Counter()
+    assert (await rows(services, journey))["ann"] == ("hello", "INSIDE", None)
+    clock.advance(seconds=HOUR)  # an hour after she reached it
+    await services.processing.run_all()
+    assert await messages(services, journey) == Counter({("ann", "bye"): 1})
+    await counts_equal_rows(services, journey)
+
+
 async def test_a_wait_lengthened_during_a_hold_counts_from_when_it_was_reached(
     services: Services, callers: Callers, clock: ManualClock
 ):
