@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,6 +243,17 @@ def node() -> str:
         if result.returncode != 0:
             unavailable(f"npm ci failed in {JS_DIR}:\n{result.stdout}\n{result.stderr}")
     return node
+
+
+def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 30) -> Any:
+    """What `read` answers once `done` says so, or after `seconds` (for the test's own
+    assertion to show): for what the server's loops do in their own time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
 
 
 def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:

@@ -4,13 +4,11 @@ counts customers node by node and branch by branch as they move."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -42,15 +40,6 @@ FLOW = [
     {"key": "thanks", "type": "SEND", "channel": "log", "template": "thank-you"},
     {"key": "remind", "type": "SEND", "channel": "log", "template": "reminder"},
 ]  # fmt: skip
-
-
-def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def test_events_release_and_convert_and_nodes_count_them(server: LiveServer) -> None:

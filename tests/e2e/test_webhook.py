@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, select
 from store.database import sync_url
 from store.tables import DELIVERIES
 from tests.conftest import T0
-from tests.e2e.conftest import LiveServer, live_server
+from tests.e2e.conftest import LiveServer, eventually, live_server
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.e2e
@@ -59,15 +59,6 @@ def receiver() -> Iterator[Receiver]:
 def server(database_url: str) -> Iterator[LiveServer]:
     with live_server(database_url, channel_failure_limit=2, webhook_retry_seconds=30.0) as live:
         yield live
-
-
-def eventually(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def stored_ids(server: LiveServer) -> dict[str, tuple[int, str]]:

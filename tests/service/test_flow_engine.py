@@ -9,31 +9,16 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from domain.actions import Action
 from domain.conditions import AttributeCondition, ConditionOp
-from domain.content import Content, JourneyKind
 from domain.flow import Node, NodeType, SplitBranch
 from domain.flow_walk import split_bucket
 from domain.journey import Journey
 from service.customers import ProfileChange
 from service.services import Services
 from tests.conftest import Callers
+from tests.service.flows import running, send
 
 pytestmark = pytest.mark.anyio
-
-
-def send(key: str, template: str, next: str | None = None) -> Node:
-    return Node(key, NodeType.SEND, next=next, channel="log", template=template)
-
-
-async def running(services: Services, callers: Callers, *nodes: Node) -> Journey:
-    journey = await services.commands.create(
-        callers.editor,
-        name="Flow",
-        kind=JourneyKind.EVENT_TRIGGERED,
-        content=Content(nodes=nodes, trigger_event="signup"),
-    )
-    return await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
 
 
 async def messages(services: Services, journey: Journey) -> Counter[tuple[str, str]]:

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from domain.actions import Action
 from domain.conditions import AttributeCondition, ConditionOp
-from domain.content import Content, JourneyKind
 from domain.entry import Refusal
 from domain.flow import Node, NodeType, Reentry
 from domain.journey import Journey
@@ -21,14 +20,11 @@ from service.clock import ManualClock
 from service.entry import TrackedEvent
 from service.services import Services
 from tests.conftest import Callers
+from tests.service.flows import running, send
 
 pytestmark = pytest.mark.anyio
 
 DAY = 24 * 3600
-
-
-def send(key: str, template: str, next: str | None = None) -> Node:
-    return Node(key, NodeType.SEND, next=next, channel="log", template=template)
 
 
 # The birthday journey: the offer, then five days for a purchase of at least 10: the
@@ -47,16 +43,6 @@ BIRTHDAY = (
     send("thanks", "thank-you"),
     send("reminder", "reminder"),
 )
-
-
-async def running(services: Services, callers: Callers, *nodes: Node, **content: object) -> Journey:
-    journey = await services.commands.create(
-        callers.editor,
-        name="Flow",
-        kind=JourneyKind.EVENT_TRIGGERED,
-        content=Content(nodes=nodes, trigger_event="signup", **content),  # type: ignore[arg-type]
-    )
-    return await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
 
 
 async def track(services: Services, callers: Callers, *events: TrackedEvent):

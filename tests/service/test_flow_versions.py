@@ -10,35 +10,21 @@ import pytest
 import sqlalchemy as sa
 
 from domain.actions import Action
-from domain.content import Content, JourneyKind
 from domain.flow import Node, NodeType
 from domain.journey import Journey
 from service.clock import ManualClock
 from service.entry import TrackedEvent
 from service.services import Services
 from tests.conftest import Callers
+from tests.service.flows import running, send
 
 pytestmark = pytest.mark.anyio
 
 HOUR = 3600
 
 
-def send(key: str, next: str | None = None) -> Node:
-    return Node(key, NodeType.SEND, next=next, channel="log", template=key)
-
-
 def wait(key: str, seconds: int, next: str | None = None) -> Node:
     return Node(key, NodeType.WAIT, next=next, seconds=seconds)
-
-
-async def running(services: Services, callers: Callers, *nodes: Node) -> Journey:
-    journey = await services.commands.create(
-        callers.editor,
-        name="Versions",
-        kind=JourneyKind.EVENT_TRIGGERED,
-        content=Content(nodes=nodes, trigger_event="signup"),
-    )
-    return await services.commands.take(callers.editor, journey.id, Action.ACTIVATE)
 
 
 async def enter(services: Services, callers: Callers, *customers: str) -> None:
@@ -89,11 +75,11 @@ async def reactivate_with(
 
 async def test_at_a_removed_node_the_walk_ends_node_removed(services: Services, callers: Callers):
     journey = await running(
-        services, callers, send("offer", "wait"), wait("wait", HOUR, "thanks"), send("thanks")
+        services, callers, send("offer", next="wait"), wait("wait", HOUR, "thanks"), send("thanks")
     )
     await enter(services, callers, "ann", "bob")
     journey = await reactivate_with(
-        services, callers, journey, send("offer", "thanks"), send("thanks")
+        services, callers, journey, send("offer", next="thanks"), send("thanks")
     )
     assert await rows(services, journey) == {
         "ann": ("wait", "EXITED", "NODE_REMOVED"),
@@ -151,7 +137,9 @@ async def test_a_node_of_another_type_is_applied_afresh(
     await enter(services, callers, "ann")
     clock.advance(seconds=HOUR // 2)
     # Her WAIT becomes a SEND: a SEND is due once reached, so she gets it at once.
-    journey = await reactivate_with(services, callers, journey, send("hello", "bye"), send("bye"))
+    journey = await reactivate_with(
+        services, callers, journey, send("hello", next="bye"), send("bye")
+    )
     await services.processing.run_all()
     assert await messages(services, journey) == Counter({("ann", "hello"): 1, ("ann", "bye"): 1})
     assert (await rows(services, journey))["ann"] == ("bye", "COMPLETED", None)
@@ -162,7 +150,7 @@ async def test_a_send_that_became_a_wait_waits_from_when_it_was_reached(
     services: Services, callers: Callers, clock: ManualClock
 ):
     journey = await running(
-        services, callers, wait("w", 60, "hello"), send("hello", "bye"), send("bye")
+        services, callers, wait("w", 60, "hello"), send("hello", next="bye"), send("bye")
     )
     await enter(services, callers, "ann")
     clock.advance(seconds=60)
@@ -202,7 +190,7 @@ async def test_a_wait_lengthened_during_a_hold_counts_from_when_it_was_reached(
 
 async def test_resume_keeps_the_version(services: Services, callers: Callers):
     journey = await running(
-        services, callers, send("offer", "wait"), wait("wait", HOUR, "thanks"), send("thanks")
+        services, callers, send("offer", next="wait"), wait("wait", HOUR, "thanks"), send("thanks")
     )
     await enter(services, callers, "ann")
     await services.commands.take(callers.editor, journey.id, Action.PAUSE)
