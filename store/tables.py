@@ -266,13 +266,6 @@ class EnrollmentRow(SQLModel, table=True):
             sqlite_where=text("state = 'INSIDE'"),
             postgresql_where=text("state = 'INSIDE'"),
         ),
-        # The processor's question: which enrollments are due now?
-        Index(
-            "ix_enrollments_due",
-            "due_at",
-            sqlite_where=text("state = 'INSIDE'"),
-            postgresql_where=text("state = 'INSIDE'"),
-        ),
         # Where a journey's customers are (Journey.steps) and settling an ABORT.
         Index("ix_enrollments_journey_step", "journey_id", "state", "step_index"),
         # A journey's due customers in the order they fell due: each batch takes a
