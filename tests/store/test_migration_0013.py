@@ -74,6 +74,7 @@ def test_0013_counts_customers_node_by_node(empty_database_url: str) -> None:
             (1, None, "AFTER_EXIT"),
             (2, ["purchase"], "AFTER_EXIT"),
         ]
+        command.upgrade(config, "head")
         command.check(config)
         command.downgrade(config, "0012")
         command.upgrade(config, "head")
