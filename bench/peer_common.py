@@ -288,9 +288,7 @@ def _views(rows: list[tuple[Any, ...]]) -> list[JourneyView]:
     return views
 
 
-def journey_work(
-    dialect: Dialect, caller: Caller, journey_id: str
-) -> Work[JourneyView | None]:
+def journey_work(dialect: Dialect, caller: Caller, journey_id: str) -> Work[JourneyView | None]:
     rows, _ = yield Sql(
         _journey_with_latest(dialect) + "WHERE j.id = %s AND j.workspace_id = %s",
         (journey_id, caller.workspace_id),

@@ -51,9 +51,7 @@ def _postgres_copy(url: str, body: bytes) -> float:
         )
         connection.commit()
         started = time.perf_counter()
-        with connection.cursor().copy(
-            "COPY bench_list FROM STDIN (FORMAT csv, HEADER)"
-        ) as copy:
+        with connection.cursor().copy("COPY bench_list FROM STDIN (FORMAT csv, HEADER)") as copy:
             for start in range(0, len(body), CHUNK):
                 copy.write(body[start : start + CHUNK])
         connection.commit()

@@ -27,6 +27,7 @@ from domain.text import plain_text
 # (how each is handed over and sent: service/channel_table.py).
 LOG = "log"  # this process's own log (logger journeys.channel.log)
 WEBHOOK = "webhook"  # a signed HTTP POST to the workspace's endpoint
+EMAIL = "email"  # an email through the workspace's SMTP server, to the profile's `email`
 # The channels a SEND may name.
 CHANNELS = (LOG, WEBHOOK)
 MAX_URL_LENGTH = 2000
@@ -145,7 +146,7 @@ def ends_failure_run(previous: Status, status: Status) -> bool:
     return Status.ERROR in (previous, status)
 
 
-def failing_reason(url: str | None, limit: int, last_error: str) -> str:
-    """The reason the system gives when it takes FAIL for a failing channel."""
-    where = f"webhook {shown_url(url)}" if url else "webhook"
+def failing_reason(where: str, limit: int, last_error: str) -> str:
+    """The reason the system gives when it takes FAIL for a failing channel: `where` is
+    the channel and its destination, as `webhook https://hooks.example.com/in`."""
     return plain_text(f"{where} failed {limit} times in a row: {last_error}", MAX_ERROR_LENGTH)

@@ -266,5 +266,3 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
     if kind is JourneyKind.SEGMENT_SCHEDULED and content.trigger_where:
         problems.append("only an event-triggered journey has a triggerWhere")
     return problems
-
-

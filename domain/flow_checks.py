@@ -22,6 +22,7 @@ from domain.customers import MAX_EVENT_NAME_LENGTH
 from domain.errors import ValidationFailed
 from domain.flow import Flow, Node, NodeType, SplitBranch, quoted
 from domain.steps import MAX_WAIT_SECONDS
+from domain.templates import template_problem
 from domain.text import MAX_TEXT_LENGTH, has_unreadable_characters, text_problem
 
 MAX_NODES = 100
@@ -178,6 +179,10 @@ def _send_problems(node: Node) -> list[str]:
         problems += _text_problems("subject", node.subject, MAX_SUBJECT_LENGTH)
     if node.body is not None:
         problems += _body_problems(node.body)
+    for field, source in (("subject", node.subject), ("body", node.body)):
+        problem = template_problem(field, source) if source else None
+        if problem:
+            problems.append(problem)
     return problems
 
 

@@ -91,9 +91,9 @@ def keeps_customers(status: Status) -> bool:
 def resumes_processing(previous: Status, status: Status) -> bool:
     """Customers held while the journey was in `previous` walk on in `status`: what
     happened meanwhile (an event a WAIT_FOR_EVENT waited for) is decided then."""
-    return traits(previous).customers_inside is CustomersInside.HELD and traits(
-        status
-    ).processes_steps
+    return (
+        traits(previous).customers_inside is CustomersInside.HELD and traits(status).processes_steps
+    )
 
 
 def holds_customers(status: Status) -> bool:

@@ -46,7 +46,5 @@ def plain_text(text: str, max_length: int) -> str:
     """`text` made readable, for text the system writes from what others sent (an
     endpoint's error): each unreadable character a space, cut to `max_length`."""
     if not _PRINTABLE_ASCII.fullmatch(text):
-        text = "".join(
-            " " if unicodedata.category(char) in _UNREADABLE else char for char in text
-        )
+        text = "".join(" " if unicodedata.category(char) in _UNREADABLE else char for char in text)
     return text[:max_length]

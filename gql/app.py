@@ -248,7 +248,7 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
                 RequestLimits,
                 max_body_bytes=services.settings.max_body_bytes,
                 body_timeout_seconds=services.settings.body_timeout_seconds,
-            )
+            ),
         ],
         lifespan=lifespan,
     )

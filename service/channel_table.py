@@ -28,8 +28,9 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from domain.channels import LOG, WEBHOOK
+from service.attempts import Attempt, Outcome
 from service.log_channel import LogLines
-from service.webhook import Attempt, Outcome, WebhookSender
+from service.webhook import WebhookSender
 from service.webhook_channel import WebhookChannel
 
 
@@ -64,6 +65,10 @@ class Sender(Protocol):
 
     def time_to_send(self, attempts: int) -> timedelta:
         """At most how long sending a batch of so many attempts takes."""
+
+    def describe(self, destination: Any) -> str:
+        """The channel and where it sends, as a journey's error reason names them
+        (`webhook https://hooks.example.com/in`); `destination` may be None."""
 
     async def send_all(self, attempts: Sequence[Attempt]) -> list[Outcome]:
         """Every attempt's outcome, in the order the attempts ended."""
@@ -138,6 +143,11 @@ class ChannelTable:
                 for channel, ids in by_channel.items()
             }
         )
+
+    def describe(self, channel: str, destination: Any) -> str:
+        """The channel and its destination, as a journey's error reason names them."""
+        sender = self._after_commit.get(channel)
+        return sender.describe(destination) if sender is not None else channel
 
     def time_to_send(self, attempts: Mapping[str, int]) -> timedelta:
         """At most how long `send_all` takes for a batch of so many attempts by channel:

@@ -269,9 +269,7 @@ class CustomerProfiles:
             statuses = customer_store.journey_statuses(
                 connection, [row.journey_id for row in deliveries + enrollments]
             )
-            counters, nodes, exited, cancelled = _erased_counters(
-                deliveries, enrollments, statuses
-            )
+            counters, nodes, exited, cancelled = _erased_counters(deliveries, enrollments, statuses)
             counter_store.add_to_counters(connection, counters)
             nodes.save(connection)
             in_lists = customer_store.delete_list_rows(connection, workspace_id, customer_id)

@@ -152,8 +152,6 @@ def goals_after_entry(
     counters: dict[str, Counter[str]] = defaultdict(Counter)
     for row in event_moves.convert(connection, list(askers), now):
         counters[row.journey_id].update(converted=1, inside=-1)
-        converted.setdefault(askers[(row.journey_id, row.customer_id)], []).append(
-            row.journey_id
-        )
+        converted.setdefault(askers[(row.journey_id, row.customer_id)], []).append(row.journey_id)
     add_to_counters(connection, counters)
     return converted

@@ -53,11 +53,12 @@ from domain.channels import Streak, failing_reason, retry_delay
 from domain.flow_walk import Everyone
 from domain.statuses import Status, exits_customers
 from domain.walking import DeliveryState, apply_at, line_position, send_not_before
+from service.attempts import Attempt, Outcome
 from service.channel_table import Destinations, channel_table
 from service.clock import Clock
 from service.metrics import Metrics
 from service.settings import Settings
-from service.webhook import Attempt, Outcome, WebhookSender
+from service.webhook import WebhookSender
 from store import counters as counter_store
 from store import deliveries as delivery_store
 from store import enrollments as enrollment_store
@@ -395,7 +396,7 @@ class Processing:
             ):
                 # A later attempt took it over (this one outlived its lease).
                 continue
-            if self._channels.counts_failure_runs(attempt.channel):
+            if self._channels.counts_failure_runs(attempt.channel) and outcome.counts_in_run:
                 runs[attempt.journey_id].append(outcome)
             if outcome.succeeded:
                 delivered.append(attempt.delivery_id)
@@ -428,7 +429,8 @@ class Processing:
             )
             if streak.failures_after and run >= self._policy.failure_limit:
                 last = ended[-1].attempt
-                reason = failing_reason(last.url, run, ended[-1].error or "failed")
+                where = self._channels.describe(last.channel, last.destination)
+                reason = failing_reason(where, run, ended[-1].error or "failed")
                 failing.append(_Failing(last.workspace_id, journey_id, reason))
         return _Recorded(tally, failing)
 
@@ -464,7 +466,6 @@ def _attempt_at(
 ) -> Attempt:
     """The `number`-th attempt at a delivery (its `id`, `public_id`, `customer_id`), to
     wherever its workspace's messages on the channel go."""
-    where = destinations.of(channel, workspace_id)
     return Attempt(
         delivery_id=delivery.id,
         public_id=delivery.public_id,
@@ -474,6 +475,5 @@ def _attempt_at(
         channel=channel,
         template=template,
         number=number,
-        url=where.url if where else None,
-        secret=where.secret if where else None,
+        destination=destinations.of(channel, workspace_id),
     )

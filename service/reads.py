@@ -215,9 +215,7 @@ class JourneyReads:
             for journey_id, row in rows.items()
         }
 
-    async def node_counts(
-        self, journey_ids: Sequence[str]
-    ) -> dict[str, dict[str, NodeCount]]:
+    async def node_counts(self, journey_ids: Sequence[str]) -> dict[str, dict[str, NodeCount]]:
         """Each journey's customers node by node (ids already shown to the caller)."""
         return await self._database.read(
             lambda connection: node_counters.node_counts(connection, journey_ids)

@@ -210,8 +210,7 @@ class Settings(BaseSettings):
     ws_max_bytes: int = Field(
         1024 * 1024,
         ge=1024,
-        description="the largest WebSocket message a client may send (closed with 1009 "
-        "beyond)",
+        description="the largest WebSocket message a client may send (closed with 1009 beyond)",
     )
     header_timeout_seconds: float = Field(
         10.0,
@@ -400,4 +399,3 @@ def _what_to_set(error: ValidationError) -> str:
         else:  # a rule across settings: its own sentence
             problems.append(str(problem["msg"]).removeprefix("Value error, "))
     return "; ".join(problems)
-

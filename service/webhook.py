@@ -27,12 +27,11 @@ import hmac
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from uuid import UUID
 
 import httpx
 
 from domain.channels import MAX_ERROR_LENGTH
+from service.attempts import Attempt, Outcome
 from service.clock import Clock
 
 log = logging.getLogger("journeys.channel.webhook")
@@ -56,48 +55,22 @@ def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One attempt at one message: what to send, and where (None: no endpoint)."""
-
-    delivery_id: int  # the row's, never sent: it counts every workspace's messages
-    public_id: UUID  # what the receiver sees (`deliveryId`)
-    journey_id: str
-    workspace_id: str
-    customer_id: str
-    channel: str
-    template: str
-    number: int  # 1 for the first attempt
-    url: str | None = None
-    secret: str | None = None
-
-    @property
-    def shown_id(self) -> str:
-        """The `deliveryId` and X-Journeys-Delivery value."""
-        return self.public_id.hex
-
-    def body(self) -> bytes:
-        return json.dumps(
-            {
-                "deliveryId": self.shown_id,
-                "journeyId": self.journey_id,
-                "customerId": self.customer_id,
-                "template": self.template,
-                "channel": self.channel,
-                "attempt": self.number,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    attempt: Attempt
-    succeeded: bool
-    error: str | None = None
-    # No attempt after this one, whatever the limit (a channel that cannot work).
-    final: bool = False
+def request_body(attempt: Attempt) -> bytes:
+    """The POST's body: compact JSON, its keys in the README's order."""
+    return json.dumps(
+        {
+            "deliveryId": attempt.shown_id,
+            "journeyId": attempt.journey_id,
+            "customerId": attempt.customer_id,
+            "template": attempt.template,
+            "channel": attempt.channel,
+            "attempt": attempt.number,
+            "subject": attempt.message.subject,
+            "body": attempt.message.body,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
 class WebhookSender:
@@ -132,15 +105,16 @@ class WebhookSender:
         return [await done for done in asyncio.as_completed(tasks)]
 
     async def send(self, attempt: Attempt) -> Outcome:
-        if attempt.url is None or attempt.secret is None:
+        endpoint = attempt.destination
+        if endpoint is None:
             return Outcome(attempt, False, NO_ENDPOINT)
-        body = attempt.body()
+        body = request_body(attempt)
         timestamp = str(int(self._clock.now().timestamp()))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature(attempt.secret, timestamp, body),
+            SIGNATURE_HEADER: signature(endpoint.secret, timestamp, body),
             DELIVERY_HEADER: attempt.shown_id,
             ATTEMPT_HEADER: str(attempt.number),
         }
@@ -148,7 +122,7 @@ class WebhookSender:
             async with asyncio.timeout(self._timeout):
                 # The answer's body is never read: its status is the whole outcome.
                 async with self._http().stream(
-                    "POST", attempt.url, content=body, headers=headers
+                    "POST", endpoint.url, content=body, headers=headers
                 ) as response:
                     status = response.status_code
         except TimeoutError:

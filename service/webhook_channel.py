@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from service.webhook import Attempt, Outcome, WebhookSender
+from domain.channels import WEBHOOK, shown_url
+from service.attempts import Attempt, Outcome
+from service.webhook import WebhookSender
 from store import channels as channel_store
 
 
@@ -29,6 +31,9 @@ class WebhookChannel:
         more is spare."""
         rounds = -(-attempts // self._sender.concurrency) + 1
         return timedelta(seconds=rounds * self._sender.timeout_seconds)
+
+    def describe(self, destination: Any) -> str:
+        return f"{WEBHOOK} {shown_url(destination.url)}" if destination is not None else WEBHOOK
 
     async def send_all(self, attempts: Sequence[Attempt]) -> list[Outcome]:
         return await self._sender.send_all(attempts)

@@ -58,4 +58,3 @@ def matching_ids(
         f"AND {sql.text} ORDER BY customers.id",
     )
     return list(connection.execute(statement, {"workspace": workspace_id}).scalars())
-

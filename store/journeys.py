@@ -79,9 +79,7 @@ _VERSION = Statement(
 _INSERT_JOURNEYS = Statement(insert(JOURNEYS))
 _INSERT_VERSIONS = Statement(insert(VERSIONS))
 _INSERT_LABELS = Statement(insert(LABELS))
-_DELETE_LABELS = Statement(
-    delete(LABELS).where(one_of(LABELS.c.journey_id, "ids"))
-)
+_DELETE_LABELS = Statement(delete(LABELS).where(one_of(LABELS.c.journey_id, "ids")))
 _INSERT_STATS = Statement(insert(STATS))
 _DELETE_ONE = [
     Statement(delete(table).where(table.c[column] == bindparam("journey_id")))
@@ -99,11 +97,7 @@ def _update_of(columns: tuple[str, ...], many: bool) -> Statement:
     """UPDATE of these columns, and of `revision` by a step, for one journey
     (`journey_id`) or for many (`ids`). No value is named like a column: for an
     UPDATE run through SQLAlchemy, such a value would be SET too."""
-    which = (
-        one_of(JOURNEYS.c.id, "ids")
-        if many
-        else JOURNEYS.c.id == bindparam("journey_id")
-    )
+    which = one_of(JOURNEYS.c.id, "ids") if many else JOURNEYS.c.id == bindparam("journey_id")
     new_values: dict[str, Any] = {
         name: bindparam(f"new_{name}", type_=JOURNEYS.c[name].type) for name in columns
     }

@@ -142,9 +142,7 @@ def version_from_row(row: AnyRow) -> Version:
         start_at=row.version_start_at,
         end_at=row.version_end_at,
         trigger_event=row.version_trigger_event,
-        audience=AudienceList(row.audience_list, row.audience_size)
-        if row.audience_list
-        else None,
+        audience=AudienceList(row.audience_list, row.audience_size) if row.audience_list else None,
         send_delay_seconds=row.version_send_delay_seconds,
         audience_condition=condition_from_json(row.audience_condition)
         if row.audience_condition

@@ -27,9 +27,7 @@ from store.tables import EVENTS, JOURNEYS, LABELS, VERSIONS, WORKSPACES
 
 _IN_WORKSPACE = JOURNEYS.c.workspace_id == bindparam("workspace_id")
 _BY_ID = Statement(journeys_where(JOURNEYS.c.id == bindparam("journey_id"), _IN_WORKSPACE))
-_BY_IDS = Statement(
-    journeys_where(one_of(JOURNEYS.c.id, "journey_ids"), _IN_WORKSPACE)
-)
+_BY_IDS = Statement(journeys_where(one_of(JOURNEYS.c.id, "journey_ids"), _IN_WORKSPACE))
 
 
 def journeys_by_id(

@@ -64,9 +64,7 @@ def delete_batch(
     if found is None:
         return None
     highest = int(found)
-    deleted = connection.execute(
-        delete(EVENTS).where(in_workspace, EVENTS.c.sequence <= highest)
-    )
+    deleted = connection.execute(delete(EVENTS).where(in_workspace, EVENTS.c.sequence <= highest))
     connection.execute(
         update(WORKSPACES)
         .where(WORKSPACES.c.id == workspace_id, WORKSPACES.c.pruned_through < highest)

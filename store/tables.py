@@ -90,9 +90,7 @@ class JourneyVersionRow(SQLModel, table=True):
     end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     trigger_event: str | None = Field(default=None, max_length=200)
     # A segment journey's list (audience_lists.id), and how many customers it holds.
-    audience_list: str | None = Field(
-        default=None, foreign_key="audience_lists.id", max_length=36
-    )
+    audience_list: str | None = Field(default=None, foreign_key="audience_lists.id", max_length=36)
     audience_size: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     send_delay_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # A segment journey's audience by condition (domain.conditions, as JSON), instead
@@ -299,6 +297,11 @@ class EnrollmentRow(SQLModel, table=True):
     # Why a walk that did not end at a node's own outcome ended (EXITED): NODE_REMOVED
     # when a REACTIVATE took its node away; null for an ABORT.
     exit_reason: str | None = Field(default=None, max_length=16)
+    # The properties of the event that admitted it (a message's `event` variable);
+    # null for a customer a segment's load admitted.
+    event_properties: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONObject, nullable=True)
+    )
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     entered_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -319,6 +322,15 @@ class DeliveryRow(SQLModel, table=True):
             postgresql_where=text("state = 'QUEUED'"),
         ),
         Index("ix_deliveries_journey_state", "journey_id", "state"),
+        # The frequency cap's question: how many messages went to these customers
+        # since a time, whatever their journey (docs/rules.md, "Messages").
+        Index(
+            "ix_deliveries_customer_sent",
+            "customer_id",
+            "handed_over_at",
+            sqlite_where=text("handed_over_at IS NOT NULL"),
+            postgresql_where=text("handed_over_at IS NOT NULL"),
+        ),
         # The dispatcher's other question: which handed-over deliveries are due for
         # another attempt (a retry, or an attempt whose outcome was never recorded)?
         Index(
@@ -350,7 +362,11 @@ class DeliveryRow(SQLModel, table=True):
     # for lost if its outcome has not been recorded by then.
     not_before: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
+    # The last attempt's error; for a SKIPPED message, why it was not sent.
     last_error: str | None = Field(default=None, max_length=500)
+    # When it was first handed to its channel (what a frequency cap counts); null
+    # while QUEUED, and for a message cancelled or skipped before.
+    handed_over_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -371,6 +387,8 @@ class JourneyStatsRow(SQLModel, table=True):
     delivered: int = 0
     failed: int = 0
     cancelled: int = 0
+    # Messages not sent by a rule: no valid address, a frequency cap.
+    skipped: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Customers its goal event took out (CONVERTED).
     converted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Times a customer reached a node, all nodes together: it grows whenever the node
@@ -415,6 +433,40 @@ class WebhookEndpointRow(SQLModel, table=True):
     configured_by: str = Field(max_length=100)
 
 
+class EmailSenderRow(SQLModel, table=True):
+    """A workspace's SMTP server: where the `email` channel sends from (the password
+    kept as given, since logging in needs it; never shown back)."""
+
+    __tablename__ = "email_senders"
+
+    workspace_id: str = Field(foreign_key="workspaces.id", primary_key=True, max_length=64)
+    host: str = Field(max_length=253)
+    port: int
+    security: str = Field(max_length=16)  # NONE, STARTTLS or TLS
+    username: str | None = Field(default=None, max_length=320)
+    password: str | None = Field(default=None, max_length=500)
+    from_address: str = Field(max_length=320)
+    configured_at: datetime = Field(sa_type=UTCDateTime)
+    configured_by: str = Field(max_length=100)
+
+
+class SendingRulesRow(SQLModel, table=True):
+    """A workspace's sending rules (docs/rules.md, "Messages"): quiet hours as local
+    wall-clock times, a frequency cap per customer, and the time zone of customers
+    without a valid `timezone` attribute. A null part is not set."""
+
+    __tablename__ = "sending_rules"
+
+    workspace_id: str = Field(foreign_key="workspaces.id", primary_key=True, max_length=64)
+    quiet_start: str | None = Field(default=None, max_length=5)  # "21:00"
+    quiet_end: str | None = Field(default=None, max_length=5)
+    cap_messages: int | None = None
+    cap_hours: int | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    configured_at: datetime = Field(sa_type=UTCDateTime)
+    configured_by: str = Field(max_length=100)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -433,6 +485,8 @@ DELIVERIES = table_of(DeliveryRow)
 STATS = table_of(JourneyStatsRow)
 NODE_COUNTERS = table_of(NodeCounterRow)
 WEBHOOK_ENDPOINTS = table_of(WebhookEndpointRow)
+EMAIL_SENDERS = table_of(EmailSenderRow)
+SENDING_RULES = table_of(SendingRulesRow)
 AUDIENCE_LISTS = table_of(AudienceListRow)
 AUDIENCE_MEMBERS = table_of(AudienceMemberRow)
 AUDIENCE_LOADS = table_of(AudienceLoadRow)

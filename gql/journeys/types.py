@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MAX_HISTORY = 100
 MAX_AUDIENCE_PAGE = 1_000
 
+
 @strawberry.type(description="A node of the live flow that the pending edits remove.")
 class RemovedNode:
     key: str
@@ -90,8 +91,7 @@ class JourneyVersionType:
         description="The audience by condition, in ConditionInput's JSON form (null: none)."
     )
     audience_condition_text: str | None = strawberry.field(
-        description="The audience condition in words, e.g. birthday is in May and "
-        'country is "VN".'
+        description='The audience condition in words, e.g. birthday is in May and country is "VN".'
     )
     trigger_where: JSON | None = strawberry.field(
         description="The filter on the trigger's properties, as a list of "
@@ -310,9 +310,7 @@ class JourneyType:
     async def nodes(self, info: Info) -> list[JourneyNodeType]:
         content = await self._running_content(info)
         counts = await info.context.node_counts_loader().load(self.journey.id)
-        return [
-            JourneyNodeType.of(node, counts.get(node.key, _NOBODY)) for node in content.nodes
-        ]
+        return [JourneyNodeType.of(node, counts.get(node.key, _NOBODY)) for node in content.nodes]
 
     @strawberry.field(description="Status events of this journey, oldest first.")
     async def history(

@@ -161,9 +161,7 @@ def test_a_worker_killed_mid_load_by_condition_admits_nobody_twice_and_skips_nob
             "name": "Born in May",
             "kind": "SEGMENT_SCHEDULED",
             "steps": [{"type": "SEND", "channel": "log", "template": "birthday-offer"}],
-            "audienceCondition": {
-                "attribute": {"name": "birthday", "op": "MONTH_IS", "value": 5}
-            },
+            "audienceCondition": {"attribute": {"name": "birthday", "op": "MONTH_IS", "value": 5}},
         },
     )["createJourney"]["id"]
     assert api.data(ACTIVATE, id=journey_id)["activateJourney"]["status"] == "ACTIVE"
@@ -217,8 +215,9 @@ def assert_loaded_once(cluster: Cluster, journey_id: str, customers: int) -> Non
     )
     assert (entered, completed) == (customers, customers)
     wait_until(
-        lambda: cluster.sql("SELECT status FROM journeys WHERE id = %s", journey_id)
-        == [("CLOSED",)],
+        lambda: (
+            cluster.sql("SELECT status FROM journeys WHERE id = %s", journey_id) == [("CLOSED",)]
+        ),
         10,
         "AUDIENCE_LOADED",
     )

@@ -17,7 +17,7 @@ from tests.distributed.conftest import Cluster, wait_until
 from tests.distributed.test_faults import CREATE, Api
 
 CHANGED = "subscription { journeyChanged { journeyId revision what journey { name } } }"
-RENAME = "mutation($id: ID!) { renameJourney(id: $id, name: \"Renamed\") { revision } }"
+RENAME = 'mutation($id: ID!) { renameJourney(id: $id, name: "Renamed") { revision } }'
 JOURNEY = {"name": "Plain", "kind": "EVENT_TRIGGERED"}
 
 

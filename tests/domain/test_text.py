@@ -76,7 +76,9 @@ def test_a_transition_with_a_bad_reason_changes_nothing():
 
 
 def test_the_system_writes_a_readable_failing_reason_from_whatever_an_endpoint_said():
-    reason = failing_reason("https://hooks.example.com/x", 5, "HTTP 500:\n\x1b[1m" + "e" * 900)
+    reason = failing_reason(
+        "webhook https://hooks.example.com/x", 5, "HTTP 500:\n\x1b[1m" + "e" * 900
+    )
     assert not has_unreadable_characters(reason) and len(reason) <= 500
     assert checked_reason(reason) == reason.strip()
     assert plain_text("a\x00b", 10) == "a b"

@@ -58,9 +58,7 @@ class Subscribers:
 
 
 @pytest.fixture
-async def subscribers(
-    services: Services, multiplexer: Multiplexer
-) -> AsyncIterator[Subscribers]:
+async def subscribers(services: Services, multiplexer: Multiplexer) -> AsyncIterator[Subscribers]:
     made = Subscribers(services, multiplexer)
     yield made
     for task in made.serving:

@@ -195,9 +195,7 @@ async def test_enrolling_a_list(services: Services, callers: Callers):
 async def test_bad_enrollments_change_nothing(services: Services, callers: Callers):
     journey = await running(services, callers)
     with pytest.raises(ValidationFailed, match="at most 10000"):
-        await services.entry.enroll(
-            callers.editor, journey.id, [f"c{i}" for i in range(10_001)]
-        )
+        await services.entry.enroll(callers.editor, journey.id, [f"c{i}" for i in range(10_001)])
     with pytest.raises(ValidationFailed, match="repeated"):
         await services.entry.enroll(callers.editor, journey.id, ["a", "b", "a"])
     with pytest.raises(Forbidden):

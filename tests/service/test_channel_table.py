@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Connection
 
 from domain.channels import CHANNELS, LOG, WEBHOOK
+from service.attempts import Attempt, Outcome
 from service.channel_table import (
     AttemptedAfterCommit,
     ChannelTable,
@@ -22,7 +23,7 @@ from service.channel_table import (
     channel_table,
 )
 from service.clock import ManualClock
-from service.webhook import Attempt, Outcome, WebhookSender
+from service.webhook import WebhookSender
 from tests.conftest import T0
 
 pytestmark = pytest.mark.anyio
@@ -60,6 +61,9 @@ class FakeSender:
 
     def time_to_send(self, attempts: int) -> timedelta:
         return timedelta(seconds=attempts * self.seconds_per_attempt)
+
+    def describe(self, destination: Any) -> str:
+        return f"fake {destination}"
 
     async def send_all(self, attempts: Sequence[Attempt]) -> list[Outcome]:
         self.sent += attempts

@@ -332,9 +332,7 @@ async def test_the_embedded_runner_and_the_worker_run_retention_and_sweep_import
     task = asyncio.create_task(loop.run())  # prunes at once, then rests an hour
     try:
         deadline = asyncio.get_running_loop().time() + 10
-        while await count(services, CUSTOMER_EVENTS) > 1 or await count(
-            services, CUSTOMER_IMPORTS
-        ):
+        while await count(services, CUSTOMER_EVENTS) > 1 or await count(services, CUSTOMER_IMPORTS):
             assert asyncio.get_running_loop().time() < deadline, "retention did not run"
             await asyncio.sleep(0.01)
     finally:

@@ -106,9 +106,7 @@ async def test_a_condition_loads_the_matching_profiles_in_batches_then_closes(
     assert await services.loading.load_batch() is None
 
 
-async def test_the_loader_is_told_when_a_load_begins(
-    services: Services, callers: Callers
-):
+async def test_the_loader_is_told_when_a_load_begins(services: Services, callers: Callers):
     """An ACTIVATE wakes the loader at once: it would look again only after an hour
     here."""
     await add_profiles(services, "acme", may_and_others(3))

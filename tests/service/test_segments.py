@@ -152,8 +152,7 @@ async def test_an_id_with_a_backslash_is_kept_as_written(services: Services, cal
 async def test_a_csv_upload_reads_its_id_column(services: Services, callers: Callers):
     journey = await segment(services, callers, None)
     text = (
-        'email,id,name\na@x.org,ann,"Ann, the first"\nb@x.org,"bob"\nbroken\n'
-        'c@x.org,cy,"unclosed\n'
+        'email,id,name\na@x.org,ann,"Ann, the first"\nb@x.org,"bob"\nbroken\nc@x.org,cy,"unclosed\n'
     )
     uploaded = await upload(services, callers, journey, text, content_type="text/csv")
     assert uploaded.accepted == 2

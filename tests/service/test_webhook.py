@@ -142,6 +142,8 @@ async def test_a_message_is_posted_signed_and_delivered(
         "template": "offer",
         "channel": "webhook",
         "attempt": 1,
+        "subject": "",  # the SEND has none
+        "body": "",
     }
     assert request.json == body and list(json.loads(request.body)) == list(body)
     assert request.headers["x-journeys-attempt"] == "1"
