@@ -33,6 +33,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +140,17 @@ def node_applications(setup: Setup, journey_id: str) -> int:
     return int(sql_value(setup, query, journey_id))
 
 
-async def import_profiles(url: str, headers: dict[str, str], customers: int) -> None:
+def plans(n: int) -> dict[str, Any]:
     """Half the customers (`c1`, `c3`, ...) on the vip plan, the other half free."""
+    return {"plan": "vip" if n % 2 else "free"}
+
+
+async def import_profiles(
+    url: str, headers: dict[str, str], customers: int, attributes: Callable[[int], Any] = plans
+) -> None:
+    """Profiles `c0`, `c1`, ... with `attributes(n)`, through `POST /customers`."""
     lines = (
-        json.dumps({"id": f"c{n}", "attributes": {"plan": "vip" if n % 2 else "free"}}) + "\n"
-        for n in range(customers)
+        json.dumps({"id": f"c{n}", "attributes": attributes(n)}) + "\n" for n in range(customers)
     )
 
     async def body() -> Any:

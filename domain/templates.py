@@ -94,6 +94,11 @@ class Variables:
         }
 
 
+def has_markup(source: str | None) -> bool:
+    """Whether a template holds any Liquid: one without renders as itself."""
+    return source is not None and ("{{" in source or "{%" in source)
+
+
 def render(subject: str | None, body: str | None, variables: Variables) -> Rendered:
     """The message `variables` make of the templates, or RenderFailed."""
     context = variables.as_context()

@@ -32,6 +32,7 @@ class DeliveryState(StrEnum):
     DELIVERED = "DELIVERED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"  # the journey was aborted before it was handed over
+    SKIPPED = "SKIPPED"  # a sending rule kept it back: no address, a frequency cap
 
 
 @dataclass(frozen=True)

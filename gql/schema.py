@@ -53,6 +53,7 @@ from gql.limits import (
     expanded_selections,
     variables_problem,
 )
+from gql.messages import MessageQueries
 from gql.metrics import RequestMetrics
 from gql.rate_limits import RateLimitMutations
 from gql.scalars import DateTime
@@ -62,7 +63,14 @@ from gql.webhooks import WebhookMutations, WebhookQueries
 
 
 @strawberry.type
-class Query(JourneyQueries, StatusEventQueries, ViewerQueries, WebhookQueries, CustomerQueries):
+class Query(
+    JourneyQueries,
+    StatusEventQueries,
+    ViewerQueries,
+    WebhookQueries,
+    CustomerQueries,
+    MessageQueries,
+):
     pass
 
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from domain.channels import LOG, WEBHOOK
+from domain.templates import Rendered
 from service.attempts import Attempt, Outcome
 from service.log_channel import LogLines
 from service.webhook import WebhookSender
@@ -47,8 +48,15 @@ def channel_table(webhooks: WebhookSender) -> ChannelTable:
 class Writer(Protocol):
     """A channel's messages of one transaction, sent as its last step before the commit."""
 
-    def add(self, template: str, journey_id: str, deliveries: Sequence[Any]) -> None:
-        """Deliveries with `id` and `customer_id`, all of one template and journey."""
+    def add(
+        self,
+        template: str,
+        journey_id: str,
+        deliveries: Sequence[Any],
+        messages: Sequence[Rendered],
+    ) -> None:
+        """Deliveries with `id` and `customer_id`, all of one template and journey, and
+        each one's message as rendered for its customer."""
 
     def write(self) -> None: ...
 
@@ -188,8 +196,15 @@ class TransactionWriters:
     def __init__(self, writers: Mapping[str, Writer]) -> None:
         self._writers = writers
 
-    def add(self, channel: str, template: str, journey_id: str, deliveries: Sequence[Any]) -> None:
-        self._writers[channel].add(template, journey_id, deliveries)
+    def add(
+        self,
+        channel: str,
+        template: str,
+        journey_id: str,
+        deliveries: Sequence[Any],
+        messages: Sequence[Rendered],
+    ) -> None:
+        self._writers[channel].add(template, journey_id, deliveries, messages)
 
     def write(self) -> None:
         for writer in self._writers.values():

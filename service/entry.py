@@ -222,8 +222,16 @@ class EntryCommands:
             been = enrollment_store.ever_entered(
                 connection, [pair for pair in wanted if pair[0] in never]
             )
+            # An admission keeps the properties of the first event of the call that asked.
+            admitting: dict[tuple[str, str], Any] = {}
+            for index, (event, journey_ids) in enumerate(zip(events, triggered, strict=True)):
+                for journey_id in journey_ids:
+                    admitting.setdefault((journey_id, event.customer_id), checked[index][0])
             entered = enrollment_store.admit(
-                connection, dict.fromkeys(pair for pair in wanted if pair not in been), now
+                connection,
+                dict.fromkeys(pair for pair in wanted if pair not in been),
+                now,
+                events=admitting,
             )
             kept = [
                 NewEvent(event.customer_id, event.name, properties, at or now)

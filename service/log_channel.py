@@ -8,9 +8,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from domain.templates import Rendered
+
 channel_log = logging.getLogger("journeys.channel.log")
 
 _DELIVERED = "delivered template %r to customer %r (journey %s, delivery %s)"
+# A message with a subject or a body shows them after it, each in quotes (one line).
+_WITH_MESSAGE = _DELIVERED + ": subject %r, body %r"
 
 
 class LogLines:
@@ -30,11 +34,22 @@ class LogLines:
     applied again holds or exits a customer whose line is already in the log."""
 
     def __init__(self) -> None:
-        self._lines: list[tuple[str, str, str, int]] = []
+        self._lines: list[tuple[object, ...]] = []
 
-    def add(self, template: str, journey_id: str, deliveries: Sequence[Any]) -> None:
-        """Deliveries with `id` and `customer_id`, all of one template and journey."""
-        self._lines += [(template, d.customer_id, journey_id, d.id) for d in deliveries]
+    def add(
+        self,
+        template: str,
+        journey_id: str,
+        deliveries: Sequence[Any],
+        messages: Sequence[Rendered],
+    ) -> None:
+        """Deliveries with `id` and `customer_id`, all of one template and journey, and
+        each one's message."""
+        for delivery, message in zip(deliveries, messages, strict=True):
+            line: tuple[object, ...] = (template, delivery.customer_id, journey_id, delivery.id)
+            if message.subject or message.body:
+                line += (message.subject, message.body)
+            self._lines.append(line)
 
     def write(self) -> None:
         if not self._lines or not channel_log.isEnabledFor(logging.INFO):
@@ -44,6 +59,13 @@ class LogLines:
         for line in self._lines:
             channel_log.handle(
                 logging.LogRecord(
-                    channel_log.name, logging.INFO, __file__, 0, _DELIVERED, line, None, "write"
+                    channel_log.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    _DELIVERED if len(line) == 4 else _WITH_MESSAGE,
+                    line,
+                    None,
+                    "write",
                 )
             )

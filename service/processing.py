@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from uuid import UUID
 
 from sqlalchemy import Connection
 
@@ -54,8 +55,9 @@ from domain.flow_walk import Everyone
 from domain.statuses import Status, exits_customers
 from domain.walking import DeliveryState, apply_at, line_position, send_not_before
 from service.attempts import Attempt, Outcome
-from service.channel_table import Destinations, channel_table
+from service.channel_table import channel_table
 from service.clock import Clock
+from service.hand_over import OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY, HandOver, Tally
 from service.metrics import Metrics
 from service.settings import Settings
 from service.webhook import WebhookSender
@@ -105,12 +107,21 @@ class ChannelPolicy:
 # Fails a journey as the system: JourneyCommands.fail_by_system.
 FailJourney = Callable[[str, str, str], Awaitable[object]]
 
-# Delivery outcomes a transaction recorded, by (channel, outcome): the labels of
-# journeys_deliveries, counted once the transaction has committed.
-Tally = Counter[tuple[str, str]]
-OUTCOME_DELIVERED = "DELIVERED"
-OUTCOME_FAILED = "FAILED"  # out of attempts, or refused for good
-OUTCOME_RETRY = "RETRY"  # failed, due again after a delay
+
+@dataclass(frozen=True)
+class _Queued:
+    """A delivery a SEND just queued, due at once: as `ready_deliveries` reads one."""
+
+    id: int
+    public_id: UUID
+    customer_id: str
+    enrollment_id: int
+    journey_id: str
+    workspace_id: str
+    node_key: str
+    channel: str
+    template: str
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,7 @@ class Processing:
         self._channels = channel_table(
             webhooks or WebhookSender(clock, timeout_seconds=5.0, concurrency=20)
         )
+        self._hand_over = HandOver(self._channels, self._lease)
         self._policy = policy or ChannelPolicy()
         self._fail_journey = fail_journey
         self._metrics = metrics or Metrics()
@@ -266,57 +278,32 @@ class Processing:
                 nodes.walked(journey_id, at, applied.key, outcome, len(moved))
                 if outcome.ends:
                     counters[journey_id].update(completed=len(moved), inside=-len(moved))
-        # A message whose recall window is 0 goes at once: its journey processes (and
-        # is held FOR SHARE until this commits), so it is handed over here, not queued;
-        # unless its channel delivers it in this transaction, it is attempted after.
-        attempted = [
-            (journey, ids, channel)
-            for journey, _, ids, channel, _ in sends
-            if send_not_before(now, journey.send_delay_seconds) <= now
-            and not self._channels.delivers_in_transaction(channel)
-        ]
-        by_channel: Counter[str] = Counter()
-        for _, ids, channel in attempted:
-            by_channel[channel] += len(ids)
-        lease = self._lease(now, by_channel)
-        destinations = self._channels.destinations(
-            connection, [(channel, journey.workspace_id) for journey, _, channel in attempted]
-        )
-        writers = self._channels.writers()
-        attempts: list[Attempt] = []
-        tally = Tally()
+        # A SEND's messages are queued; those without a recall window are due at once
+        # and handed over in this transaction (their journey processes, held FOR SHARE
+        # until this commits), as `_take_ready` hands over those whose window passed.
+        ready: list[Any] = []
         for journey, node_key, ids, channel, template in sends:
             not_before = send_not_before(now, journey.send_delay_seconds)
-            if not_before > now:
-                written = delivery_store.queue_deliveries(
-                    connection, ids, node_key, channel, template, now, not_before=not_before
-                )
-                counters[journey.id]["queued"] += len(written)
-            elif self._channels.delivers_in_transaction(channel):
-                # Handed over and delivered in one transaction: see service/log_channel.py.
-                written = delivery_store.queue_deliveries(
-                    connection, ids, node_key, channel, template, now,
-                    state=DeliveryState.DELIVERED, not_before=now, attempts=1,
-                )  # fmt: skip
-                counters[journey.id]["delivered"] += len(written)
-                tally[(channel, OUTCOME_DELIVERED)] += len(written)
-                writers.add(channel, template, journey.id, written)
-            else:
-                written = delivery_store.queue_deliveries(
-                    connection, ids, node_key, channel, template, now,
-                    state=DeliveryState.HANDED_OVER, not_before=lease, attempts=1,
-                )  # fmt: skip
-                counters[journey.id]["handed_over"] += len(written)
-                attempts += [
-                    _attempt_at(
-                        row, journey.id, journey.workspace_id, channel, template, 1, destinations
+            written = delivery_store.queue_deliveries(
+                connection, ids, node_key, channel, template, now, not_before=not_before
+            )
+            counters[journey.id]["queued"] += len(written)
+            if not_before <= now:
+                ready += [
+                    _Queued(
+                        row.id, row.public_id, row.customer_id, row.enrollment_id,
+                        journey.id, journey.workspace_id, node_key, channel, template,
                     )
                     for row in written
-                ]
+                ]  # fmt: skip
+        writers = self._channels.writers()
+        handed = self._hand_over(connection, now, ready, [], writers)
+        for journey_id, changes in handed.counters.items():
+            counters[journey_id].update(changes)
         counter_store.add_to_counters(connection, counters)
         nodes.save(connection)
         writers.write()  # the last thing before the commit
-        return _Taken(len(due), attempts, tally)
+        return _Taken(len(due), handed.attempts, handed.tally)
 
     def _take_ready(self, connection: Connection) -> _Taken:
         now = self._clock.now()
@@ -324,52 +311,11 @@ class Processing:
         ready = delivery_store.ready_deliveries(connection, now, DELIVERY_BATCH)
         if not due and not ready:
             return _Taken(0, [], Tally())
-        counters: dict[str, Counter[str]] = defaultdict(Counter)
-        for delivery in ready:
-            counters[delivery.journey_id]["queued"] -= 1
-        for delivery in due:
-            counters[delivery.journey_id]["handed_over"] -= 1
-        # Messages on a channel delivered in the transaction (`log`) are handed over and
-        # delivered in this one; the others are handed over here and attempted once it
-        # has committed.
-        in_transaction = self._channels.delivers_in_transaction
-        delivered = [delivery for delivery in due + ready if in_transaction(delivery.channel)]
-        taken = [delivery for delivery in due + ready if not in_transaction(delivery.channel)]
         writers = self._channels.writers()
-        tally = Tally((delivery.channel, OUTCOME_DELIVERED) for delivery in delivered)
-        if delivered:
-            delivery_store.set_delivery_state(
-                connection, [d.id for d in delivered], DeliveryState.DELIVERED, now, tries=1
-            )
-            for delivery in delivered:
-                counters[delivery.journey_id]["delivered"] += 1
-                writers.add(delivery.channel, delivery.template, delivery.journey_id, [delivery])
-        attempts = []
-        if taken:
-            # The lease: time to send the whole batch and record it. An outcome not
-            # recorded by then is taken for lost.
-            lease = self._lease(now, Counter(d.channel for d in taken))
-            delivery_store.begin_attempts(connection, [d.id for d in taken], now, lease)
-            for delivery in taken:
-                counters[delivery.journey_id]["handed_over"] += 1
-            destinations = self._channels.destinations(
-                connection, [(d.channel, d.workspace_id) for d in taken]
-            )
-            attempts = [
-                _attempt_at(
-                    d,
-                    d.journey_id,
-                    d.workspace_id,
-                    d.channel,
-                    d.template,
-                    d.attempts + 1,
-                    destinations,
-                )
-                for d in taken
-            ]
-        counter_store.add_to_counters(connection, counters)
+        handed = self._hand_over(connection, now, ready, due, writers)
+        counter_store.add_to_counters(connection, handed.counters)
         writers.write()  # the last thing before the commit
-        return _Taken(len(due) + len(ready), attempts, tally)
+        return _Taken(len(due) + len(ready), handed.attempts, handed.tally)
 
     def _lease(self, now: datetime, attempts: Counter[str]) -> datetime:
         """When an attempt begun now is taken for lost if its outcome is not recorded:
@@ -412,8 +358,7 @@ class Processing:
                     (attempt.delivery_id, DeliveryState.HANDED_OVER, retry_at, outcome.error)
                 )
                 tally[(attempt.channel, OUTCOME_RETRY)] += 1
-        if delivered:
-            delivery_store.set_delivery_state(connection, delivered, DeliveryState.DELIVERED, now)
+        delivery_store.set_delivered(connection, delivered, now)
         delivery_store.record_outcomes(connection, others, now)
         # Each journey's counters and run of failures, journey by journey in the order of
         # their ids: the counters' rows are locked in one order (`add_to_counters`).
@@ -453,27 +398,3 @@ class Processing:
         for journey_id in exit_store.journeys_to_settle(connection, _EXITING, 10):
             moved += exit_store.settle_exits(connection, journey_id, SETTLE_BATCH)
         return moved
-
-
-def _attempt_at(
-    delivery: Any,
-    journey_id: str,
-    workspace_id: str,
-    channel: str,
-    template: str,
-    number: int,
-    destinations: Destinations,
-) -> Attempt:
-    """The `number`-th attempt at a delivery (its `id`, `public_id`, `customer_id`), to
-    wherever its workspace's messages on the channel go."""
-    return Attempt(
-        delivery_id=delivery.id,
-        public_id=delivery.public_id,
-        journey_id=journey_id,
-        workspace_id=workspace_id,
-        customer_id=delivery.customer_id,
-        channel=channel,
-        template=template,
-        number=number,
-        destination=destinations.of(channel, workspace_id),
-    )

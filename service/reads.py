@@ -61,6 +61,7 @@ class JourneyCounters:
     delivered: int = 0
     failed: int = 0
     cancelled: int = 0
+    skipped: int = 0
     converted: int = 0
     node_arrivals: int = 0
 

@@ -15,6 +15,7 @@ from service.customers import CustomerProfiles
 from service.entry import EntryCommands
 from service.feed import EventFeed
 from service.metrics import Metrics
+from service.previews import MessagePreviews
 from service.processing import ChannelPolicy, Processing
 from service.rate_limits import MutationRateLimit
 from service.reads import JourneyReads
@@ -42,6 +43,7 @@ class Services:
     customers: CustomerProfiles = field(init=False)
     processing: Processing = field(init=False)
     webhook_endpoints: WebhookEndpoints = field(init=False)
+    message_previews: MessagePreviews = field(init=False)
     uploads: AudienceUploads = field(init=False)
     customer_import: CustomerImports = field(init=False)
     loading: AudienceLoading = field(init=False)
@@ -68,6 +70,7 @@ class Services:
         self.entry = EntryCommands(self.database, self.clock, self.bus)
         self.customers = CustomerProfiles(self.database, self.clock)
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
+        self.message_previews = MessagePreviews(self.database)
         self.processing = Processing(
             self.database,
             self.clock,

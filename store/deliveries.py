@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
 from domain.channels import HOLDING_RETRIES
@@ -68,7 +68,12 @@ _QUEUE = Statement(
         ).where(one_of(ENROLLMENTS.c.id, "ids")),
     )
     .on_conflict_do_nothing()
-    .returning(DELIVERIES.c.id, DELIVERIES.c.public_id, DELIVERIES.c.customer_id)
+    .returning(
+        DELIVERIES.c.id,
+        DELIVERIES.c.public_id,
+        DELIVERIES.c.customer_id,
+        DELIVERIES.c.enrollment_id,
+    )
 )
 
 
@@ -80,16 +85,13 @@ def queue_deliveries(
     template: str,
     now: datetime,
     *,
-    state: DeliveryState = DeliveryState.QUEUED,
     not_before: datetime,
-    attempts: int = 0,
 ) -> list[Any]:
     """The deliveries of the SEND node `node_key` (on `channel`, of `template`) for these
-    enrollments of one journey, in `state`: QUEUED until `not_before`; or, for a message
-    that goes at once, HANDED_OVER with its first attempt made and `not_before` its lease,
-    or DELIVERED. One already written for that enrollment and node is skipped (a node
-    applied twice never sends twice). Returns (id, public_id, customer_id) of each one
-    written, so that counters stay exact."""
+    enrollments of one journey, QUEUED until `not_before` (the step processor hands those
+    due now over in the same transaction). One already written for that enrollment and
+    node is skipped (a node applied twice never sends twice). Returns (id, public_id,
+    customer_id, enrollment_id) of each one written, so that counters stay exact."""
     if not enrollment_ids:
         return []
     return _QUEUE.rows(
@@ -99,9 +101,9 @@ def queue_deliveries(
             "new_node_key": node_key,
             "new_channel": channel,
             "new_template": template,
-            "new_state": state.value,
+            "new_state": DeliveryState.QUEUED.value,
             "new_not_before": not_before,
-            "new_attempts": attempts,
+            "new_attempts": 0,
             "now": now,
         },
     )
@@ -118,6 +120,8 @@ _DELIVERY_COLUMNS = (
     DELIVERIES.c.channel,
     DELIVERIES.c.template,
     DELIVERIES.c.attempts,
+    DELIVERIES.c.enrollment_id,
+    DELIVERIES.c.node_key,
 )
 
 
@@ -144,6 +148,10 @@ _READY = _due_in(DeliveryState.QUEUED, JOURNEYS.c.status.in_(_PROCESSING))
 # (a message handed over is never recalled) but those that hold retries (ERROR).
 _RETRIES_DUE = _due_in(DeliveryState.HANDED_OVER, JOURNEYS.c.status.not_in(_HOLDING_RETRIES))
 
+_NOW = bindparam("now", type_=DELIVERIES.c.updated_at.type)
+# The first hand-over's time stays: it is what a frequency cap counts.
+_HANDED_OVER_AT = func.coalesce(DELIVERIES.c.handed_over_at, _NOW)
+
 # An attempt begins: handed over (again), its attempt counted, and due again at
 # `lease` unless its outcome is recorded first.
 _ATTEMPT = Statement(
@@ -153,7 +161,8 @@ _ATTEMPT = Statement(
         state=DeliveryState.HANDED_OVER.value,
         attempts=DELIVERIES.c.attempts + 1,
         not_before=bindparam("lease", type_=DELIVERIES.c.not_before.type),
-        updated_at=bindparam("now", type_=DELIVERIES.c.updated_at.type),
+        handed_over_at=_HANDED_OVER_AT,
+        updated_at=_NOW,
     )
 )
 
@@ -175,14 +184,23 @@ _OUTCOME = Statement(
 )
 
 
-_SET_STATE = Statement(
+# Delivered: by the channel that had it, or handed over and delivered at once (`log`).
+_DELIVERED = Statement(
     update(DELIVERIES)
     .where(one_of(DELIVERIES.c.id, "ids"))
     .values(
-        state=bindparam("new_state"),
+        state=DeliveryState.DELIVERED.value,
         attempts=DELIVERIES.c.attempts + bindparam("tries"),
-        updated_at=bindparam("now", type_=DELIVERIES.c.updated_at.type),
+        handed_over_at=_HANDED_OVER_AT,
+        updated_at=_NOW,
     )
+)
+
+# Held past quiet hours: still QUEUED, due when they end.
+_HOLD = Statement(
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery"))
+    .values(not_before=bindparam("until", type_=DELIVERIES.c.not_before.type), updated_at=_NOW)
 )
 
 
@@ -228,14 +246,20 @@ def record_outcomes(
         )
 
 
-def set_delivery_state(
-    connection: Connection,
-    delivery_ids: Sequence[int],
-    state: DeliveryState,
-    now: datetime,
-    tries: int = 0,
+def set_delivered(
+    connection: Connection, delivery_ids: Sequence[int], now: datetime, tries: int = 0
 ) -> None:
-    _SET_STATE.execute(
-        connection,
-        {"ids": list(delivery_ids), "new_state": state.value, "now": now, "tries": tries},
-    )
+    """These deliveries are DELIVERED, with `tries` more attempts counted (1 for a message
+    handed over and delivered in one step)."""
+    if delivery_ids:
+        _DELIVERED.execute(connection, {"ids": list(delivery_ids), "now": now, "tries": tries})
+
+
+def hold_deliveries(
+    connection: Connection, holds: Sequence[tuple[int, datetime]], now: datetime
+) -> None:
+    """(delivery id, until): queued deliveries stay QUEUED, due again `until`."""
+    if holds:
+        _HOLD.execute_many(
+            connection, [{"delivery": d, "until": until, "now": now} for d, until in holds]
+        )

@@ -16,7 +16,7 @@ buckets.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 from sqlalchemy.sql.dml import Update
 
@@ -75,12 +75,17 @@ _NOW = bindparam("now", type_=ENROLLMENTS.c.entered_at.type)
 
 
 def _entering(
-    journey_id: ColumnElement[Any], customer_id: ColumnElement[Any]
+    journey_id: ColumnElement[Any],
+    customer_id: ColumnElement[Any],
+    event_properties: ColumnElement[Any] | None = None,
 ) -> dict[str, ColumnElement[Any]]:
     """The row of a customer that enters a journey now, column by column: inside, due at
     once, at no node yet (node_key null): the processor brings them to the entry node
-    (domain.walking.apply_at), which only it knows."""
+    (domain.walking.apply_at), which only it knows. An event's admission keeps the
+    event's properties (a message's `event`)."""
+    extra = {} if event_properties is None else {"event_properties": event_properties}
     return {
+        **extra,
         "journey_id": journey_id,
         "customer_id": customer_id,
         "step_index": literal(0),
@@ -112,8 +117,16 @@ def enter(
 
 _ENTERED = (ENROLLMENTS.c.journey_id, ENROLLMENTS.c.customer_id)
 # PostgreSQL: the pairs as one JSON parameter, in one statement of a fixed text.
-_PAIRS = json_rows("pairs", journey_id=String(), customer_id=String())
-_ENTER_PAIRS = Statement(enter(_PAIRS.c.journey_id, _PAIRS.c.customer_id).returning(*_ENTERED))
+_PAIRS = json_rows("pairs", journey_id=String(), customer_id=String(), event=JSONB())
+_ENTER_PAIRS = Statement(
+    insert_or_skip(ENROLLMENTS)
+    .from_select(
+        list(_entering(_PAIRS.c.journey_id, _PAIRS.c.customer_id, _PAIRS.c.event)),
+        select(*_entering(_PAIRS.c.journey_id, _PAIRS.c.customer_id, _PAIRS.c.event).values()),
+    )
+    .on_conflict_do_nothing()
+    .returning(*_ENTERED)
+)
 # SQLite: one multi-row INSERT of the same row (SQLAlchemy's insertmanyvalues).
 _ENTER_EACH = Statement(
     insert_or_skip(ENROLLMENTS)
@@ -121,6 +134,7 @@ _ENTER_EACH = Statement(
         _entering(
             bindparam("journey", type_=ENROLLMENTS.c.journey_id.type),
             bindparam("customer", type_=ENROLLMENTS.c.customer_id.type),
+            bindparam("event", type_=ENROLLMENTS.c.event_properties.type),
         )
     )
     .on_conflict_do_nothing()
@@ -129,21 +143,32 @@ _ENTER_EACH = Statement(
 
 
 def admit(
-    connection: Connection, admissions: Iterable[tuple[str, str]], now: datetime
+    connection: Connection,
+    admissions: Iterable[tuple[str, str]],
+    now: datetime,
+    events: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> set[tuple[str, str]]:
     """Enrol (journey id, customer id) pairs, first step due now; returns the pairs
     that entered (a customer already inside that journey does not), and counts them.
+    `events` gives the properties of the event that admits a pair, kept with it.
     They are written in one order, so that two admissions that share pairs wait for
     each other rather than deadlock."""
     pairs = sorted(set(admissions))
     if not pairs:
         return set()
+    events = events or {}
     if connection.dialect.name == "postgresql":
-        given = json.dumps([{"journey_id": j, "customer_id": c} for j, c in pairs])
+        given = json.dumps(
+            [{"journey_id": j, "customer_id": c, "event": events.get((j, c))} for j, c in pairs]
+        )
         admitted = _ENTER_PAIRS.rows(connection, {"pairs": given, "now": now})
     else:
         admitted = _ENTER_EACH.rows_many(
-            connection, [{"journey": j, "customer": c, "now": now} for j, c in pairs]
+            connection,
+            [
+                {"journey": j, "customer": c, "event": events.get((j, c)), "now": now}
+                for j, c in pairs
+            ],
         )
     entered = {(row.journey_id, row.customer_id) for row in admitted}
     per_journey: dict[str, int] = {}

@@ -31,6 +31,10 @@ class JourneyStats:
     cancelled_deliveries: int = strawberry.field(
         description="Messages that were still queued when the journey was aborted: never sent."
     )
+    skipped_deliveries: int = strawberry.field(
+        description="Messages a sending rule kept back: no valid email address, or over "
+        "the frequency cap. Never sent, and not a channel's failure."
+    )
     converted: int = strawberry.field(
         description="Customers its goal event took out, whatever node they were at."
     )
@@ -54,6 +58,7 @@ class JourneyStats:
             delivered=counters.delivered,
             failed_deliveries=counters.failed,
             cancelled_deliveries=counters.cancelled,
+            skipped_deliveries=counters.skipped,
             converted=counters.converted,
             node_arrivals=counters.node_arrivals,
         )

@@ -78,7 +78,9 @@ class FakeWriter:
         self.added: list[tuple[str, str, int]] = []
         self.written = False
 
-    def add(self, template: str, journey_id: str, deliveries: Sequence[Any]) -> None:
+    def add(
+        self, template: str, journey_id: str, deliveries: Sequence[Any], messages: Sequence[Any]
+    ) -> None:
         self.added += [(template, journey_id, len(deliveries))]
 
     def write(self) -> None:
@@ -160,7 +162,7 @@ def test_each_transaction_gets_its_own_writers_written_at_its_end():
 
     table = ChannelTable([DeliveredInTransaction(LOG, writer=writer)])
     first = table.writers()
-    first.add(LOG, "welcome", "j1", [object(), object()])
+    first.add(LOG, "welcome", "j1", [object(), object()], [None, None])
     first.write()
     table.writers().write()
     assert [(w.added, w.written) for w in made] == [([("welcome", "j1", 2)], True), ([], True)]

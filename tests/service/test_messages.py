@@ -1,0 +1,171 @@
+"""A SEND's message is made for its customer at the hand-over (SQLite and PostgreSQL): Liquid
+with the profile as it is then, the admitting event and the journey's name; a template that
+fails fails that one message; renderMessage previews it and changes nothing."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from domain.content import Content, JourneyKind
+from domain.errors import NotFound, ValidationFailed
+from domain.flow import Node, NodeType
+from domain.journey import Journey
+from service.clock import ManualClock
+from service.customers import ProfileChange
+from service.entry import TrackedEvent
+from service.services import Services
+from tests.conftest import Callers
+from tests.service.flows import running
+
+pytestmark = pytest.mark.anyio
+
+BIRTHDAY_SUBJECT = "Happy birthday, {{ customer.first_name | default: 'friend' }}"
+BIRTHDAY_BODY = "Use {{ event.coupon }} in {{ journey.name }}, {{ customer.id }}."
+
+
+def birthday_send(subject: str = BIRTHDAY_SUBJECT, body: str = BIRTHDAY_BODY) -> Node:
+    return Node("offer", NodeType.SEND, channel="log", template="offer", subject=subject, body=body)
+
+
+async def profiles(services: Services, callers: Callers, **attributes: dict[str, object]) -> None:
+    changes = [ProfileChange(customer, values) for customer, values in attributes.items()]
+    await services.customers.upsert(callers.editor, changes)
+
+
+async def signup(services: Services, callers: Callers, *customers: str, **properties: object):
+    events = [TrackedEvent("signup", customer, dict(properties)) for customer in customers]
+    await services.entry.track(callers.editor, events)
+
+
+async def deliveries(services: Services, journey: Journey) -> dict[str, tuple[str, str | None]]:
+    found = await services.database.read(
+        lambda connection: connection.execute(
+            sa.text("SELECT customer_id, state, last_error FROM deliveries WHERE journey_id = :j"),
+            {"j": journey.id},
+        ).all()
+    )
+    return {customer: (state, error) for customer, state, error in found}
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "journeys.channel.log"]
+
+
+async def test_a_message_is_rendered_with_the_profile_the_admitting_event_and_the_journey(
+    services: Services, callers: Callers, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="journeys.channel.log")
+    journey = await running(services, callers, birthday_send())
+    await profiles(services, callers, ann={"first_name": "Ann"})
+    await signup(services, callers, "ann", "bob", coupon="BDAY10")
+    await services.processing.run_all()
+    [ann] = [line for line in lines(caplog) if "'ann'" in line]
+    assert ann.endswith(": subject 'Happy birthday, Ann', body 'Use BDAY10 in Flow, ann.'")
+    # Bob has no profile of his own but the empty one his event made: the default.
+    [bob] = [line for line in lines(caplog) if "'bob'" in line]
+    assert "subject 'Happy birthday, friend'" in bob
+    assert await deliveries(services, journey) == {
+        "ann": ("DELIVERED", None),
+        "bob": ("DELIVERED", None),
+    }
+
+
+async def test_a_queued_message_is_rendered_with_the_profile_as_it_is_at_the_hand_over(
+    services: Services, callers: Callers, clock: ManualClock, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="journeys.channel.log")
+    await running(services, callers, birthday_send(), send_delay_seconds=600)
+    await profiles(services, callers, ann={"first_name": "Ann"})
+    await signup(services, callers, "ann", coupon="X")
+    await services.processing.run_all()
+    assert lines(caplog) == []  # queued, recallable
+    await profiles(services, callers, ann={"first_name": "Annie"})
+    clock.advance(seconds=600)
+    await services.processing.run_all()
+    [line] = lines(caplog)
+    assert "subject 'Happy birthday, Annie'" in line
+
+
+async def test_a_template_that_fails_for_one_customer_fails_that_message_alone(
+    services: Services, callers: Callers, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="journeys.channel.log")
+    nested = (
+        "{% for i in (1..customer.n) %}{% for j in (1..customer.n) %}x{% endfor %}{% endfor %}"
+    )
+    journey = await running(services, callers, birthday_send(body=nested))
+    await profiles(services, callers, ann={"n": 1000}, bob={"n": 2})
+    await signup(services, callers, "ann", "bob", coupon="X")
+    await services.processing.run_all()
+    found = await deliveries(services, journey)
+    assert found["bob"] == ("DELIVERED", None)
+    state, reason = found["ann"]
+    assert state == "FAILED"
+    assert reason is not None and "the body passed a template limit" in reason
+    stats = (await services.reads.counters([journey.id]))[journey.id]
+    assert (stats.delivered, stats.failed, stats.queued, stats.handed_over) == (1, 1, 0, 0)
+    assert [line for line in lines(caplog) if "'ann'" in line] == []
+
+
+async def test_a_line_break_an_attribute_brings_into_a_subject_becomes_a_space(
+    services: Services, callers: Callers, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="journeys.channel.log")
+    await running(services, callers, birthday_send(subject="Hi {{ customer.first_name }}"))
+    await profiles(services, callers, ann={"first_name": "Ann\r\nBcc: all@example.com"})
+    await signup(services, callers, "ann", coupon="X")
+    await services.processing.run_all()
+    [line] = lines(caplog)
+    assert "subject 'Hi Ann Bcc: all@example.com'" in line
+
+
+async def test_a_template_that_does_not_parse_is_refused_at_save_naming_the_node_and_line(
+    services: Services, callers: Callers
+):
+    body = "Hello\n{% if customer.vip %}\nYou are a VIP"
+    with pytest.raises(ValidationFailed) as refused:
+        await services.commands.create(
+            callers.editor,
+            name="Broken",
+            kind=JourneyKind.EVENT_TRIGGERED,
+            content=Content(nodes=(birthday_send(body=body),), trigger_event="signup"),
+        )
+    message = str(refused.value)
+    assert 'node "offer"' in message and "body is not a valid Liquid template" in message
+    assert "line 3" in message
+    assert sum((await services.reads.status_counts(callers.editor.workspace_id)).values()) == 0
+
+
+async def test_render_message_previews_what_a_customer_would_get_and_changes_nothing(
+    services: Services, callers: Callers
+):
+    journey = await running(services, callers, birthday_send())
+    await profiles(services, callers, ann={"first_name": "Ann"})
+    await signup(services, callers, "ann", coupon="BDAY10")
+    previews = services.message_previews
+    shown = await previews.render(callers.viewer, journey.id, "offer", "ann")
+    assert (shown.subject, shown.body) == ("Happy birthday, Ann", "Use BDAY10 in Flow, ann.")
+    assert await deliveries(services, journey) == {}  # not processed, nothing written
+    with pytest.raises(NotFound, match='no node "nope"'):
+        await previews.render(callers.viewer, journey.id, "nope", "ann")
+    with pytest.raises(NotFound, match="no customer"):
+        await previews.render(callers.viewer, journey.id, "offer", "zed")
+    with pytest.raises(NotFound, match="no journey"):
+        await previews.render(callers.outsider, journey.id, "offer", "ann")
+
+
+async def test_render_message_refuses_a_node_that_sends_nothing_or_fails_to_render(
+    services: Services, callers: Callers
+):
+    wait = Node("wait", NodeType.WAIT, seconds=60, next="offer")
+    journey = await running(
+        services, callers, wait, birthday_send(body="{{ customer.n | divided_by: 0 }}")
+    )
+    await profiles(services, callers, ann={"n": 1})
+    with pytest.raises(ValidationFailed, match='node "wait" is a WAIT node'):
+        await services.message_previews.render(callers.viewer, journey.id, "wait", "ann")
+    with pytest.raises(ValidationFailed, match="cannot be rendered for 'ann'.*divided_by"):
+        await services.message_previews.render(callers.viewer, journey.id, "offer", "ann")
