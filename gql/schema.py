@@ -56,18 +56,28 @@ from gql.limits import (
 from gql.metrics import RequestMetrics
 from gql.rate_limits import RateLimitMutations
 from gql.scalars import DateTime
+from gql.sending_rules import SendingRulesMutations, SendingRulesQueries
 from gql.stats.subscriptions import JourneyStatsSubscriptions
 from gql.viewer import ViewerQueries
 from gql.webhooks import WebhookMutations, WebhookQueries
 
 
 @strawberry.type
-class Query(JourneyQueries, StatusEventQueries, ViewerQueries, WebhookQueries, CustomerQueries):
+class Query(
+    JourneyQueries,
+    StatusEventQueries,
+    ViewerQueries,
+    WebhookQueries,
+    SendingRulesQueries,
+    CustomerQueries,
+):
     pass
 
 
 @strawberry.type
-class Mutation(JourneyMutations, EntryMutations, WebhookMutations, CustomerMutations):
+class Mutation(
+    JourneyMutations, EntryMutations, WebhookMutations, SendingRulesMutations, CustomerMutations
+):
     pass
 
 

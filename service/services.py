@@ -21,6 +21,7 @@ from service.reads import JourneyReads
 from service.redis_bus import RedisBus
 from service.scheduling import ArqScheduler, EmbeddedScheduler, Scheduler
 from service.segments import AudienceLoading, AudienceUploads
+from service.sending_rules import SendingRulesService
 from service.settings import Mode, Settings
 from service.tokens import Tokens
 from service.webhook import WebhookSender
@@ -42,6 +43,7 @@ class Services:
     customers: CustomerProfiles = field(init=False)
     processing: Processing = field(init=False)
     webhook_endpoints: WebhookEndpoints = field(init=False)
+    sending_rules: SendingRulesService = field(init=False)
     uploads: AudienceUploads = field(init=False)
     customer_import: CustomerImports = field(init=False)
     loading: AudienceLoading = field(init=False)
@@ -68,6 +70,7 @@ class Services:
         self.entry = EntryCommands(self.database, self.clock, self.bus)
         self.customers = CustomerProfiles(self.database, self.clock)
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
+        self.sending_rules = SendingRulesService(self.database, self.clock)
         self.processing = Processing(
             self.database,
             self.clock,
