@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.channels import EMAIL
+from domain.customers import EMAIL as EMAIL_ATTRIBUTE
+from domain.customers import TIMEZONE
 from domain.email import email_address
 from domain.flow import Node
 from domain.sending_rules import SendingRules, customer_zone, quiet_until
@@ -71,17 +73,17 @@ def decide(due: Due, rules: SendingRules, now: datetime, sent_lately: int) -> De
     attributes = due.variables.attributes
     recipient = None
     if due.channel == EMAIL:
-        recipient = email_address(attributes.get("email"))
+        recipient = email_address(attributes.get(EMAIL_ATTRIBUTE))
         if recipient is None:
             reason = f"{NO_EMAIL_ADDRESS}: the profile has no valid email address"
             return Skip(reason) if due.first_hand_over else Fail(reason)
     if due.first_hand_over and rules.quiet_hours is not None:
-        zone = customer_zone(attributes.get("timezone"), rules.timezone)
+        zone = customer_zone(attributes.get(TIMEZONE), rules.timezone)
         until = quiet_until(now, rules.quiet_hours, zone)
         if until is not None:
             return Hold(until)
     cap = rules.frequency_cap
-    if due.first_hand_over and cap is not None and sent_lately >= cap.messages:
+    if due.first_hand_over and cap is not None and not cap.allows(sent_lately):
         return Skip(
             f"{FREQUENCY_CAPPED}: the customer was sent {sent_lately} messages in the last "
             f"{cap.hours} hours (the cap is {cap.messages})"

@@ -57,6 +57,7 @@ from gql.messages import MessageQueries
 from gql.metrics import RequestMetrics
 from gql.rate_limits import RateLimitMutations
 from gql.scalars import DateTime
+from gql.sending_rules import SendingRulesMutations, SendingRulesQueries
 from gql.stats.subscriptions import JourneyStatsSubscriptions
 from gql.viewer import ViewerQueries
 from gql.webhooks import WebhookMutations, WebhookQueries
@@ -70,12 +71,15 @@ class Query(
     WebhookQueries,
     CustomerQueries,
     MessageQueries,
+    SendingRulesQueries,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(JourneyMutations, EntryMutations, WebhookMutations, CustomerMutations):
+class Mutation(
+    JourneyMutations, EntryMutations, WebhookMutations, SendingRulesMutations, CustomerMutations
+):
     pass
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from domain.sending_rules import SendingRules
+from domain.sending_rules import NO_RULES, SendingRules
 from sqlalchemy import Connection
 
 from domain.channels import EMAIL
@@ -41,7 +41,6 @@ OUTCOME_FAILED = "FAILED"  # out of attempts, refused for good, or not renderabl
 OUTCOME_RETRY = "RETRY"  # failed, due again after a delay
 OUTCOME_SKIPPED = "SKIPPED"
 
-NO_RULES = SendingRules(quiet_hours=None, frequency_cap=None, timezone=None)
 _NOBODY = Recipient({}, None)
 _GONE = JourneyMessages("", {})
 
@@ -155,7 +154,7 @@ class HandOver:
             cap = rules[workspace_id].frequency_cap
             assert cap is not None
             message_store.lock_customers(connection, workspace_id, customers)
-            since = now - timedelta(hours=cap.hours)
+            since = cap.counted_since(now)
             found = message_store.sent_since(connection, workspace_id, customers, since)
             sent.update({(workspace_id, customer): n for customer, n in found.items()})
         return sent

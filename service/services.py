@@ -22,6 +22,7 @@ from service.reads import JourneyReads
 from service.redis_bus import RedisBus
 from service.scheduling import ArqScheduler, EmbeddedScheduler, Scheduler
 from service.segments import AudienceLoading, AudienceUploads
+from service.sending_rules import SendingRulesService
 from service.settings import Mode, Settings
 from service.tokens import Tokens
 from service.webhook import WebhookSender
@@ -44,6 +45,7 @@ class Services:
     processing: Processing = field(init=False)
     webhook_endpoints: WebhookEndpoints = field(init=False)
     message_previews: MessagePreviews = field(init=False)
+    sending_rules: SendingRulesService = field(init=False)
     uploads: AudienceUploads = field(init=False)
     customer_import: CustomerImports = field(init=False)
     loading: AudienceLoading = field(init=False)
@@ -71,6 +73,7 @@ class Services:
         self.customers = CustomerProfiles(self.database, self.clock)
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
         self.message_previews = MessagePreviews(self.database)
+        self.sending_rules = SendingRulesService(self.database, self.clock)
         self.processing = Processing(
             self.database,
             self.clock,

@@ -93,7 +93,7 @@ _SENT_SINCE = Statement(
     .join(JOURNEYS, JOURNEYS.c.id == DELIVERIES.c.journey_id)
     .where(
         one_of(DELIVERIES.c.customer_id, "customer_ids"),
-        DELIVERIES.c.handed_over_at > bindparam("since", type_=DELIVERIES.c.handed_over_at.type),
+        DELIVERIES.c.handed_over_at >= bindparam("since", type_=DELIVERIES.c.handed_over_at.type),
         JOURNEYS.c.workspace_id == bindparam("workspace_id"),
     )
     .group_by(DELIVERIES.c.customer_id)
@@ -103,8 +103,8 @@ _SENT_SINCE = Statement(
 def sent_since(
     connection: Connection, workspace_id: str, customer_ids: Sequence[str], since: datetime
 ) -> Counter[str]:
-    """{customer id: messages handed over to them after `since`}, in every journey and
-    channel of the workspace."""
+    """{customer id: messages handed over to them at or after `since`}, in every journey
+    and channel of the workspace."""
     if not customer_ids:
         return Counter()
     values = {

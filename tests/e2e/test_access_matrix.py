@@ -147,6 +147,12 @@ MUTATIONS: dict[str, Case] = {
         ADMIN,
     ),
     "clearWebhookEndpoint": Case("mutation { clearWebhookEndpoint }", None, lambda _: {}, ADMIN),
+    "setSendingRules": Case(
+        'mutation { setSendingRules(rules: {timezone: "UTC"}) { timezone } }',
+        None,
+        lambda _: {},
+        ADMIN,
+    ),
     "upsertCustomers": Case(
         'mutation { upsertCustomers(customers: [{id: "ann", attributes: {plan: "pro"}}]) '
         "{ created updated } }",
@@ -167,6 +173,7 @@ QUERIES: dict[str, Case] = {
     ),
     "viewer": Case("{ viewer { role } }", None, lambda _: {}, READ),
     "webhookEndpoint": Case("{ webhookEndpoint { url } }", None, lambda _: {}, READ),
+    "sendingRules": Case("{ sendingRules { timezone } }", None, lambda _: {}, READ),
     "customer": Case('{ customer(id: "ann") { id } }', None, lambda _: {}, READ),
     "customerCount": Case(
         '{ customerCount(condition: {attribute: {name: "plan", op: EXISTS}}) }',
