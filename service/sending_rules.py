@@ -46,8 +46,8 @@ class SendingRulesService:
 
     async def set(self, principal: Principal, asked: RulesInput) -> ConfiguredRules:
         """Replace all three rules (a part left None is cleared). They apply to each
-        message from the next time it is looked at: one held by the quiet hours
-        goes out at once when they are cleared, and one handed over stays so."""
+        message the next time it is due: one already held by the quiet hours is looked
+        at again when the hours it was held for end, and one handed over stays so."""
         if principal.role is not Role.ADMIN:
             raise Forbidden(
                 "setting the sending rules needs an admin token; "

@@ -116,8 +116,8 @@ def sent_since(
 
 
 # The array's elements in its order: the locks are taken in that order.
-_LOCK = Statement(
-    text("SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) AS key")
+_LOCK = text(
+    "SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) AS key"
 )
 
 
@@ -129,7 +129,7 @@ def lock_customers(connection: Connection, workspace_id: str, customer_ids: Sequ
     if connection.dialect.name != "postgresql" or not customer_ids:
         return
     keys = sorted({_lock_key(workspace_id, customer_id) for customer_id in customer_ids})
-    _LOCK.rows(connection, {"keys": keys})
+    connection.execute(_LOCK, {"keys": keys})
 
 
 def _lock_key(workspace_id: str, customer_id: str) -> int:

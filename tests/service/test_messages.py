@@ -5,10 +5,12 @@ fails fails that one message; renderMessage previews it and changes nothing."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 
+from domain.actions import Action
 from domain.content import Content, JourneyKind
 from domain.errors import NotFound, ValidationFailed
 from domain.flow import Node, NodeType
@@ -16,6 +18,7 @@ from domain.journey import Journey
 from service.clock import ManualClock
 from service.customers import ProfileChange
 from service.entry import TrackedEvent
+from service.sending_rules import RulesInput
 from service.services import Services
 from tests.conftest import Callers
 from tests.service.flows import running
@@ -26,8 +29,18 @@ BIRTHDAY_SUBJECT = "Happy birthday, {{ customer.first_name | default: 'friend' }
 BIRTHDAY_BODY = "Use {{ event.coupon }} in {{ journey.name }}, {{ customer.id }}."
 
 
-def birthday_send(subject: str = BIRTHDAY_SUBJECT, body: str = BIRTHDAY_BODY) -> Node:
-    return Node("offer", NodeType.SEND, channel="log", template="offer", subject=subject, body=body)
+def birthday_send(
+    subject: str = BIRTHDAY_SUBJECT, body: str = BIRTHDAY_BODY, next: str | None = None
+) -> Node:
+    return Node(
+        "offer",
+        NodeType.SEND,
+        next=next,
+        channel="log",
+        template="offer",
+        subject=subject,
+        body=body,
+    )
 
 
 async def profiles(services: Services, callers: Callers, **attributes: dict[str, object]) -> None:
@@ -93,9 +106,7 @@ async def test_a_template_that_fails_for_one_customer_fails_that_message_alone(
     services: Services, callers: Callers, caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level(logging.INFO, logger="journeys.channel.log")
-    nested = (
-        "{% for i in (1..customer.n) %}{% for j in (1..customer.n) %}x{% endfor %}{% endfor %}"
-    )
+    nested = "{% for i in (1..customer.n) %}{% for j in (1..customer.n) %}x{% endfor %}{% endfor %}"
     journey = await running(services, callers, birthday_send(body=nested))
     await profiles(services, callers, ann={"n": 1000}, bob={"n": 2})
     await signup(services, callers, "ann", "bob", coupon="X")
@@ -167,5 +178,90 @@ async def test_render_message_refuses_a_node_that_sends_nothing_or_fails_to_rend
     await profiles(services, callers, ann={"n": 1})
     with pytest.raises(ValidationFailed, match='node "wait" is a WAIT node'):
         await services.message_previews.render(callers.viewer, journey.id, "wait", "ann")
-    with pytest.raises(ValidationFailed, match="cannot be rendered for 'ann'.*divided_by"):
+    with pytest.raises(ValidationFailed, match=r"cannot be rendered for 'ann'.*divided_by"):
         await services.message_previews.render(callers.viewer, journey.id, "offer", "ann")
+
+
+# -- sending rules ----------------------------------------------------------------------
+
+
+async def rules(services: Services, callers: Callers, **asked: object) -> None:
+    await services.sending_rules.set(callers.admin, RulesInput(**asked))  # type: ignore[arg-type]
+
+
+async def test_quiet_hours_hold_a_message_queued_until_they_end_on_the_customers_clock(
+    services: Services, callers: Callers, clock: ManualClock
+):
+    # T0 is 09:00 UTC: 04:00 in New York (quiet), 18:00 in Tokyo (not).
+    await rules(services, callers, quiet_hours=("21:00", "08:00"), timezone="America/New_York")
+    journey = await running(services, callers, birthday_send())
+    await profiles(services, callers, bob={"timezone": "Asia/Tokyo"}, cy={"timezone": "Mars/X"})
+    await signup(services, callers, "ann", "bob", "cy", coupon="X")
+    await services.processing.run_all()
+    found = await deliveries(services, journey)
+    # Ann has no zone of her own, Cy's is not one: both read the workspace's, New York.
+    assert {c: state for c, (state, _) in found.items()} == {
+        "ann": "QUEUED",
+        "bob": "DELIVERED",
+        "cy": "QUEUED",
+    }
+    stats = (await services.reads.counters([journey.id]))[journey.id]
+    assert (stats.queued, stats.delivered) == (2, 1)
+    clock.advance(hours=4, seconds=-1)  # 07:59:59 in New York
+    await services.processing.run_all()
+    assert found["ann"][0] == (await deliveries(services, journey))["ann"][0] == "QUEUED"
+    clock.advance(seconds=1)  # 08:00
+    await services.processing.run_all()
+    assert {state for state, _ in (await deliveries(services, journey)).values()} == {"DELIVERED"}
+
+
+async def test_a_message_held_by_quiet_hours_is_recallable_an_abort_cancels_it(
+    services: Services, callers: Callers, clock: ManualClock
+):
+    await rules(services, callers, quiet_hours=("00:00", "23:59"))  # UTC: all day but a minute
+    journey = await running(services, callers, birthday_send())
+    await signup(services, callers, "ann", coupon="X")
+    await services.processing.run_all()
+    aborted = await services.commands.take(callers.editor, journey.id, Action.ABORT)
+    assert aborted.status.value == "ABORTED"
+    clock.advance(hours=24)
+    await services.processing.run_all()
+    assert (await deliveries(services, journey))["ann"][0] == "CANCELLED"
+
+
+async def all_states(services: Services) -> Counter[str]:
+    found = await services.database.read(
+        lambda connection: connection.execute(sa.text("SELECT state FROM deliveries")).all()
+    )
+    return Counter(state for (state,) in found)
+
+
+async def test_a_frequency_cap_skips_what_is_over_it_across_journeys_in_a_moving_window(
+    services: Services, callers: Callers, clock: ManualClock
+):
+    await rules(services, callers, frequency_cap=(2, 24))
+    second_send = Node("two", NodeType.SEND, channel="log", template="two")
+    first = await running(services, callers, birthday_send(next="two"), second_send)
+    second = await running(services, callers, birthday_send())
+    await signup(services, callers, "ann", coupon="X")
+    await services.processing.run_all()
+    assert await all_states(services) == Counter(DELIVERED=2, SKIPPED=1)
+    reasons = [
+        reason
+        for journey in (first, second)
+        for state, reason in (await deliveries(services, journey)).values()
+        if state == "SKIPPED"
+    ]
+    assert len(reasons) == 1 and reasons[0].startswith("FREQUENCY_CAPPED: ")
+    counters = await services.reads.counters([first.id, second.id])
+    assert sum(c.skipped for c in counters.values()) == 1
+    assert sum(c.delivered for c in counters.values()) == 2
+    # Exactly a day later the two messages still count; a second after, they do not.
+    clock.advance(hours=24)
+    await signup(services, callers, "ann", coupon="Y")
+    await services.processing.run_all()
+    assert await all_states(services) == Counter(DELIVERED=2, SKIPPED=4)
+    clock.advance(seconds=1)
+    await signup(services, callers, "ann", coupon="Z")
+    await services.processing.run_all()
+    assert await all_states(services) == Counter(DELIVERED=4, SKIPPED=5)
