@@ -38,6 +38,7 @@ from gql.document_cache import (
     document_weight,
     kept,
 )
+from gql.email_senders import EmailSenderMutations, EmailSenderQueries
 from gql.entry.mutations import EntryMutations
 from gql.errors import give_code
 from gql.events.queries import StatusEventQueries
@@ -62,12 +63,21 @@ from gql.webhooks import WebhookMutations, WebhookQueries
 
 
 @strawberry.type
-class Query(JourneyQueries, StatusEventQueries, ViewerQueries, WebhookQueries, CustomerQueries):
+class Query(
+    JourneyQueries,
+    StatusEventQueries,
+    ViewerQueries,
+    WebhookQueries,
+    EmailSenderQueries,
+    CustomerQueries,
+):
     pass
 
 
 @strawberry.type
-class Mutation(JourneyMutations, EntryMutations, WebhookMutations, CustomerMutations):
+class Mutation(
+    JourneyMutations, EntryMutations, WebhookMutations, EmailSenderMutations, CustomerMutations
+):
     pass
 
 

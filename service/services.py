@@ -12,6 +12,8 @@ from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
 from service.customer_import import CustomerImports
 from service.customers import CustomerProfiles
+from service.email_channel import EmailChannel
+from service.email_senders import EmailSenders
 from service.entry import EntryCommands
 from service.feed import EventFeed
 from service.metrics import Metrics
@@ -42,6 +44,7 @@ class Services:
     customers: CustomerProfiles = field(init=False)
     processing: Processing = field(init=False)
     webhook_endpoints: WebhookEndpoints = field(init=False)
+    email_senders: EmailSenders = field(init=False)
     uploads: AudienceUploads = field(init=False)
     customer_import: CustomerImports = field(init=False)
     loading: AudienceLoading = field(init=False)
@@ -68,6 +71,7 @@ class Services:
         self.entry = EntryCommands(self.database, self.clock, self.bus)
         self.customers = CustomerProfiles(self.database, self.clock)
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
+        self.email_senders = EmailSenders(self.database, self.clock)
         self.processing = Processing(
             self.database,
             self.clock,
@@ -79,6 +83,11 @@ class Services:
             ChannelPolicy.of(self.settings),
             self.commands.fail_by_system,
             self.metrics,
+            EmailChannel(
+                self.clock,
+                timeout_seconds=self.settings.smtp_timeout_seconds,
+                ca_file=self.settings.smtp_ca_file,
+            ),
         )
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)
