@@ -178,7 +178,7 @@ class EmailChannel:
             client.close()
         if reason is not None and sent < len(ready):
             where = self.describe(sender)
-            log.warning("%s: %s; %d messages not sent", where, reason, len(ready) - sent)
+            log.warning("%s: %d messages not sent: %s", where, len(ready) - sent, reason)
             outcomes += [Outcome(attempt, False, _short(reason)) for attempt in ready[sent:]]
         return outcomes
 
@@ -209,12 +209,17 @@ class EmailChannel:
             raise _SessionEnded(f"the login was refused: {_answer(error)}") from None
         except aiosmtplib.SMTPTimeoutError:
             raise _SessionEnded(f"no answer from {where} within {self._timeout:g} s") from None
-        except ssl.SSLCertVerificationError as error:
-            raise _SessionEnded(f"{where}'s certificate: {error.verify_message}") from None
         except aiosmtplib.SMTPResponseException as error:
             raise _SessionEnded(f"{where} refused the session: {_answer(error)}") from None
-        except (aiosmtplib.SMTPException, OSError) as error:
-            raise _SessionEnded(f"could not connect to {where}: {error}") from None
+        except (aiosmtplib.SMTPConnectError, OSError) as error:
+            # aiosmtplib wraps the socket's error (the certificate's among them).
+            cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                problem = cause.verify_message or str(cause)
+                raise _SessionEnded(f"{where}'s certificate is not trusted: {problem}") from None
+            raise _SessionEnded(f"could not connect to {where}: {cause}") from None
+        except aiosmtplib.SMTPException as error:  # no STARTTLS, no AUTH offered
+            raise _SessionEnded(f"{where}: {error}") from None
 
     async def _send_one(self, client: aiosmtplib.SMTP, sender: Any, attempt: Attempt) -> Outcome:
         """One message's outcome; _SessionEnded when the session cannot go on."""
