@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address
@@ -56,7 +56,7 @@ class EmailSenderSettings:
     port: int
     security: EmailSecurity
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)  # never in a log line, whatever prints this
     from_address: str
 
 

@@ -33,6 +33,7 @@ import ssl
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from email.errors import MessageError
 from typing import Any
 
 import aiosmtplib
@@ -224,14 +225,19 @@ class EmailChannel:
     async def _send_one(self, client: aiosmtplib.SMTP, sender: Any, attempt: Attempt) -> Outcome:
         """One message's outcome; _SessionEnded when the session cannot go on."""
         assert attempt.recipient is not None
-        message = email_message(
-            sender.from_address,
-            attempt.recipient,
-            attempt.message.subject,
-            attempt.message.body,
-            self._clock.now(),
-            attempt.public_id,
-        )
+        try:
+            message = email_message(
+                sender.from_address,
+                attempt.recipient,
+                attempt.message.subject,
+                attempt.message.body,
+                self._clock.now(),
+                attempt.public_id,
+            )
+        except (ValueError, UnicodeError, MessageError) as error:
+            # This message's own problem: the next one may go.
+            problem = _short(f"the email could not be made: {error}")
+            return Outcome(attempt, False, problem, final=True, counts_in_run=False)
         try:
             await client.send_message(
                 message, sender=sender.from_address, recipients=[attempt.recipient]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as upsert
 
-from domain.email import EmailSenderSettings
+from domain.email import EmailSecurity, EmailSenderSettings
 from store.compiled import Statement
 from store.lists import one_of
 from store.tables import EMAIL_SENDERS
@@ -63,12 +63,22 @@ def sender(connection: Connection, workspace_id: str) -> Any:
     return _SENDER.first(connection, {"workspace_id": workspace_id})
 
 
-def senders(connection: Connection, workspace_ids: Sequence[str]) -> dict[str, Any]:
-    """{workspace id: its sender (every column)} of those that have one."""
+def senders(connection: Connection, workspace_ids: Sequence[str]) -> dict[str, EmailSenderSettings]:
+    """{workspace id: where its email goes out} of those that have a sender."""
     if not workspace_ids:
         return {}
     rows = _SENDERS.rows(connection, {"ids": list(workspace_ids)})
-    return {row.workspace_id: row for row in rows}
+    return {
+        row.workspace_id: EmailSenderSettings(
+            host=row.host,
+            port=row.port,
+            security=EmailSecurity(row.security),
+            username=row.username,
+            password=row.password,
+            from_address=row.from_address,
+        )
+        for row in rows
+    }
 
 
 def set_sender(

@@ -79,6 +79,7 @@ async def test_an_admin_sets_reads_and_clears_the_sender(services: Services, cal
         lambda connection: sender_store.senders(connection, ["acme"])
     )
     assert stored["acme"].password == PASSWORD
+    assert PASSWORD not in repr(stored)
     assert (await services.email_senders.get(callers.viewer)).has_password  # type: ignore[union-attr]
 
     plain = {**VALID, "security": "NONE", "username": None, "password": None, "port": 25}

@@ -21,7 +21,8 @@ from domain.templates import Rendered
 from service.attempts import Attempt, Outcome
 from service.clock import ManualClock
 from service.email_channel import NO_RECIPIENT, NO_SENDER, EmailChannel
-from tests.conftest import T0
+from service.services import Services
+from tests.conftest import T0, Callers
 from tests.smtp_server import (
     HOST,
     PASSWORD,
@@ -263,3 +264,27 @@ def test_describe_and_time_to_send():
     assert email.describe(Sender("smtp.example.com", 587)) == "email smtp.example.com:587"
     assert email.time_to_send(0).total_seconds() == 0
     assert email.time_to_send(100).total_seconds() == 10 * 10 + 100
+
+
+async def test_the_sender_an_admin_set_is_where_the_email_goes(
+    services: Services, callers: Callers, plain: Sender, mailbox: Mailbox
+):
+    await services.email_senders.set(
+        callers.admin,
+        host=HOST,
+        port=plain.port,
+        security=EmailSecurity.NONE,
+        username=None,
+        password=None,
+        from_address="hello@acme.example",
+    )
+    email = channel()
+    found = await services.database.read(
+        lambda connection: email.destinations(connection, ["acme", "other"])
+    )
+    assert list(found) == ["acme"]
+    assert email.describe(found["acme"]) == f"email {HOST}:{plain.port}"
+    [outcome] = await email.send_all([attempt(found["acme"], "ann@example.com")])
+    assert outcome.succeeded
+    [received] = mailbox.received
+    assert received.mail_from == "hello@acme.example"
