@@ -90,6 +90,7 @@ class EmailChannel:
         tls_context: Callable[[], ssl.SSLContext] | None = None,
         ca_file: str | None = None,
         sessions: int = 20,
+        message_seconds: float = MESSAGE_SECONDS,
     ) -> None:
         """`timeout_seconds` bounds each step of a session (connecting, each command);
         `tls_context` makes the context TLS connections verify with (by default the
@@ -99,6 +100,7 @@ class EmailChannel:
         self._make_tls_context = tls_context or (lambda: default_tls_context(ca_file))
         self._tls_context: ssl.SSLContext | None = None
         self._sessions = sessions
+        self._message_seconds = message_seconds
         self._local_hostname: str | None = None
 
     def destinations(
@@ -114,7 +116,7 @@ class EmailChannel:
         if not attempts:
             return timedelta()
         steps = SESSION_STEPS + STEPS_PER_MESSAGE
-        return timedelta(seconds=steps * self._timeout + attempts * MESSAGE_SECONDS)
+        return timedelta(seconds=steps * self._timeout + attempts * self._message_seconds)
 
     def describe(self, destination: Any) -> str:
         if destination is None:
@@ -125,9 +127,8 @@ class EmailChannel:
         """Every attempt's outcome, a workspace's in the order it sent them."""
         if not attempts:
             return []
-        deadline = (
-            asyncio.get_running_loop().time() + self.time_to_send(len(attempts)).total_seconds()
-        )
+        budget = self.time_to_send(len(attempts)).total_seconds()
+        deadline = asyncio.get_running_loop().time() + budget
         groups: dict[str, list[Attempt]] = defaultdict(list)
         for attempt in attempts:
             groups[attempt.workspace_id].append(attempt)
@@ -135,7 +136,7 @@ class EmailChannel:
 
         async def bounded(group: list[Attempt]) -> list[Outcome]:
             async with gate:
-                return await self._send_group(group, deadline)
+                return await self._send_group(group, deadline, budget)
 
         tasks = [asyncio.ensure_future(bounded(group)) for group in groups.values()]
         outcomes: list[Outcome] = []
@@ -143,8 +144,11 @@ class EmailChannel:
             outcomes += await done
         return outcomes
 
-    async def _send_group(self, attempts: list[Attempt], deadline: float) -> list[Outcome]:
-        """One workspace's attempts, through one session with its sender."""
+    async def _send_group(
+        self, attempts: list[Attempt], deadline: float, budget: float
+    ) -> list[Outcome]:
+        """One workspace's attempts, through one session with its sender, all ended by
+        `deadline` (the loop's time, `budget` seconds after the batch began)."""
         outcomes: list[Outcome] = []
         ready: list[Attempt] = []
         for attempt in attempts:
@@ -173,8 +177,7 @@ class EmailChannel:
         except _SessionEnded as ended:
             reason = ended.reason
         except TimeoutError:
-            took = self.time_to_send(len(attempts)).total_seconds()
-            reason = f"the batch was not sent within {took:g} s"
+            reason = f"the batch was not sent within {budget:g} s"
         finally:
             client.close()
         if reason is not None and sent < len(ready):

@@ -231,6 +231,22 @@ async def test_a_slow_server_fails_what_was_not_sent(plain: Sender, mailbox: Mai
     assert {o.error for o in outcomes} == {"no answer within 0.3 s"}
 
 
+async def test_what_is_not_sent_within_the_batchs_time_fails(plain: Sender, mailbox: Mailbox):
+    # Each message within the step's timeout, but all of them not within the batch's
+    # time to send (its lease): what is left fails, for a retry.
+    mailbox.delay = 0.05
+    email = channel(timeout=0.3, message_seconds=0.0)
+    assert email.time_to_send(80).total_seconds() == 3.0
+    outcomes = await email.send_all([attempt(plain, f"c{i}@example.com") for i in range(80)])
+    delivered = [o for o in outcomes if o.succeeded]
+    late = [o for o in outcomes if not o.succeeded]
+    assert 10 <= len(delivered) < 80 and len(delivered) + len(late) == 80
+    assert [o.attempt.recipient for o in delivered] == mailbox.recipients
+    assert {(o.error, o.counts_in_run, o.final) for o in late} == {
+        ("the batch was not sent within 3 s", True, False)
+    }
+
+
 async def test_a_server_that_is_down_fails_every_attempt():
     down = Sender(HOST, free_port())
     outcomes = await channel().send_all(
