@@ -4,7 +4,9 @@
 A batch's attempts are grouped by workspace, and each group goes through ONE SMTP
 session: connect (TLS from the first byte, or STARTTLS, or neither, as the sender
 says), log in when it has a username, one MAIL/RCPT/DATA per message, QUIT. The
-groups of different workspaces go at once, at most `sessions` of them.
+groups of different workspaces go at once, at most `sessions` of them. Each step
+waits at most the timeout, and the whole batch at most `time_to_send` (its
+messages' lease): what is not sent by then fails, to be retried.
 
 The outcomes (docs/rules.md, "Messages"):
 
