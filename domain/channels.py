@@ -29,7 +29,7 @@ LOG = "log"  # this process's own log (logger journeys.channel.log)
 WEBHOOK = "webhook"  # a signed HTTP POST to the workspace's endpoint
 EMAIL = "email"  # an email through the workspace's SMTP server, to the profile's `email`
 # The channels a SEND may name.
-CHANNELS = (LOG, WEBHOOK)
+CHANNELS = (LOG, WEBHOOK, EMAIL)
 MAX_URL_LENGTH = 2000
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 200

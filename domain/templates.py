@@ -26,6 +26,8 @@ from typing import Any
 from liquid import BoundTemplate, Environment
 from liquid.exceptions import LiquidError, ResourceLimitError
 
+from domain.text import one_line
+
 # Templates are short texts (domain.text.MAX_TEXT_LENGTH bounds them at save); these
 # bound what rendering one may do, whatever it holds.
 MAX_LOOP_ITERATIONS = 10_000  # all loops of one render together
@@ -105,16 +107,6 @@ def render(subject: str | None, body: str | None, variables: Variables) -> Rende
     return Rendered(
         one_line(_render("the subject", subject, context)), _render("the body", body, context)
     )
-
-
-def one_line(text: str) -> str:
-    """A subject is one line: a line break (or any control character) that a customer's
-    attribute brings into it becomes a space, so it can never start a header of its own."""
-    return " ".join("".join(" " if ord(c) < 32 or c in _BREAKS else c for c in text).split())
-
-
-# Line breaks beyond the ASCII controls: DEL, NEL, LINE and PARAGRAPH SEPARATOR.
-_BREAKS = frozenset("\x7f\x85\u2028\u2029")
 
 
 def _render(what: str, source: str | None, context: dict[str, object]) -> str:

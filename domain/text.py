@@ -48,3 +48,12 @@ def plain_text(text: str, max_length: int) -> str:
     if not _PRINTABLE_ASCII.fullmatch(text):
         text = "".join(" " if unicodedata.category(char) in _UNREADABLE else char for char in text)
     return text[:max_length]
+
+
+def one_line(text: str) -> str:
+    """One line of text, as a subject or a header's value: line breaks and other control
+    characters become spaces, so a value can never start a line (a header) of its own."""
+    cleaned = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text
+    )
+    return " ".join(cleaned.split())

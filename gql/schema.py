@@ -38,6 +38,7 @@ from gql.document_cache import (
     document_weight,
     kept,
 )
+from gql.email_senders import EmailSenderMutations, EmailSenderQueries
 from gql.entry.mutations import EntryMutations
 from gql.errors import give_code
 from gql.events.queries import StatusEventQueries
@@ -72,13 +73,19 @@ class Query(
     CustomerQueries,
     MessageQueries,
     SendingRulesQueries,
+    EmailSenderQueries,
 ):
     pass
 
 
 @strawberry.type
 class Mutation(
-    JourneyMutations, EntryMutations, WebhookMutations, SendingRulesMutations, CustomerMutations
+    JourneyMutations,
+    EntryMutations,
+    WebhookMutations,
+    SendingRulesMutations,
+    EmailSenderMutations,
+    CustomerMutations,
 ):
     pass
 

@@ -8,7 +8,7 @@ A channel hands its messages over in one of two ways:
 - `DeliveredInTransaction` (`log`): the statement that hands a message over records it
   DELIVERED, and the channel's writer sends the transaction's messages as its last step
   before the commit (service/log_channel.py says why that keeps the guarantees);
-- `AttemptedAfterCommit` (`webhook`): the message is recorded HANDED_OVER with a lease,
+- `AttemptedAfterCommit` (`webhook`, `email`): the message is recorded HANDED_OVER with a lease,
   its sender sends it once the transaction has committed, and its outcome is recorded in
   another transaction; a failed attempt is retried after a doubling delay and counts in
   its journey's run of failures (domain/channels.py).
@@ -27,20 +27,22 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from domain.channels import LOG, WEBHOOK
+from domain.channels import EMAIL, LOG, WEBHOOK
 from domain.templates import Rendered
 from service.attempts import Attempt, Outcome
+from service.email_channel import EmailChannel
 from service.log_channel import LogLines
 from service.webhook import WebhookSender
 from service.webhook_channel import WebhookChannel
 
 
-def channel_table(webhooks: WebhookSender) -> ChannelTable:
+def channel_table(webhooks: WebhookSender, email: EmailChannel) -> ChannelTable:
     """Every channel a SEND step may name (domain.channels.CHANNELS), one entry each."""
     return ChannelTable(
         [
             DeliveredInTransaction(LOG, writer=LogLines),
             AttemptedAfterCommit(WEBHOOK, sender=WebhookChannel(webhooks)),
+            AttemptedAfterCommit(EMAIL, sender=email),
         ]
     )
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.sending_rules import NO_RULES, SendingRules
 from sqlalchemy import Connection
 
 from domain.channels import EMAIL
 from domain.sending import Decision, Due, Fail, Hold, Send, Skip, decide
+from domain.sending_rules import NO_RULES, SendingRules
 from domain.templates import Rendered, Variables, has_markup
 from domain.walking import DeliveryState
 from service.attempts import Attempt

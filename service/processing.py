@@ -57,6 +57,7 @@ from domain.walking import DeliveryState, apply_at, line_position, send_not_befo
 from service.attempts import Attempt, Outcome
 from service.channel_table import channel_table
 from service.clock import Clock
+from service.email_channel import EmailChannel
 from service.hand_over import OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY, HandOver, Tally
 from service.metrics import Metrics
 from service.settings import Settings
@@ -161,11 +162,13 @@ class Processing:
         policy: ChannelPolicy | None = None,
         fail_journey: FailJourney | None = None,
         metrics: Metrics | None = None,
+        email: EmailChannel | None = None,
     ) -> None:
         self._database = database
         self._clock = clock
         self._channels = channel_table(
-            webhooks or WebhookSender(clock, timeout_seconds=5.0, concurrency=20)
+            webhooks or WebhookSender(clock, timeout_seconds=5.0, concurrency=20),
+            email or EmailChannel(clock, timeout_seconds=10.0),
         )
         self._hand_over = HandOver(self._channels, self._lease)
         self._policy = policy or ChannelPolicy()

@@ -12,6 +12,8 @@ from service.clock import Clock, SystemClock
 from service.commands import JourneyCommands
 from service.customer_import import CustomerImports
 from service.customers import CustomerProfiles
+from service.email_channel import EmailChannel
+from service.email_senders import EmailSenders
 from service.entry import EntryCommands
 from service.feed import EventFeed
 from service.metrics import Metrics
@@ -46,6 +48,7 @@ class Services:
     webhook_endpoints: WebhookEndpoints = field(init=False)
     message_previews: MessagePreviews = field(init=False)
     sending_rules: SendingRulesService = field(init=False)
+    email_senders: EmailSenders = field(init=False)
     uploads: AudienceUploads = field(init=False)
     customer_import: CustomerImports = field(init=False)
     loading: AudienceLoading = field(init=False)
@@ -74,6 +77,7 @@ class Services:
         self.webhook_endpoints = WebhookEndpoints(self.database, self.clock)
         self.message_previews = MessagePreviews(self.database)
         self.sending_rules = SendingRulesService(self.database, self.clock)
+        self.email_senders = EmailSenders(self.database, self.clock)
         self.processing = Processing(
             self.database,
             self.clock,
@@ -85,6 +89,11 @@ class Services:
             ChannelPolicy.of(self.settings),
             self.commands.fail_by_system,
             self.metrics,
+            EmailChannel(
+                self.clock,
+                timeout_seconds=self.settings.smtp_timeout_seconds,
+                ca_file=self.settings.smtp_ca_file,
+            ),
         )
         self.reads = JourneyReads(self.database)
         self.tokens = Tokens(self.database, self.clock)

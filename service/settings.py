@@ -14,6 +14,7 @@ seconds.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -182,6 +183,18 @@ class Settings(BaseSettings):
         le=200,
         description="webhook POSTs one process has under way at once",
     )
+    smtp_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="how long each step of an SMTP session may take (connecting, each "
+        "command, a message's data)",
+    )
+    smtp_ca_file: str | None = Field(
+        None,
+        description="a PEM file of CA certificates the email channel trusts besides the "
+        "system's (for SMTP servers with a private CA)",
+    )
     event_retention_days: int = Field(
         90,
         ge=1,
@@ -289,6 +302,18 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(
                     "must be rates such as 50/second;1000/minute, or off for no limit"
+                ) from None
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=value)
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(
+                    f"must be a readable PEM file of CA certificates: {error}"
                 ) from None
         return value
 

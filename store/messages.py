@@ -116,9 +116,7 @@ def sent_since(
 
 
 # The array's elements in its order: the locks are taken in that order.
-_LOCK = text(
-    "SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) AS key"
-)
+_LOCK = text("SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) AS key")
 
 
 def lock_customers(connection: Connection, workspace_id: str, customer_ids: Sequence[str]) -> None:

@@ -47,7 +47,7 @@ class NodeInput:
         default=None, description="WAIT, SEND, WAIT_FOR_EVENT (when the event comes)."
     )
     seconds: int | None = strawberry.field(default=None, description="WAIT: how long.")
-    channel: str | None = strawberry.field(default=None, description="SEND: log or webhook.")
+    channel: str | None = strawberry.field(default=None, description="SEND: log, webhook or email.")
     template: str | None = strawberry.field(default=None, description="SEND: its template.")
     subject: str | None = strawberry.field(
         default=None, description="SEND: the message's subject, one line."

@@ -34,7 +34,7 @@ SEND_NEEDS = "a SEND step needs a channel and a template"
 
 
 def test_the_limits_are_those_the_project_documents():
-    assert CHANNELS == ("log", "webhook")
+    assert CHANNELS == ("log", "webhook", "email")
     assert MAX_NAME_LENGTH == 200
 
 

@@ -138,8 +138,8 @@ A_LOOP = [wait("a", "b"), wait("b", "c"), wait("c", "a")]
         ([wait("w", seconds=0)], 'node "w": seconds must be from 1 to 31622400 (366 days), not 0'),
         ([wait("w", seconds=MAX_WAIT_SECONDS + 1)], 'node "w": seconds must be from 1 to'),
         # SEND
-        ([send("s", channel=None)], 'node "s": a SEND node needs a channel (log or webhook)'),
-        ([send("s", channel="sms")], 'node "s": unknown channel "sms" (known: log, webhook)'),
+        ([send("s", channel=None)], 'node "s": a SEND node needs a channel (log, webhook or'),
+        ([send("s", channel="sms")], 'node "s": unknown channel "sms" (known: log, webhook, e'),
         ([send("s", template=None)], 'node "s": a SEND node needs a template'),
         ([send("s", template="  ")], 'node "s": template must not be blank'),
         ([send("s", template="t" * 201)], 'node "s": template is longer than 200 characters'),
@@ -223,7 +223,7 @@ def test_every_problem_is_reported_at_once():
     assert message == "; ".join(
         [
             'node "a": seconds must be from 1 to 31622400 (366 days), not 0',
-            'node "b": unknown channel "sms" (known: log, webhook)',
+            'node "b": unknown channel "sms" (known: log, webhook, email)',
             'node "s": its branches\' percents add up to 120, not 100',
             'node "s": branch "x"\'s next names "nowhere", which is not a node of this journey',
             'node "a": the flow loops back to it ("a" -> "a"), and a flow may not loop (every '

@@ -153,6 +153,14 @@ MUTATIONS: dict[str, Case] = {
         lambda _: {},
         ADMIN,
     ),
+    "setEmailSender": Case(
+        'mutation { setEmailSender(input: {host: "127.0.0.1", port: 9, security: NONE, '
+        'fromAddress: "news@acme.example"}) { host } }',
+        None,
+        lambda _: {},
+        ADMIN,
+    ),
+    "clearEmailSender": Case("mutation { clearEmailSender }", None, lambda _: {}, ADMIN),
     "upsertCustomers": Case(
         'mutation { upsertCustomers(customers: [{id: "ann", attributes: {plan: "pro"}}]) '
         "{ created updated } }",
@@ -174,6 +182,7 @@ QUERIES: dict[str, Case] = {
     "viewer": Case("{ viewer { role } }", None, lambda _: {}, READ),
     "webhookEndpoint": Case("{ webhookEndpoint { url } }", None, lambda _: {}, READ),
     "sendingRules": Case("{ sendingRules { timezone } }", None, lambda _: {}, READ),
+    "emailSender": Case("{ emailSender { host } }", None, lambda _: {}, READ),
     "customer": Case('{ customer(id: "ann") { id } }', None, lambda _: {}, READ),
     "customerCount": Case(
         '{ customerCount(condition: {attribute: {name: "plan", op: EXISTS}}) }',

@@ -23,6 +23,7 @@ from service.channel_table import (
     channel_table,
 )
 from service.clock import ManualClock
+from service.email_channel import EmailChannel
 from service.webhook import WebhookSender
 from tests.conftest import T0
 
@@ -88,7 +89,11 @@ class FakeWriter:
 
 
 def the_table() -> ChannelTable:
-    return channel_table(WebhookSender(ManualClock(T0), timeout_seconds=5.0, concurrency=20))
+    clock = ManualClock(T0)
+    return channel_table(
+        WebhookSender(clock, timeout_seconds=5.0, concurrency=20),
+        EmailChannel(clock, timeout_seconds=10.0),
+    )
 
 
 def test_the_table_has_an_entry_for_every_channel_a_send_may_name():
