@@ -5,13 +5,16 @@ fails fails that one message; renderMessage previews it and changes nothing."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from domain.actions import Action
 from domain.content import Content, JourneyKind
+from domain.email import EmailSecurity
 from domain.errors import NotFound, ValidationFailed
 from domain.flow import Node, NodeType
 from domain.journey import Journey
@@ -22,6 +25,7 @@ from service.sending_rules import RulesInput
 from service.services import Services
 from tests.conftest import Callers
 from tests.service.flows import running
+from tests.smtp_server import HOST, Mailbox, smtp_server
 
 pytestmark = pytest.mark.anyio
 
@@ -265,3 +269,123 @@ async def test_a_frequency_cap_skips_what_is_over_it_across_journeys_in_a_moving
     await signup(services, callers, "ann", coupon="Z")
     await services.processing.run_all()
     assert await all_states(services) == Counter(DELIVERED=4, SKIPPED=5)
+
+
+# -- the email channel, through the step processor --------------------------------------
+
+
+def email_send() -> Node:
+    return Node(
+        "offer",
+        NodeType.SEND,
+        channel="email",
+        template="birthday",
+        subject=BIRTHDAY_SUBJECT,
+        body="<p>Hi {{ customer.first_name }}, use <b>{{ event.coupon }}</b>.</p>",
+    )
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    with smtp_server(box) as port:
+        yield box, port
+
+
+async def sender(services: Services, callers: Callers, port: int) -> None:
+    await services.email_senders.set(
+        callers.admin,
+        host=HOST,
+        port=port,
+        security=EmailSecurity.NONE,
+        username=None,
+        password=None,
+        from_address="hello@acme.example",
+    )
+
+
+async def test_an_email_is_rendered_sent_to_the_profiles_address_and_skipped_without_one(
+    services: Services, callers: Callers, mailbox: tuple[Mailbox, int]
+):
+    box, port = mailbox
+    await sender(services, callers, port)
+    journey = await running(services, callers, email_send())
+    await profiles(
+        services,
+        callers,
+        ann={"first_name": "Ann", "email": "ann@example.com"},
+        bob={"first_name": "Bob", "email": "not an address"},
+    )
+    await signup(services, callers, "ann", "bob", "cy", coupon="BDAY10")
+    await services.processing.run_all()
+    [received] = box.received
+    assert received.recipients == ["ann@example.com"]
+    email = received.message
+    assert email["Subject"] == "Happy birthday, Ann"
+    html = email.get_body(("html",))
+    assert html is not None and "use <b>BDAY10</b>" in html.get_content()
+    found = await deliveries(services, journey)
+    assert found["ann"] == ("DELIVERED", None)
+    for customer in ("bob", "cy"):  # an address that is not one, and none at all
+        state, reason = found[customer]
+        assert state == "SKIPPED" and reason is not None
+        assert reason.startswith("NO_EMAIL_ADDRESS: ")
+    [public_id] = (
+        await services.database.read(
+            lambda c: c.execute(
+                sa.text("SELECT public_id FROM deliveries WHERE customer_id = 'ann'")
+            ).all()
+        )
+    )[0]
+    assert email["Message-ID"] == f"<{uuid.UUID(str(public_id)).hex}@acme.example>"
+    stats = (await services.reads.counters([journey.id]))[journey.id]
+    assert (stats.delivered, stats.skipped, stats.failed, stats.handed_over) == (1, 2, 0, 0)
+    now = await services.reads.journey(callers.editor.workspace_id, journey.id)
+    assert now is not None and now.status.value == "ACTIVE"  # a skip is no channel failure
+
+
+async def test_a_refused_recipient_fails_alone_and_does_not_count_toward_error(
+    services: Services, callers: Callers, mailbox: tuple[Mailbox, int]
+):
+    box, port = mailbox
+    box.refuse["ann@example.com"] = "550 5.1.1 no such user"
+    await sender(services, callers, port)
+    journey = await running(services, callers, email_send())
+    await profiles(
+        services,
+        callers,
+        ann={"first_name": "Ann", "email": "ann@example.com"},
+        bob={"first_name": "Bob", "email": "bob@example.com"},
+    )
+    await signup(services, callers, "ann", "bob", coupon="X")
+    await services.processing.run_all()
+    found = await deliveries(services, journey)
+    assert found["bob"] == ("DELIVERED", None)
+    assert found["ann"][0] == "FAILED" and "550" in (found["ann"][1] or "")
+    assert box.recipients == ["bob@example.com"]
+    run = await services.database.read(
+        lambda c: c.execute(
+            sa.text("SELECT failures_in_a_row FROM journey_stats WHERE journey_id = :j"),
+            {"j": journey.id},
+        ).scalar_one()
+    )
+    assert run == 0
+
+
+async def test_an_smtp_server_that_is_down_moves_the_journey_to_error_holding_the_rest(
+    services: Services, callers: Callers
+):
+    with smtp_server(Mailbox()) as port:
+        pass  # a port nobody listens on any more
+    await sender(services, callers, port)
+    journey = await running(services, callers, email_send())
+    customers = [f"c{n}" for n in range(6)]
+    await profiles(services, callers, **{c: {"email": f"{c}@example.com"} for c in customers})
+    await signup(services, callers, *customers, coupon="X")
+    await services.processing.run_all()
+    failed = await services.reads.journey(callers.editor.workspace_id, journey.id)
+    assert failed is not None and failed.status.value == "ERROR"
+    assert failed.error_reason is not None
+    assert failed.error_reason.startswith(f"email {HOST}:{port} failed ")
+    states = Counter(state for state, _ in (await deliveries(services, journey)).values())
+    assert states == Counter(HANDED_OVER=6)  # each retried after RECOVER, none lost
