@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -217,6 +218,26 @@ async def test_quiet_hours_hold_a_message_queued_until_they_end_on_the_customers
     clock.advance(seconds=1)  # 08:00
     await services.processing.run_all()
     assert {state for state, _ in (await deliveries(services, journey)).values()} == {"DELIVERED"}
+
+
+async def test_quiet_hours_on_the_night_the_clocks_go_back_hold_their_wall_clock_hours(
+    services: Services, callers: Callers, clock: ManualClock
+):
+    # New York, 2030-11-03: at 02:00 EDT the clocks go back to 01:00 EST. Quiet from
+    # 21:00 to 08:00 local is then 12 real hours: a message due at 21:30 EDT (01:30
+    # UTC) waits until 08:00 EST, 13:00 UTC, eleven and a half hours later.
+    await rules(services, callers, quiet_hours=("21:00", "08:00"), timezone="America/New_York")
+    journey = await running(services, callers, birthday_send())
+    clock.set(datetime(2030, 11, 3, 1, 30, tzinfo=UTC))
+    await signup(services, callers, "ann", coupon="X")
+    await services.processing.run_all()
+    assert (await deliveries(services, journey))["ann"][0] == "QUEUED"
+    clock.set(datetime(2030, 11, 3, 12, 59, 59, tzinfo=UTC))  # 07:59:59 EST
+    await services.processing.run_all()
+    assert (await deliveries(services, journey))["ann"][0] == "QUEUED"
+    clock.set(datetime(2030, 11, 3, 13, 0, tzinfo=UTC))  # 08:00 EST
+    await services.processing.run_all()
+    assert (await deliveries(services, journey))["ann"][0] == "DELIVERED"
 
 
 async def test_a_message_held_by_quiet_hours_is_recallable_an_abort_cancels_it(
