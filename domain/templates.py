@@ -112,6 +112,8 @@ def render(subject: str | None, body: str | None, variables: Variables) -> Rende
 def _render(what: str, source: str | None, context: dict[str, object]) -> str:
     if not source:
         return ""
+    if not has_markup(source):
+        return source
     try:
         return _parsed(source).render(**context)
     except ResourceLimitError as error:
