@@ -148,3 +148,21 @@ def test_at_phone_width_the_preview_fits_the_screen(page: Page, server: Dashboar
     box.scroll_into_view_if_needed()
     screenshot(page, "preview-phone")
     assert problems(page) == []
+
+
+def test_a_template_that_fails_for_the_customer_says_why(
+    page: Page, server: DashboardServer
+) -> None:
+    add_ann(server)
+    broken = [
+        {"key": "odd", "type": "SEND", "channel": "log", "template": "odd",
+         "subject": "Your share: {{ 10 | divided_by: 0 }}", "body": "Hi"},
+    ]  # fmt: skip
+    open_flow(page, server, "Odd maths", broken)
+    refusal = server.error(RENDER, {"id": journey_id(page), "key": "odd", "customer": "ann"})
+    assert refusal["extensions"]["code"] == "VALIDATION_FAILED"
+    box = preview(page, "odd", "ann")
+    expect(box.get_by_role("alert")).to_have_text(refusal["message"])
+    expect(box.get_by_role("alert")).to_contain_text("cannot be rendered for 'ann'")
+    expect(box.locator("[data-preview-result]")).to_have_count(0)
+    assert problems(page) == []
