@@ -7,6 +7,7 @@ import { ApiError, openLive, request } from "./api.js";
 import { ACTIONS, MEANINGS, STATUSES, colour } from "./statuses.js";
 import { fmtDuration, plural } from "./format.js";
 import { FlowGraph } from "./flow_graph.js";
+import { MessagePreview } from "./message_preview.js";
 
 const TOKEN_KEY = "journeys.token"; // sessionStorage: this tab only, never the URL
 const PAGE_SIZE = 20;
@@ -464,6 +465,7 @@ function Panel({ id, token, live, reloadKey, canAct, onAction, onClose }) {
       <h3>Where customers are</h3>
       ${nodes.length > 0 && html`<${FlowGraph} id=${journey.id} name=${journey.name} nodes=${nodes} status=${journey.status} />`}
       <${Steps} steps=${steps} status=${journey.status} />
+      <${MessagePreview} token=${token} journeyId=${journey.id} nodes=${nodes} />
       <h3>Status over time</h3>
       <${Strip} journey=${journey} />
       <h3>Status history</h3>

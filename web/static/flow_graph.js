@@ -32,7 +32,8 @@ function detail(node) {
     case "WAIT":
       return seconds(node.seconds);
     case "SEND":
-      return `${node.template ?? "?"} (${node.channel ?? "?"})`;
+      // The subject as written (its Liquid source): what tells one message from another.
+      return node.subject || `${node.template ?? "?"} (${node.channel ?? "?"})`;
     case "WAIT_FOR_EVENT":
       return `${node.event ?? "?"}, up to ${seconds(node.timeoutSeconds)}`;
     case "CONDITION":
@@ -44,13 +45,16 @@ function detail(node) {
   }
 }
 
-// What a node does, in words: "SEND template birthday-offer (log)".
+// What a node does, in words: "SEND template birthday-offer (log), subject
+// “Happy birthday, {{ customer.first_name }}”".
 function what(node) {
   switch (node.type) {
     case "WAIT":
       return `WAIT ${seconds(node.seconds)}`;
-    case "SEND":
-      return `SEND template ${node.template ?? "?"} (${node.channel ?? "?"})`;
+    case "SEND": {
+      const subject = node.subject ? `, subject “${node.subject}”` : "";
+      return `SEND template ${node.template ?? "?"} (${node.channel ?? "?"})${subject}`;
+    }
     case "WAIT_FOR_EVENT":
       return `WAIT_FOR_EVENT ${node.event ?? "?"}, up to ${seconds(node.timeoutSeconds)}`;
     case "CONDITION":
