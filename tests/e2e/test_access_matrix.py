@@ -184,6 +184,12 @@ QUERIES: dict[str, Case] = {
     "sendingRules": Case("{ sendingRules { timezone } }", None, lambda _: {}, READ),
     "emailSender": Case("{ emailSender { host } }", None, lambda _: {}, READ),
     "customer": Case('{ customer(id: "ann") { id } }', None, lambda _: {}, READ),
+    "renderMessage": on(
+        "ACTIVE",
+        'query($id: ID!) { renderMessage(journeyId: $id, nodeKey: "1", customerId: "ann") '
+        "{ subject } }",
+        READ,
+    ),
     "customerCount": Case(
         '{ customerCount(condition: {attribute: {name: "plan", op: EXISTS}}) }',
         None,
@@ -220,6 +226,10 @@ def test_every_field_of_the_schema_has_a_case() -> None:
 
 
 def call(server: LiveServer, case: Case, journey_id: str, as_: str) -> dict[str, Any]:
+    # A customer of acme's for the calls that need one (renderMessage), whatever ran before.
+    server.data(
+        'mutation { upsertCustomers(customers: [{id: "ann", attributes: {}}]) { created } }'
+    )
     return server.post(case.document, case.variables(journey_id), as_=as_)
 
 
