@@ -44,6 +44,7 @@ from harness import (
     Setup,
     add_database_options,
     add_run_options,
+    create_token,
     facts,
     free_port,
     graphql,
@@ -123,10 +124,12 @@ async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processe
     n, emails = args.customers, args.emails
     lines = [*facts(setup, busy_before, f"{n} customers, {emails} emails, {args.workers} workers")]
     sender = {"host": "127.0.0.1", "port": sink, "security": "NONE"}
-    sender["fromAddress"] = "Birthdays <hello@shop.example>"
+    sender["fromAddress"] = "hello@shop.example"
+    admin = {"Authorization": f"Bearer {create_token(setup.env, 'bench', 'admin')}"}
+    async with open_client("raw", api.url, admin, timeout=60) as client:
+        await graphql(client, SET_SENDER, {"input": sender})
     async with open_client("raw", api.url, setup.headers, timeout=600) as client:
         await import_profiles(api.url, setup.headers, max(n, emails), profile)
-        await graphql(client, SET_SENDER, {"input": sender})
         fixed = await paused_journey(client, "fixed", send("log", FIXED_SUBJECT, FIXED_BODY))
         personal = await paused_journey(
             client, "personal", send("log", PERSONAL_SUBJECT, PERSONAL_BODY)

@@ -19,7 +19,7 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
-FROM = "Birthdays <hello@shop.example>"
+FROM = "hello@shop.example"
 
 
 def message(n: int) -> EmailMessage:
