@@ -8,9 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from domain.actions import Role
 from domain.channels import checked_webhook_secret, checked_webhook_url
-from domain.errors import Forbidden
 from service.clock import Clock
 from service.tokens import Principal
 from store import channels as channel_store
@@ -23,11 +21,6 @@ class WebhookEndpoint:
     url: str
     configured_at: datetime
     configured_by: str
-
-
-def _require_admin(principal: Principal, what: str) -> None:
-    if principal.role is not Role.ADMIN:
-        raise Forbidden(f"{what} needs an admin token; yours is a {principal.role.value} token")
 
 
 class WebhookEndpoints:
@@ -44,7 +37,7 @@ class WebhookEndpoints:
     async def set(self, principal: Principal, url: str, secret: str) -> WebhookEndpoint:
         """Set (or replace) the workspace's endpoint. Messages handed over from now
         on go there; an attempt already under way keeps the endpoint it began with."""
-        _require_admin(principal, "setting the webhook endpoint")
+        principal.require_admin("setting the webhook endpoint")
         url = checked_webhook_url(url)
         secret = checked_webhook_secret(secret)
         now = self._clock.now()
@@ -62,7 +55,7 @@ class WebhookEndpoints:
     async def clear(self, principal: Principal) -> bool:
         """Remove the endpoint: webhook messages fail (and are retried) until one is
         set again. False when there was none."""
-        _require_admin(principal, "clearing the webhook endpoint")
+        principal.require_admin("clearing the webhook endpoint")
 
         def clear(connection: Connection) -> bool:
             return channel_store.clear_endpoint(connection, principal.workspace_id)

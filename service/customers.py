@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from domain.actions import Role, require_write
+from domain.actions import require_write
 from domain.conditions import Condition
 from domain.customers import (
     MAX_CUSTOMER_ID_LENGTH,
@@ -34,7 +34,7 @@ from domain.customers import (
     merge_problem,
     merged,
 )
-from domain.errors import ConcurrentChange, Forbidden, ValidationFailed
+from domain.errors import ConcurrentChange, ValidationFailed
 from domain.statuses import Status, exits_customers
 from domain.walking import DeliveryState, EnrollmentState
 from service.clock import Clock
@@ -254,10 +254,7 @@ class CustomerProfiles:
         - Then every enrollment and delivery row of the customer is deleted (deliveries
           first): what remains of it is the journeys' counters.
         """
-        if principal.role is not Role.ADMIN:
-            raise Forbidden(
-                f"erasing a customer needs an admin token; yours is a {principal.role.value} token"
-            )
+        principal.require_admin("erasing a customer")
         if not is_valid_customer_id(customer_id):
             raise ValidationFailed(INVALID_ID_MESSAGE)
         workspace_id = principal.workspace_id

@@ -9,9 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from domain.actions import Role
 from domain.email import EmailSecurity, checked_email_sender
-from domain.errors import Forbidden
 from service.clock import Clock
 from service.tokens import Principal
 from store import email_senders as sender_store
@@ -46,11 +44,6 @@ class EmailSender:
         )
 
 
-def _require_admin(principal: Principal, what: str) -> None:
-    if principal.role is not Role.ADMIN:
-        raise Forbidden(f"{what} needs an admin token; yours is a {principal.role.value} token")
-
-
 class EmailSenders:
     def __init__(self, database: Database, clock: Clock) -> None:
         self._database = database
@@ -75,7 +68,7 @@ class EmailSenders:
     ) -> EmailSender:
         """Set (or replace) the workspace's sender. Messages handed over from now on go
         through it; an attempt already under way keeps the sender it began with."""
-        _require_admin(principal, "setting the email sender")
+        principal.require_admin("setting the email sender")
         settings = checked_email_sender(host, port, security, username, password, from_address)
         now = self._clock.now()
 
@@ -100,7 +93,7 @@ class EmailSenders:
     async def clear(self, principal: Principal) -> bool:
         """Remove the sender: email messages fail (and are retried) until one is set
         again. False when there was none."""
-        _require_admin(principal, "clearing the email sender")
+        principal.require_admin("clearing the email sender")
 
         def clear(connection: Connection) -> bool:
             return sender_store.clear_sender(connection, principal.workspace_id)

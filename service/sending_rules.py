@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from domain.actions import Role
-from domain.errors import Forbidden
 from domain.sending_rules import FrequencyCap, QuietHours, SendingRules
 from service.clock import Clock
 from service.tokens import Principal
@@ -48,11 +46,7 @@ class SendingRulesService:
         """Replace all three rules (a part left None is cleared). They apply to each
         message the next time it is due: one already held by the quiet hours is looked
         at again when the hours it was held for end, and one handed over stays so."""
-        if principal.role is not Role.ADMIN:
-            raise Forbidden(
-                "setting the sending rules needs an admin token; "
-                f"yours is a {principal.role.value} token"
-            )
+        principal.require_admin("setting the sending rules")
         rules = asked.checked()
         now = self._clock.now()
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 from sqlalchemy import Connection
 
 from domain.actions import Actor, Role
-from domain.errors import NotFound, Unauthenticated, ValidationFailed
+from domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from service.clock import Clock
 from store import tokens as token_store
 from store.database import Database
@@ -40,6 +40,12 @@ class Principal:
     @property
     def actor(self) -> Actor:
         return Actor.user(self.token_name, self.role)
+
+    def require_admin(self, what: str) -> None:
+        """Forbidden unless an admin's token: `what` ("setting the email sender") says
+        what needs it."""
+        if self.role is not Role.ADMIN:
+            raise Forbidden(f"{what} needs an admin token; yours is a {self.role.value} token")
 
 
 class TokenState(StrEnum):

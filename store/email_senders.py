@@ -7,67 +7,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy import Connection
 
 from domain.email import EmailSecurity, EmailSenderSettings
-from store.compiled import Statement
-from store.lists import one_of
 from store.tables import EMAIL_SENDERS
+from store.workspace_rows import WorkspaceRows
 
-_COLUMNS = (
-    EMAIL_SENDERS.c.workspace_id,
-    EMAIL_SENDERS.c.host,
-    EMAIL_SENDERS.c.port,
-    EMAIL_SENDERS.c.security,
-    EMAIL_SENDERS.c.username,
-    EMAIL_SENDERS.c.password,
-    EMAIL_SENDERS.c.from_address,
-    EMAIL_SENDERS.c.configured_at,
-    EMAIL_SENDERS.c.configured_by,
-)
-
-_SENDER = Statement(
-    select(*_COLUMNS).where(EMAIL_SENDERS.c.workspace_id == bindparam("workspace_id"))
-)
-
-_SENDERS = Statement(select(*_COLUMNS).where(one_of(EMAIL_SENDERS.c.workspace_id, "ids")))
-
-_insert = upsert(EMAIL_SENDERS)
-_SET = Statement(
-    _insert.on_conflict_do_update(
-        index_elements=[EMAIL_SENDERS.c.workspace_id],
-        set_={
-            name: getattr(_insert.excluded, name)
-            for name in (
-                "host",
-                "port",
-                "security",
-                "username",
-                "password",
-                "from_address",
-                "configured_at",
-                "configured_by",
-            )
-        },
-    )
-)
-
-_CLEAR = Statement(
-    delete(EMAIL_SENDERS).where(EMAIL_SENDERS.c.workspace_id == bindparam("workspace_id"))
-)
+_SENDERS = WorkspaceRows(EMAIL_SENDERS)
 
 
 def sender(connection: Connection, workspace_id: str) -> Any:
     """The workspace's sender (every column, the password included), or None."""
-    return _SENDER.first(connection, {"workspace_id": workspace_id})
+    return _SENDERS.one(connection, workspace_id)
 
 
 def senders(connection: Connection, workspace_ids: Sequence[str]) -> dict[str, EmailSenderSettings]:
     """{workspace id: where its email goes out} of those that have a sender."""
-    if not workspace_ids:
-        return {}
-    rows = _SENDERS.rows(connection, {"ids": list(workspace_ids)})
     return {
         row.workspace_id: EmailSenderSettings(
             host=row.host,
@@ -77,7 +32,7 @@ def senders(connection: Connection, workspace_ids: Sequence[str]) -> dict[str, E
             password=row.password,
             from_address=row.from_address,
         )
-        for row in rows
+        for row in _SENDERS.many(connection, workspace_ids).values()
     }
 
 
@@ -89,10 +44,10 @@ def set_sender(
     configured_by: str,
 ) -> None:
     """Set the workspace's sender, replacing the one it had."""
-    _SET.execute(
+    _SENDERS.replace(
         connection,
+        workspace_id,
         {
-            "workspace_id": workspace_id,
             "host": settings.host,
             "port": settings.port,
             "security": settings.security.value,
@@ -107,4 +62,4 @@ def set_sender(
 
 def clear_sender(connection: Connection, workspace_id: str) -> bool:
     """Remove the workspace's sender; False when it had none."""
-    return _CLEAR.execute(connection, {"workspace_id": workspace_id}) > 0
+    return _SENDERS.clear(connection, workspace_id)

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy import Connection
 
 from domain.sending_rules import (
     FrequencyCap,
@@ -20,45 +19,10 @@ from domain.sending_rules import (
     shown_time,
     time_of_day,
 )
-from store.compiled import Statement
-from store.lists import one_of
 from store.tables import SENDING_RULES
+from store.workspace_rows import WorkspaceRows
 
-_COLUMNS = (
-    SENDING_RULES.c.workspace_id,
-    SENDING_RULES.c.quiet_start,
-    SENDING_RULES.c.quiet_end,
-    SENDING_RULES.c.cap_messages,
-    SENDING_RULES.c.cap_hours,
-    SENDING_RULES.c.timezone,
-)
-
-_ONE = Statement(
-    select(*_COLUMNS, SENDING_RULES.c.configured_at, SENDING_RULES.c.configured_by).where(
-        SENDING_RULES.c.workspace_id == bindparam("workspace_id")
-    )
-)
-
-_MANY = Statement(select(*_COLUMNS).where(one_of(SENDING_RULES.c.workspace_id, "ids")))
-
-_insert = upsert(SENDING_RULES)
-_REPLACE = Statement(
-    _insert.on_conflict_do_update(
-        index_elements=[SENDING_RULES.c.workspace_id],
-        set_={
-            name: _insert.excluded[name]
-            for name in (
-                "quiet_start",
-                "quiet_end",
-                "cap_messages",
-                "cap_hours",
-                "timezone",
-                "configured_at",
-                "configured_by",
-            )
-        },
-    )
-)
+_RULES = WorkspaceRows(SENDING_RULES)
 
 
 @dataclass(frozen=True)
@@ -86,7 +50,7 @@ def _rules(row: Any) -> SendingRules:
 
 def rules(connection: Connection, workspace_id: str) -> ConfiguredRules | None:
     """The workspace's rules, and who set them when; None when they never were."""
-    row = _ONE.first(connection, {"workspace_id": workspace_id})
+    row = _RULES.one(connection, workspace_id)
     if row is None:
         return None
     return ConfiguredRules(_rules(row), row.configured_at, row.configured_by)
@@ -94,10 +58,8 @@ def rules(connection: Connection, workspace_id: str) -> ConfiguredRules | None:
 
 def rules_of(connection: Connection, workspace_ids: Sequence[str]) -> dict[str, SendingRules]:
     """{workspace id: its rules} of those that have a row; a workspace left out has none."""
-    if not workspace_ids:
-        return {}
-    rows = _MANY.rows(connection, {"ids": list(set(workspace_ids))})
-    return {row.workspace_id: _rules(row) for row in rows}
+    rows = _RULES.many(connection, workspace_ids)
+    return {workspace_id: _rules(row) for workspace_id, row in rows.items()}
 
 
 def replace_rules(
@@ -109,10 +71,10 @@ def replace_rules(
 ) -> None:
     """Replace all of the workspace's rules: a part that is None is cleared."""
     quiet, cap = rules.quiet_hours, rules.frequency_cap
-    _REPLACE.execute(
+    _RULES.replace(
         connection,
+        workspace_id,
         {
-            "workspace_id": workspace_id,
             "quiet_start": shown_time(quiet.start) if quiet else None,
             "quiet_end": shown_time(quiet.end) if quiet else None,
             "cap_messages": cap.messages if cap else None,
