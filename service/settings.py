@@ -13,18 +13,18 @@ seconds.
 
 from __future__ import annotations
 
-import os
 import ssl
-from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The prefix of every variable but those a setting names itself (DATABASE_URL, REDIS_URL).
+ENV_PREFIX = "JOURNEYS_"
 
 
 class SettingsError(ValueError):
@@ -36,55 +36,25 @@ class Mode(StrEnum):
     DISTRIBUTED = "distributed"  # many API processes and arq workers around Redis
 
 
-def _env(name: str) -> Any:
-    # A variable named otherwise than JOURNEYS_<FIELD NAME> (DATABASE_URL, REDIS_URL);
-    # code that builds settings (tests, benchmarks) passes field names either way.
-    return AliasChoices(name)
-
-
-# The environment a `Settings()` reads: os.environ, or the mapping `from_env` was given.
-_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("journeys_environ", default=None)
-
-
-class _Environment(PydanticBaseSettingsSource):
-    """Values from the environment variables named by each field's alias."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        environ = _ENVIRON.get()
-        environ = os.environ if environ is None else environ
-        name = _variable(field, field_name)
-        raw = environ.get(name)
-        return (raw if raw != "" else None), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        found = {}
-        for field_name, field in self.settings_cls.model_fields.items():
-            value, key, _ = self.get_field_value(field, field_name)
-            if value is not None:
-                found[key] = value
-        return found
-
-
-def _variable(field: FieldInfo, field_name: str) -> str:
-    """The environment variable a field is read from: JOURNEYS_<FIELD NAME>, unless
-    the field names another (`_env`)."""
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    return f"JOURNEYS_{field_name.upper()}"
-
-
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    # JOURNEYS_<FIELD NAME>, unless a field names its variable (`validation_alias`); an
+    # empty variable counts as unset. No .env or secrets file is read (none is configured).
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        frozen=True,
+        populate_by_name=True,
+        extra="ignore",
+    )
 
     database_url: str = Field(
         "sqlite:///journeys.db",
-        validation_alias=_env("DATABASE_URL"),
+        validation_alias="DATABASE_URL",
         description="sqlite:///path (embedded mode) or postgresql://... (either mode)",
     )
     redis_url: str | None = Field(
         None,
-        validation_alias=_env("REDIS_URL"),
+        validation_alias="REDIS_URL",
         description="redis://...: set, the mode is distributed (PostgreSQL required)",
     )
     timer_idle_seconds: float = Field(
@@ -156,8 +126,9 @@ class Settings(BaseSettings):
     )
     ws_deflate: bool = Field(
         False,
-        description="permessage-deflate on WebSockets; off: frames are small, and it cost "
-        "about 40 KiB a connection and half again the CPU of a send",
+        description="permessage-deflate on WebSockets; off: status frames are small, and "
+        "compressing them costs a deflate state per connection and more CPU per send than "
+        "it saves (bench/fanout.py --compression)",
     )
     webhook_timeout_seconds: float = Field(
         5.0,
@@ -247,7 +218,7 @@ class Settings(BaseSettings):
         description="introspection and GraphiQL at /graphql (unset: on in embedded mode, "
         "off in distributed mode)",
     )
-    cors_origins: tuple[str, ...] = Field(
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="origins whose browser pages may call the API, comma-separated "
         "(none by default)",
@@ -266,28 +237,13 @@ class Settings(BaseSettings):
     )
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Values given in code first, then the environment; no .env or secrets files.
-        return init_settings, _Environment(settings_cls)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings of this environment (os.environ, or `environ`), or SettingsError
-        naming the variable to fix."""
-        token = _ENVIRON.set(environ)
+    def from_env(cls) -> Settings:
+        """The settings of this process's environment, or SettingsError naming the
+        variable to fix."""
         try:
             return cls()
         except ValidationError as error:
             raise SettingsError(_what_to_set(error)) from None
-        finally:
-            _ENVIRON.reset(token)
 
     @field_validator("mutation_rate_limit")
     @classmethod
@@ -375,7 +331,7 @@ class Settings(BaseSettings):
         for name, field in type(self).model_fields.items():
             value = getattr(self, name)
             yield DescribedSetting(
-                variable=_variable(field, name),
+                variable=variable(name),
                 value=_shown(value),
                 default=_shown(field.default),
                 description=field.description or "",
@@ -408,19 +364,27 @@ def _shown(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def variable(field_name: str) -> str:
+    """The environment variable a setting is read from."""
+    alias = Settings.model_fields[field_name].validation_alias
+    return alias if isinstance(alias, str) else f"{ENV_PREFIX}{field_name.upper()}"
+
+
 def _what_to_set(error: ValidationError) -> str:
     """Each refused value as '<VARIABLE> must ...' (the sentence pydantic gives, and
     what was found)."""
-    fields = Settings.model_fields
+    variables = {name: variable(name) for name in Settings.model_fields}
+    # A value is located by its field's name, or by its variable when that is the field's
+    # alias (DATABASE_URL).
+    variables |= {name: name for name in variables.values()}
     problems = []
     for problem in error.errors():
         location = problem["loc"]
         name = str(location[0]) if location else ""
-        if name in fields:
-            found = problem.get("input")
+        if name in variables:
             message = str(problem["msg"]).removeprefix("Value error, ").lower()
             message = message.replace("input should be", "must be")
-            problems.append(f"{_variable(fields[name], name)} {message}, not {found!r}")
+            problems.append(f"{variables[name]} {message}, not {problem.get('input')!r}")
         else:  # a rule across settings: its own sentence
             problems.append(str(problem["msg"]).removeprefix("Value error, "))
     return "; ".join(problems)

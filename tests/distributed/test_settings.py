@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.settings import Mode, Settings, SettingsError
+from service.settings import Mode, SettingsError
+from tests.environment import settings_in
 
 PG = "postgresql://u@db:5432/j"
 
@@ -22,7 +23,7 @@ PG = "postgresql://u@db:5432/j"
     ],
 )
 def test_mode_follows_the_urls(environ: dict[str, str], mode: Mode):
-    assert Settings.from_env(environ).mode is mode
+    assert settings_in(environ).mode is mode
 
 
 @pytest.mark.parametrize(
@@ -41,17 +42,17 @@ def test_mode_follows_the_urls(environ: dict[str, str], mode: Mode):
 )
 def test_impossible_settings_are_refused_with_what_to_set(environ: dict[str, str], says: str):
     with pytest.raises(SettingsError, match=says.replace("(", r"\(")):
-        Settings.from_env(environ)
+        settings_in(environ)
 
 
 def test_websocket_settings_read_from_the_environment():
-    defaults = Settings.from_env({})
+    defaults = settings_in({})
     assert (defaults.ws_deflate, defaults.ws_outbox_frames, defaults.ws_ping_seconds) == (
         False,
         10_000,
         20.0,
     )
-    chosen = Settings.from_env(
+    chosen = settings_in(
         {
             "JOURNEYS_WS_DEFLATE": "on",
             "JOURNEYS_WS_OUTBOX_FRAMES": "500",

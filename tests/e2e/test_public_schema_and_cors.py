@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.settings import Settings
 from tests.e2e.conftest import LiveServer, live_server
+from tests.environment import settings_in
 
 pytestmark = pytest.mark.e2e
 
@@ -53,13 +53,11 @@ def test_only_the_configured_origins_get_cors_answers(
 
 
 def test_the_default_follows_the_mode() -> None:
-    assert Settings.from_env({}).schema_is_public
+    assert settings_in({}).schema_is_public
     distributed = {"DATABASE_URL": "postgresql://db/j", "REDIS_URL": "redis://r:6379/0"}
-    assert not Settings.from_env(distributed).schema_is_public
-    assert Settings.from_env({**distributed, "JOURNEYS_PUBLIC_SCHEMA": "on"}).schema_is_public
-    assert Settings.from_env(
-        {"JOURNEYS_CORS_ORIGINS": f" {APP}, https://b.example "}
-    ).cors_origins == (
+    assert not settings_in(distributed).schema_is_public
+    assert settings_in({**distributed, "JOURNEYS_PUBLIC_SCHEMA": "on"}).schema_is_public
+    assert settings_in({"JOURNEYS_CORS_ORIGINS": f" {APP}, https://b.example "}).cors_origins == (
         APP,
         "https://b.example",
     )

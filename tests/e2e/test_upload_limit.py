@@ -11,12 +11,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from service.settings import Settings
 from store.database import sync_url
 from store.tables import AUDIENCE_LISTS, AUDIENCE_MEMBERS
 from tests.e2e.conftest import LiveServer, live_server
 from tests.e2e.test_http_protocol import _connect, _read_response
 from tests.e2e.test_segment_upload import create_segment, journey, upload
+from tests.environment import settings_in
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +56,7 @@ def tight_uploads(database_url: str) -> Iterator[LiveServer]:
 
 
 def test_a_50_mb_upload_is_taken_under_the_default_limits(server: LiveServer) -> None:
-    defaults, size = Settings.from_env({}), CSV_BYTES
+    defaults, size = settings_in({}), CSV_BYTES
     assert size >= 50 * defaults.max_body_bytes and size >= 50 * MB
     assert size < defaults.max_upload_bytes
     journey_id = create_segment(server)

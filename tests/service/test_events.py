@@ -28,12 +28,13 @@ from service.clock import ManualClock
 from service.entry import Refused, TrackedEvent
 from service.event_retention import EventRetention
 from service.services import Services
-from service.settings import Settings, SettingsError
+from service.settings import SettingsError
 from store import customer_events as event_store
 from store import customer_import as import_store
 from store.compiled import Statement
 from store.tables import CUSTOMER_EVENTS, CUSTOMER_IMPORTS, CUSTOMERS, ENROLLMENTS
 from tests.conftest import T0, Callers
+from tests.environment import settings_in
 
 pytestmark = pytest.mark.anyio
 
@@ -303,12 +304,12 @@ async def test_retention_removes_only_old_events_in_batches(
 
 async def test_retention_days_is_a_setting_with_bounds():
 
-    assert Settings.from_env({}).event_retention_days == 90
-    assert Settings.from_env({"JOURNEYS_EVENT_RETENTION_DAYS": "7"}).event_retention_days == 7
+    assert settings_in({}).event_retention_days == 90
+    assert settings_in({"JOURNEYS_EVENT_RETENTION_DAYS": "7"}).event_retention_days == 7
     for bad in ("0", "3651", "soon"):
         with pytest.raises(SettingsError, match="JOURNEYS_EVENT_RETENTION_DAYS"):
-            Settings.from_env({"JOURNEYS_EVENT_RETENTION_DAYS": bad})
-    shown = {s.variable: s for s in Settings.from_env({}).described()}
+            settings_in({"JOURNEYS_EVENT_RETENTION_DAYS": bad})
+    shown = {s.variable: s for s in settings_in({}).described()}
     assert shown["JOURNEYS_EVENT_RETENTION_DAYS"].default == "90"
 
 

@@ -42,8 +42,9 @@ async def test_every_window_must_have_room_and_empty_means_no_limit() -> None:
 
 
 def test_a_rate_that_cannot_be_read_is_refused_at_start() -> None:
-    from service.settings import Settings, SettingsError
+    from service.settings import SettingsError
+    from tests.environment import settings_in
 
     with pytest.raises(SettingsError, match="JOURNEYS_MUTATION_RATE_LIMIT must be rates"):
-        Settings.from_env({"JOURNEYS_MUTATION_RATE_LIMIT": "lots"})
-    assert Settings.from_env({"JOURNEYS_MUTATION_RATE_LIMIT": "off"}).mutation_rate_limit == ""
+        settings_in({"JOURNEYS_MUTATION_RATE_LIMIT": "lots"})
+    assert settings_in({"JOURNEYS_MUTATION_RATE_LIMIT": "off"}).mutation_rate_limit == ""
