@@ -13,15 +13,16 @@ seconds.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.setting_values import CaFile, CommaSeparated, OptionalSwitch, RateLimits, Switch
 
 # The prefix of every variable but those a setting names itself (DATABASE_URL, REDIS_URL).
 ENV_PREFIX = "JOURNEYS_"
@@ -124,7 +125,7 @@ class Settings(BaseSettings):
         description="an open WebSocket checks its token again this often (4403 when "
         "revoked or expired)",
     )
-    ws_deflate: bool = Field(
+    ws_deflate: Switch = Field(
         False,
         description="permessage-deflate on WebSockets; off: status frames are small, and "
         "compressing them costs a deflate state per connection and more CPU per send than "
@@ -161,7 +162,7 @@ class Settings(BaseSettings):
         description="how long each step of an SMTP session may take (connecting, each "
         "command, a message's data)",
     )
-    smtp_ca_file: str | None = Field(
+    smtp_ca_file: CaFile = Field(
         None,
         description="a PEM file of CA certificates the email channel trusts besides the "
         "system's (for SMTP servers with a private CA)",
@@ -208,17 +209,17 @@ class Settings(BaseSettings):
         description="a request's body must arrive within this time of its headers (408)",
     )
 
-    mutation_rate_limit: str = Field(
+    mutation_rate_limit: RateLimits = Field(
         "100/second;3000/minute",
         description="mutations one token may make, in the limits library's notation "
         "(every window must have room; off: no limit)",
     )
-    public_schema: bool | None = Field(
+    public_schema: OptionalSwitch = Field(
         None,
         description="introspection and GraphiQL at /graphql (unset: on in embedded mode, "
         "off in distributed mode)",
     )
-    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+    cors_origins: CommaSeparated = Field(
         (),
         description="origins whose browser pages may call the API, comma-separated "
         "(none by default)",
@@ -244,48 +245,6 @@ class Settings(BaseSettings):
             return cls()
         except ValidationError as error:
             raise SettingsError(_what_to_set(error)) from None
-
-    @field_validator("mutation_rate_limit")
-    @classmethod
-    def _rate(cls, value: str) -> str:
-        if value.strip().lower() in ("off", "none"):
-            return ""
-        if value.strip():
-            from limits import parse_many
-
-            try:
-                parse_many(value)
-            except ValueError:
-                raise ValueError(
-                    "must be rates such as 50/second;1000/minute, or off for no limit"
-                ) from None
-        return value
-
-    @field_validator("smtp_ca_file")
-    @classmethod
-    def _readable_ca_file(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                ssl.create_default_context().load_verify_locations(cafile=value)
-            except (OSError, ssl.SSLError) as error:
-                raise ValueError(
-                    f"must be a readable PEM file of CA certificates: {error}"
-                ) from None
-        return value
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
-        return value
-
-    @field_validator("ws_deflate", "public_schema", mode="before")
-    @classmethod
-    def _switch(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() not in _SWITCH_WORDS:
-            raise ValueError("must be on or off")
-        return _SWITCH_WORDS.get(value.strip().lower(), value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _urls_fit_together(self) -> Settings:
@@ -344,12 +303,6 @@ class DescribedSetting:
     value: str
     default: str
     description: str
-
-
-_SWITCH_WORDS = {
-    "1": True, "true": True, "on": True, "yes": True,
-    "0": False, "false": False, "off": False, "no": False,
-}  # fmt: skip
 
 
 def _shown(value: Any) -> str:
