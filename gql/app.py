@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -36,6 +36,7 @@ from gql.request_ids import RequestIds
 from gql.schema import schema_for
 from gql.serving import GoingAwayWebSocketProtocol, http_protocol
 from gql.uploads import audience_upload
+from jobs.loop import Runner
 from service.services import Services
 from service.settings import Settings
 from service.stopping import STOP_SECONDS, stop_all
@@ -142,16 +143,6 @@ def serve_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         "ws": GoingAwayWebSocketProtocol,
     }
-
-
-class Runner(Protocol):
-    """Work a process runs beside serving: in embedded mode, the timer loop, the step
-    processor and the loader (their figures go to `services.metrics`)."""
-
-    async def run(self) -> None: ...
-
-    def stop(self) -> None:
-        """End `run` after the batch under way."""
 
 
 def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:

@@ -11,44 +11,28 @@ and then it removes what uploads cut off by a stopped process left behind.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
+from jobs.loop import PollingLoop
 from service.services import Services
-from service.stopping import rest
-
-log = logging.getLogger(__name__)
 
 # Passes between two looks for abandoned uploads.
 PASSES_PER_CLEANUP = 1_000
 
 
-class LoadingLoop:
+class LoadingLoop(PollingLoop):
+    failed = "loading pass"
+
     def __init__(self, services: Services, poll_seconds: float) -> None:
-        self._services = services
-        self._poll_seconds = poll_seconds
-        self._stopping = asyncio.Event()
+        # Told of work: a load begun, announced after its COMMIT.
+        super().__init__(services, poll_seconds, services.loads_ready)
+        self._passes = 0
 
-    def stop(self) -> None:
-        """End `run` after the batch under way (service/stopping.py)."""
-        self._stopping.set()
-        self._services.loads_ready.set()  # ends the rest between passes
+    async def _pass(self) -> None:
+        passes = self._passes
+        self._passes += 1
+        await self._services.metrics.job("loading", self._load(passes))
 
-    async def run(self) -> None:
-        ready = self._services.loads_ready
-        passes = 0
-        while not self._stopping.is_set():
-            ready.clear()
-            try:
-                await self._services.metrics.job("loading", self._pass(passes))
-            except Exception:
-                log.exception("loading pass failed; trying again shortly")
-                await rest(self._stopping, 1)
-            passes += 1
-            await rest(ready, self._poll_seconds)
-
-    async def _pass(self, passes: int) -> int:
-        """One pass: the loads that can move (and, now and then, abandoned uploads)."""
+    async def _load(self, passes: int) -> int:
+        """The loads that can move (and, now and then, abandoned uploads)."""
         loading = self._services.loading
         if passes % PASSES_PER_CLEANUP == 0:
             await loading.discard_abandoned()

@@ -10,44 +10,32 @@ does is recomputed from the database, batch by batch.
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import logging
 import os
 
+from jobs.loop import PollingLoop
 from service.services import Services
-from service.stopping import rest
 
 log = logging.getLogger(__name__)
 
 
-class ProcessingLoop:
-    def __init__(self, services: Services, poll_seconds: float) -> None:
-        self._services = services
-        self._poll_seconds = poll_seconds
-        self._stopping = asyncio.Event()
+class ProcessingLoop(PollingLoop):
+    failed = "processing pass"
 
-    def stop(self) -> None:
-        """End `run` after the batch under way (service/stopping.py)."""
-        self._stopping.set()
-        self._services.work_ready.set()  # ends the rest between passes
+    def __init__(self, services: Services, poll_seconds: float) -> None:
+        # Told of new work: customers entering through this process.
+        super().__init__(services, poll_seconds, services.work_ready)
+        self._profile = _Profile.from_environment()
 
     async def run(self) -> None:
-        ready = self._services.work_ready
-        log.info("step processor running (looks every %.0f ms at least)", self._poll_seconds * 1000)
-        profile = _Profile.from_environment()
-        while not self._stopping.is_set():
-            ready.clear()
-            try:
-                with profile:
-                    await self._services.metrics.job(
-                        "processing", self._services.processing.run_all(self._stopping)
-                    )
-            except Exception:
-                log.exception("processing pass failed; trying again shortly")
-                await rest(self._stopping, 1)
-                continue
-            await rest(ready, self._poll_seconds)
+        log.info("step processor running (looks every %.0f ms at least)", self._wait_seconds * 1000)
+        await super().run()
+
+    async def _pass(self) -> None:
+        services = self._services
+        with self._profile:
+            await services.metrics.job("processing", services.processing.run_all(self._stopping))
 
 
 class _Profile:

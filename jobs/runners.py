@@ -4,14 +4,13 @@ the segment loader and the retention of customers' events."""
 from __future__ import annotations
 
 from jobs.loading import LoadingLoop
+from jobs.loop import Runner
 from jobs.processing import ProcessingLoop
 from jobs.retention import RetentionLoop
 from jobs.timer import TimerLoop
 from service.scheduling import EmbeddedScheduler
 from service.services import Services
 from service.settings import Mode
-
-Runner = TimerLoop | ProcessingLoop | LoadingLoop | RetentionLoop
 
 
 def runners_for(services: Services) -> list[Runner]:
