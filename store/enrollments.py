@@ -412,9 +412,10 @@ def move(
     elif isinstance(who, Matching):
         sql = compile_condition(who.condition, connection.dialect.name, now, PROFILES)
         # A scalar subquery, not EXISTS: the database asks it of each enrollment of the
-        # batch (found by id), and never turns it into a join driven from the profiles,
-        # which it chose while a bulk import had left their statistics stale (35 s for
-        # 500 rows: bench/flow.py).
+        # batch (found by id), so a batch costs what its size does, whatever the
+        # profiles' statistics say. An EXISTS could become a join driven from the
+        # profiles, which the planner chose while a bulk import had left their
+        # statistics stale (bench/flow.py, its flow phase after an import).
         profile_meets = bound(
             sql,
             f"{'' if who.meets else 'NOT '}COALESCE((SELECT {sql.text} FROM customers "
