@@ -64,10 +64,10 @@ from service.settings import Settings
 from service.webhook import WebhookSender
 from store import counters as counter_store
 from store import deliveries as delivery_store
-from store import enrollments as enrollment_store
 from store import exits as exit_store
+from store import moving as moving_store
 from store.database import Database
-from store.enrollments import Place
+from store.moving import Place
 from store.node_counters import NodeCounts
 
 log = logging.getLogger(__name__)
@@ -239,13 +239,13 @@ class Processing:
 
     def _advance(self, connection: Connection) -> _Taken:
         now = self._clock.now()
-        journeys = enrollment_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
+        journeys = moving_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
         if not journeys:
             return _Taken(0, [], Tally())
-        due = enrollment_store.due_enrollments(
+        due = moving_store.due_enrollments(
             connection, [journey.id for journey in journeys], now, STEP_BATCH
         )
-        flows = enrollment_store.live_flows(connection, journeys)
+        flows = moving_store.live_flows(connection, journeys)
         by_id = {journey.id: journey for journey in journeys}
         groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
         for enrollment in due:
@@ -269,7 +269,7 @@ class Processing:
                     line_position(flow, outcome.target),
                 )
                 who = Everyone() if number == last else outcome.who
-                moved = enrollment_store.move(
+                moved = moving_store.move(
                     connection, journey.workspace_id, left, at, applied.key, who, to, now
                 )
                 if number < last and moved:

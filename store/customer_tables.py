@@ -139,7 +139,7 @@ class EnrollmentRow(SQLModel, table=True):
         # Where a journey's customers are (Journey.steps) and settling an ABORT.
         Index("ix_enrollments_journey_step", "journey_id", "state", "step_index"),
         # A journey's due customers in the order they fell due: each batch takes a
-        # share of every busy journey's (store.enrollments.due_enrollments).
+        # share of every busy journey's (store.moving.due_enrollments).
         Index(
             "ix_enrollments_journey_due",
             "journey_id",
