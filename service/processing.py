@@ -24,8 +24,9 @@
   channel POSTs the batch's messages concurrently (service/webhook.py). A
   failed attempt stays HANDED_OVER, due again after a doubling delay, until
   it is delivered or out of attempts (FAILED); retries go on in every status
-  but ERROR (domain/channels.py); service/outcomes.py records them. An attempt whose outcome is never recorded
-  (its process stopped) is due again when its lease runs out: at least once.
+  but ERROR (domain/channels.py); service/outcomes.py records them. An attempt
+  whose outcome is never recorded (its process stopped) is due again when its
+  lease runs out: at least once.
 - a journey whose channel attempts fail `channel_failure_limit` times in a
   row is failed by the system (JourneyCommands.fail_by_system): ERROR holds
   its queued messages and its retries until RECOVER.
