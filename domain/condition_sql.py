@@ -3,9 +3,9 @@
 `compile_condition` writes a condition as a boolean SQL expression over a
 profile's attributes column (PostgreSQL `jsonb`, SQLite JSON text read with
 `json_extract`), for one dialect, with every value a bound parameter:
-attribute names, too, are checked by `domain.conditions` and then bound, so
+attribute names, too, are checked by `domain.condition_json` and then bound, so
 no text of a condition is ever part of the statement. The rules are those
-of `domain.conditions.matches`, which tests/domain hold equal on random
+of `domain.condition_match.matches`, which tests/domain hold equal on random
 customers and conditions on both databases.
 
 Each leaf is a CASE that first checks the attribute's JSON type, so a
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.condition_match import event_since, kind_of
 from domain.conditions import (
     DATE_OPS,
     NUMBER_OPS,
@@ -30,8 +31,6 @@ from domain.conditions import (
     ConditionOp,
     EventCondition,
     Not,
-    event_since,
-    kind_of,
 )
 
 POSTGRESQL = "postgresql"

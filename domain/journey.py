@@ -2,7 +2,8 @@
 
 Commands on a journey either raise a DomainError and leave it untouched, or
 change it, bump its revision and record what happened in `events` /
-`new_versions` for the unit of work to persist.
+`new_versions` for the unit of work to persist. Whether an action may be taken
+now, and the status it leads to, is `domain.verdicts`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.actions import (
-    ACTION_AUTHORITY,
     CALLER_ACTIONS,
     Action,
     Actor,
@@ -41,8 +41,9 @@ from domain.errors import (
 )
 from domain.events import StatusChanged
 from domain.statuses import INITIAL_STATUS, EditMode, Status, is_editable, traits
-from domain.timing import due_action, running_status, window_is_open
-from domain.transitions import APPLIES_LATEST_VERSION, Computed, target_of
+from domain.timing import due_action, window_is_open
+from domain.transitions import APPLIES_LATEST_VERSION, target_of
+from domain.verdicts import date_problems, judge
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,6 @@ class Version:
     content: Content
     created_at: datetime
     created_by: str
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    target: Status | None = None
-    refusal: str | None = None
-    forbidden: bool = False
 
 
 _EDIT_HINTS = {
@@ -183,13 +177,13 @@ class Journey:
     def available_actions(self, role: Role, now: datetime) -> list[Action]:
         """The actions this role may take now and that would succeed."""
         # The table lookups first: most actions have no transition from this
-        # status, and `_judge` (which checks them too) would spell out why.
+        # status, and `judge` (which checks them too) would spell out why.
         return [
             action
             for action in CALLER_ACTIONS
             if may_take(role, action)
             and target_of(self.status, action) is not None
-            and self._judge(action, role, now).target is not None
+            and judge(self, action, role, now).target is not None
         ]
 
     # -- commands ---------------------------------------------------------
@@ -205,7 +199,7 @@ class Journey:
     def take(
         self, action: Action, actor: Actor, now: datetime, reason: str | None = None
     ) -> StatusChanged:
-        verdict = self._judge(action, actor.role, now)
+        verdict = judge(self, action, actor.role, now)
         if verdict.forbidden:
             raise Forbidden(verdict.refusal or "")
         if verdict.target is None:
@@ -267,7 +261,7 @@ class Journey:
             self.check_list_may_change(actor, now)
         content = revise(self.latest.content, changes)
         if mode is EditMode.LIVE:
-            problems = readiness_problems(self.kind, content) + _date_problems(content, now)
+            problems = readiness_problems(self.kind, content) + date_problems(content, now)
             if problems:
                 raise ValidationFailed(
                     "a scheduled journey's edits go live at once, so they must stay valid: "
@@ -333,49 +327,7 @@ class Journey:
                 now,
             )
 
-    # -- rules ------------------------------------------------------------
-
-    def _judge(self, action: Action, role: Role, now: datetime) -> _Verdict:
-        if not may_take(role, action):
-            return _Verdict(refusal=_forbidden_message(action, role), forbidden=True)
-        target = target_of(self.status, action)
-        if target is None:
-            return _Verdict(refusal=f"{action} is not allowed from {self.status}")
-        if action is Action.ACTIVATE:
-            problems = readiness_problems(self.kind, self.latest.content) + _date_problems(
-                self.latest.content, now
-            )
-            if problems:
-                return _Verdict(refusal="cannot activate: " + "; ".join(problems))
-        if action is Action.REACTIVATE:
-            problems = readiness_problems(self.kind, self.latest.content)
-            if problems:
-                return _Verdict(refusal="cannot reactivate: " + "; ".join(problems))
-        if action in (Action.START, Action.END) and self.due_action(now) is not action:
-            return _Verdict(refusal=f"{action} is not due yet")
-        if action is Action.AUDIENCE_LOADED and self.kind is not JourneyKind.SEGMENT_SCHEDULED:
-            return _Verdict(refusal="only a segment journey loads an audience")
-        status = self._resolve(target, action, now)
-        if action is Action.REACTIVATE and self.status is Status.CLOSED and status is Status.CLOSED:
-            why = (
-                "its audience has fully entered"
-                if self.audience_fully_entered
-                else "its end date has passed; set a later end date first"
-            )
-            return _Verdict(refusal=f"reactivating would leave it CLOSED: {why}")
-        return _Verdict(target=status)
-
-    def _resolve(self, target: Status | Computed, action: Action, now: datetime) -> Status:
-        if isinstance(target, Status):
-            return target
-        if target is Computed.STATUS_BEFORE_ERROR:
-            before = self.status_before_error or Status.ACTIVE
-            if before not in (Status.SCHEDULED, Status.ACTIVE):
-                return before
-        content = self.latest.content if action in APPLIES_LATEST_VERSION else None
-        start_at = content.start_at if content else self.start_at
-        end_at = content.end_at if content else self.end_at
-        return running_status(start_at, end_at, self.audience_fully_entered, now)
+    # -- its own bookkeeping --------------------------------------------------
 
     def _not_allowed(self, message: str, role: Role, now: datetime) -> TransitionNotAllowed:
         return TransitionNotAllowed(message, self.status, self.available_actions(role, now))
@@ -393,20 +345,6 @@ class Journey:
     def _touch(self, now: datetime) -> None:
         self.revision += 1
         self.updated_at = now
-
-
-def _date_problems(content: Content, now: datetime) -> list[str]:
-    if content.end_at is not None and content.end_at <= now:
-        return ["the end date must be in the future"]
-    return []
-
-
-def _forbidden_message(action: Action, role: Role) -> str:
-    allowed = ACTION_AUTHORITY[action]
-    if allowed == {Role.SYSTEM}:
-        return f"{action} is taken by the system only, at the right moment"
-    people = " or ".join(r.value for r in Role if r in allowed and r is not Role.SYSTEM)
-    return f"{action} needs an {people} token; yours is a {role.value} token"
 
 
 def replay(events: Iterable[StatusChanged]) -> Status:

@@ -13,13 +13,8 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.conditions import (
-    AttributeCondition,
-    Condition,
-    ConditionOp,
-    condition_from_json,
-    where_from_json,
-)
+from domain.condition_json import condition_from_json, where_from_json
+from domain.conditions import AttributeCondition, Condition, ConditionOp
 
 strawberry.enum(ConditionOp, description="How an attribute is compared with a value.")
 

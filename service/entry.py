@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from domain.actions import require_write
-from domain.conditions import where_matches
+from domain.condition_match import where_matches
 from domain.customers import (
     MAX_EVENT_NAME_LENGTH,
     checked_event_time,

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from domain.conditions import where_matches
+from domain.condition_match import where_matches
 from domain.customers import is_valid_customer_id
 from domain.flow_walk import EVENT, release
 from domain.walking import line_position

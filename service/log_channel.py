@@ -55,7 +55,8 @@ class LogLines:
         if not self._lines or not channel_log.isEnabledFor(logging.INFO):
             return
         # One record a message, as `channel_log.info` makes it but for the caller's frame,
-        # which it looks up on the stack every time (a fifth of a line's cost).
+        # which it looks up on the stack every time, a cost each message would pay
+        # (bench/messages.py, its fixed phase on the log channel).
         for line in self._lines:
             channel_log.handle(
                 logging.LogRecord(

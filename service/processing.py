@@ -24,8 +24,9 @@
   channel POSTs the batch's messages concurrently (service/webhook.py). A
   failed attempt stays HANDED_OVER, due again after a doubling delay, until
   it is delivered or out of attempts (FAILED); retries go on in every status
-  but ERROR (domain/channels.py). An attempt whose outcome is never recorded
-  (its process stopped) is due again when its lease runs out: at least once.
+  but ERROR (domain/channels.py); service/outcomes.py records them. An attempt
+  whose outcome is never recorded (its process stopped) is due again when its
+  lease runs out: at least once.
 - a journey whose channel attempts fail `channel_failure_limit` times in a
   row is failed by the system (JourneyCommands.fail_by_system): ERROR holds
   its queued messages and its retries until RECOVER.
@@ -45,34 +46,31 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection
 
-from domain.channels import Streak, failing_reason, retry_delay
 from domain.flow_walk import Everyone
 from domain.statuses import Status, exits_customers
-from domain.walking import DeliveryState, apply_at, line_position, send_not_before
-from service.attempts import Attempt, Outcome
+from domain.walking import apply_at, line_position, send_not_before
+from service.attempts import Attempt
 from service.channel_table import channel_table
 from service.clock import Clock
 from service.email_channel import EmailChannel
-from service.hand_over import OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY, HandOver, Tally
+from service.hand_over import HandOver, Tally
 from service.metrics import Metrics
-from service.settings import Settings
+from service.outcomes import ChannelPolicy, Failing, record_outcomes
 from service.webhook import WebhookSender
 from store import counters as counter_store
 from store import deliveries as delivery_store
-from store import enrollments as enrollment_store
 from store import exits as exit_store
+from store import moving as moving_store
 from store.database import Database
-from store.enrollments import Place
+from store.moving import Place
 from store.node_counters import NodeCounts
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 STEP_BATCH = 1000
 DELIVERY_BATCH = 1000
@@ -86,23 +84,6 @@ JOURNEYS_PER_BATCH = 100
 IDLE_RETRY_SECONDS = 0.1
 
 _EXITING = [status.value for status in Status if exits_customers(status)]
-
-
-@dataclass(frozen=True)
-class ChannelPolicy:
-    """How failed attempts are retried and counted (service/settings.py)."""
-
-    max_attempts: int = 5
-    first_retry: timedelta = timedelta(seconds=30)
-    failure_limit: int = 5
-
-    @classmethod
-    def of(cls, settings: Settings) -> ChannelPolicy:
-        return cls(
-            max_attempts=settings.webhook_max_attempts,
-            first_retry=timedelta(seconds=settings.webhook_retry_seconds),
-            failure_limit=settings.channel_failure_limit,
-        )
 
 
 # Fails a journey as the system: JourneyCommands.fail_by_system.
@@ -126,15 +107,6 @@ class _Queued:
 
 
 @dataclass(frozen=True)
-class _Failing:
-    """A journey whose channel reached the limit of failures in a row."""
-
-    workspace_id: str
-    journey_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class _Taken:
     """What a batch's transaction moved, and the attempts it handed over to make
     once it has committed."""
@@ -142,15 +114,6 @@ class _Taken:
     moved: int
     attempts: list[Attempt]
     tally: Tally  # the deliveries made in the transaction (the `log` channel's)
-
-
-@dataclass(frozen=True)
-class _Recorded:
-    """What recording a batch's outcomes did: the outcomes, and the journeys whose
-    channel has now failed too often in a row."""
-
-    tally: Tally
-    failing: list[_Failing]
 
 
 class Processing:
@@ -229,7 +192,9 @@ class Processing:
             return
         outcomes = await self._channels.send_all(attempts)  # in the order they ended
         recorded = await self._database.transaction(
-            lambda connection: self._record(connection, outcomes)
+            lambda connection: record_outcomes(
+                connection, outcomes, self._channels, self._policy, self._clock.now()
+            )
         )
         self._metrics.delivered(recorded.tally)
         for journey in recorded.failing:
@@ -239,13 +204,13 @@ class Processing:
 
     def _advance(self, connection: Connection) -> _Taken:
         now = self._clock.now()
-        journeys = enrollment_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
+        journeys = moving_store.busy_journeys(connection, now, JOURNEYS_PER_BATCH)
         if not journeys:
             return _Taken(0, [], Tally())
-        due = enrollment_store.due_enrollments(
+        due = moving_store.due_enrollments(
             connection, [journey.id for journey in journeys], now, STEP_BATCH
         )
-        flows = enrollment_store.live_flows(connection, journeys)
+        flows = moving_store.live_flows(connection, journeys)
         by_id = {journey.id: journey for journey in journeys}
         groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
         for enrollment in due:
@@ -269,7 +234,7 @@ class Processing:
                     line_position(flow, outcome.target),
                 )
                 who = Everyone() if number == last else outcome.who
-                moved = enrollment_store.move(
+                moved = moving_store.move(
                     connection, journey.workspace_id, left, at, applied.key, who, to, now
                 )
                 if number < last and moved:
@@ -326,63 +291,7 @@ class Processing:
         to record them."""
         return now + LEASE_SLACK + self._channels.time_to_send(attempts)
 
-    def _record(self, connection: Connection, outcomes: Sequence[Outcome]) -> _Recorded:
-        """Record each attempt's outcome."""
-        now = self._clock.now()
-        made = delivery_store.attempts_made(connection, [o.attempt.delivery_id for o in outcomes])
-        counters: dict[str, Counter[str]] = defaultdict(Counter)
-        delivered: list[int] = []
-        others: list[tuple[int, DeliveryState, datetime, str | None]] = []
-        runs: dict[str, list[Outcome]] = defaultdict(list)
-        tally = Tally()
-        for outcome in outcomes:
-            attempt = outcome.attempt
-            row = made.get(attempt.delivery_id)
-            if (
-                row is None
-                or row.state != DeliveryState.HANDED_OVER.value
-                or row.attempts != attempt.number
-            ):
-                # A later attempt took it over (this one outlived its lease).
-                continue
-            if self._channels.counts_failure_runs(attempt.channel) and outcome.counts_in_run:
-                runs[attempt.journey_id].append(outcome)
-            if outcome.succeeded:
-                delivered.append(attempt.delivery_id)
-                counters[attempt.journey_id].update(handed_over=-1, delivered=1)
-                tally[(attempt.channel, OUTCOME_DELIVERED)] += 1
-            elif outcome.final or attempt.number >= self._policy.max_attempts:
-                others.append((attempt.delivery_id, DeliveryState.FAILED, now, outcome.error))
-                counters[attempt.journey_id].update(handed_over=-1, failed=1)
-                tally[(attempt.channel, OUTCOME_FAILED)] += 1
-            else:
-                retry_at = now + retry_delay(attempt.number, self._policy.first_retry)
-                others.append(
-                    (attempt.delivery_id, DeliveryState.HANDED_OVER, retry_at, outcome.error)
-                )
-                tally[(attempt.channel, OUTCOME_RETRY)] += 1
-        delivery_store.set_delivered(connection, delivered, now)
-        delivery_store.record_outcomes(connection, others, now)
-        # Each journey's counters and run of failures, journey by journey in the order of
-        # their ids: the counters' rows are locked in one order (`add_to_counters`).
-        failing = []
-        for journey_id in sorted(counters.keys() | runs.keys()):
-            counter_store.add_to_counters(connection, {journey_id: counters[journey_id]})
-            if journey_id not in runs:
-                continue
-            ended = runs[journey_id]
-            streak = Streak.of([outcome.succeeded for outcome in ended])
-            run = counter_store.extend_failure_run(
-                connection, journey_id, streak.kept, streak.failures_after
-            )
-            if streak.failures_after and run >= self._policy.failure_limit:
-                last = ended[-1].attempt
-                where = self._channels.describe(last.channel, last.destination)
-                reason = failing_reason(where, run, ended[-1].error or "failed")
-                failing.append(_Failing(last.workspace_id, journey_id, reason))
-        return _Recorded(tally, failing)
-
-    async def _fail(self, failing: _Failing) -> None:
+    async def _fail(self, failing: Failing) -> None:
         if self._fail_journey is None:
             return
         try:

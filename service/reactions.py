@@ -19,10 +19,10 @@ from domain.flow import NodeType
 from domain.flow_walk import EventCame, due_again, nodes_removed, release, wait_at
 from domain.statuses import exits_customers, resumes_processing
 from domain.walking import line_position
-from store import enrollments as enrollment_store
 from store import loads, remap
+from store import moving as moving_store
 from store.counters import add_to_counters, count_everyone_out, end_failure_run
-from store.enrollments import Place
+from store.moving import Place
 from store.node_counters import NodeCounts, count_everyone_out_of_nodes
 from store.unit_of_work import Reaction, UnitOfWork
 
@@ -49,7 +49,7 @@ def release_held_waits(uow: UnitOfWork, change: StatusChanged) -> None:
     # Customers waiting at a WAIT_FOR_EVENT whose event came during the hold move on
     # now, as if released when it came; those whose timeout ran out meanwhile are due,
     # and the step processor decides by the same rule which way they go.
-    found = enrollment_store.live_flow(uow.connection, change.journey_id)
+    found = moving_store.live_flow(uow.connection, change.journey_id)
     if found is None:
         return
     workspace_id, flow = found
@@ -61,7 +61,7 @@ def release_held_waits(uow: UnitOfWork, change: StatusChanged) -> None:
         outcome = release(flow, node.key, change.at)
         assert isinstance(outcome.who, EventCame)
         to = Place(outcome.target or node.key, outcome.due_at, line_position(flow, outcome.target))
-        moved = enrollment_store.release_waiting(
+        moved = moving_store.release_waiting(
             uow.connection, workspace_id, change.journey_id, node.key, outcome.who, to, change.at
         )
         nodes.walked(change.journey_id, node.key, node.key, outcome, moved)

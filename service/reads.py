@@ -5,16 +5,18 @@ Each read is one hop to a database thread, in one snapshot.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 
 from domain.content import JourneyKind
+from domain.counters import JourneyCounters as JourneyCounters  # what counters answers
 from domain.errors import ReplayUnavailable, ValidationFailed
 from domain.events import LoggedStatusChange
-from domain.journey import Journey, Version
+from domain.journey import Journey
 from domain.statuses import Status
 from store import audience_lists, node_counters, queries
 from store import counters as counter_store
@@ -23,6 +25,9 @@ from store.database import Database
 from store.node_counters import NodeCount as NodeCount  # what node_counts answers
 
 MAX_PAGE = 100
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def checked_page_size(first: int | None, default: int = 20) -> int:
@@ -48,44 +53,41 @@ class JourneyPage:
     has_next_page: bool
 
 
-@dataclass(frozen=True)
-class JourneyCounters:
-    """A journey's customers and messages, as its counters keep them."""
+def in_snapshot(
+    query: Callable[Concatenate[Connection, P], T],
+) -> Callable[Concatenate[JourneyReads, P], Coroutine[Any, Any, T]]:
+    """A read of the store as it is: the store's `query`, given the caller's arguments, in
+    one snapshot (one hop to a database thread)."""
 
-    entered: int = 0
-    inside: int = 0
-    completed: int = 0
-    exited: int = 0
-    queued: int = 0
-    handed_over: int = 0
-    delivered: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    skipped: int = 0
-    converted: int = 0
-    node_arrivals: int = 0
+    async def read(reads: JourneyReads, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await reads._database.read(lambda connection: query(connection, *args, **kwargs))
+
+    read.__doc__ = query.__doc__
+    return read
 
 
 class JourneyReads:
     def __init__(self, database: Database) -> None:
         self._database = database
 
+    # Reads the store answers as they are (see each store function). The journey ids
+    # they are given are those of journeys the caller has already been shown (from a
+    # Journey of its workspace), and a list's id is one that a version refers to.
+    journeys_by_id = in_snapshot(queries.journeys_by_id)
+    audience = in_snapshot(audience_lists.members)
+    status_counts = in_snapshot(queries.status_counts)
+    versions = in_snapshot(queries.versions)
+    counters = in_snapshot(counter_store.counters)
+    node_counts = in_snapshot(node_counters.node_counts)
+    customers_at_steps = in_snapshot(enrollment_store.customers_at_steps)
+    histories = in_snapshot(queries.histories)
+    pruned_through = in_snapshot(queries.pruned_through)
+    last_sequence = in_snapshot(queries.last_sequence)
+    next_due_at = in_snapshot(queries.next_due_at)
+
     async def journey(self, workspace_id: str, journey_id: str) -> Journey | None:
         found = await self.journeys_by_id(workspace_id, [journey_id])
         return found.get(journey_id)
-
-    async def journeys_by_id(
-        self, workspace_id: str, journey_ids: Sequence[str]
-    ) -> dict[str, Journey]:
-        return await self._database.read(
-            lambda connection: queries.journeys_by_id(connection, workspace_id, journey_ids)
-        )
-
-    async def audience(self, list_id: str, offset: int, first: int) -> list[str]:
-        """Customers of an audience list (one a version refers to), in list order."""
-        return await self._database.read(
-            lambda connection: audience_lists.members(connection, list_id, offset, first)
-        )
 
     async def page(
         self, workspace_id: str, where: JourneyFilter, first: int, after_id: str | None
@@ -117,11 +119,6 @@ class JourneyReads:
             )
         return JourneyPage(
             found.journeys[:first], found.total_count, has_next_page=len(found.journeys) > first
-        )
-
-    async def status_counts(self, workspace_id: str) -> dict[Status, int]:
-        return await self._database.read(
-            lambda connection: queries.status_counts(connection, workspace_id)
         )
 
     async def status_events(
@@ -188,57 +185,3 @@ class JourneyReads:
             if len(events) < page:
                 return
             after = events[-1].sequence
-
-    async def histories(
-        self, workspace_id: str, journey_ids: Sequence[str], first: int
-    ) -> dict[str, list[LoggedStatusChange]]:
-        """The first `first` kept events of each journey: after retention, a journey's
-        history starts at its oldest kept event (no error, unlike `status_events`)."""
-        return await self._database.read(
-            lambda connection: queries.histories(connection, workspace_id, journey_ids, first)
-        )
-
-    async def versions(self, journey_ids: Sequence[str]) -> dict[str, list[Version]]:
-        """Versions of journeys the caller has already been shown (ids come from a Journey)."""
-        return await self._database.read(
-            lambda connection: queries.versions(connection, journey_ids)
-        )
-
-    async def counters(self, journey_ids: Sequence[str]) -> dict[str, JourneyCounters]:
-        """Counters of journeys the caller has already been shown (one row each)."""
-        rows = await self._database.read(
-            lambda connection: counter_store.counters(connection, journey_ids)
-        )
-        return {
-            journey_id: JourneyCounters(
-                **{name: getattr(row, name) for name in JourneyCounters.__dataclass_fields__}
-            )
-            for journey_id, row in rows.items()
-        }
-
-    async def node_counts(self, journey_ids: Sequence[str]) -> dict[str, dict[str, NodeCount]]:
-        """Each journey's customers node by node (ids already shown to the caller)."""
-        return await self._database.read(
-            lambda connection: node_counters.node_counts(connection, journey_ids)
-        )
-
-    async def customers_at_steps(self, journey_ids: Sequence[str]) -> dict[str, dict[int, int]]:
-        """Customers inside each journey (ids already shown to the caller), by step index."""
-        return await self._database.read(
-            lambda connection: enrollment_store.customers_at_steps(connection, journey_ids)
-        )
-
-    async def pruned_through(self, workspace_id: str) -> int:
-        """The highest sequence retention has deleted from the log (0: none): the lowest
-        `after` that `status_events` answers for the whole workspace."""
-        return await self._database.read(
-            lambda connection: queries.pruned_through(connection, workspace_id)
-        )
-
-    async def last_sequence(self, workspace_id: str) -> int:
-        return await self._database.read(
-            lambda connection: queries.last_sequence(connection, workspace_id)
-        )
-
-    async def next_due_at(self) -> datetime | None:
-        return await self._database.read(queries.next_due_at)

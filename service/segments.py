@@ -27,7 +27,7 @@ from datetime import timedelta
 
 from domain.actions import Action, Actor, require_write
 from domain.audience import ListRefusal
-from domain.conditions import condition_from_json
+from domain.condition_json import condition_from_json
 from domain.entry import admission_refusal
 from domain.errors import NotFound, ValidationFailed
 from domain.journey import Journey

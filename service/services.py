@@ -17,8 +17,9 @@ from service.email_senders import EmailSenders
 from service.entry import EntryCommands
 from service.feed import EventFeed
 from service.metrics import Metrics
+from service.outcomes import ChannelPolicy
 from service.previews import MessagePreviews
-from service.processing import ChannelPolicy, Processing
+from service.processing import Processing
 from service.rate_limits import MutationRateLimit
 from service.reads import JourneyReads
 from service.redis_bus import RedisBus

@@ -1,5 +1,6 @@
-"""Column types shared by the tables, and values for them: made by the database
-(`random_id`), or a state written into a statement's text (`written`)."""
+"""Column types shared by the tables, a row model's Core table (`table_of`), and values
+for columns: made by the database (`random_id`), or a state written into a statement's
+text (`written`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,25 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, String, Uuid, literal_column
+from sqlalchemy import JSON, ColumnElement, DateTime, String, Table, Uuid, literal_column
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
+
+# A JSON object the database can look into: `jsonb` on PostgreSQL (conditions read
+# its keys with `->` and `->>`), JSON text on SQLite (read with `json_extract`).
+JSONObject = JSON().with_variant(JSONB(), "postgresql")
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A row model's Core table, which the store's statements are written against."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
 
 
 class UTCDateTime(TypeDecorator[datetime]):

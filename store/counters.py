@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from domain.counters import COUNTERS, JourneyCounters
 from store.compiled import Statement
 from store.lists import one_of
 from store.tables import STATS
@@ -60,11 +60,19 @@ def count_everyone_out(connection: Connection, journey_id: str) -> None:
     _EXIT_COUNTERS.execute(connection, {"journey": journey_id})
 
 
-_STATS = Statement(select(STATS).where(one_of(STATS.c.journey_id, "ids")))
+_COUNTERS = Statement(
+    select(STATS.c.journey_id, *(STATS.c[name] for name in COUNTERS)).where(
+        one_of(STATS.c.journey_id, "ids")
+    )
+)
 
 
-def counters(connection: Connection, journey_ids: Sequence[str]) -> dict[str, Any]:
-    return {row.journey_id: row for row in _STATS.rows(connection, {"ids": list(journey_ids)})}
+def counters(connection: Connection, journey_ids: Sequence[str]) -> dict[str, JourneyCounters]:
+    """The counters of these journeys (one row each)."""
+    return {
+        row.journey_id: JourneyCounters(**{name: getattr(row, name) for name in COUNTERS})
+        for row in _COUNTERS.rows(connection, {"ids": list(journey_ids)})
+    }
 
 
 # -- a channel's run of failures --------------------------------------------------------

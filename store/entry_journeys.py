@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, or_, select
 
-from domain.conditions import AttributeCondition, where_from_json
+from domain.condition_json import where_from_json
+from domain.conditions import AttributeCondition
 from domain.content import JourneyKind
 from domain.entry import listens_for_events
 from domain.flow import DEFAULT_REENTRY, Flow, Reentry

@@ -1,13 +1,14 @@
 """A whole list as one bound parameter: `column IN <list>` with a fixed statement text.
 
 SQLAlchemy's expanding IN renders one placeholder per value, so a batch of
-1,000 ids is a new, long statement text every time; the PostgreSQL driver
-then parses each one again (it caches only short texts), which a profile of
-the step processor put at over half of a worker's CPU. `one_of(column,
-"name")` renders `column = ANY(%(name)s)` on PostgreSQL (the list bound as
-an array) and `column IN (SELECT value FROM json_each(?))` on SQLite (the
-list bound as JSON text): the text never changes, whatever the length. `json_rows` does the same for
-the rows of a bulk INSERT on PostgreSQL.
+1,000 ids is a new, long statement text every time, which the PostgreSQL driver
+parses again (it caches only short texts): the step processor's batches would
+spend most of a worker's CPU there (bench/audience.py, its processing phase, run
+under a profiler). So a statement's text never depends on how many values it is
+given. `one_of(column, "name")` renders `column = ANY(%(name)s)` on PostgreSQL
+(the list bound as an array) and `column IN (SELECT value FROM json_each(?))` on
+SQLite (the list bound as JSON text); `json_rows` does the same for the rows of a
+bulk INSERT on PostgreSQL.
 """
 
 from __future__ import annotations

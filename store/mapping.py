@@ -8,7 +8,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Row
 
 from domain.actions import Action, ActorKind, ActorName
-from domain.conditions import (
+from domain.condition_json import (
     condition_from_json,
     condition_to_json,
     where_from_json,

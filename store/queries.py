@@ -202,7 +202,9 @@ _HISTORIES = Statement(
 def histories(
     connection: Connection, workspace_id: str, journey_ids: Sequence[str], first: int
 ) -> dict[str, list[LoggedStatusChange]]:
-    """The first `first` events of each journey, ordered by sequence."""
+    """The first `first` kept events of each journey, ordered by sequence: after
+    retention, a journey's history starts at its oldest kept event (no error, unlike
+    `JourneyReads.status_events`)."""
     rows = _HISTORIES.rows(
         connection,
         {"workspace_id": workspace_id, "journey_ids": list(journey_ids), "first": first},
@@ -256,7 +258,8 @@ def last_sequence(connection: Connection, workspace_id: str) -> int:
 
 
 def pruned_through(connection: Connection, workspace_id: str) -> int:
-    """The highest sequence retention has deleted from a workspace's log (0: none).
+    """The highest sequence retention has deleted from a workspace's log (0: none): the
+    lowest `after` that `JourneyReads.status_events` answers for the whole workspace.
 
     Read it *after* the events it vouches for: retention deletes and raises it
     in one transaction, so a later read always sees a deletion an earlier

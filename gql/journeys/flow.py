@@ -11,7 +11,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.conditions import condition_to_json, describe, where_to_json
+from domain.condition_json import condition_to_json, where_to_json
+from domain.condition_words import describe
 from domain.flow import Node, NodeType, SplitBranch, quoted
 from domain.flow_walk import EVENT, NO, TIMEOUT, YES
 from gql.conditions import AttributeConditionInput, ConditionInput, condition_of, where_of

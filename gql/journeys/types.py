@@ -10,7 +10,8 @@ from strawberry.scalars import JSON
 
 import gql.enums  # noqa: F401  (registers the domain's enums with GraphQL)
 from domain.actions import Action
-from domain.conditions import condition_to_json, describe, where_to_json
+from domain.condition_json import condition_to_json, where_to_json
+from domain.condition_words import describe
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import ValidationFailed
 from domain.flow import Reentry

@@ -6,8 +6,18 @@ from __future__ import annotations
 import strawberry
 
 from domain.content import Step, StepType
+from domain.counters import COUNTERS, JourneyCounters
 from domain.statuses import Status, holds_customers
-from service.reads import JourneyCounters
+
+# The counters (domain.counters) shown under another name, saying they count messages.
+# Every other counter is shown under its own name, but for `inside`, which is shown
+# split by the journey's status: `in_flight` while it runs, `held` while it holds.
+_SHOWN_AS = {
+    "queued": "queued_deliveries",
+    "failed": "failed_deliveries",
+    "cancelled": "cancelled_deliveries",
+    "skipped": "skipped_deliveries",
+}
 
 
 @strawberry.type(description="A journey's customers and messages, kept exact as they move.")
@@ -47,20 +57,15 @@ class JourneyStats:
     @classmethod
     def of(cls, counters: JourneyCounters, status: Status) -> JourneyStats:
         held = holds_customers(status)
+        shown = {
+            _SHOWN_AS.get(name, name): getattr(counters, name)
+            for name in COUNTERS
+            if name != "inside"
+        }
         return cls(
-            entered=counters.entered,
+            **shown,
             in_flight=0 if held else counters.inside,
             held=counters.inside if held else 0,
-            completed=counters.completed,
-            exited=counters.exited,
-            queued_deliveries=counters.queued,
-            handed_over=counters.handed_over,
-            delivered=counters.delivered,
-            failed_deliveries=counters.failed,
-            cancelled_deliveries=counters.cancelled,
-            skipped_deliveries=counters.skipped,
-            converted=counters.converted,
-            node_arrivals=counters.node_arrivals,
         )
 
 

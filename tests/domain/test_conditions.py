@@ -9,15 +9,10 @@ from typing import Any
 
 import pytest
 
-from domain.conditions import (
-    AttributeCondition,
-    ConditionOp,
-    EventCondition,
-    condition_from_json,
-    condition_to_json,
-    describe,
-    matches,
-)
+from domain.condition_json import condition_from_json, condition_to_json
+from domain.condition_match import matches
+from domain.condition_words import describe
+from domain.conditions import AttributeCondition, ConditionOp, EventCondition
 from domain.customers import CustomerEvent
 from domain.errors import ValidationFailed
 

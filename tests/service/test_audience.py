@@ -10,12 +10,12 @@ import pytest
 
 from domain.actions import Action
 from domain.content import Content, JourneyKind, Step, StepType
+from domain.counters import JourneyCounters
 from domain.entry import Refusal
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.journey import Journey
 from service.clock import ManualClock
 from service.entry import Refused, TrackedEvent
-from service.reads import JourneyCounters
 from service.services import Services
 from tests.conftest import T0, Callers
 

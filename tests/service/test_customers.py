@@ -13,12 +13,12 @@ from sqlalchemy import Connection, func, insert, select
 
 from domain.actions import Action
 from domain.content import Content, JourneyKind, Step, StepType
+from domain.counters import JourneyCounters
 from domain.customers import MAX_UPSERT_BATCH, CustomerEvent
 from domain.errors import ConcurrentChange, Forbidden, ValidationFailed
 from domain.journey import Journey
 from service.clock import ManualClock
 from service.customers import ProfileChange, ProfileRefusal
-from service.reads import JourneyCounters
 from service.services import Services
 from store import customers as customer_store
 from store.tables import (

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 
 import service.segments
 from domain.actions import Action
-from domain.conditions import condition_from_json
+from domain.condition_json import condition_from_json
 from domain.content import Content, JourneyKind, Step, StepType
 from domain.errors import TransitionNotAllowed, ValidationFailed
 from domain.journey import Journey

@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from domain.actions import Action, ActorKind
 from domain.content import Content, JourneyKind, Step, StepType
+from domain.counters import JourneyCounters
 from domain.errors import Forbidden, ValidationFailed
 from domain.events import JourneyChanged
 from domain.journey import Journey
 from domain.statuses import Status
 from service.clock import ManualClock
 from service.entry import TrackedEvent
-from service.reads import JourneyCounters
 from service.services import Services
 from service.settings import Settings
 from service.webhook import NO_ENDPOINT, WebhookSender, signature

@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, insert
 
+from domain.condition_json import condition_from_json, condition_to_json
+from domain.condition_match import matches
 from domain.conditions import (
     AllOf,
     AnyOf,
@@ -28,9 +30,6 @@ from domain.conditions import (
     ConditionOp,
     EventCondition,
     Not,
-    condition_from_json,
-    condition_to_json,
-    matches,
 )
 from domain.customers import CustomerEvent
 from store.conditions import matching_ids
