@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,9 +19,6 @@ from service.reads import JourneyCounters, NodeCount
 from service.services import Services
 from service.tokens import Principal
 
-if TYPE_CHECKING:
-    from gql.live.execution import LiveExecution
-
 
 @dataclass
 class Context:
@@ -31,24 +28,19 @@ class Context:
     response: Response | None = None
     # Filled by Strawberry from a WebSocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
-    # The live runtime's (gql/live/execution.py), in the context of an execution
-    # of a subscription it runs; None elsewhere. Subscriptions never read it.
-    live: LiveExecution | None = None
     _principal: Principal | None = None
     _loaders: dict[object, DataLoader[Any, Any]] = field(default_factory=dict)
 
     @classmethod
-    def of_principal(
-        cls, services: Services, principal: Principal, live: LiveExecution | None = None
-    ) -> Context:
+    def of_principal(cls, services: Services, principal: Principal) -> Context:
         """A context with no request, its caller already known: for an execution that
         serves every subscriber of one workspace and role (gql/live/multiplex.py)."""
-        return cls(services=services, request=None, live=live, _principal=principal)
+        return cls(services=services, request=None, _principal=principal)
 
-    def for_live(self, live: LiveExecution) -> Context:
-        """This caller's context for one execution the live runtime runs on its behalf:
-        the same caller, DataLoaders of its own."""
-        return dataclasses.replace(self, live=live, _loaders={})
+    def with_own_loaders(self) -> Context:
+        """This caller's context for one more execution on its behalf (a replay the
+        live runtime runs for it): the same caller, DataLoaders of its own."""
+        return dataclasses.replace(self, _loaders={})
 
     async def principal(self) -> Principal:
         """The caller, authenticated once per request (or per WebSocket)."""

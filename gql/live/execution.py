@@ -2,7 +2,9 @@
 
 A subscription declares what it can deliver (`gql.live.subscription.Live`);
 the Multiplexer decides which part an execution delivers and learns, from
-the `LiveExecution` it puts in the context, what it needs for the hand-over:
+the `LiveExecution` it runs the subscription with (as Strawberry's root
+value, which the subscription's resolver reads), what it needs for the
+hand-over:
 
 - LIVE, the shared execution of every subscriber of one key: the workspace's
   live events are subscribed to before anything else, and `ready` is set

@@ -26,7 +26,8 @@ and could land before a frame of the shared operation read earlier.
 
 Which part an execution delivers, whether it listens yet, whether its values
 are current and the sequence of each value it yields are the runtime's own,
-kept on the LiveExecution in its context (gql/live/execution.py); a
+kept on the LiveExecution it runs the subscription with, as Strawberry's root
+value (gql/live/execution.py); a
 subscription only declares its replay and its live values
 (gql/live/subscription.py), and one declared otherwise is refused when the
 Multiplexer is made.
@@ -186,9 +187,7 @@ class _SharedOperation:
     def __post_init__(self) -> None:
         # Executed in a context of its own: it serves every subscriber of its key.
         self.execution = LiveExecution(Phase.LIVE, fell_behind=self.fell_behind)
-        context = Context.of_principal(
-            self.request.context.services, self.principal, self.execution
-        )
+        context = Context.of_principal(self.request.context.services, self.principal)
         self.request = dataclasses.replace(self.request, context=context)
 
     def deliver(self, item: Delivered) -> None:
@@ -269,7 +268,8 @@ class Multiplexer:
 
     async def _run(self, shared: _SharedOperation) -> None:
         try:
-            async with aclosing(await self._subscribe(shared.request)) as results:
+            results = await self._subscribe(shared.request, shared.execution)
+            async with aclosing(results):
                 first = True
                 async for result in results:
                     if first and isinstance(result, PreExecutionError):
@@ -293,10 +293,9 @@ class Multiplexer:
     async def _replay(self, request: LiveRequest, member: _Member) -> int | None:
         """Send the member its own replay; the sequence it replayed through."""
         execution = LiveExecution(Phase.REPLAY)
-        context = request.context.for_live(execution)
-        async with aclosing(
-            await self._subscribe(dataclasses.replace(request, context=context))
-        ) as results:
+        own = dataclasses.replace(request, context=request.context.with_own_loaders())
+        results = await self._subscribe(own, execution)
+        async with aclosing(results):
             async for result in results:
                 if isinstance(result, PreExecutionError):
                     member.end(_failed(result))
@@ -309,11 +308,16 @@ class Multiplexer:
                     return None
         return execution.last_sequence
 
-    async def _subscribe(self, request: LiveRequest) -> AsyncGenerator[ExecutionResult, None]:
+    async def _subscribe(
+        self, request: LiveRequest, execution: LiveExecution
+    ) -> AsyncGenerator[ExecutionResult, None]:
+        # The execution is the root value: what the subscription's resolver
+        # (gql/live/subscription.py) delivers through and records on.
         return await self._schema.subscribe(
             request.query,
             variable_values=dict(request.variables),
             context_value=request.context,
+            root_value=execution,
             operation_name=request.operation_name,
         )
 

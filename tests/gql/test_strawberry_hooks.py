@@ -155,10 +155,10 @@ def check_subscription_fields() -> None:
     status_changed = by_name["status_changed"]
     assert status_changed.base_resolver is not None, "a field has no base_resolver"
     assert callable(status_changed.base_resolver.wrapped_func), "no base_resolver.wrapped_func"
-    # The type comes from the resolver's __signature__, resolved in its module's namespace.
+    # The type is the field's graphql_type, which live_subscription gives it.
     assert status_changed.type is StatusEventType, (
-        f"statusChanged's type is {status_changed.type!r}: StrawberryResolver no longer reads "
-        "the resolver's __signature__ (or its module) as live_subscription sets them"
+        f"statusChanged's type is {status_changed.type!r}: StrawberryField no longer puts "
+        "its graphql_type before its resolver's return annotation"
     )
 
 
@@ -376,7 +376,7 @@ HOOKS = [
     # -- gql/live/subscription.py: the fields live_subscription makes ----------
     Hook(
         "Schema.subscription, get_object_definition, StrawberryField.base_resolver.wrapped_func, "
-        "StrawberryResolver reading __signature__",
+        "subscription(graphql_type)",
         SUBSCRIPTION,
         check_subscription_fields,
     ),
