@@ -29,11 +29,10 @@ from gql.customer_import import customer_import
 from gql.dashboard import dashboard_routes, graphiql_html
 from gql.http import GraphQLOverHTTP
 from gql.limits import RequestLimits
-from gql.live.heap import LongLivedHeap
-from gql.live.multiplex import Multiplexer
-from gql.live.transport import Connections, GraphQLWSHandler, TransportWSHandler
+from gql.live.runtime import LiveRuntime
+from gql.live.transport import GraphQLWSHandler, TransportWSHandler
 from gql.request_ids import RequestIds
-from gql.schema import schema_for
+from gql.schema import JourneysSchema, schema_for
 from gql.serving import GoingAwayWebSocketProtocol, http_protocol
 from gql.uploads import audience_upload
 from jobs.loop import Runner
@@ -49,16 +48,17 @@ MAX_OPERATIONS_PER_CONNECTION = 50
 
 
 class JourneysGraphQL(GraphQL[Context, None]):
+    """/graphql: HTTP answered by gql/http.py, WebSockets by Strawberry's handlers as
+    gql/live/transport.py extends them, which reach the live runtime as `live`."""
+
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = GraphQLWSHandler
 
-    def __init__(self, services: Services) -> None:
-        public = services.settings.schema_is_public
-        chosen = schema_for(public)
+    def __init__(self, services: Services, schema: JourneysSchema, live: LiveRuntime) -> None:
         super().__init__(
-            chosen,
+            schema,
             # GraphiQL needs introspection: both go together.
-            graphql_ide="graphiql" if public else None,
+            graphql_ide="graphiql" if services.settings.schema_is_public else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             keep_alive=True,
             keep_alive_interval=15,
@@ -66,9 +66,7 @@ class JourneysGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
         )
         self.services = services
-        self.multiplexer = Multiplexer(chosen, hold_limit=services.settings.ws_outbox_frames)
-        self.heap = LongLivedHeap()
-        self.connections = Connections(self.heap)
+        self.live = live
         self.http = GraphQLOverHTTP(self)
 
     @property
@@ -147,23 +145,15 @@ def serve_options(settings: Settings) -> dict[str, Any]:
 
 def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
     """The app, which also runs `runners` while it serves (see `jobs.runners.runners_for`)."""
-    graphql = JourneysGraphQL(services)
-
-    async def recheck_tokens() -> None:
-        while True:
-            await asyncio.sleep(services.settings.token_recheck_seconds)
-            try:
-                closed = await graphql.connections.recheck_tokens(services.tokens)
-                if closed:
-                    log.info("closed %d WebSocket(s) whose token is no longer valid", closed)
-            except Exception:  # the database may be down for a moment; try again later
-                log.exception("could not check the tokens of open WebSockets")
+    schema = schema_for(services.settings.schema_is_public)
+    live = LiveRuntime(schema, services.settings, services.tokens)
+    live.report_to(services.metrics)
+    graphql = JourneysGraphQL(services, schema, live)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await services.start()
-        graphql.heap.start()
-        tasks = [asyncio.create_task(recheck_tokens()), asyncio.create_task(graphql.heap.run())]
+        live.start()
         running = [asyncio.create_task(runner.run()) for runner in runners]
         try:
             yield
@@ -175,11 +165,7 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
                     "cancelled; its uncommitted batch was rolled back, to be done again",
                     STOP_SECONDS,
                 )
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await graphql.multiplexer.close()
+            await live.close()
             await services.close()
 
     async def healthz(_request: Request) -> Response:
@@ -198,23 +184,6 @@ def create_app(services: Services, runners: Sequence[Runner] = ()) -> Starlette:
         return JSONResponse(
             {"status": "ok" if ready else "unavailable", **report}, 200 if ready else 503
         )
-
-    multiplexer = graphql.multiplexer
-    services.metrics.watch(
-        "journeys_subscribers",
-        "Live WebSocket subscriptions on this process.",
-        lambda: multiplexer.subscriber_count,
-    )
-    services.metrics.watch(
-        "journeys_shared_subscriptions",
-        "Distinct executions serving them.",
-        lambda: multiplexer.shared_count,
-    )
-    services.metrics.watch(
-        "journeys_websockets",
-        "Open, acknowledged WebSocket connections.",
-        lambda: len(graphql.connections),
-    )
 
     async def metrics(_request: Request) -> Response:
         return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -19,17 +19,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import process_result
+from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from domain.errors import Unauthenticated
+from gql.context import Context
 from gql.errors import INTERNAL_MESSAGE
 from gql.rate_limits import RATE_LIMITED
 from gql.refusals import (
@@ -43,8 +45,21 @@ from gql.refusals import (
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from gql.app import JourneysGraphQL
+
+class GraphQLView(Protocol):
+    """What the HTTP half reads of the view at /graphql (gql/app.py's)."""
+
+    @property
+    def schema(self) -> BaseSchema: ...
+
+    @property
+    def graphql_ide(self) -> str | None:
+        """The IDE a browser is shown on GET /graphql; None for none."""
+
+    @property
+    def graphql_ide_html(self) -> str: ...
+
+    async def get_context(self, request: Request, response: Response) -> Context: ...
 
 
 @dataclass(frozen=True)
@@ -159,7 +174,7 @@ def _status_of(result: ExecutionResult, media_type: str) -> int:
 class GraphQLOverHTTP:
     """The HTTP half of /graphql (the WebSocket half is Strawberry's, gql/live/)."""
 
-    def __init__(self, view: JourneysGraphQL) -> None:
+    def __init__(self, view: GraphQLView) -> None:
         self.view = view
 
     async def __call__(self, request: Request) -> Response:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, runtime_checkable
 
 from graphql import GraphQLFormattedError
 from starlette.websockets import WebSocket
@@ -25,23 +25,24 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage as TransportWSConnectionInit,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message as TransportWSMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as GraphQLWSConnectionInit,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from gql.context import Context
 from gql.limits import variables_problem
-from gql.live.heap import LongLivedHeap
 from gql.live.multiplex import LiveRequest
 from gql.live.outbox import Outbox
+from gql.live.runtime import LiveRuntime
 from gql.live.shape import subscription_shape
-from service.tokens import Tokens
-
-if TYPE_CHECKING:
-    from gql.app import JourneysGraphQL
 
 log = logging.getLogger(__name__)
 
-# Close code for a token that stopped being valid while the socket was open.
-FORBIDDEN = 4403
 # Close code for a frame that is not a message of the protocol (both protocols).
 BAD_MESSAGE = 4400
 
@@ -65,12 +66,6 @@ def message_problem(message: object) -> str | None:
         if not isinstance(payload.get("operationName"), str | None):
             return "'operationName' must be a string or null"
     return None
-
-
-def _outbox(context: Context, view: JourneysGraphQL) -> Outbox:
-    assert isinstance(context.request, WebSocket)
-    settings = view.services.settings
-    return Outbox(context.request, settings.ws_outbox_frames, settings.ws_outbox_bytes)
 
 
 # graphql-transport-ws's close for "no connection_init in time", used for both protocols.
@@ -106,63 +101,78 @@ def _live_request(
     return LiveRequest(query, variables or {}, operation_name, context)
 
 
-if TYPE_CHECKING:
+@runtime_checkable
+class LiveView(Protocol):
+    """The view that makes the handlers (gql/app.py's), as they see it: it carries the
+    app's live runtime."""
 
-    class _Handler:
-        """What the mixin below uses of either protocol's Strawberry handler (its `super()`)."""
-
-        view: Any
-        context: Context
-        websocket: AsyncWebSocketAdapter
-        connection_acknowledged: bool
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
-
-        async def handle(self) -> None: ...
-
-        async def handle_connection_init(self, message: Any) -> None: ...
-
-        async def handle_message(self, message: Any) -> None: ...
-
-else:
-    _Handler = object
+    live: LiveRuntime
 
 
-class _LiveSocket(_Handler):
-    """What both protocols' handlers add to Strawberry's: the socket's Outbox, and a place
-    among the open connections once acknowledged."""
+class _LiveSocket:
+    """What both protocols' handlers add to Strawberry's, each from its own overrides of
+    `__init__`, `handle`, `handle_connection_init` and `handle_message`: the socket's
+    Outbox, the check of every message, and a place among the open connections once
+    acknowledged. It holds the handler's view and context, not the handler, so that it
+    makes no reference cycle with it (gql/live/heap.py says what those cost)."""
+
+    def __init__(self, view: object, context: Context) -> None:
+        if not isinstance(view, LiveView):
+            raise TypeError("a live socket is made by a view that carries the live runtime")
+        assert isinstance(context.request, WebSocket)
+        self.runtime = view.live
+        self.outbox = self.runtime.outbox(context.request)
+        self._context = context
+
+    def socket(self, websocket: AsyncWebSocketAdapter) -> AsyncWebSocketAdapter:
+        """The socket the handler writes to from now on: through the Outbox."""
+        return _OutboxSocket(websocket, self.outbox)
+
+    async def refused(self, message: object) -> bool:
+        """Whether `message` is not one of the protocol's: then the socket is closing (4400)."""
+        if problem := message_problem(message):
+            await self.outbox.close(BAD_MESSAGE, problem)
+            return True
+        return False
+
+    def acknowledged(self) -> None:
+        self.runtime.connections.add(self)
+
+    async def closed(self) -> None:
+        self.runtime.connections.discard(self)
+        await self.outbox.aclose()
+
+    # -- an open socket, as gql/live/connections.py sees it ------------------
+
+    def authorization(self) -> str | None:
+        return self._context.authorization()
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.outbox.close(code, reason)
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws (the npm `graphql-ws` client's protocol)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.live_view = cast("JourneysGraphQL", self.view)
-        self.outbox = _outbox(self.context, self.live_view)
-        self.websocket = _OutboxSocket(self.websocket, self.outbox)
+        self.live = _LiveSocket(self.view, self.context)
+        self.websocket = self.live.socket(self.websocket)
 
     async def handle(self) -> None:
         try:
             await super().handle()
         finally:
-            self.live_view.connections.discard(self)
-            await self.outbox.aclose()
+            await self.live.closed()
 
-    async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged:
-            self.live_view.connections.add(self)
-
-    async def handle_message(self, message: Any) -> None:
-        if problem := message_problem(message):
-            await self.websocket.close(BAD_MESSAGE, problem)
-            return
-        await super().handle_message(message)
-
-
-class TransportWSHandler(_LiveSocket, BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws (the npm `graphql-ws` client's protocol)."""
+    async def handle_message(self, message: TransportWSMessage) -> None:
+        if not await self.live.refused(message):
+            await super().handle_message(message)
 
     async def handle_connection_init(self, message: TransportWSConnectionInit) -> None:
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
+            self.live.acknowledged()
             # Cancelled once connection_init came; held, it would keep its traceback.
             self.connection_init_timeout_task = None
 
@@ -174,9 +184,9 @@ class TransportWSHandler(_LiveSocket, BaseGraphQLTransportWSHandler[Context, Non
         if shape is None or request is None:
             await super().run_operation(operation)
             return
-        subscriber = _TransportWSSubscriber(self.outbox, operation)
+        subscriber = _TransportWSSubscriber(self.live.outbox, operation)
         try:
-            await self.live_view.multiplexer.serve(request, shape, subscriber)
+            await self.live.runtime.multiplexer.serve(request, shape, subscriber)
         except Exception as error:
             await self.handle_task_exception(error)
             await subscriber.complete()
@@ -213,21 +223,36 @@ class _TransportWSSubscriber(_Subscriber):
         await self._operation.send_operation_message({"id": self._operation.id, "type": "complete"})
 
 
-class GraphQLWSHandler(_LiveSocket, BaseGraphQLWSHandler[Context, None]):
+class GraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws protocol (subscriptions-transport-ws).
 
     Strawberry gives this protocol no deadline for `connection_init`, so a socket
     that never sends one would stay open, uncounted, for ever: it gets the same
     deadline as graphql-transport-ws, and the same close (4408)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.live = _LiveSocket(self.view, self.context)
+        self.websocket = self.live.socket(self.websocket)
+
     async def handle(self) -> None:
         loop = asyncio.get_running_loop()
-        seconds = self.live_view.connection_init_wait_timeout.total_seconds()
+        seconds = self.view.connection_init_wait_timeout.total_seconds()
         deadline = loop.call_later(seconds, self._init_timed_out)
         try:
             await super().handle()
         finally:
             deadline.cancel()
+            await self.live.closed()
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        if not await self.live.refused(message):
+            await super().handle_message(message)
+
+    async def handle_connection_init(self, message: GraphQLWSConnectionInit) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self.live.acknowledged()
 
     def _init_timed_out(self) -> None:
         if not self.connection_acknowledged:
@@ -249,7 +274,7 @@ class GraphQLWSHandler(_LiveSocket, BaseGraphQLWSHandler[Context, None]):
             await super().handle_async_results(operation_id, query, operation_name, variables)
             return
         try:
-            await self.live_view.multiplexer.serve(
+            await self.live.runtime.multiplexer.serve(
                 request, shape, _GraphQLWSSubscriber(self, operation_id)
             )
         except asyncio.CancelledError:
@@ -262,7 +287,7 @@ class GraphQLWSHandler(_LiveSocket, BaseGraphQLWSHandler[Context, None]):
 class _GraphQLWSSubscriber(_Subscriber):
     def __init__(self, handler: GraphQLWSHandler, operation_id: str) -> None:
         super().__init__(
-            handler.outbox, '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
+            handler.live.outbox, '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
         )
         self._handler = handler
         self._id = operation_id
@@ -274,36 +299,3 @@ class _GraphQLWSSubscriber(_Subscriber):
 
     async def complete(self) -> None:
         await self._handler.send_message({"type": "complete", "id": self._id})
-
-
-class Connections:
-    """The acknowledged WebSockets of this process, for checking their tokens again."""
-
-    def __init__(self, heap: LongLivedHeap) -> None:
-        self._open: set[_LiveSocket] = set()
-        self._heap = heap
-
-    def add(self, handler: _LiveSocket) -> None:
-        self._open.add(handler)
-        self._heap.connection_opened()
-
-    def discard(self, handler: _LiveSocket) -> None:
-        self._open.discard(handler)
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    async def recheck_tokens(self, tokens: Tokens) -> int:
-        """Close (4403) every socket whose token was revoked or expired; how many were."""
-        by_token: dict[str | None, list[_LiveSocket]] = {}
-        for handler in self._open:
-            by_token.setdefault(handler.context.authorization(), []).append(handler)
-        closed = 0
-        for authorization, handlers in by_token.items():
-            if await tokens.still_valid(authorization):
-                continue
-            for handler in handlers:
-                self._open.discard(handler)
-                await handler.outbox.close(FORBIDDEN, "the token was revoked or has expired")
-                closed += 1
-        return closed
