@@ -13,9 +13,10 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from domain.counters import JourneyCounters
 from domain.events import LoggedStatusChange
 from domain.journey import Journey, Version
-from service.reads import JourneyCounters, NodeCount
+from service.reads import NodeCount
 from service.services import Services
 from service.tokens import Principal
 

@@ -13,7 +13,6 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Connection
 
 from domain.content import JourneyKind
-from domain.counters import JourneyCounters as JourneyCounters  # what counters answers
 from domain.errors import ReplayUnavailable, ValidationFailed
 from domain.events import LoggedStatusChange
 from domain.journey import Journey
