@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         gt=0,
         description="frames waiting for one WebSocket before it is closed with 4410 "
         "(a burst of a campaign's starts reaches a healthy dashboard whole; a stalled "
-        "client holds at most this many, about 3 MB)",
+        "client holds at most this many)",
     )
     ws_outbox_bytes: int = Field(
         4 * 1024 * 1024,

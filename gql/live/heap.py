@@ -1,16 +1,16 @@
 """Keeps CPython's cyclic garbage collector off the state of open connections.
 
-A process with 10,000 open WebSockets holds about two million objects that
-live as long as their sockets. CPython's full collection scans them all:
-measured here, 1.0 to 1.5 s with the whole process stopped, long enough to
-delay a status change by as much on every dashboard. Objects that are
+A process with many open WebSockets holds objects by the million that live as
+long as their sockets. CPython's full collection scans them all with the whole
+process stopped, and a status change waits for it on every dashboard: a pause
+that grows with the connections (bench/fanout.py shows it at 10,000). Objects that are
 `gc.freeze()`-d are never scanned again, and freezing is cheap (lists are
 spliced, nothing is visited), so once a second, when connections were opened
 since the last time, everything alive is frozen.
 
 The cost: cyclic garbage among frozen objects stays until a collection that
-includes them (measured: about 6 objects per closed connection; objects
-freed by reference counting, nearly all of them, go at once). So when the
+includes them (a few objects per closed connection; those freed by reference
+counting, nearly all of them, go at once). So when the
 frozen heap has doubled since the last reclaim, it is unfrozen and collected
 in full once: the pause CPython would have taken several times over on the
 way there, taken once.
