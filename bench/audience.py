@@ -1,14 +1,6 @@
 """Customers through journeys: admission, enrolment, upload, load, processing, promptness,
-abort and memory, each beside its peer or limit from the same run (peer_audience.py).
-
-PostgreSQL: one `journeys serve` and `--workers` `journeys worker` processes on a private
-Redis. A bulk journey and a segment journey hold `--customers` each, PAUSED, before the
-workers start; the bulk one is then RESUMEd and sent while a `ping` (SEND) and a `tick`
-(WAIT 1 s, SEND) journey are tracked every 0.1 s. The helpers below serve flow.py,
-messages.py and customers.py too.
-
-    .venv/bin/python bench/audience.py [--customers 1000000]
-"""
+abort and memory, each beside its limit (peer_audience.py) from the same run, on PostgreSQL
+with 2 workers. The helpers here serve flow.py, messages.py and customers.py too."""
 
 from __future__ import annotations
 
@@ -47,12 +39,6 @@ async def flow(client: h.RawClient, name: str, nodes: list[Any], *moves: str, **
     return await h.journey(client, given | more, *moves)
 
 
-async def move(client: h.RawClient, journey_id: str, *actions: str) -> None:
-    for action in actions:
-        document = f"mutation($id: ID!) {{ {action}Journey(id: $id) {{ status }} }}"
-        await client.graphql(document, {"id": journey_id})
-
-
 async def enroll(client: h.RawClient, journey_id: str, customers: int) -> float:
     """`enrollCustomers` of `c0`, `c1`, ..., 10,000 a call; customers/s."""
     started = time.perf_counter()
@@ -68,7 +54,7 @@ async def walk(run: h.Run, url: str, journey_id: str, count: int, counter: str =
                timeout: float = 900) -> float:  # fmt: skip
     """RESUME the journey, wait until `counter` (journey_stats) reaches `count`; seconds."""
     async with h.RawClient(url, run.headers) as client:
-        await move(client, journey_id, "resume")
+        await h.journey(client, journey_id, "resume")
     started, query = time.perf_counter(), "SELECT {} FROM journey_stats WHERE journey_id = %s"
     while (reached := run.sql(query.format(counter), journey_id)) < count:
         run.check_alive()
@@ -166,7 +152,7 @@ async def benchmark(run: h.Run) -> str:
     await post(run, f"{url}/journeys/{segment}/audience", chunks, "text/csv")
     upload = n / (time.perf_counter() - started)
     async with h.RawClient(url, run.headers) as client:
-        await move(client, segment, "activate", "pause")  # PAUSED keeps loading and holds them
+        await h.journey(client, segment, "activate", "pause")  # PAUSED keeps loading and holds them
     await run.start_workers(args.workers)
     started = time.perf_counter()
     while (run.sql("SELECT entered FROM journey_stats WHERE journey_id = %s", segment) or 0) < n:

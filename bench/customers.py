@@ -1,12 +1,6 @@
-"""Customers' data: import, estimate, segment load and events, each beside its raw peer
-(peer_customers.py; for the events, peer_bare.py's `POST /events` and the Strawberry floor).
-
-PostgreSQL: one `journeys serve` and `--workers` `journeys worker` processes on a private
-Redis; a file of `--customers` NDJSON profiles. Each figure is printed with its peer's from
-the same run, the ratio, the goal, and how busy the machine was during each.
-
-    .venv/bin/python bench/customers.py [--customers 1000000]
-"""
+"""Customers' data: import, estimate, segment load and events, each beside its raw peer from
+the same run (peer_customers.py; for the events, peer_bare.py and the Strawberry floor), with
+the ratio, the goal, and how busy the machine was; PostgreSQL, 2 workers."""
 
 from __future__ import annotations
 
@@ -23,7 +17,7 @@ from typing import Any, TypeVar
 import harness as h
 import peer_customers as peer
 import psycopg
-from audience import TRACK, move, peak_rss, post, send
+from audience import TRACK, peak_rss, post, send
 
 T = TypeVar("T")
 MAY = {"attribute": {"name": "birthday", "op": "MONTH_IS", "value": 5}}
@@ -124,7 +118,7 @@ async def segment_phase(run: h.Run, url: str) -> list[list[str]]:
 
     async def load() -> Any:
         async with h.RawClient(url, run.headers) as client:
-            await move(client, segment, "activate")
+            await h.journey(client, segment, "activate")
             while (found := await client.graphql(STATUS, {"id": segment}))["journey"][
                 "status"
             ] != "CLOSED":

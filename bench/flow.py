@@ -1,15 +1,6 @@
-"""Customers through a flow with branches beside the same customers through a straight line,
-in one run; then releases by events, goal exits, an abort and memory.
-
-PostgreSQL: one `journeys serve` and `--workers` `journeys worker` processes on a private
-Redis. Profiles are imported first (half of them `plan: vip`); three PAUSED journeys hold
-their customers before the workers start: the line (one SEND), the flow (SPLIT 50/50 ->
-CONDITION plan is vip -> SEND, or WAIT_FOR_EVENT 10 s -> SEND; or SEND) and a journey of
-`--waiting` customers at a WAIT_FOR_EVENT (a day) before a SEND, with a goal event.
-
-    .venv/bin/python bench/flow.py
-    .venv/bin/python bench/flow.py --customers 20000 --waiting 30000    # a quick run
-"""
+"""Customers through a flow with branches (SPLIT, CONDITION, WAIT_FOR_EVENT, SEND) beside the
+same customers through one SEND, in one run; then releases by events and goal exits among
+customers waiting for an event, an abort with them inside, and memory; PostgreSQL, 2 workers."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 CLI = str(REPO / ".venv" / "bin" / "journeys")
 RUNNING = "step processor running"  # a worker logs it once its step processor runs
+CREATE = "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }"
 
 
 def note(text: str) -> None:
@@ -89,8 +90,7 @@ def busy_since(before: tuple[int, int]) -> float | None:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with socket.create_server(("127.0.0.1", 0)) as probe:
         return int(probe.getsockname()[1])
 
 
@@ -389,12 +389,12 @@ async def measure(
     return phase
 
 
-async def journey(client: RawClient, given: dict[str, Any], *actions: str) -> str:
-    """A journey created over the project's API, then moved by `actions` (activate, pause)."""
-    created = await client.graphql(
-        "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }", {"i": given}
-    )
+async def journey(client: RawClient, given: dict[str, Any] | str, *actions: str) -> str:
+    """A journey created over the project's API (or the one of that id), moved by `actions`."""
+    if isinstance(given, dict):
+        created = await client.graphql(CREATE, {"i": given})
+        given = str(created["createJourney"]["id"])
     for action in actions:
         document = f"mutation($id: ID!) {{ {action}Journey(id: $id) {{ status }} }}"
-        await client.graphql(document, {"id": created["createJourney"]["id"]})
-    return str(created["createJourney"]["id"])
+        await client.graphql(document, {"id": given})
+    return given

@@ -1,13 +1,6 @@
 """Personal messages against fixed ones on the `log` channel, and emails to an SMTP sink
-(smtp_sink.py) against a bare aiosmtplib script (peer_smtp.py), in one run.
-
-PostgreSQL: one `journeys serve` and `--workers` `journeys worker` processes on a private
-Redis. Profiles are imported first; three PAUSED journeys of one SEND hold their customers
-(fixed text on `log`, Liquid on `log`, Liquid on `email`) and are RESUMEd in turn; then the
-workers stop and the peer sends the same emails, one session per 1,000, as many at once.
-
-    .venv/bin/python bench/messages.py [--customers 1000000 --emails 100000]
-"""
+(smtp_sink.py) against a bare aiosmtplib script (peer_smtp.py) sending the same to the same
+sink once the workers stopped; PostgreSQL, 2 workers."""
 
 from __future__ import annotations
 

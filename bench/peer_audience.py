@@ -1,12 +1,7 @@
-"""The limits of bench/audience.py: the same set-based work on raw psycopg, in scratch tables
-of the project's shape, nothing of the project in between (it imports none of it).
-
-* `admissions`: a batch of 1,000 events matching N journeys is one multi-row `INSERT ... ON
-  CONFLICT DO NOTHING` of the N x 1,000 (journey, customer) rows, one transaction a batch;
-* `processing`: one connection doing a step batch and its hand-over: lock 1,000 due rows
-  (`FOR UPDATE SKIP LOCKED`), move them on, insert their deliveries, mark them delivered;
-* `copy_list`: a list's CSV bytes by `COPY ... FROM STDIN (FORMAT csv, HEADER)`.
-"""
+"""The limits of audience.py on raw psycopg, in scratch tables of the project's shape: a batch
+of events admitted as one multi-row INSERT ON CONFLICT, one connection doing the step batches
+(lock 1,000 due rows SKIP LOCKED, move them on, insert and deliver their messages), and a
+list's bytes by COPY. It imports nothing of the project."""
 
 from __future__ import annotations
 

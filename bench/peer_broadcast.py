@@ -1,13 +1,8 @@
-"""The bare broadcast, fanout.py's limit: WebSockets and one pre-serialized frame, nothing else.
-
-It answers `connection_init` with `connection_ack`, keeps every socket that sent `subscribe`,
-and `POST /broadcast` sends every socket the same text (`--frame-file`: the project's real
-`next` frame, captured in the project's phase) with `await ws.send_text(frame)` in a loop, in
-a task, as the project answers its mutation and then fans out. `/metrics` counts the sockets
-as `journeys_subscribers N`, as the project does. It imports nothing of the project.
-
-    python bench/peer_broadcast.py --port P --frame-file F --uvicorn-options JSON
-"""
+"""fanout.py's limit: WebSockets and one pre-serialized frame, nothing else. It acks each
+`connection_init`, keeps each socket that subscribed, and `POST /broadcast` sends every
+socket the same text (`--frame-file`: the project's real frame) in a task, as the project
+answers its mutation and then fans out. `/metrics` counts the sockets as the project does.
+It imports nothing of the project."""
 
 from __future__ import annotations
 
@@ -29,19 +24,16 @@ def app_of(frame: str) -> Starlette:
     sockets: set[WebSocket] = set()
     sending: set[asyncio.Task[None]] = set()
 
-    async def graphql_ws(websocket: WebSocket) -> None:
+    async def subscriber(websocket: WebSocket) -> None:
         await websocket.accept(subprotocol="graphql-transport-ws")
-        try:
+        with contextlib.suppress(WebSocketDisconnect):
             await websocket.receive_text()  # connection_init
             await websocket.send_text(json.dumps({"type": "connection_ack"}))
             await websocket.receive_text()  # subscribe
             sockets.add(websocket)
             async for _message in websocket.iter_text():
                 pass
-        except WebSocketDisconnect:
-            pass
-        finally:
-            sockets.discard(websocket)
+        sockets.discard(websocket)
 
     async def send_all(targets: list[WebSocket]) -> None:
         for websocket in targets:
@@ -57,28 +49,17 @@ def app_of(frame: str) -> Starlette:
     async def metrics(_request: Request) -> Response:
         return PlainTextResponse(f"journeys_subscribers {len(sockets)}\n")
 
-    return Starlette(
-        routes=[
-            WebSocketRoute("/graphql", graphql_ws),
-            Route("/broadcast", broadcast, methods=["POST"]),
-            Route("/metrics", metrics),
-            Route("/healthz", lambda _: PlainTextResponse("ok")),
-        ]
-    )
+    routes = [WebSocketRoute("/graphql", subscriber), Route("/metrics", metrics),
+              Route("/broadcast", broadcast, methods=["POST"]),
+              Route("/healthz", lambda _: PlainTextResponse("ok"))]  # fmt: skip
+    return Starlette(routes=routes)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--frame-file", type=Path, required=True)
-    parser.add_argument("--database-url", help="unused: no database")
-    parser.add_argument("--uvicorn-options", default="{}", help="JSON: `journeys serve`'s")
+    for option in ("--port", "--frame-file", "--database-url", "--uvicorn-options"):
+        parser.add_argument(option)  # no database: the harness gives every peer one anyway
     args = parser.parse_args()
+    app = app_of(Path(args.frame_file).read_text())
     options = json.loads(args.uvicorn_options)
-    uvicorn.run(
-        app_of(args.frame_file.read_text()),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="info",
-        **options,
-    )
+    uvicorn.run(app, host="127.0.0.1", port=int(args.port), log_level="info", **options)

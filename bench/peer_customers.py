@@ -1,15 +1,8 @@
-"""The raw-psycopg peers of bench/customers.py. It imports nothing of the project: it knows
-the project's `customers` table only as SQL, and writes in a schema of its own,
-`bench_peer`, made afresh with tables of the project's shape.
-
-* import: `COPY` of the NDJSON lines into a temporary staging table (a `jsonb` column), then
-  one `INSERT ... SELECT ... ON CONFLICT (workspace_id, id) DO UPDATE` merging the attributes;
-* estimate: `SELECT count(*)` of the project's customers under the same condition (birthday
-  in May, country VN), as the project reads MONTH_IS and EQUALS;
-* segment: one `INSERT ... SELECT` of those customers into `bench_peer.enrollments`;
-* events: `bench_peer.customer_events`, which peer_bare.py's `POST /events` and the floor's
-  `trackEvents` fill.
-"""
+"""customers.py's peers on raw psycopg, which know the project's `customers` table only as
+SQL and write into a schema of their own, `bench_peer`, of the project's shape: the import
+(COPY into a staging table, one INSERT ... ON CONFLICT merging), the estimate (`count(*)`
+under the same condition), the segment load (one INSERT ... SELECT), and the table the bare
+peer's `/events` and the floor's `trackEvents` fill. It imports nothing of the project."""
 
 from __future__ import annotations
 

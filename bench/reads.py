@@ -1,14 +1,6 @@
-"""Reads per second: `journey(id)` and `journeys(first: 50)`, the project against the floor.
-
-Three servers on one fresh database, measured in turn: `journeys serve`, the floor
-(peer_floor.py) and, for reference, bare (peer_bare.py). The data: `--journeys` journeys with
-two labels each, a third each DESIGNING, ACTIVE and PAUSED; every server must answer the
-first page as the project does. Each of `--clients` clients sends its query (`journey`: going
-round all the journeys; `journeys`: the first page); every answer is checked. Goal: project
->= 0.5x the floor, for each query.
-
-    .venv/bin/python bench/reads.py [--database-url postgresql://...]
-"""
+"""Reads per second, `journey(id)` and `journeys(first: 50)`: the project against the floor
+(peer_floor.py), bare (peer_bare.py) for reference, on journeys in three statuses. Every
+server first answers the first page, which must be the project's."""
 
 from __future__ import annotations
 

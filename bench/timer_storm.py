@@ -1,23 +1,7 @@
-"""Timer storm: N journeys all due to START at the same second, 2 workers.
-
-`--journeys` (1,000) journeys are created and ACTIVATEd over the API (in distributed mode, so
-ACTIVATE schedules each START as a deferred arq job), all with the same `startAt`: the due
-second, far enough ahead that creation finishes first (a probe of 20 journeys, due a day
-later, measures the creation rate; due = now + the estimated creation time x 1.25 + `--lead`).
-`--workers` (2) `journeys worker` processes run on a private Redis, sweeping every
-`--sweep-seconds`. From the due second, PostgreSQL is polled every 0.1 s:
-
-* **all ACTIVE after**: seconds from the due second until the last journey is ACTIVE;
-* **lateness** p50 / p99 / max: the START events' `at` minus the due second;
-* **duplicates**: journeys with more than one START event (must be 0);
-* **misses**: journeys not ACTIVE by due + `--timeout` (must be 0).
-
-Two runs, each on a fresh database: **normal**, then **flush**: Redis FLUSHALL one second
-before the due second, so only the workers' sweep can START the journeys ("a flushed Redis
-must lose nothing"). Goal, both runs: all ACTIVE within 5 s, 0 duplicates, 0 misses.
-
-    .venv/bin/python bench/timer_storm.py [--journeys 10000] [--runs flush]
-"""
+"""Timer storm: N journeys due to START at the same second, 2 workers; then the same with
+Redis flushed a second before, so only the workers' sweep can START them. The due second
+leaves room for creation: a probe of 20 journeys (due a day later) times it, and the due
+second is now + that time x N x 1.25 + `--lead`. PostgreSQL is polled every 0.1 s."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""Status transitions per second: the project against the framework floor and a bare handler.
-
-Three servers on one fresh database, measured in turn: `journeys serve`, the floor
-(peer_floor.py) and bare (peer_bare.py). Each of `--clients` clients pauses and resumes its
-own journeys (`--journeys` per server, created ACTIVE); with `--creates`, it creates then
-activates a journey instead. Every answer is checked. Goal: project >= 0.5x the floor on
-SQLite and with `--creates`, >= 0.5x bare on PostgreSQL.
-
-    .venv/bin/python bench/transitions.py [--creates] [--database-url postgresql://...]
-"""
+"""Status transitions per second (pause/resume, or with `--creates` create + activate pairs):
+the project against the framework floor (peer_floor.py) and bare (peer_bare.py), one server
+after the other on one database. README.md says what it measures; `--help` the options."""
 
 from __future__ import annotations
 
