@@ -44,6 +44,15 @@ JOURNEYS = (
     "AS l WHERE l.journey_id = j.id) FROM journeys AS j JOIN journey_versions AS v ON "
     "v.journey_id = j.id AND v.number = j.latest_version WHERE j.workspace_id = %s"
 )
+LOCK = "SELECT status, revision, live_version, latest_version FROM journeys WHERE id = %s "
+LOCK += "AND workspace_id = %s"
+MOVE = """UPDATE journeys SET status = %s, revision = %s, updated_at = %s, status_changed_at = %s,
+  live_version = %s WHERE id = %s AND revision = %s"""
+SEQUENCE = "UPDATE workspaces SET last_sequence = last_sequence + 1 WHERE id = %s RETURNING "
+SEQUENCE += "last_sequence"
+EVENT = """INSERT INTO status_events (workspace_id, sequence, journey_id, previous_status, status,
+  action, actor_kind, actor_name, version, at)
+  VALUES (%s, %s, %s, %s, %s, %s, 'USER', %s, %s, %s)"""
 Rows = list[tuple[Any, ...]]
 Execute = Callable[[str, Sequence[Any]], Awaitable[Rows]]
 Caller = tuple[str, str]  # (workspace, name)
@@ -130,9 +139,9 @@ class Db:
             return caller
         async with self.transaction(write=False) as execute:
             query = (
-                "SELECT workspace_id, name, role, revoked_at FROM api_tokens WHERE token_hash = %s"
+                "SELECT workspace_id, name, role, revoked_at FROM api_tokens WHERE token_hash = "
             )
-            rows = await execute(query, (digest,))
+            rows = await execute(query + "%s", (digest,))
         if not rows or rows[0][3] is not None or rows[0][2] not in ("editor", "admin"):
             raise Refused("UNAUTHENTICATED", 401)
         self.trusted[digest] = (time.monotonic() + 5, (rows[0][0], rows[0][1]))
@@ -141,41 +150,19 @@ class Db:
     async def transition(self, caller: Caller, journey_id: str, action: str) -> dict[str, Any]:
         (source, target), lock = MOVES[action], "" if self.sqlite else " FOR UPDATE"
         async with self.transaction(write=True) as execute:
-            rows = await execute("SELECT status, revision, live_version, latest_version FROM "
-                                 "journeys WHERE id = %s AND workspace_id = %s" + lock,
-                                 (journey_id, caller[0]))  # fmt: skip
+            rows = await execute(LOCK + lock, (journey_id, caller[0]))
             if not rows or rows[0][0] != source:
                 raise Refused("NOT_FOUND" if not rows else "TRANSITION_NOT_ALLOWED", 409)
             status, revision, live, latest = rows[0]
             live, now = (latest if action == "activate" else live), self.now()
             changed = await execute(
-                "UPDATE journeys SET status = %s, revision = %s, updated_at = %s, "
-                "status_changed_at = %s, live_version = %s WHERE id = %s AND revision = %s",
-                (target, revision + 1, now, now, live, journey_id, revision),
+                MOVE, (target, revision + 1, now, now, live, journey_id, revision)
             )
             if changed[0][0] != 1:
                 raise Refused("REVISION_CONFLICT", 409)
-            sequence = await execute(
-                "UPDATE workspaces SET last_sequence = last_sequence + 1 "
-                "WHERE id = %s RETURNING last_sequence",
-                (caller[0],),
-            )
-            await execute(
-                "INSERT INTO status_events (workspace_id, sequence, journey_id, previous_status, "
-                "status, action, actor_kind, actor_name, version, at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, 'USER', %s, %s, %s)",
-                (
-                    caller[0],
-                    sequence[0][0],
-                    journey_id,
-                    status,
-                    target,
-                    action,
-                    caller[1],
-                    live,
-                    now,
-                ),
-            )
+            sequence = (await execute(SEQUENCE, (caller[0],)))[0][0]
+            await execute(EVENT, (caller[0], sequence, journey_id, status, target, action,
+                                  caller[1], live, now))  # fmt: skip
         return {"id": journey_id, "status": target, "revision": revision + 1}
 
     async def journeys(
