@@ -1,124 +1,215 @@
-"""Customers' data: import, estimate, segment load and events, each beside its raw peer.
-
-On PostgreSQL: one `journeys serve` and `--workers` (2) `journeys worker` processes on a
-private Redis (distributed mode), as audience.py runs them. A file of `--customers` NDJSON
-profiles is written into the run directory; then the phases (`--phases`, all by default;
-customer_phases.py); without the import phase the profiles are put into the project's table
-by the peer's COPY, unmeasured. Each figure is printed beside its peer's from the same run
-(peer_customers.py, peer_events.py), with the ratio, the goal, and how busy the machine was.
-
-    .venv/bin/python bench/customers.py --customers 50000
-    .venv/bin/python bench/customers.py --phases estimate,segment --json /tmp/customers.json
-"""
+"""Customers' data: import, estimate, segment load and events, each beside its raw peer from
+the same run (peer_customers.py; for the events, peer_bare.py and the Strawberry floor), with
+the ratio, the goal, and how busy the machine was; PostgreSQL, 2 workers."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
+import statistics
 import sys
-from dataclasses import asdict
-from datetime import date, timedelta
-from pathlib import Path
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 import harness as h
-from audience import peak_rss_mb, processors_running
-from customer_phases import RUNNERS, WORKSPACE, Figure, Run
-from peer_customers import copy_import, fresh_schema
+import peer_customers as peer
+import psycopg
+from audience import TRACK, peak_rss, post, send
 
-PHASES = ("import", "estimate", "segment", "events")
+T = TypeVar("T")
+MAY = {"attribute": {"name": "birthday", "op": "MONTH_IS", "value": 5}}
+CONDITION = {"all": [MAY, {"attribute": {"name": "country", "op": "EQUALS", "value": "VN"}}]}
+COUNT = "query($c: ConditionInput!) { customerCount(condition: $c) }"
+STATUS = "query($id: ID!) { journey(id: $id) { status stats { entered } } }"
+UNSETTLED = """SELECT (SELECT count(*) FROM enrollments WHERE state = 'INSIDE')
+  + (SELECT count(*) FROM deliveries WHERE state IN ('QUEUED', 'HANDED_OVER'))"""
 COUNTRIES = ["VN", "US", "FR", "DE", "GB", "JP", "KR", "TH", "ID", "PH", "SG", "MY", "IN", "BR",
              "MX", "ES", "IT", "NL", "AU", "CA"]  # fmt: skip
-NAMES = ["An", "Binh", "Chi", "Dung", "Emma", "Felix", "Grace", "Hugo", "Ines", "Jack"]
+HEADER = ["figure", "project", "peer", "ratio", "goal", "met", "busy (project / peer)"]
 
 
-def write_profiles(path: Path, customers: int) -> None:
+def profile(rng: random.Random, n: int) -> str:
+    birthday = f"{rng.randint(1950, 2005)}-{rng.randint(1, 12):02}-{rng.randint(1, 28):02}"
+    attributes = {"email": f"c{n:07d}@example.com", "first_name": rng.choice(["An", "Emma"]),
+                  "birthday": birthday, "country": rng.choice(COUNTRIES),
+                  "plan": rng.choice(["free", "pro", "team"]),
+                  "score": round(rng.uniform(0, 100), 2)}  # fmt: skip
+    return json.dumps({"id": f"c{n:07d}", "attributes": attributes}) + "\n"
+
+
+def figure(
+    name: str, shown: tuple[str, str], ratio: float, goal: str, *busy: float | None
+) -> list[str]:
+    """A row: the ratio against the goal (">= 0.5x", "<= 2x", or "-" for reference)."""
+    bound = float(goal.split()[-1].rstrip("x")) if goal != "-" else None
+    met = "-" if bound is None else "met" if (ratio >= bound) == (">" in goal) else "NOT met"
+    return [name, *shown, f"{ratio:.2f}", goal, met, " / ".join(h.fmt(b, ".0%") for b in busy)]
+
+
+async def timed(work: Awaitable[T]) -> tuple[float, float | None, T]:
+    """(seconds, how busy the machine was, the result) of awaiting `work`."""
+    ticks, started = h.machine_ticks(), time.perf_counter()
+    result = await work
+    return time.perf_counter() - started, h.busy_since(ticks), result
+
+
+async def settle(run: h.Run) -> None:
+    """Until the workers moved everyone inside and sent every message (300 s at most)."""
+    started = time.perf_counter()
+    while run.sql(UNSETTLED) and time.perf_counter() - started < 300:
+        await asyncio.sleep(0.2)
+
+
+async def import_phase(run: h.Run, url: str, api: int) -> list[list[str]]:
+    n, path = run.args.customers, run.workdir / "profiles.ndjson"
     rng = random.Random(20261201)
-    with path.open("w") as out:
-        for n in range(1, customers + 1):
-            day = date(rng.randint(1950, 2005), 1, 1) + timedelta(days=rng.randrange(365))
-            attributes = {
-                "email": f"c{n:07d}@example.com",
-                "first_name": rng.choice(NAMES),
-                "birthday": day.isoformat(),
-                "country": rng.choice(COUNTRIES),
-                "plan": rng.choice(["free", "pro", "team"]),
-                "score": round(rng.uniform(0, 100), 2),
-            }
-            out.write(json.dumps({"id": f"c{n:07d}", "attributes": attributes}) + "\n")
+    path.write_text("".join(profile(rng, k) for k in range(1, n + 1)))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with path.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                yield chunk
+
+    took, busy, answer = await timed(post(run, f"{url}/customers", chunks, "application/x-ndjson"))
+    if answer.get("created") != n:
+        raise h.Failed(f"POST /customers answered {answer}")
+    rss = h.memory_mb(api) or 0.0
+    copy = asyncio.to_thread(peer.copy_import, run.database_url, path, "bench")
+    _, peer_busy, theirs = await timed(copy)
+    shown = f"{n / took:,.0f} rows/s", f"{n / theirs:,.0f} rows/s (COPY + INSERT)"
+    name = "import: API server peak RSS"
+    return [
+        figure(
+            f"import: {n:,} profiles (NDJSON)", shown, theirs / took, ">= 0.5x", busy, peer_busy
+        ),
+        [name, f"{rss:.0f} MB", "-", "-", "< 300 MB", "met" if rss < 300 else "NOT met", "-"],
+    ]
 
 
-async def benchmark(args: argparse.Namespace, workdir: Path, processes: h.Processes) -> str:
-    busy_before = await h.wait_for_quiet(args.wait_quiet)
-    setup = h.prepare(args, workdir, processes)
-    if setup.database.is_sqlite:
-        raise SystemExit("customers.py runs on PostgreSQL: give --database-url postgresql://...")
-    redis_url, _ = h.start_redis(processes, workdir)
-    setup.env = {**setup.env, "REDIS_URL": redis_url, "JOURNEYS_QUEUE_NAME": "bench:customers"}
-    api = await h.start_project(setup, "api")
-    logs = [workdir / f"worker-{n}.log" for n in range(args.workers)]
-    for n, log in enumerate(logs):
-        command = [str(h.JOURNEYS_CLI), "worker"]
-        processes.start(f"worker-{n}", command, setup.env, log, cwd=setup.source)
-    await processors_running(processes, logs)
-    fresh_schema(setup.database.url)
-    run = Run(args, setup, api, processes, workdir / "profiles.ndjson")
-    h.note(f"writing {args.customers:,} profiles to {run.profiles}")
-    write_profiles(run.profiles, args.customers)
-    phases = [p for p in PHASES if p in args.phases.split(",")]
-    if "import" not in phases:
-        h.note("no import phase: the profiles go into the project's table by COPY (not measured)")
-        copy_import(setup.database.url, run.profiles, WORKSPACE, schema="public")
-    figures: list[Figure] = []
-    blocked: dict[str, str] = {}
-    for phase in phases:
-        h.note(f"phase {phase}")
-        try:
-            figures += await RUNNERS[phase](run)
-        except h.Failed as failure:
-            blocked[phase] = str(failure)
-    workers = enumerate(processes.pids("worker"))
-    memory = {"api": peak_rss_mb(api.pid)} | {f"worker-{n}": peak_rss_mb(p) for n, p in workers}
-    settings = f"{args.customers:,} customers, {args.workers} workers (distributed, private redis)"
-    header = h.facts(setup, busy_before, settings)
-    rows = [
-        [f.name, f.project, f.peer, h.fmt(f.ratio, ".2f"), f.goal,
-         "-" if f.met is None else ("met" if f.met else "NOT met"), f.busy]
-        for f in figures
+async def estimate_phase(run: h.Run, url: str) -> list[list[str]]:
+    times: tuple[list[float], list[float]] = ([], [])
+    ticks = h.machine_ticks()
+    with psycopg.connect(run.database_url, autocommit=True) as connection:
+        async with h.RawClient(url, run.headers) as client:
+            for attempt in range(run.args.runs + 1):  # the first of each is a warm-up
+                took, _, answer = await timed(client.graphql(COUNT, {"c": CONDITION}))
+                counted, theirs = peer.count(connection, "bench")
+                if answer["customerCount"] != counted:
+                    raise h.Failed(f"customerCount says {answer}, the bare SQL {counted}")
+                if attempt:
+                    times[0].append(took)
+                    times[1].append(theirs)
+    mine, theirs = (statistics.median(t) * 1000 for t in times)
+    name = f"estimate: customerCount ({counted:,} match), median of {run.args.runs}"
+    shown = f"{mine:.1f} ms", f"{theirs:.1f} ms (SELECT count(*))"
+    return [figure(name, shown, mine / theirs, "<= 2x", h.busy_since(ticks))]
+
+
+async def segment_phase(run: h.Run, url: str) -> list[list[str]]:
+    await settle(run)
+    given = {"name": "May in VN", "kind": "SEGMENT_SCHEDULED", "nodes": [send()]}
+    async with h.RawClient(url, run.headers) as client:
+        segment = await h.journey(client, given | {"audienceCondition": CONDITION})
+    insert = asyncio.to_thread(peer.insert_enrollments, run.database_url, segment, "bench")
+    _, peer_busy, (entered, theirs) = await timed(insert)
+
+    async def load() -> Any:
+        async with h.RawClient(url, run.headers) as client:
+            await h.journey(client, segment, "activate")
+            while (found := await client.graphql(STATUS, {"id": segment}))["journey"][
+                "status"
+            ] != "CLOSED":
+                run.check_alive()
+                await asyncio.sleep(0.01)  # the figure is read to within 10 ms
+            return found["journey"]["stats"]["entered"]
+
+    took, busy, loaded = await timed(load())
+    if loaded != entered:
+        raise h.Failed(f"the journey says {loaded} entered, the bare INSERT made {entered}")
+    name = f"segment load: {entered:,} customers, ACTIVATE -> CLOSED"
+    shown = f"{took * 1000:,.0f} ms", f"{theirs * 1000:,.0f} ms (INSERT ... SELECT)"
+    return [figure(name, shown, took / theirs, "<= 2x", busy, peer_busy)]
+
+
+async def drive(run: h.Run, url: str, path: str, bodies: list[Any]) -> int:
+    """Each body posted once to `path` by `--clients` clients; journeys entered, or rows."""
+    left, counted = iter(bodies), [0]
+
+    async def client_loop() -> None:
+        async with h.RawClient(url, run.headers) as client:
+            for body in left:
+                status, answer = await client.request("POST", path, body)
+                if status != 200 or "errors" in answer:
+                    raise h.Failed(f"{path}: HTTP {status} {str(answer)[:300]}")
+                results = answer.get("data", {}).get("trackEvents", [])
+                counted[0] += answer.get("inserted", 0) + sum(len(r["entered"]) for r in results)
+
+    await asyncio.gather(*(client_loop() for _ in range(run.args.clients)))
+    return counted[0]
+
+
+async def events_phase(run: h.Run, url: str) -> list[list[str]]:
+    await settle(run)  # what the segment's journey still sends
+    async with h.RawClient(url, run.headers) as client:
+        for k in range(20):  # 5 on this event, 2 of them with a condition on its properties
+            trigger = "purchase" if k < 5 else f"other-{k}"
+            where = [{"name": "amount", "op": "GREATER_THAN", "value": 50}] if k < 2 else None
+            given = {"name": f"on {k}", "kind": "EVENT_TRIGGERED", "nodes": [send()]}
+            await h.journey(
+                client, given | {"triggerEvent": trigger, "triggerWhere": where}, "activate"
+            )
+    rng, n, calls = random.Random(7), run.args.customers, run.args.calls
+    bodies = [{"query": TRACK, "variables": {"events": [
+        {"name": "purchase", "customerId": f"c{(c * 1000 + i) % n + 1:07d}", "properties": {
+            "amount": rng.randint(1, 100), "currency": rng.choice(["EUR", "VND"]),
+            "sku": f"sku-{rng.randrange(500)}"}} for i in range(1000)]}} for c in range(calls)
     ]  # fmt: skip
-    columns = ["figure", "project", "peer", "ratio", "goal", "met", "busy (project / peer)"]
-    lines = [*header, "", h.table(columns, rows)]
-    lines.append("peak RSS: " + ", ".join(f"{k} {h.fmt(v, '.0f')} MB" for k, v in memory.items()))
-    lines += [f"{phase}: BLOCKED: {why}" for phase, why in blocked.items()]
-    if args.json:
-        result = {"facts": header, "figures": [asdict(f) for f in figures], "blocked": blocked,
-                  "peak_rss_mb": memory}  # fmt: skip
-        args.json.write_text(json.dumps(result, indent=2))
-    return "\n".join(lines)
+    seconds: dict[str, tuple[float, float | None, int]] = {}
+    for path, route in (("bare", "/events"), ("floor", "/graphql")):
+        peer_url, _ = await run.serve(path, (f"peer_{path}.py", "--pool-size", "4"))
+        seconds[path] = await timed(drive(run, peer_url, route, bodies))
+        run.stop(path)
+    seconds["project"] = await timed(drive(run, url, "/graphql", bodies))
+    rate = {path: calls * 1000 / took for path, (took, _, _) in seconds.items()}
+    bare = f"{rate['bare']:,.0f} events/s (multi-row INSERT)"
+    name = f"events: {calls} x trackEvents(1,000), {run.args.clients} clients, 20 journeys"
+    shown = f"{rate['project']:,.0f} events/s ({seconds['project'][2]:,} entries)", bare
+    floor = f"{rate['floor']:,.0f} events/s ({seconds['floor'][2]:,} journeys answered)", bare
+    busy = {path: found[1] for path, found in seconds.items()}
+    return [
+        figure(name, shown, rate["project"] / rate["bare"], ">= 0.5x", busy["project"],
+               busy["bare"]),
+        figure("events: the Strawberry floor (stores the events only)", floor,
+               rate["floor"] / rate["bare"], "-", busy["floor"], busy["bare"]),
+    ]  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    h.add_database_options(parser, "journeys_customers")
-    parser.set_defaults(database_url="postgresql://127.0.0.1:5432/test", sqlite_calls="direct")
+async def benchmark(run: h.Run) -> str:
+    run.prepare()
+    run.start_redis("bench:customers")
+    url, api = await run.serve("api")
+    await run.start_workers(run.args.workers)
+    peer.fresh_schema(run.database_url)
+    rows = await import_phase(run, url, api)
+    for phase in (estimate_phase, segment_phase, events_phase):
+        h.note(phase.__name__)
+        rows += await phase(run, url)
+    rows.append(["peak RSS", peak_rss(run, api), "-", "-", "-", "-", "-"])
+    return run.report(f"{run.args.customers:,} customers, {run.args.workers} workers", HEADER, rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    h.options(parser, "journeys_customers", postgres=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--phases", default=",".join(PHASES), help="any of " + ",".join(PHASES))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5, help="estimate: runs, median taken")
     parser.add_argument("--calls", type=int, default=100, help="events: trackEvents calls")
     parser.add_argument("--clients", type=int, default=4, help="events: concurrent clients")
-    parser.add_argument("--pool-size", type=int, default=4, help="peer_events' connections")
-    parser.add_argument("--project-source", type=Path, default=h.REPO, metavar="DIR")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON")
-    h.add_run_options(parser)
-    args = parser.parse_args(argv)
-    if unknown := set(args.phases.split(",")) - set(PHASES):
-        parser.error(f"unknown phases {sorted(unknown)}")
-    return h.run_benchmark(
-        lambda workdir, processes: benchmark(args, workdir, processes),
-        keep=args.keep,
-        name="customers",
-    )
+    return h.run("customers", parser.parse_args(), benchmark)
 
 
 if __name__ == "__main__":

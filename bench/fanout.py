@@ -1,270 +1,200 @@
-"""Fan-out: one status change to N live subscribers of one API process, against a bare broadcast.
-
-What is measured
-----------------
-* **project**: the real app (`gql.app.create_app`, embedded mode, as `journeys serve` builds it)
-  served by uvicorn in a subprocess. N WebSocket clients (`graphql-transport-ws`, token in
-  `connection_init`) all subscribe with the same document,
-  `subscription { statusChanged { sequence journeyId status previousStatus action at } }`.
-  Once the server's `/metrics` says `journeys_subscribers N` (so every subscription is live),
-  one `pauseJourney` / `resumeJourney` mutation is sent over HTTP, and each client notes when
-  its `next` frame arrived.
-* **bare**: the limit. `peer_broadcast.py`, a Starlette app served by uvicorn in a subprocess
-  with the same uvicorn options, importing nothing of the project. It answers
-  `connection_init` with `connection_ack`, keeps every socket that sent `subscribe` in a set,
-  and `POST /broadcast` sends every socket the same pre-serialized text with `await
-  ws.send_text(frame)` in a loop. The frame is the project's real `next` frame, captured by a
-  client in the project phase. No GraphQL, no database, no
-  work per subscriber beyond the send itself.
-
-Latency is the client's `time.time()` when the frame arrives minus `t0`, the driver's
-`time.time()` taken just before it sends the HTTP request that causes the change. Everything
-runs on one machine, so all processes share the wall clock. Because `t0` comes before the
-request, the figure includes the mutation's own handling (authentication, transaction,
-commit): it is an upper bound on commit -> receipt.
-
-Processes: this driver; one server at a time (a fresh process for each path and each N, so
-the memory figures start from the same baseline, on a fresh port so TIME_WAIT sockets of the
-previous phase never collide; `fanout_phase.py` runs a phase); one clients process per phase
-(`ws_clients.py`, one asyncio loop holding all N connections on websockets' sans-I/O
-protocol, each frame stamped in `data_received`). Memory per connection is the server's VmRSS
-after all N subscribed minus VmRSS before the first connection, divided by N. Both servers
-log their cyclic-GC passes of 20 ms or more (`ws_server.py`), so the report can show how
-much of a round was a collection rather than the fan-out.
-
-Goal: 10,000 subscribers p99 under 500 ms and within 2x of the bare broadcast; 1,000
-subscribers p99 under 100 ms.
-
-Run from the repository root:
-    .venv/bin/python bench/fanout.py                        # 1,000 then 10,000 subscribers
-    .venv/bin/python bench/fanout.py --subscribers 1000     # quicker
-"""
+"""Fan-out: one status change to N live subscribers of one API process, against a bare
+broadcast of the project's real frame (peer_broadcast.py). A fresh server for each N and
+path; N `graphql-transport-ws` clients in one child process (this script, `clients` mode),
+each stamping its frame as it arrives; latency from just before the change's request (one
+machine, one clock). Memory: the server's VmRSS once subscribed minus before, over N."""
 
 from __future__ import annotations
 
 import argparse
-import platform
+import asyncio
+import gc
+import json
+import re
 import resource
 import sys
-from pathlib import Path
+import time
+from asyncio.subprocess import PIPE
+from typing import Any
 
+import harness as h
 import httpx
-from fanout_phase import Phase, Run, run_phase
-from harness import (
-    Processes,
-    add_database_options,
-    add_run_options,
-    busy_line,
-    code_fingerprint,
-    fmt,
-    loop_name,
-    machine_line,
-    prepare,
-    raise_fd_limit,
-    run_benchmark,
-    wait_for_quiet,
+from transitions import journey_input
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+GOALS = {1_000: (100.0, None), 10_000: (500.0, 2.0)}  # N: (p99 under, at most x bare's p99)
+MOVE = "mutation($id: ID!) {{ {}Journey(id: $id) {{ status }} }}"
+SUBSCRIPTION = (
+    "subscription { statusChanged { sequence journeyId status previousStatus action at } }"
 )
 
-# N -> (p99 must be under this many ms, project p99 / bare p99 must be at most this or None)
-GOALS: dict[int, tuple[float, float | None]] = {1_000: (100.0, None), 10_000: (500.0, 2.0)}
 
-ROUND_ROW = "{:>6} {:<8} {:>5} {:<9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>13} {:>14} {:>12} {:>12}"
-PHASE_ROW = "{:>6} {:<8} {:>11} {:>14} {:>14} {:>16} {:>9} {:>10} {:>10}"
-SUMMARY_ROW = "{:>6} {:>24} {:>22} {:>9} {:>22}  {:<26} {:<4}"
+class Subscriber(asyncio.Protocol):
+    """One subscriber on websockets' sans-I/O protocol straight on the loop, a frame stamped in
+    `data_received` before anything else runs: websockets' asyncio client cost about a fifth
+    more CPU a frame at 10,000, taken from the server under test on 2 cores."""
 
+    def __init__(self, url: str, token: str) -> None:
+        self.ws = ClientProtocol(parse_uri(url), subprotocols=[Subprotocol("graphql-transport-ws")])
+        self.token, self.acked, self.frames = token, False, list[tuple[float, str]]()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: Any = None
 
-def triple(phase: Phase | None) -> str:
-    """p50/p99/max in whole ms."""
-    if phase is None or not phase.latencies:
-        return "failed"
-    return "/".join(fmt(phase.percentile_ms(share), ".0f") for share in (0.5, 0.99, 1.0))
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.ws.send_request(self.ws.connect())
+        self.flush()
 
+    def data_received(self, data: bytes) -> None:
+        stamp = time.time()
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Response):
+                init = {"authorization": f"Bearer {self.token}"}
+                self.send({"type": "connection_init", "payload": init})
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                if self.acked:
+                    self.frames.append((stamp, bytes(event.data).decode()))
+                else:
+                    self.acked = True
+                    self.send({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
+                    self.ready.set_result(None)
+        self.flush()  # pongs and close replies, which the protocol queues by itself
 
-def goal_verdict(project: Phase, bare: Phase | None) -> tuple[str, str]:
-    """(the goal for this N, whether this run met it)."""
-    goal = GOALS.get(project.subscribers)
-    if goal is None:
-        return "none stated for this N", "-"
-    limit_ms, max_ratio = goal
-    text = f"p99 < {limit_ms:.0f} ms" + (f", ratio <= {max_ratio:g}" if max_ratio else "")
-    if project.error or not project.rounds or project.missing:
-        return text, "no"
-    met = project.percentile_ms(0.99) < limit_ms
-    if max_ratio is not None:
-        if bare is None or bare.error or not bare.latencies:
-            return text, "unknown (no bare figure)"
-        met = met and project.percentile_ms(0.99) / bare.percentile_ms(0.99) <= max_ratio
-    return text, "yes" if met else "no"
+    def send(self, message: dict[str, Any]) -> None:
+        self.ws.send_text(json.dumps(message).encode())
 
-
-def ms(seconds: float | None) -> str:
-    return fmt(None if seconds is None else seconds * 1000, ".0f")
-
-
-def report(run: Run, phases: list[Phase], facts: list[str]) -> str:
-    args = run.args
-    extensions = next((phase.extensions for phase in phases if phase.extensions), "")
-    lines = [
-        *facts,
-        f"settings: rounds {args.rounds} (alternating pause/resume; bare: the same frame), "
-        f"{args.gap:g} s quiet before each; one server process per path and N; one clients "
-        f"process (one asyncio loop) per phase, {args.connect_concurrency} handshakes at a "
-        f"time; uvicorn options as `journeys serve` (backlog {run.options.get('backlog')}), "
-        "WebSocket pings "
-        + (f"every {args.ws_ping:g} s" if args.ws_ping > 0 else "off")
-        + " on both servers; clients "
-        + (
-            f"offer permessage-deflate (negotiated: {extensions or 'none'})"
-            if args.compression == "deflate"
-            else "offer no compression"
-        ),
-        "latency: client receipt time.time() minus t0, the driver's time.time() just before "
-        "the HTTP request (mutation / POST /broadcast); it includes the mutation's own "
-        "handling, an upper bound on commit -> receipt",
-        "",
-        "per round:",
-        ROUND_ROW.format("N", "path", "round", "change", "p50 ms", "p99 ms", "max ms", "missing",
-                         "HTTP ms", "server CPU ms", "clients CPU ms", "server GC ms",
-                         "machine busy"),
-    ]  # fmt: skip
-    for phase in phases:
-        for one in phase.rounds:
-            lines.append(ROUND_ROW.format(
-                phase.subscribers, phase.path, one.number, one.change,
-                *(fmt(phase.percentile_ms(share, one.latencies)) for share in (0.5, 0.99, 1.0)),
-                one.missing, f"{one.http_seconds * 1000:.1f}", ms(one.server_cpu),
-                ms(one.clients_cpu), f"{one.gc_ms:.0f}", fmt(one.machine_busy, ".0%"),
-            ))  # fmt: skip
-        if phase.error:
-            lines.append(f"{phase.subscribers:>6} {phase.path:<8} FAILED: {phase.error}")
-    lines += [
-        "",
-        "phases (memory: server VmRSS; per connection = (after all subscribed - before) / N;",
-        " executions: journeys_shared_subscriptions once all subscribed, '-' if not reported):",
-        PHASE_ROW.format("N", "path", "subscribe s", "RSS before MiB", "subscribed MiB",
-                         "after rounds MiB", "KiB/conn", "log errors", "executions"),
-    ]  # fmt: skip
-    for phase in phases:
-        rss = (phase.rss_before, phase.rss_subscribed, phase.rss_after_rounds)
-        lines.append(PHASE_ROW.format(
-            phase.subscribers, phase.path, fmt(phase.subscribe_seconds),
-            *(fmt(None if kib is None else kib / 1024) for kib in rss),
-            fmt(phase.kib_per_connection), phase.log_errors,
-            "-" if phase.executions is None else phase.executions,
-        ))  # fmt: skip
-    lines += [
-        "",
-        "summary (all rounds pooled; ratio = project p99 / bare p99):",
-        SUMMARY_ROW.format("N", "project p50/p99/max ms", "bare p50/p99/max ms", "ratio p99",
-                           "KiB/conn project/bare", "goal", "met"),
-    ]  # fmt: skip
-    by_key = {(phase.path, phase.subscribers): phase for phase in phases}
-    for count in args.subscribers:
-        project, bare = by_key.get(("project", count)), by_key.get(("bare", count))
-        if project is None:
-            continue
-        ratio = None
-        if project.latencies and bare is not None and bare.latencies:
-            ratio = project.percentile_ms(0.99) / bare.percentile_ms(0.99)
-        memory = (
-            f"{fmt(project.kib_per_connection)}/"
-            f"{fmt(None if bare is None else bare.kib_per_connection)}"
-        )
-        goal, met = goal_verdict(project, bare)
-        lines.append(SUMMARY_ROW.format(
-            count, triple(project), triple(bare), fmt(ratio, ".2f"), memory, goal, met
-        ))  # fmt: skip
-    for phase in phases:
-        label = f"{phase.path} N={phase.subscribers}"
-        if phase.missing:
-            lines.append(f"{label}: {phase.missing} frames never arrived (within --timeout)")
-        for problem in sorted(set(phase.problems))[:3]:
-            lines.append(f"{label}: {problem}")
-        for sample in phase.log_samples:
-            lines.append(f"{label} server log ({phase.log_errors} error lines): {sample[:200]}")
-    lines.append(f"server logs: {run.workdir}" if args.keep else "server logs: --keep keeps them")
-    return "\n".join(lines)
+    def flush(self) -> None:
+        for data in self.ws.data_to_send():
+            if data and not self.transport.is_closing():
+                self.transport.write(data)
 
 
-def machine_facts(database: str) -> list[str]:
-    from importlib.metadata import version
+async def clients(url: str, token: str, count: int) -> None:
+    """N subscribers opened, then per line on stdin each one's receipt time of the next frame."""
+    loop, gate, started = asyncio.get_running_loop(), asyncio.Semaphore(100), time.monotonic()
+    host, port = url.split("//")[1].split("/")[0].split(":")
 
-    import starlette
-    import uvicorn
+    async def open_one() -> Subscriber:
+        async with gate:
+            _, subscriber = await loop.create_connection(
+                lambda: Subscriber(url, token), host, int(port)
+            )
+            await asyncio.wait_for(subscriber.ready, 60)
+            return subscriber
 
-    return [
-        machine_line(f", RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}"),
-        f"python: {platform.python_implementation()} {platform.python_version()}, {loop_name()}, "
-        f"uvicorn {uvicorn.__version__}, starlette {starlette.__version__}, "
-        f"websockets {version('websockets')} (clients), httpx {httpx.__version__}",
-        f"database: {database}",
-    ]
-
-
-async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processes) -> str:
-    raise_fd_limit()
-    busy_before = await wait_for_quiet(args.wait_quiet)
-    setup = prepare(args, workdir, processes, role="admin")
-    run = Run(args, workdir, processes, setup.env, setup.token, setup.uvicorn_options)
-    code_before = code_fingerprint()
-    phases: list[Phase] = []
-    for count in args.subscribers:
-        for path in ("project", "bare"):
-            phases.append(await run_phase(run, path, count))
-    facts = machine_facts(setup.database.description)
-    code_after = code_fingerprint()
-    facts.append(f"server code: {code_before}")
-    if code_after != code_before:
-        facts.append(f"  WARNING: the sources changed during the run, now {code_after}")
-    return report(run, phases, [*facts, *busy_line(busy_before)])
-
-
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    subscribers = await asyncio.gather(*(open_one() for _ in range(count)))
+    gc.collect()
+    gc.freeze()  # the load generator is not under test: no collection pauses it mid-round
+    print(
+        json.dumps({"opened": len(subscribers), "seconds": time.monotonic() - started}), flush=True
     )
-    parser.add_argument(
-        "--subscribers", type=int, nargs="+", default=[1_000, 10_000], help="values of N"
-    )
-    parser.add_argument("--rounds", type=int, default=3, help="status changes per phase")
-    parser.add_argument("--gap", type=float, default=2.0, help="quiet seconds before each round")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=300.0,
-        help="seconds allowed for all N to subscribe, and for one round to reach everyone",
-    )
-    add_database_options(parser, "journeys_fanout")
-    parser.add_argument(
-        "--ws-ping",
-        type=float,
-        default=20.0,
-        metavar="SECONDS",
-        help="uvicorn WebSocket ping interval and timeout on both servers (20 s is what "
-        "`journeys serve` uses); 0 turns pings off",
-    )
-    parser.add_argument(
-        "--compression",
-        choices=["deflate", "none"],
-        default="deflate",
-        help="what the clients offer; browsers offer permessage-deflate",
-    )
-    parser.add_argument(
-        "--connect-concurrency", type=int, default=200, help="WebSocket handshakes at a time"
-    )
-    add_run_options(parser)
-    return parser.parse_args(argv)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    seen = 0
+    while await reader.readline():
+        deadline = time.monotonic() + 30
+        while any(len(s.frames) <= seen for s in subscribers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        times = [s.frames[seen][0] if len(s.frames) > seen else None for s in subscribers]
+        first = next((s.frames[seen][1] for s in subscribers if len(s.frames) > seen), "")
+        seen += 1
+        print(json.dumps({"times": times, "frame": first}), flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    return run_benchmark(
-        lambda workdir, processes: benchmark(args, workdir, processes),
-        keep=args.keep,
-        name="fanout",
+async def phase(run: h.Run, path: str, count: int, journey: list[str]) -> dict[str, Any]:
+    """One server, N subscribers, `--rounds` changes: latencies, KiB a connection, a frame."""
+    frame = ("peer_broadcast.py", "--frame-file", str(run.workdir / "frame.json"))
+    url, pid = await run.serve(f"{path}-{count}", frame if path == "bare" else ())
+    client = h.RawClient(url, run.headers)
+
+    async def change() -> None:
+        if path == "bare":
+            await client.request("POST", "/broadcast", {})
+            return
+        action = "pause" if journey[1] == "ACTIVE" else "resume"
+        answer = await client.graphql(MOVE.format(action), {"id": journey[0]})
+        journey[1] = answer[f"{action}Journey"]["status"]
+
+    for _ in range(2):  # warm-up changes, no subscriber yet
+        await change()
+    before = h.memory_mb(pid, "VmRSS") or 0.0
+    command = [__file__, "clients", url.replace("http", "ws") + "/graphql", run.token]
+    clients = await asyncio.create_subprocess_exec(
+        sys.executable, *map(str, command), str(count), stdin=PIPE, stdout=PIPE, limit=1 << 25
     )
+    assert clients.stdin is not None and clients.stdout is not None
+    opened = json.loads(await asyncio.wait_for(clients.stdout.readline(), 600))
+    async with httpx.AsyncClient(base_url=url, headers=run.headers, trust_env=False) as metrics:
+        while int(re.findall(r"journeys_subscribers (\d+)", (await metrics.get("/metrics")).text)
+                  [0]) < count:  # fmt: skip
+            run.check_alive()
+            await asyncio.sleep(0.2)
+    after = h.memory_mb(pid, "VmRSS") or 0.0
+    found: dict[str, Any] = {"latencies": [], "missing": 0, "kib": (after - before) * 1024 / count}
+    for _ in range(run.args.rounds):
+        await asyncio.sleep(1)
+        t0 = time.time()
+        await change()
+        clients.stdin.write(b"collect\n")
+        reply = json.loads(await asyncio.wait_for(clients.stdout.readline(), 120))
+        found["latencies"] += [stamp - t0 for stamp in reply["times"] if stamp is not None]
+        found["missing"] += reply["times"].count(None)
+        found["frame"] = reply["frame"]
+    clients.stdin.close()
+    await clients.wait()
+    await client.__aexit__()
+    run.stop(f"{path}-{count}")
+    h.note(f"{path} N={count}: subscribed in {opened['seconds']:.1f} s, {h.ms(found['latencies'])}")
+    return found
 
 
-if __name__ == "__main__":
+def shown(found: dict[str, Any]) -> str:
+    return " / ".join(h.fmt(h.percentile(found["latencies"], q) * 1000, ".0f")
+                      for q in (0.5, 0.99, 1.0))  # fmt: skip
+
+
+async def benchmark(run: h.Run) -> str:
+    _, most = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (most, most))  # the servers and clients inherit it
+    run.prepare()
+    url, _ = await run.serve("setup")
+    async with h.RawClient(url, run.headers) as client:
+        journey = [await h.journey(client, journey_input("fan-out"), "activate"), "ACTIVE"]
+    run.stop("setup")
+    rows = []
+    for count in map(int, run.args.subscribers.split(",")):
+        project = await phase(run, "project", count, journey)
+        (run.workdir / "frame.json").write_text(project["frame"])
+        bare = await phase(run, "bare", count, journey)
+        p99, bare_p99 = (h.percentile(found["latencies"], 0.99) * 1000 for found in (project, bare))
+        under, at_most = GOALS.get(count, (float("inf"), None))
+        met = p99 < under and (at_most is None or p99 / bare_p99 <= at_most)
+        met = met and not project["missing"] and not bare["missing"]
+        goal = f"p99 < {under:.0f} ms" + (f", ratio <= {at_most:g}" if at_most else "")
+        goal = goal if count in GOALS else "-"
+        kib = f"{project['kib']:.1f} / {bare['kib']:.1f}"
+        missing = f"{project['missing']} / {bare['missing']}"
+        cells = [shown(project), shown(bare), f"{p99 / bare_p99:.2f}", kib, missing]
+        rows.append([f"{count:,}", *cells, goal, "met" if met else "NOT met"])
+    header = ["N", "project p50 / p99 / max ms", "bare p50 / p99 / max ms", "ratio p99",
+              "KiB/connection project / bare", "missing", "goal", "met"]  # fmt: skip
+    return run.report(f"{run.args.rounds} rounds per path and N", header, rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    h.options(parser, "journeys_fanout")
+    parser.add_argument("--subscribers", default="1000,10000", help="comma-separated N")
+    parser.add_argument("--rounds", type=int, default=4, help="changes per path and N")
+    return h.run("fanout", parser.parse_args(), benchmark)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["clients"]:
+    asyncio.run(clients(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+elif __name__ == "__main__":
     sys.exit(main())

@@ -1,84 +1,59 @@
-"""The bare peer: Starlette routes straight on the raw driver, no GraphQL, no ORM.
-
-The same SQL as the project (see `peer_common.py`), through `sqlite3` or async `psycopg`
-(`peer_sqlite.py`, `peer_postgres.py`), as JSON over HTTP:
-
-* `POST /transition` `{"id": ..., "action": "pause" | "resume" | "activate"}` ->
-  `{"id", "status", "revision"}`;
-* `GET /journeys/{id}` -> `{"id", "name", "status", "revision", "labels", "availableActions"}`;
-* `GET /journeys?first=50` -> `{"totalCount", "edges": [{"node": ...}]}`;
-* `POST /journeys` with a `CreateJourneyInput` as JSON -> the journey, as above.
-
-A refusal answers `{"error": {"code", "message"}}` with a 4xx status. Served by uvicorn with
-the project server's options (`--uvicorn-options`). Started by the benchmarks:
-`python bench/peer_bare.py --port P --database-url URL --uvicorn-options JSON`.
-"""
+"""The bare peer: Starlette routes on peer_db.py, JSON in and out, no GraphQL: `POST
+/transition` `{"id", "action"}`, `GET /journeys/{id}`, `GET /journeys?first=`, `POST
+/journeys` (a `CreateJourneyInput`), `POST /events` (the body `trackEvents` is sent). A
+refusal answers its HTTP status and `{"error": code}`. It imports nothing of the project."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from peer_common import MOVES, NewJourney, Refused, Store, healthz, serve
+from peer_db import Caller, Db, Refused, serve
+from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
-
-Handler = Callable[[Request], Awaitable[Response]]
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 
-def refusals(handler: Handler) -> Handler:
-    async def answer(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Refused as refusal:
-            body = {"error": {"code": refusal.code, "message": refusal.message}}
-            return JSONResponse(body, refusal.http_status)
+def app_of(db: Db) -> Starlette:
+    def route(work: Callable[[Request, Caller], Awaitable[Any]]) -> Callable[..., Any]:
+        async def handle(request: Request) -> Response:
+            try:
+                caller = await db.writer(request.headers.get("authorization"))
+                return JSONResponse(await work(request, caller))
+            except Refused as refusal:
+                return JSONResponse({"error": refusal.code}, refusal.status)
 
-    return answer
+        return handle
 
+    async def transition(request: Request, caller: Caller) -> Any:
+        body = await request.json()
+        return await db.transition(caller, body["id"], body["action"])
 
-def routes(store: Store) -> list[BaseRoute]:
-    @refusals
-    async def transition(request: Request) -> Response:
-        caller = await store.writer(request.headers.get("authorization"))
-        body: dict[str, Any] = await request.json()
-        move = MOVES.get(str(body.get("action")))
-        if move is None:
-            raise Refused("VALIDATION_FAILED", f"action must be one of {sorted(MOVES)}")
-        journey_id = str(body["id"])
-        status, revision = await store.transition(caller, journey_id, move)
-        return JSONResponse({"id": journey_id, "status": status, "revision": revision})
+    async def journey(request: Request, caller: Caller) -> Any:
+        _, found = await db.journeys(caller, request.path_params["id"])
+        if not found:
+            raise Refused("NOT_FOUND", 404)
+        return found[0]
 
-    @refusals
-    async def journey(request: Request) -> Response:
-        caller = await store.caller(request.headers.get("authorization"))
-        found = await store.journey(caller, request.path_params["id"])
-        if found is None:
-            raise Refused("NOT_FOUND", "no such journey in your workspace")
-        return JSONResponse(found.as_json())
+    async def journeys(request: Request, caller: Caller) -> Any:
+        total, page = await db.journeys(caller, None, int(request.query_params.get("first", 20)))
+        return {"totalCount": total, "edges": [{"node": view} for view in page]}
 
-    @refusals
-    async def journeys(request: Request) -> Response:
-        caller = await store.caller(request.headers.get("authorization"))
-        total, page = await store.journeys(caller, int(request.query_params.get("first", "20")))
-        edges = [{"node": view.as_json()} for view in page]
-        return JSONResponse({"totalCount": total, "edges": edges})
+    async def create(request: Request, caller: Caller) -> Any:
+        return await db.create(caller, await request.json())
 
-    @refusals
-    async def create(request: Request) -> Response:
-        caller = await store.writer(request.headers.get("authorization"))
-        created = await store.create(caller, NewJourney.of(await request.json()))
-        return JSONResponse(created.as_json())
+    async def events(request: Request, caller: Caller) -> Any:
+        body = await request.json()
+        return {"inserted": await db.insert_events(caller, body["variables"]["events"])}
 
-    return [
-        Route("/transition", transition, methods=["POST"]),
-        Route("/journeys", journeys, methods=["GET"]),
-        Route("/journeys", create, methods=["POST"]),
-        Route("/journeys/{id}", journey, methods=["GET"]),
-        Route("/healthz", healthz),
-    ]
+    routes = [Route("/transition", route(transition), methods=["POST"]),
+              Route("/journeys/{id}", route(journey)), Route("/journeys", route(journeys)),
+              Route("/journeys", route(create), methods=["POST"]),
+              Route("/events", route(events), methods=["POST"]),
+              Route("/healthz", lambda _: PlainTextResponse("ok"))]  # fmt: skip
+    return Starlette(routes=routes, lifespan=db.lifespan)
 
 
 if __name__ == "__main__":
-    serve(routes, __doc__.splitlines()[0] if __doc__ else "")
+    serve(app_of)

@@ -1,10 +1,7 @@
-"""The email peer: a bare aiosmtplib script that sends the messages bench/messages.py's
-journey sends (the same subject, body, headers and sizes, rendered here with str.format)
-to the same SMTP sink, one SMTP session per batch of the same size, as many sessions at
-once as the project has workers. Outside the project: it imports none of it.
-
-    .venv/bin/python bench/peer_smtp.py --port PORT --messages 100000
-"""
+"""The email peer of messages.py: a bare aiosmtplib script sending the messages the project's
+journey sends (same subject, body and headers) to the same sink (smtp_sink.py), one session
+per batch of 1,000, as many sessions at once as the project has workers. It prints
+"<messages> <seconds>" and imports nothing of the project."""
 
 from __future__ import annotations
 
@@ -19,25 +16,21 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
-FROM = "hello@shop.example"
-
 
 def message(n: int) -> EmailMessage:
-    """What the project's email SEND makes of customer `c{n}` (bench/messages.py)."""
+    """What the project's email SEND makes of customer `c{n}`."""
     email = EmailMessage(policy=SMTP_POLICY)
-    email["From"] = FROM
-    email["To"] = f"c{n}@example.com"
+    email["From"], email["To"] = "hello@shop.example", f"c{n}@example.com"
     email["Subject"] = f"Happy birthday, Customer {n}"
     email["Date"] = format_datetime(datetime.now(UTC))
     email["Message-ID"] = f"<{uuid.uuid4().hex}@shop.example>"
-    email.set_content(
-        f"Hi Customer {n}, here is BDAY{n % 100} for your birthday.\n", charset="utf-8"
-    )
+    body = f"Hi Customer {n}, here is BDAY{n % 100} for your birthday.\n"
+    email.set_content(body, charset="utf-8")
     return email
 
 
-async def send_batches(port: int, numbers: list[range]) -> None:
-    for batch in numbers:
+async def send(port: int, batches: list[range]) -> None:
+    for batch in batches:
         smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
         await smtp.connect()
         for n in batch:
@@ -45,19 +38,17 @@ async def send_batches(port: int, numbers: list[range]) -> None:
         await smtp.quit()
 
 
-async def main(port: int, messages: int, batch: int, sessions: int) -> float:
-    batches = [range(start, min(messages, start + batch)) for start in range(0, messages, batch)]
+async def main(port: int, messages: int, sessions: int) -> None:
+    batches = [range(k, min(messages, k + 1000)) for k in range(0, messages, 1000)]
     started = time.perf_counter()
-    await asyncio.gather(*(send_batches(port, batches[k::sessions]) for k in range(sessions)))
-    return time.perf_counter() - started
+    await asyncio.gather(*(send(port, batches[k::sessions]) for k in range(sessions)))
+    print(f"{messages} {time.perf_counter() - started:.3f}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=2)
     args = parser.parse_args()
-    seconds = asyncio.run(main(args.port, args.messages, args.batch, args.sessions))
-    print(f"{args.messages} {seconds:.3f}")
+    asyncio.run(main(args.port, args.messages, args.sessions))

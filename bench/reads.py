@@ -1,258 +1,101 @@
-"""Reads per second: `journey(id)` and `journeys(first: 50)`, the project against the floor.
-
-The paths, each its own server process on one fresh database, measured in turn:
-
-* **project**: `journeys serve`;
-* **floor**: `peer_floor.py`, a minimal Strawberry schema taking the same documents, its
-  resolvers running the same SQL on the raw driver (`sqlite3` / async `psycopg`);
-* **bare**: `peer_bare.py`, bare Starlette routes (`GET /journeys/{id}`, `GET /journeys`)
-  running that SQL, for reference.
-
-The queries:
-
-* `journey`: `query($id: ID!) { journey(id: $id) { id name status revision
-  availableActions } }`, each worker going round all the journeys;
-* `journeys`: `query($first: Int) { journeys(first: $first) { totalCount edges { node { id
-  name status labels availableActions } } } }` with `first: 50`.
-
-The data: `--journeys` (200) journeys created over the project's API, two labels each, a
-third each DESIGNING, ACTIVE and PAUSED. Before measuring, the script asks every path the same
-questions (20 journeys and the first page) and checks that the peers answer what the project
-answers. Each of `--workers` (16) workers has its own keep-alive client and sends its query for
-`--duration` seconds after `--warmup` seconds not counted; every answer is checked (id and
-status, or the count and the page's size).
-
-Goal: project >= 0.5x the floor, for each query.
-
-Run from the repository root:
-    .venv/bin/python bench/reads.py
-    .venv/bin/python bench/reads.py --database-url postgresql://127.0.0.1:5432/test
-    .venv/bin/python bench/reads.py --duration 2 --warmup 0.5     # a smoke run
-"""
+"""Reads per second, `journey(id)` and `journeys(first: 50)`: the project against the floor
+(peer_floor.py), bare (peer_bare.py) for reference, on journeys in three statuses. Every
+server first answers the first page, which must be the project's."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-import httpx
-from harness import (
-    Api,
-    Client,
-    Failed,
-    Phase,
-    Processes,
-    Server,
-    Setup,
-    Step,
-    add_database_options,
-    add_load_options,
-    api_of,
-    create_journeys,
-    error_lines,
-    facts,
-    goal_line,
-    measure,
-    phase_table,
-    prepare,
-    ratio,
-    ratio_lines,
-    run_benchmark,
-    stacks_report,
-    start_peer,
-    start_project,
-    wait_for_quiet,
-)
+import harness as h
+from transitions import journey_input, peers
 
-PATHS = ("project", "floor", "bare")
-QUERIES = ("journey", "journeys")
 PAGE = 50
-GOAL = 0.5
-STATUSES = ("DESIGNING", "ACTIVE", "PAUSED")
-JOURNEY_FIELDS = ("id", "name", "status", "revision", "availableActions")
-NODE_FIELDS = ("id", "name", "status", "labels", "availableActions")
+ONE = "query($id: ID!) { journey(id: $id) { id name status revision availableActions } }"
+MANY = "query($first: Int) { journeys(first: $first) { totalCount edges { node { id name "
+MANY += "status labels availableActions } } } }"
+STATUSES = (("DESIGNING", ()), ("ACTIVE", ("activate",)), ("PAUSED", ("activate", "pause")))
 
 
-class ReadOne:
-    """A worker's step: `journey(id)` of the next journey, from `start` on."""
-
-    def __init__(self, api: Api, statuses: dict[str, str], start: int) -> None:
-        self.api = api
-        self.statuses = statuses
-        self.ids = list(statuses)
-        self.turn = start
-
-    async def __call__(self, client: Client) -> None:
-        journey_id = self.ids[self.turn % len(self.ids)]
-        self.turn += 1
-        answer = await self.api.journey(client, journey_id)
-        if answer is None or answer["id"] != journey_id:
-            raise Failed(f"journey({journey_id}) answered {answer}")
-        if answer["status"] != self.statuses[journey_id] or not answer["name"]:
-            raise Failed(f"journey({journey_id}) answered {answer}")
+async def read(client: h.RawClient, path: str, journey_id: str | None) -> Any:
+    """`journey(id)`, or the first page when `journey_id` is None."""
+    if path == "bare":
+        route = f"/journeys/{journey_id}" if journey_id else f"/journeys?first={PAGE}"
+        status, answer = await client.request("GET", route)
+        if status != 200:
+            raise h.Failed(f"HTTP {status}: {answer}")
+        return answer
+    if journey_id:
+        return (await client.graphql(ONE, {"id": journey_id}))["journey"]
+    return (await client.graphql(MANY, {"first": PAGE}))["journeys"]
 
 
-class ReadPage:
-    """A worker's step: the first page."""
+def steps(path: str, query: str, statuses: dict[str, str], clients: int) -> list[h.Step]:
+    ids = list(statuses)
 
-    def __init__(self, api: Api, total: int) -> None:
-        self.api = api
-        self.total = total
+    def one(start: int) -> h.Step:
+        turn = iter(range(start, 1 << 62))
 
-    async def __call__(self, client: Client) -> None:
-        answer = await self.api.journeys(client, PAGE)
-        edges = answer["edges"]
-        if answer["totalCount"] != self.total or len(edges) != min(PAGE, self.total):
-            raise Failed(f"journeys(first: {PAGE}) answered {str(answer)[:200]}")
-        if not edges[0]["node"]["id"] or "availableActions" not in edges[-1]["node"]:
-            raise Failed(f"journeys(first: {PAGE}) answered {str(answer)[:200]}")
+        async def step(client: h.RawClient) -> None:
+            journey_id = ids[next(turn) % len(ids)]
+            answer = await read(client, path, journey_id)
+            if answer["id"] != journey_id or answer["status"] != statuses[journey_id]:
+                raise h.Failed(f"journey({journey_id}) answered {answer}")
 
+        return step
 
-def picked(answer: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
-    return None if answer is None else {name: answer.get(name) for name in fields}
+    async def page(client: h.RawClient) -> None:
+        answer = await read(client, path, None)
+        if answer["totalCount"] != len(ids) or len(answer["edges"]) != min(PAGE, len(ids)):
+            raise h.Failed(f"journeys(first: {PAGE}) answered {str(answer)[:200]}")
 
-
-async def differences(
-    servers: dict[str, Server], headers: dict[str, str], sample: list[str]
-) -> list[str]:
-    """Where a peer's answers differ from the project's, on `sample` and the first page."""
-    answers: dict[str, list[Any]] = {}
-    for path, server in servers.items():
-        api = api_of(path)
-        async with httpx.AsyncClient(
-            base_url=server.url, headers=headers, timeout=30.0, trust_env=False
-        ) as client:
-            got: list[Any] = [
-                picked(await api.journey(client, journey_id), JOURNEY_FIELDS)
-                for journey_id in sample
-            ]
-            page = await api.journeys(client, PAGE)
-            got.append(page["totalCount"])
-            got += [picked(edge["node"], NODE_FIELDS) for edge in page["edges"]]
-            answers[path] = got
-    found = []
-    for path, got in answers.items():
-        wrong = [(mine, theirs) for mine, theirs in zip(answers["project"], got, strict=False)
-                 if mine != theirs]  # fmt: skip
-        if wrong or len(got) != len(answers["project"]):
-            found.append(f"{path} differs from the project, e.g. {wrong[:1]}")
-    return found
+    share = max(1, len(ids) // clients)
+    return [one(n * share) if query == "journey" else page for n in range(clients)]
 
 
-async def benchmark(args: argparse.Namespace, workdir: Path, processes: Processes) -> str:
-    busy_before = await wait_for_quiet(args.wait_quiet)
-    setup = prepare(args, workdir, processes)
-    servers: dict[str, Server] = {"project": await start_project(setup)}
-    for peer in args.paths[1:]:
-        servers[peer] = await start_peer(setup, peer, args)
-    names = [f"read-{n}" for n in range(args.journeys)]
-    ids = await create_journeys(
-        servers["project"],
-        setup.headers,
-        names,
-        labels=lambda n: ("bench", f"l{n % 5}"),
-        statuses=lambda n: STATUSES[n % 3],
-    )
-    statuses = {journey_id: STATUSES[n % 3] for n, journey_id in enumerate(ids)}
-    problems = await differences(servers, setup.headers, ids[:: max(1, len(ids) // 20)])
-
-    def steps(path: str, query: str) -> list[Step]:
-        api = api_of(path)
-        if query == "journey":
-            share = max(1, len(ids) // args.workers)
-            return [ReadOne(api, statuses, n * share) for n in range(args.workers)]
-        return [ReadPage(api, len(ids)) for _ in range(args.workers)]
-
-    totals = {(query, path): Phase(path) for query in args.queries for path in args.paths}
-    for number in range(1, args.rounds + 1):
-        for query in args.queries:
-            for path in args.paths:
-                spy = None
-                if args.py_spy:
-                    spy = args.py_spy / f"round{number}" / f"{path}-{query}.txt"
-                phase = await measure(
-                    path, servers[path], setup.headers, steps(path, query),
-                    duration=args.duration, warmup=args.warmup, py_spy=spy, client=args.client,
-                )  # fmt: skip
-                totals[(query, path)].add(phase)
-                processes.check_alive()
-    return report(args, setup, busy_before, totals, problems)
+async def benchmark(run: h.Run) -> str:
+    args = run.args
+    run.prepare()
+    servers = await peers(run, args.clients)
+    statuses: dict[str, str] = {}
+    async with h.RawClient(servers["project"][0], run.headers) as client:
+        for n in range(args.journeys):
+            status, moves = STATUSES[n % 3]
+            given = journey_input(f"read-{n}", ("bench", f"l{n % 5}"))
+            statuses[await h.journey(client, given, *moves)] = status
+    fields = ("id", "name", "status", "labels", "availableActions")
+    pages = {}
+    for path, (url, _) in servers.items():
+        async with h.RawClient(url, run.headers) as client:
+            edges = (await read(client, path, None))["edges"]
+            pages[path] = [{k: edge["node"][k] for k in fields} for edge in edges]
+    rows, notes = [], [f"{path} answers unlike the project" for path in pages if pages[path] !=
+                       pages["project"]]  # fmt: skip
+    for query in ("journey", "journeys"):
+        phases = []
+        for path, server in servers.items():
+            h.note(f"measuring {query} on {path}")
+            work = steps(path, query, statuses, args.clients)
+            phases.append(await h.measure(path, server, run.headers, work, args.duration,
+                                          args.warmup))  # fmt: skip
+        rows += [[f"`{query}` {phase.path}", *phase.row()[1:]] for phase in phases]
+        ratio = phases[0].rate / phases[1].rate
+        notes.append(f"{query}: project/floor {ratio:.2f}x (>= 0.5x: "
+                     f"{'met' if ratio >= 0.5 else 'NOT met'})")  # fmt: skip
+    settings = f"{args.journeys} journeys, {args.clients} clients, {args.duration:g} s after "
+    settings += f"{args.warmup:g} s; " + "; ".join(notes)
+    return run.report(settings, ["query and path", *h.PHASE[1:]], rows)
 
 
-def report(
-    args: argparse.Namespace,
-    setup: Setup,
-    busy_before: float | None,
-    totals: dict[tuple[str, str], Phase],
-    problems: list[str],
-) -> str:
-    settings = (
-        f"load: {args.workers} workers, each on its own keep-alive client; {args.journeys} "
-        f"journeys (2 labels each; DESIGNING, ACTIVE, PAUSED in turn); {args.rounds} x "
-        f"{args.duration:g} s measured per path and query (each after {args.warmup:g} s "
-        f"warm-up, paths interleaved); client: {args.client}; peers' SQLite calls: "
-        f"{args.sqlite_calls}, peers' "
-        f"PostgreSQL pool: {args.pool_size}"
-    )
-    lines = [*facts(setup, busy_before, settings)]
-    lines.append(
-        "answers: " + ("; ".join(problems) if problems else "every peer answered what the "
-                       "project answered (20 journeys and the first page)")
-    )  # fmt: skip
-    for query in args.queries:
-        phases = [totals[(query, path)] for path in args.paths]
-        title = "journey(id)" if query == "journey" else f"journeys(first: {PAGE})"
-        lines += ["", f"{title}:", phase_table(phases, "requests", "req"), ""]
-        project = phases[0]
-        lines += ratio_lines(project, phases[1:])
-        if "floor" in args.paths:
-            floor = totals[(query, "floor")]
-            lines.append(
-                goal_line(f"{title}: project/floor throughput", ratio(project, floor), GOAL)
-            )
-        lines += error_lines(phases)
-    for query in args.queries:
-        for path in args.paths:
-            if totals[(query, path)].stacks:
-                lines += ["", *stacks_report(f"{path} {query}", totals[(query, path)].stacks)]
-    return "\n".join(lines)
-
-
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_database_options(parser, "journeys_reads")
-    parser.add_argument("--journeys", type=int, default=200, help="journeys in the workspace")
-    parser.add_argument(
-        "--queries", default=",".join(QUERIES), help="which queries, comma-separated"
-    )
-    parser.add_argument(
-        "--paths", default=",".join(PATHS), help="which paths, comma-separated (project first)"
-    )
-    add_load_options(parser)
-    args = parser.parse_args(argv)
-    args.paths = [path.strip() for path in args.paths.split(",") if path.strip()]
-    args.queries = [query.strip() for query in args.queries.split(",") if query.strip()]
-    if not args.paths or args.paths[0] != "project" or not set(args.paths) <= set(PATHS):
-        parser.error(f"--paths: 'project' first, then any of {', '.join(PATHS[1:])}")
-    if not args.queries or not set(args.queries) <= set(QUERIES):
-        parser.error(f"--queries: any of {', '.join(QUERIES)}")
-    if args.journeys < 1:
-        parser.error("--journeys must be positive")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    return run_benchmark(
-        lambda workdir, processes: benchmark(args, workdir, processes),
-        keep=args.keep,
-        name="reads",
-    )
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    h.options(parser, "journeys_bench")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--journeys", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per server")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds not counted first")
+    return h.run("reads", parser.parse_args(), benchmark)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
-"""An SMTP server that takes every message and keeps none: where bench/messages.py's
-emails go, the project's and the peer's alike (aiosmtpd on one asyncio loop).
-
-    .venv/bin/python bench/smtp_sink.py PORT     # prints "ready" once it listens
-"""
+"""An SMTP server that takes every message and keeps none, where messages.py's emails go, the
+project's and the peer's alike: `python bench/smtp_sink.py PORT` prints "ready" once it
+listens."""
 
 from __future__ import annotations
 
@@ -19,13 +17,10 @@ class Discard:
 
 
 async def serve(port: int) -> None:
-    loop = asyncio.get_running_loop()
-
-    def session() -> Any:
-        # No hostname look-up per session: the sink stands for a fast receiver.
+    def session() -> Any:  # no hostname look-up per session: the sink stands for a fast receiver
         return SMTP(Discard(), hostname="sink.local", enable_SMTPUTF8=True)
 
-    server = await loop.create_server(session, "127.0.0.1", port)
+    server = await asyncio.get_running_loop().create_server(session, "127.0.0.1", port)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
