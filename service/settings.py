@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         False,
         description="permessage-deflate on WebSockets; off: status frames are small, and "
         "compressing them costs a deflate state per connection and more CPU per send than "
-        "it saves (bench/fanout.py --compression)",
+        "it saves (bench/README.md, measured with bench/fanout.py)",
     )
     webhook_timeout_seconds: float = Field(
         5.0,

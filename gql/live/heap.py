@@ -3,7 +3,7 @@
 A process with many open WebSockets holds objects by the million that live as
 long as their sockets. CPython's full collection scans them all with the whole
 process stopped, and a status change waits for it on every dashboard: a pause
-that grows with the connections (bench/fanout.py shows it at 10,000). Objects that are
+that grows with the connections. Objects that are
 `gc.freeze()`-d are never scanned again, and freezing is cheap (lists are
 spliced, nothing is visited), so once a second, when connections were opened
 since the last time, everything alive is frozen.
