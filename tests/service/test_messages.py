@@ -4,12 +4,14 @@ fails fails that one message; renderMessage previews it and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -24,6 +26,7 @@ from service.customers import ProfileChange
 from service.entry import TrackedEvent
 from service.sending_rules import RulesInput
 from service.services import Services
+from store import messages as message_store
 from tests.conftest import Callers
 from tests.service.flows import running
 from tests.smtp_server import HOST, Mailbox, smtp_server
@@ -410,3 +413,44 @@ async def test_an_smtp_server_that_is_down_moves_the_journey_to_error_holding_th
     assert failed.error_reason.startswith(f"email {HOST}:{port} failed ")
     states = Counter(state for state, _ in (await deliveries(services, journey)).values())
     assert states == Counter(HANDED_OVER=6)  # each retried after RECOVER, none lost
+
+
+async def test_a_cap_holds_across_workers_the_second_waits_for_the_first_customers_lock(
+    services: Services, callers: Callers, clock: ManualClock, database_url: str
+):
+    """Worker A hands ann a message and holds her lock until it commits; worker B, taking
+    her other message meanwhile, waits for that lock, then counts A's message and skips."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writing transaction at a time: no two workers race")
+    await rules(services, callers, frequency_cap=(1, 24))
+    first = await running(services, callers, birthday_send(), send_delay_seconds=60)
+    second = await running(services, callers, birthday_send(), send_delay_seconds=60)
+    await signup(services, callers, "ann", coupon="X")
+    await services.processing.run_all()  # both queued, recallable for a minute
+    clock.advance(seconds=60)
+    key = message_store._lock_key(callers.editor.workspace_id, "ann")
+    with psycopg.connect(database_url) as worker_a, psycopg.connect(database_url) as watcher:
+        # Worker A: ann's lock, and her message of the first journey handed over (its row
+        # locked until A commits, so B's batch skips it).
+        worker_a.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        worker_a.execute(
+            "UPDATE deliveries SET state = 'DELIVERED', attempts = 1, handed_over_at = %s "
+            "WHERE journey_id = %s",
+            (clock.now(), first.id),
+        )
+        worker_b = asyncio.create_task(services.processing.hand_over())
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND wait_event = 'advisory'"
+        )
+        for _ in range(500):
+            if watcher.execute(waiting).fetchone() == (1,):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("worker B never waited for ann's lock")
+        assert not worker_b.done()
+        worker_a.commit()
+        await worker_b
+    state, reason = (await deliveries(services, second))["ann"]
+    assert state == "SKIPPED" and reason is not None and reason.startswith("FREQUENCY_CAPPED")
