@@ -1,10 +1,8 @@
-"""Customers through journeys: admission, enrolment, upload, load, processing, promptness,
-abort and memory, each beside its limit (peer_audience.py) from the same run, on PostgreSQL
-with 2 workers. The helpers here serve flow.py, messages.py and customers.py too."""
+"""Customers through journeys, each figure beside its limit (peer_audience.py) from the same
+run. The helpers here serve flow.py, messages.py and customers.py too."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -52,7 +50,8 @@ async def enroll(client: h.RawClient, journey_id: str, customers: int) -> float:
 
 async def walk(run: h.Run, url: str, journey_id: str, count: int, counter: str = "completed",
                timeout: float = 900) -> float:  # fmt: skip
-    """RESUME the journey, wait until `counter` (journey_stats) reaches `count`; seconds."""
+    """RESUME the journey, wait until `counter` (journey_stats) reaches `count`; seconds.
+    Failed deliveries, or `timeout` s, stop the run: the logs (`--keep`) say why."""
     async with h.RawClient(url, run.headers) as client:
         await h.journey(client, journey_id, "resume")
     started, query = time.perf_counter(), "SELECT {} FROM journey_stats WHERE journey_id = %s"
@@ -65,7 +64,7 @@ async def walk(run: h.Run, url: str, journey_id: str, count: int, counter: str =
 
 
 async def post(run: h.Run, url: str, body: Callable[[], AsyncIterator[bytes]], kind: str) -> Any:
-    """Stream a body to the API (`/customers`, a list upload); its JSON answer."""
+    """A body streamed to the API (`/customers`, a list upload); its JSON answer."""
     async with httpx.AsyncClient(timeout=3600, trust_env=False) as http:
         headers = run.headers | {"Content-Type": kind}
         answer = await http.post(url, content=body(), headers=headers)
@@ -86,6 +85,17 @@ async def import_profiles(
             yield "".join(lines).encode()
 
     await post(run, f"{url}/customers", body, "application/x-ndjson")
+
+
+async def abort(run: h.Run, url: str, journey_id: str, inside: int) -> float:
+    """ABORT the journey, whose stats must then say `inside` exited; milliseconds it took."""
+    async with h.RawClient(url, run.headers) as client:
+        asked = time.perf_counter()
+        aborted = (await client.graphql(ABORT, {"id": journey_id}))["abortJourney"]
+        took = (time.perf_counter() - asked) * 1000
+    if aborted["stats"]["exited"] != inside:
+        raise h.Failed(f"the abort's stats say {aborted['stats']}, not {inside} exited")
+    return took
 
 
 def peak_rss(run: h.Run, api: int) -> str:
@@ -123,9 +133,7 @@ async def promptness(run: h.Run, url: str, ping: str, stop: asyncio.Event) -> li
 
 async def benchmark(run: h.Run) -> str:
     args, n = run.args, run.args.customers
-    run.prepare()
-    run.start_redis("bench:audience")
-    url, api = await run.serve("api")
+    url, api = await run.project()
     async with h.RawClient(url, run.headers) as client:
         for _ in range(args.listening):
             await flow(client, "visit", [send()], "activate")
@@ -163,7 +171,7 @@ async def benchmark(run: h.Run) -> str:
     before = h.cpu_seconds(processors), h.cpu_seconds(database)
     stop = asyncio.Event()
     watcher = asyncio.create_task(promptness(run, url, ping, stop))
-    seconds = await walk(run, url, main, n, "delivered", args.timeout)
+    seconds = await walk(run, url, main, n, "delivered")
     database = sorted({*database, *backends(args.pg_database)})  # any opened meanwhile
     spent = h.cpu_seconds(processors) - before[0], h.cpu_seconds(database) - before[1]
     cost = [cpu / n * 1e6 for cpu in spent]
@@ -171,13 +179,7 @@ async def benchmark(run: h.Run) -> str:
     latencies = await watcher
     await asyncio.sleep(2)  # the last ticks are due once the backlog is gone
     late = [float(row[0]) for row in run.rows(LATENESS, tick, main)]
-    async with h.RawClient(url, run.headers) as client:
-        asked = time.perf_counter()
-        aborted = (await client.graphql(ABORT, {"id": segment}))["abortJourney"]
-        abort_ms = (time.perf_counter() - asked) * 1000
-    if aborted["stats"]["exited"] != n:
-        raise h.Failed(f"the abort's stats say {aborted['stats']}")
-    rss = peak_rss(run, api)
+    abort_ms, rss = await abort(run, url, segment, n), peak_rss(run, api)
     limit = peer_audience.admissions(run.database_url, args.event_batches, args.listening)
     copy = peer_audience.copy_list(run.database_url, csv)
     bare = peer_audience.processing(run.database_url, min(n, 200_000))
@@ -202,13 +204,10 @@ async def benchmark(run: h.Run) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    h.options(parser, "journeys_audience", postgres=True)
+    parser = h.parser(__doc__, "audience", workers=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--listening", type=int, default=10, help="journeys each event matches")
     parser.add_argument("--event-batches", type=int, default=20)
-    parser.add_argument("--timeout", type=float, default=600.0)
     return h.run("audience", parser.parse_args(), benchmark)
 
 

@@ -1,17 +1,15 @@
-"""Customers through a flow with branches (SPLIT, CONDITION, WAIT_FOR_EVENT, SEND) beside the
-same customers through one SEND, in one run; then releases by events and goal exits among
-customers waiting for an event, an abort with them inside, and memory; PostgreSQL, 2 workers."""
+"""Customers through a flow with branches beside the same customers through one SEND, then
+events among customers waiting for one; bench/README.md says what each figure means."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 from typing import Any
 
 import harness as h
-from audience import TRACK, enroll, flow, import_profiles, peak_rss, send, walk
+from audience import TRACK, abort, enroll, flow, import_profiles, peak_rss, send, walk
 
 BRANCHING: list[dict[str, Any]] = [
     {"key": "ab", "type": "SPLIT", "branches": [
@@ -31,24 +29,21 @@ MOVED = 10_000  # customers released, and customers converted
 
 
 async def events(client: h.RawClient, name: str, customers: range) -> list[tuple[float, float]]:
-    """`trackEvents` of `name`, 1,000 a call: (wall-clock start of its call, seconds it took)
-    for each customer."""
+    """`trackEvents` of `name`, 1,000 a call; for each customer, (wall-clock start of its call,
+    seconds it took)."""
     timed = []
     for start in range(customers.start, customers.stop, 1000):
         batch = range(start, min(customers.stop, start + 1000))
         began, asked = time.time(), time.perf_counter()
-        await client.graphql(
-            TRACK, {"events": [{"name": name, "customerId": f"c{n}"} for n in batch]}
-        )
+        given = [{"name": name, "customerId": f"c{n}"} for n in batch]
+        await client.graphql(TRACK, {"events": given})
         timed += [(began, time.perf_counter() - asked)] * len(batch)
     return timed
 
 
 async def benchmark(run: h.Run) -> str:
     args, n, waiting = run.args, run.args.customers, run.args.waiting
-    run.prepare()
-    run.start_redis("bench:flow")
-    url, api = await run.serve("api")
+    url, api = await run.project()
     async with h.RawClient(url, run.headers, timeout=600) as client:
         await import_profiles(run, url, max(n, waiting), lambda k: {"plan": ("free", "vip")[k % 2]})
         line = await flow(client, "line", [send()], "activate", "pause")
@@ -57,16 +52,12 @@ async def benchmark(run: h.Run) -> str:
         for journey_id, customers in ((line, n), (branching, n), (held, waiting)):
             await enroll(client, journey_id, customers)
     await run.start_workers(args.workers)
-    line_seconds = await walk(run, url, line, n, timeout=args.timeout)
-    flow_seconds = await walk(run, url, branching, n, timeout=args.timeout)
-    applied = int(
-        run.sql(
-            "SELECT sum(reached) FROM node_counters WHERE journey_id = %s AND branch = ''",
-            branching,
-        )
-    )
-    at = "SELECT at FROM node_counters WHERE journey_id = %s AND node_key = 'w' AND branch = ''"
-    await walk(run, url, held, waiting, "entered", args.timeout)
+    line_seconds = await walk(run, url, line, n)
+    flow_seconds = await walk(run, url, branching, n)
+    counter = "SELECT {} FROM node_counters WHERE journey_id = %s AND branch = ''"
+    applied = int(run.sql(counter.format("sum(reached)"), branching))
+    at = counter.format("at") + " AND node_key = 'w'"
+    await walk(run, url, held, waiting, "entered")
     while (run.sql(at, held) or 0) < waiting:  # everyone waits before any event
         run.check_alive()
         await asyncio.sleep(0.05)
@@ -75,23 +66,11 @@ async def benchmark(run: h.Run) -> str:
         converted = await events(client, "quit", range(MOVED, 2 * MOVED))
     while run.sql("SELECT delivered FROM journey_stats WHERE journey_id = %s", held) < MOVED:
         await asyncio.sleep(0.05)
-    created = dict(
-        run.rows(
-            "SELECT customer_id, extract(epoch FROM created_at) FROM deliveries "
-            "WHERE journey_id = %s AND node_key = 'thanks'",
-            held,
-        )
-    )
+    thanks = "SELECT customer_id, extract(epoch FROM created_at) FROM deliveries WHERE "
+    created = dict(run.rows(thanks + "journey_id = %s AND node_key = 'thanks'", held))
     release = [float(created[f"c{k}"]) - began for k, (began, _) in enumerate(released)]
-    async with h.RawClient(url, run.headers) as client:
-        asked = time.perf_counter()
-        aborted = await client.graphql(
-            "mutation($id: ID!) { abortJourney(id: $id) { stats { exited } } }", {"id": held}
-        )
-        abort_ms = (time.perf_counter() - asked) * 1000
     inside = waiting - 2 * MOVED
-    if aborted["abortJourney"]["stats"]["exited"] != inside:
-        raise RuntimeError(f"the abort's stats say {aborted}, not {inside} exited")
+    abort_ms = await abort(run, url, held, inside)
     line_rate, flow_rate = n / line_seconds, applied / flow_seconds
     rows = [
         [f"line: {n:,} through one SEND", f"{line_rate:,.0f} steps/s ({line_seconds:.1f} s)",
@@ -109,12 +88,9 @@ async def benchmark(run: h.Run) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    h.options(parser, "journeys_flow", postgres=True)
+    parser = h.parser(__doc__, "flow", workers=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--waiting", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args()
     if args.waiting <= 2 * MOVED:
         parser.error(f"--waiting must be above {2 * MOVED}")

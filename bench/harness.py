@@ -1,7 +1,4 @@
-"""The one harness every benchmark here runs on: a run's directory and processes (each
-stopped by its own pid), a fresh database (SQLite, or `--pg-database` dropped and recreated),
-the project's processes, a private Redis, the peers; N clients for D seconds with percentiles
-and the server's CPU; peak RSS; the report, and `--json PATH`."""
+"""The one harness every benchmark here runs on; bench/README.md says what it provides."""
 
 from __future__ import annotations
 
@@ -18,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ REPO = BENCH.parent
 CLI = str(REPO / ".venv" / "bin" / "journeys")
 RUNNING = "step processor running"  # a worker logs it once its step processor runs
 CREATE = "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }"
+QUIET = 0.1  # `--wait-quiet`: the machine's busy share a figure is best taken under
 
 
 def note(text: str) -> None:
@@ -38,12 +36,6 @@ def note(text: str) -> None:
 
 def fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None or math.isnan(value) else format(value, spec)
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table, as bench/README.md shows the figures."""
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -89,28 +81,55 @@ def busy_since(before: tuple[int, int]) -> float | None:
     return busy / total if total else None
 
 
+def wait_quiet(seconds: float) -> float | None:
+    """How busy the machine was over 2 s, measured again for up to `seconds` while it is not
+    under QUIET: a figure taken while something else runs says less about the project."""
+    until = time.monotonic() + seconds
+    while True:
+        ticks = machine_ticks()
+        time.sleep(2)
+        busy = busy_since(ticks)
+        if busy is None or busy < QUIET or time.monotonic() >= until:
+            return busy
+        note(f"waiting for a quiet machine: {busy:.0%} busy")
+
+
 def free_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         return int(probe.getsockname()[1])
 
 
-def options(parser: argparse.ArgumentParser, pg_database: str, postgres: bool = False) -> None:
-    parser.add_argument(
+def parser(doc: str | None, name: str, workers: bool = False) -> argparse.ArgumentParser:
+    """The options every script takes; with `workers`, `--workers` and PostgreSQL by default."""
+    found = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    found.add_argument(
         "--database-url",
-        default="postgresql://127.0.0.1:5432/test" if postgres else None,
+        default="postgresql://127.0.0.1:5432/test" if workers else None,
         help="postgresql://... (its database only runs the DROP and CREATE); default SQLite",
     )
-    parser.add_argument("--pg-database", default=pg_database, help="recreated for each run")
-    parser.add_argument("--keep", action="store_true", help="keep the run directory and logs")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the result as JSON")
+    found.add_argument("--pg-database", default=f"journeys_{name}", help="recreated each run")
+    if workers:
+        found.add_argument("--workers", type=int, default=2, help="`journeys worker` processes")
+    found.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for the machine to be under 10%% busy",
+    )
+    found.add_argument("--keep", action="store_true", help="keep the run directory and logs")
+    found.add_argument("--json", type=Path, metavar="PATH", help="write the result as JSON")
+    return found
 
 
 @dataclass
 class Run:
     """One benchmark run: its directory, processes, database, token and project environment."""
 
+    name: str
     args: argparse.Namespace
     workdir: Path
+    busy_at_start: float | None = None
     running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     database_url: str = ""
     database: str = ""
@@ -191,8 +210,10 @@ class Run:
         created = self.cli("token", "create", "--workspace", "bench", "--role", role)
         return created.strip().splitlines()[-1]
 
-    def start_redis(self, queue: str) -> None:
-        """A private redis-server (own port, nothing on disk) for the project's processes."""
+    async def project(self, workers: int = 0, **env: str) -> tuple[str, int]:
+        """`prepare`, a private redis-server (own port, nothing on disk), `journeys serve` and
+        `workers` workers, with `env` added to the project's environment: (URL, pid)."""
+        self.prepare()
         port = free_port()
         command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
         self.start("redis", [*command, "--dir", str(self.workdir)])
@@ -200,7 +221,11 @@ class Run:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
                 break
             time.sleep(0.05)
-        self.env |= {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "JOURNEYS_QUEUE_NAME": queue}
+        self.env |= {"REDIS_URL": f"redis://127.0.0.1:{port}/0", **env}
+        self.env["JOURNEYS_QUEUE_NAME"] = f"bench:{self.name}"
+        server = await self.serve("api")
+        await self.start_workers(workers)
+        return server
 
     async def serve(self, name: str, peer: Sequence[str] = ()) -> tuple[str, int]:
         """`journeys serve`, or the peer `bench/<script> [options]`, on a free port, once its
@@ -210,8 +235,8 @@ class Run:
         if not peer:
             command, env = [CLI, "serve", "--host", "127.0.0.1", "--port", port], self.env
         else:
-            asked = "import json; from gql.app import server_options as options; from service."
-            asked += "settings import Settings; print(json.dumps(options(Settings.from_env())))"
+            asked = "import json, gql.app as app, service.settings as s; print(json.dumps("
+            asked += "app.server_options(s.Settings.from_env())))"
             found = subprocess.run([sys.executable, "-c", asked], env=self.env, capture_output=True,
                                    text=True, check=True)  # fmt: skip
             command = [sys.executable, str(BENCH / peer[0]), *peer[1:], "--port", port]
@@ -254,20 +279,26 @@ class Run:
         self.connection = self.connection and self.connection.close()
 
     def report(self, settings: str, header: Sequence[str], rows: list[list[str]]) -> str:
-        """The date, the machine, the run's settings, then the figures as a table."""
+        """The date, the machine, the run's settings, then the figures as a Markdown table."""
         self.result["rows"] = [dict(zip(header, row, strict=True)) for row in rows]
         date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         machine = f"{os.cpu_count()} CPUs, {platform.machine()}, load {os.getloadavg()[0]:.2f}"
+        machine += f", {fmt(self.busy_at_start, '.0%')} busy at the start"
+        if self.busy_at_start is not None and self.busy_at_start >= QUIET:
+            machine += " (not quiet: see --wait-quiet)"
         facts = f"{date}; {machine}; Python {platform.python_version()}; {self.database}"
-        return f"{facts}\n{settings}\n\n{table(header, rows)}"
+        lines = [header, ["---"] * len(header), *rows]
+        figures = "\n".join("| " + " | ".join(line) + " |" for line in lines)
+        return f"{facts}\n{settings}\n\n{figures}"
 
 
 def run(
     name: str, args: argparse.Namespace, body: Callable[[Run], Coroutine[Any, Any, str]]
 ) -> int:
-    """Run `body` in a fresh directory, print its report, stop every process it started."""
+    """Run `body` in a fresh directory, once the machine is quiet (`--wait-quiet`), print its
+    report, stop every process it started."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    bench = Run(args, workdir)
+    bench = Run(name, args, workdir, wait_quiet(args.wait_quiet))
     try:
         report = asyncio.run(body(bench))
     finally:
@@ -329,64 +360,6 @@ class RawClient:
         if status != 200 or answer.get("errors"):
             raise Failed(f"HTTP {status}: {str(answer)[:300]}")
         return answer["data"]
-
-
-Step = Callable[[RawClient], Awaitable[None]]  # one checked operation; raises on a bad one
-PHASE = ["path", "throughput", "latency", "server CPU/op", "server cores", "busy", "errors"]
-
-
-@dataclass
-class Phase:
-    """What one server did under load."""
-
-    path: str
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    server_cpu: float = 0.0
-    busy: float | None = None
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
-    def row(self) -> list[str]:
-        cpu_ms = self.server_cpu * 1000 / max(1, len(self.latencies))
-        cores = self.server_cpu / self.seconds if self.seconds else None
-        cells = [f"{self.rate:,.1f}/s", ms(self.latencies), f"{cpu_ms:.2f} ms", fmt(cores, ".2f")]
-        return [self.path, *cells, fmt(self.busy, ".0%"), str(len(self.errors))]
-
-
-async def measure(
-    path: str, server: tuple[str, int], headers: dict[str, str], steps: Sequence[Step],
-    duration: float, warmup: float,
-) -> Phase:  # fmt: skip
-    """Each step on its own keep-alive client in a loop, `warmup` s not counted, then
-    `duration` s measured; failures are counted, not timed."""
-    phase, (url, pid) = Phase(path), server
-
-    async def loop(client: RawClient, step: Step, until: float, timed: bool) -> None:
-        while time.perf_counter() < until:
-            started = time.perf_counter()
-            try:
-                await step(client)
-            except (Failed, OSError, KeyError, TypeError, asyncio.IncompleteReadError) as error:
-                if timed:
-                    phase.errors.append(f"{type(error).__name__}: {error}"[:200])
-                await asyncio.sleep(0.001)  # a failing server is not spun on
-                continue
-            if timed:
-                phase.latencies.append(time.perf_counter() - started)
-
-    clients = [RawClient(url, headers) for _ in steps]
-    for seconds, timed in ((warmup, False), (duration, True)):
-        cpu, ticks, started = cpu_seconds([pid]), machine_ticks(), time.perf_counter()
-        loops = (loop(c, s, started + seconds, timed) for c, s in zip(clients, steps, strict=True))
-        await asyncio.gather(*loops)
-        phase.seconds, phase.server_cpu = time.perf_counter() - started, cpu_seconds([pid]) - cpu
-        phase.busy = busy_since(ticks)
-    await asyncio.gather(*(client.__aexit__() for client in clients))
-    return phase
 
 
 async def journey(client: RawClient, given: dict[str, Any] | str, *actions: str) -> str:

@@ -1,10 +1,8 @@
 """Personal messages against fixed ones on the `log` channel, and emails to an SMTP sink
-(smtp_sink.py) against a bare aiosmtplib script (peer_smtp.py) sending the same to the same
-sink once the workers stopped; PostgreSQL, 2 workers."""
+(smtp_sink.py) against a bare aiosmtplib script (peer_smtp.py) once the workers stopped."""
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -29,9 +27,7 @@ SENDER = "mutation($i: EmailSenderInput!) { setEmailSender(input: $i) { host } }
 
 async def benchmark(run: h.Run) -> str:
     args, n, emails = run.args, run.args.customers, run.args.emails
-    run.prepare()
-    run.start_redis("bench:messages")
-    url, _ = await run.serve("api")
+    url, _ = await run.project()
     sink = h.free_port()
     run.start("smtp-sink", [sys.executable, str(h.BENCH / "smtp_sink.py"), str(sink)])
     while "ready" not in run.log("smtp-sink"):
@@ -49,7 +45,7 @@ async def benchmark(run: h.Run) -> str:
             journeys.append((await flow(client, name, [node], "activate", "pause"), count))
             await enroll(client, *journeys[-1])
     await run.start_workers(args.workers)
-    seconds = [await walk(run, url, *journey, "delivered", args.timeout) for journey in journeys]
+    seconds = [await walk(run, url, *journey, "delivered") for journey in journeys]
     fixed, personal, email = (
         count / took for (_, count), took in zip(journeys, seconds, strict=True)
     )
@@ -70,12 +66,9 @@ async def benchmark(run: h.Run) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    h.options(parser, "journeys_messages", postgres=True)
+    parser = h.parser(__doc__, "messages", workers=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--emails", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=900.0)
     return h.run("messages", parser.parse_args(), benchmark)
 
 

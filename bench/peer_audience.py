@@ -1,7 +1,5 @@
-"""The limits of audience.py on raw psycopg, in scratch tables of the project's shape: a batch
-of events admitted as one multi-row INSERT ON CONFLICT, one connection doing the step batches
-(lock 1,000 due rows SKIP LOCKED, move them on, insert and deliver their messages), and a
-list's bytes by COPY. It imports nothing of the project."""
+"""The limits of audience.py on raw psycopg, in scratch tables of the project's shape (see
+bench/README.md). It imports nothing of the project."""
 
 from __future__ import annotations
 

@@ -1,18 +1,16 @@
 """fanout.py's limit: WebSockets and one pre-serialized frame, nothing else. It acks each
 `connection_init`, keeps each socket that subscribed, and `POST /broadcast` sends every
-socket the same text (`--frame-file`: the project's real frame) in a task, as the project
-answers its mutation and then fans out. `/metrics` counts the sockets as the project does.
-It imports nothing of the project."""
+socket the text it carries (the project's real frame, as a JSON string) in a task, as the
+project answers its mutation and then fans out. `/metrics` counts the sockets as the project
+does. It imports nothing of the project, and uses no database."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
-from pathlib import Path
 
-import uvicorn
+from peer_db import Db, serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -20,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 
-def app_of(frame: str) -> Starlette:
+def app_of(_db: Db) -> Starlette:
     sockets: set[WebSocket] = set()
     sending: set[asyncio.Task[None]] = set()
 
@@ -35,13 +33,13 @@ def app_of(frame: str) -> Starlette:
                 pass
         sockets.discard(websocket)
 
-    async def send_all(targets: list[WebSocket]) -> None:
+    async def send_all(targets: list[WebSocket], frame: str) -> None:
         for websocket in targets:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await websocket.send_text(frame)
 
-    async def broadcast(_request: Request) -> Response:
-        task = asyncio.create_task(send_all(list(sockets)))
+    async def broadcast(request: Request) -> Response:
+        task = asyncio.create_task(send_all(list(sockets), await request.json()))
         sending.add(task)
         task.add_done_callback(sending.discard)
         return JSONResponse({"subscribers": len(sockets)})
@@ -56,10 +54,4 @@ def app_of(frame: str) -> Starlette:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    for option in ("--port", "--frame-file", "--database-url", "--uvicorn-options"):
-        parser.add_argument(option)  # no database: the harness gives every peer one anyway
-    args = parser.parse_args()
-    app = app_of(Path(args.frame_file).read_text())
-    options = json.loads(args.uvicorn_options)
-    uvicorn.run(app, host="127.0.0.1", port=int(args.port), log_level="info", **options)
+    serve(app_of)

@@ -1,8 +1,6 @@
-"""customers.py's peers on raw psycopg, which know the project's `customers` table only as
-SQL and write into a schema of their own, `bench_peer`, of the project's shape: the import
-(COPY into a staging table, one INSERT ... ON CONFLICT merging), the estimate (`count(*)`
-under the same condition), the segment load (one INSERT ... SELECT), and the table the bare
-peer's `/events` and the floor's `trackEvents` fill. It imports nothing of the project."""
+"""customers.py's peers on raw psycopg, writing into a schema of their own of the project's
+shape, `bench_peer`, which the bare peer's `/events` and the floor's `trackEvents` fill too.
+It imports nothing of the project."""
 
 from __future__ import annotations
 

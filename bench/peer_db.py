@@ -1,14 +1,7 @@
-"""The peers' database work (peer_bare.py, peer_floor.py), written apart from the project.
-
-A peer stays outside the project: nothing here imports `domain`, `store`, `service`, `gql`,
-`jobs` or `cli` (`serve` refuses to start if one got imported). It knows the tables `journeys
-migrate` makes only as the few statements below: a token by hash, trusted 5 s once valid, as
-the project trusts one; a transition (the row locked, its UPDATE by revision, the workspace's
-sequence, one status event); a journey or a page of them, every column with their labels;
-a creation; a batch of events. SQLite: one `sqlite3` connection, its calls straight on the
-event loop (no await inside a transaction, so none interleave). PostgreSQL: async psycopg, a
-queue of `--pool-size` connections opened at start.
-"""
+"""The peers' database work (peer_bare.py, peer_floor.py), written apart from the project,
+whose tables it knows only as the few statements below (bench/README.md lists them). `serve`
+refuses to start if one of the project's packages got imported. SQLite: one connection, its
+calls on the event loop, no await inside a transaction; PostgreSQL: `--pool-size` of them."""
 
 from __future__ import annotations
 
@@ -44,12 +37,13 @@ JOURNEYS = (
     "AS l WHERE l.journey_id = j.id) FROM journeys AS j JOIN journey_versions AS v ON "
     "v.journey_id = j.id AND v.number = j.latest_version WHERE j.workspace_id = %s"
 )
-LOCK = "SELECT status, revision, live_version, latest_version FROM journeys WHERE id = %s "
-LOCK += "AND workspace_id = %s"
+LOCK = """SELECT status, revision, live_version, latest_version FROM journeys
+  WHERE id = %s AND workspace_id = %s"""
 MOVE = """UPDATE journeys SET status = %s, revision = %s, updated_at = %s, status_changed_at = %s,
   live_version = %s WHERE id = %s AND revision = %s"""
-SEQUENCE = "UPDATE workspaces SET last_sequence = last_sequence + 1 WHERE id = %s RETURNING "
-SEQUENCE += "last_sequence"
+SEQUENCE = """UPDATE workspaces SET last_sequence = last_sequence + 1 WHERE id = %s
+  RETURNING last_sequence"""
+TOKEN = "SELECT workspace_id, name, role, revoked_at FROM api_tokens WHERE token_hash = %s"
 EVENT = """INSERT INTO status_events (workspace_id, sequence, journey_id, previous_status, status,
   action, actor_kind, actor_name, version, at)
   VALUES (%s, %s, %s, %s, %s, %s, 'USER', %s, %s, %s)"""
@@ -82,9 +76,9 @@ class Db:
 
             path = self.url.removeprefix("sqlite:///")
             self.connection = sqlite3.connect(path, isolation_level=None)
-            for pragma in ("journal_mode=WAL", "busy_timeout=10000", "foreign_keys=ON"):
+            for pragma in ("journal_mode=WAL", "busy_timeout=10000", "foreign_keys=ON",
+                           "synchronous=NORMAL"):  # fmt: skip
                 self.connection.execute(f"PRAGMA {pragma}")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
         for _ in range(0 if self.sqlite else self.pool_size):
             self.idle.put_nowait(await psycopg.AsyncConnection.connect(self.url))
         yield
@@ -138,10 +132,7 @@ class Db:
         if until > time.monotonic():
             return caller
         async with self.transaction(write=False) as execute:
-            query = (
-                "SELECT workspace_id, name, role, revoked_at FROM api_tokens WHERE token_hash = "
-            )
-            rows = await execute(query + "%s", (digest,))
+            rows = await execute(TOKEN, (digest,))
         if not rows or rows[0][3] is not None or rows[0][2] not in ("editor", "admin"):
             raise Refused("UNAUTHENTICATED", 401)
         self.trusted[digest] = (time.monotonic() + 5, (rows[0][0], rows[0][1]))
@@ -174,10 +165,8 @@ class Db:
             if journey_id is not None:
                 total, rows = 1, await execute(select + " AND j.id = %s", (caller[0], journey_id))
             else:
-                counted = await execute(
-                    "SELECT count(*) FROM journeys WHERE workspace_id = %s", (caller[0],)
-                )
-                total = int(counted[0][0])
+                counting = "SELECT count(*) FROM journeys WHERE workspace_id = %s"
+                total = int((await execute(counting, (caller[0],)))[0][0])
                 rows = await execute(select + " ORDER BY j.pk DESC LIMIT %s", (caller[0], first))
         views = []
         for row in rows:

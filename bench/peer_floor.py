@@ -1,12 +1,7 @@
-"""The framework floor: a minimal Strawberry schema on the raw driver, outside the project.
-
-What any Strawberry service on this stack must at least spend: Strawberry's ASGI app on
-Starlette, served by uvicorn with `journeys serve`'s options, the parser and validation
-caches as the project gives them, resolvers running peer_db.py's SQL; nothing else. The
-schema is a subset of the project's under the same names, so both take the same documents:
-`journey`, `journeys`, `pauseJourney`, `resumeJourney`, `activateJourney`, `createJourney`,
-and `trackEvents` (which stores the events and names the ACTIVE journeys listening to them).
-"""
+"""The framework floor: Strawberry on Starlette with the project's parser and validation
+caches, resolvers on peer_db.py; a subset of the project's schema under the same names, so
+both take the same documents. `trackEvents` stores the events and names the ACTIVE journeys
+listening to them."""
 
 from __future__ import annotations
 
@@ -23,10 +18,8 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-LISTENING = (
-    "SELECT id, trigger_event FROM journeys WHERE kind = 'EVENT_TRIGGERED' AND "
-    "status = 'ACTIVE' AND workspace_id = %s AND trigger_event = ANY(%s)"
-)
+LISTENING = """SELECT id, trigger_event FROM journeys WHERE kind = 'EVENT_TRIGGERED'
+  AND status = 'ACTIVE' AND workspace_id = %s AND trigger_event = ANY(%s)"""
 
 
 @strawberry.type

@@ -1,7 +1,5 @@
-"""The email peer of messages.py: a bare aiosmtplib script sending the messages the project's
-journey sends (same subject, body and headers) to the same sink (smtp_sink.py), one session
-per batch of 1,000, as many sessions at once as the project has workers. It prints
-"<messages> <seconds>" and imports nothing of the project."""
+"""The email peer of messages.py: the project's messages sent with aiosmtplib, one session per
+1,000, as many at once as the project has workers. It prints "<messages> <seconds>"."""
 
 from __future__ import annotations
 

@@ -4,12 +4,11 @@ server first answers the first page, which must be the project's."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
 import harness as h
-from transitions import journey_input, peers
+from transitions import PHASE, Step, journey_input, measure, peers
 
 PAGE = 50
 ONE = "query($id: ID!) { journey(id: $id) { id name status revision availableActions } }"
@@ -31,10 +30,10 @@ async def read(client: h.RawClient, path: str, journey_id: str | None) -> Any:
     return (await client.graphql(MANY, {"first": PAGE}))["journeys"]
 
 
-def steps(path: str, query: str, statuses: dict[str, str], clients: int) -> list[h.Step]:
+def steps(path: str, query: str, statuses: dict[str, str], clients: int) -> list[Step]:
     ids = list(statuses)
 
-    def one(start: int) -> h.Step:
+    def one(start: int) -> Step:
         turn = iter(range(start, 1 << 62))
 
         async def step(client: h.RawClient) -> None:
@@ -57,7 +56,7 @@ def steps(path: str, query: str, statuses: dict[str, str], clients: int) -> list
 async def benchmark(run: h.Run) -> str:
     args = run.args
     run.prepare()
-    servers = await peers(run, args.clients)
+    servers = await peers(run)
     statuses: dict[str, str] = {}
     async with h.RawClient(servers["project"][0], run.headers) as client:
         for n in range(args.journeys):
@@ -70,27 +69,22 @@ async def benchmark(run: h.Run) -> str:
         async with h.RawClient(url, run.headers) as client:
             edges = (await read(client, path, None))["edges"]
             pages[path] = [{k: edge["node"][k] for k in fields} for edge in edges]
-    rows, notes = [], [f"{path} answers unlike the project" for path in pages if pages[path] !=
-                       pages["project"]]  # fmt: skip
+    rows, notes = [], [f"{path} answers unlike the project" for path in pages
+                       if pages[path] != pages["project"]]  # fmt: skip
     for query in ("journey", "journeys"):
-        phases = []
-        for path, server in servers.items():
-            h.note(f"measuring {query} on {path}")
-            work = steps(path, query, statuses, args.clients)
-            phases.append(await h.measure(path, server, run.headers, work, args.duration,
-                                          args.warmup))  # fmt: skip
+        phases = [await measure(run, path, server, steps(path, query, statuses, args.clients))
+                  for path, server in servers.items()]  # fmt: skip
         rows += [[f"`{query}` {phase.path}", *phase.row()[1:]] for phase in phases]
         ratio = phases[0].rate / phases[1].rate
         notes.append(f"{query}: project/floor {ratio:.2f}x (>= 0.5x: "
                      f"{'met' if ratio >= 0.5 else 'NOT met'})")  # fmt: skip
     settings = f"{args.journeys} journeys, {args.clients} clients, {args.duration:g} s after "
     settings += f"{args.warmup:g} s; " + "; ".join(notes)
-    return run.report(settings, ["query and path", *h.PHASE[1:]], rows)
+    return run.report(settings, ["query and path", *PHASE[1:]], rows)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    h.options(parser, "journeys_bench")
+    parser = h.parser(__doc__, "reads")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--journeys", type=int, default=200)
     parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per server")

@@ -1,15 +1,13 @@
-"""Timer storm: N journeys due to START at the same second, 2 workers; then the same with
-Redis flushed a second before, so only the workers' sweep can START them. The due second
-leaves room for creation: a probe of 20 journeys (due a day later) times it, and the due
-second is now + that time x N x 1.25 + `--lead`. PostgreSQL is polled every 0.1 s."""
+"""Timer storm: N journeys due to START at the same second; then the same with Redis flushed
+a second before, so only the workers' sweep can START them."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import harness as h
 import redis
@@ -18,18 +16,12 @@ import redis
 async def create(run: h.Run, url: str, count: int, start_at: datetime, prefix: str) -> float:
     """`count` journeys created and activated, 16 at once; seconds it took."""
     gate, started = asyncio.Semaphore(16), time.perf_counter()
-    steps = [{"type": "WAIT", "seconds": 60}]
+    given: dict[str, Any] = {"kind": "EVENT_TRIGGERED", "triggerEvent": "storm"}
+    given |= {"startAt": start_at.isoformat(), "steps": [{"type": "WAIT", "seconds": 60}]}
 
     async def one(n: int) -> None:
         async with gate, h.RawClient(url, run.headers) as client:
-            given = {
-                "name": f"{prefix} {n}",
-                "kind": "EVENT_TRIGGERED",
-                "triggerEvent": "storm",
-                "steps": steps,
-                "startAt": start_at.isoformat(),
-            }
-            await h.journey(client, given, "activate")
+            await h.journey(client, given | {"name": f"{prefix} {n}"}, "activate")
 
     await asyncio.gather(*(one(n) for n in range(count)))
     return time.perf_counter() - started
@@ -37,11 +29,8 @@ async def create(run: h.Run, url: str, count: int, start_at: datetime, prefix: s
 
 async def storm(run: h.Run, kind: str) -> list[str]:
     args, n = run.args, run.args.journeys
-    run.prepare()
-    run.start_redis(f"bench:storm-{kind}")
-    run.env["JOURNEYS_SWEEP_SECONDS"] = str(args.sweep_seconds)
-    url, _ = await run.serve("api")
-    await run.start_workers(args.workers)
+    url, _ = await run.project(args.workers, JOURNEYS_SWEEP_SECONDS=str(args.sweep_seconds))
+    # The due second leaves room for the creation, which 20 journeys due a day later time.
     probe = await create(run, url, 20, datetime.now(UTC) + timedelta(days=1), "probe") / 20
     due = datetime.now(UTC) + timedelta(seconds=probe * n * 1.25 + args.lead)
     due = due.replace(microsecond=0) + timedelta(seconds=1)
@@ -90,10 +79,8 @@ async def benchmark(run: h.Run) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    h.options(parser, "journeys_storm", postgres=True)
+    parser = h.parser(__doc__, "storm", workers=True)
     parser.add_argument("--journeys", type=int, default=1000, help="journeys due at once")
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sweep-seconds", type=int, default=2, help="JOURNEYS_SWEEP_SECONDS")
     parser.add_argument("--lead", type=float, default=5.0, help="seconds of margin before due")
     parser.add_argument("--timeout", type=float, default=60.0, help="not ACTIVE by then: a miss")

@@ -1,18 +1,74 @@
 """Status transitions per second (pause/resume, or with `--creates` create + activate pairs):
 the project against the framework floor (peer_floor.py) and bare (peer_bare.py), one server
-after the other on one database. README.md says what it measures; `--help` the options."""
+after the other on one database. Its `measure` serves reads.py too."""
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import harness as h
 
 MOVE = "mutation($id: ID!) {{ {}Journey(id: $id) {{ id status revision }} }}"
 CREATE = "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id status } }"
+Step = Callable[[h.RawClient], Awaitable[None]]  # one checked operation; raises on a bad one
+PHASE = ["path", "throughput", "latency", "server CPU/op", "server cores", "busy", "errors"]
+
+
+@dataclass
+class Phase:
+    """What one server did under load."""
+
+    path: str
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    server_cpu: float = 0.0
+    busy: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def row(self) -> list[str]:
+        cpu_ms = self.server_cpu * 1000 / max(1, len(self.latencies))
+        cores = h.fmt(self.server_cpu / self.seconds if self.seconds else None, ".2f")
+        cells = [f"{self.rate:,.1f}/s", h.ms(self.latencies), f"{cpu_ms:.2f} ms", cores]
+        return [self.path, *cells, h.fmt(self.busy, ".0%"), str(len(self.errors))]
+
+
+async def measure(run: h.Run, path: str, server: tuple[str, int], steps: Sequence[Step]) -> Phase:
+    """Each step on its own keep-alive client in a loop, `--warmup` s not counted, then
+    `--duration` s measured; failures are counted, not timed."""
+    phase, (url, pid) = Phase(path), server
+    h.note(f"measuring {path}")
+
+    async def loop(client: h.RawClient, step: Step, until: float, timed: bool) -> None:
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            try:
+                await step(client)
+            except (h.Failed, OSError, KeyError, TypeError, asyncio.IncompleteReadError) as error:
+                if timed:
+                    phase.errors.append(f"{type(error).__name__}: {error}"[:200])
+                await asyncio.sleep(0.001)  # a failing server is not spun on
+                continue
+            if timed:
+                phase.latencies.append(time.perf_counter() - started)
+
+    clients = [h.RawClient(url, run.headers) for _ in steps]
+    for seconds, timed in ((run.args.warmup, False), (run.args.duration, True)):
+        cpu, ticks, started = h.cpu_seconds([pid]), h.machine_ticks(), time.perf_counter()
+        loops = (loop(c, s, started + seconds, timed) for c, s in zip(clients, steps, strict=True))
+        await asyncio.gather(*loops)
+        phase.seconds, phase.server_cpu = time.perf_counter() - started, h.cpu_seconds([pid]) - cpu
+        phase.busy = h.busy_since(ticks)
+    await asyncio.gather(*(client.__aexit__() for client in clients))
+    return phase
 
 
 def journey_input(name: str, labels: Sequence[str] = ()) -> dict[str, Any]:
@@ -22,11 +78,12 @@ def journey_input(name: str, labels: Sequence[str] = ()) -> dict[str, Any]:
     return given | {"labels": list(labels)}
 
 
-async def peers(run: h.Run, clients: int) -> dict[str, tuple[str, int]]:
+async def peers(run: h.Run) -> dict[str, tuple[str, int]]:
     """The project's server, the floor and bare, the peers with a connection per client."""
     servers = {"project": await run.serve("project")}
     for peer in ("floor", "bare"):
-        servers[peer] = await run.serve(peer, (f"peer_{peer}.py", "--pool-size", str(clients)))
+        command = (f"peer_{peer}.py", "--pool-size", str(run.args.clients))
+        servers[peer] = await run.serve(peer, command)
     return servers
 
 
@@ -44,7 +101,7 @@ async def ask(client: h.RawClient, path: str, action: str, given: Any) -> dict[s
     return dict((await client.graphql(MOVE.format(action), {"id": given}))[f"{action}Journey"])
 
 
-def alternate(path: str, journeys: list[str]) -> h.Step:
+def alternate(path: str, journeys: list[str]) -> Step:
     """The next of these journeys paused if ACTIVE, resumed if PAUSED."""
     state, turn = dict.fromkeys(journeys, "ACTIVE"), iter(range(1 << 62))
 
@@ -59,7 +116,7 @@ def alternate(path: str, journeys: list[str]) -> h.Step:
     return step
 
 
-def create_activate(path: str, prefix: str) -> h.Step:
+def create_activate(path: str, prefix: str) -> Step:
     made = iter(range(1 << 62))
 
     async def step(client: h.RawClient) -> None:
@@ -73,8 +130,7 @@ def create_activate(path: str, prefix: str) -> h.Step:
 async def benchmark(run: h.Run) -> str:
     args = run.args
     run.prepare()
-    servers = await peers(run, args.clients)
-    phases = []
+    servers, phases = await peers(run), []
     async with h.RawClient(servers["project"][0], run.headers) as client:
         for path, server in servers.items():
             if args.creates:
@@ -83,9 +139,7 @@ async def benchmark(run: h.Run) -> str:
                 ids = [await h.journey(client, journey_input(f"{path}-{n}"), "activate")
                        for n in range(args.journeys)]  # fmt: skip
                 steps = [alternate(path, ids[n :: args.clients]) for n in range(args.clients)]
-            h.note(f"measuring {path}")
-            work = (path, server, run.headers, steps, args.duration, args.warmup)
-            phases.append(await h.measure(*work))
+            phases.append(await measure(run, path, server, steps))
     project, floor, bare = phases
     goal = floor if args.creates or run.database == "SQLite" else bare
     ratios = ", ".join(f"project/{p.path} {project.rate / p.rate:.2f}x" for p in (floor, bare))
@@ -93,18 +147,15 @@ async def benchmark(run: h.Run) -> str:
     what = "create + activate pairs" if args.creates else "pause/resume"
     settings = f"{what}; {args.clients} clients, {args.duration:g} s after {args.warmup:g} s; "
     settings += f"{ratios}; goal project/{goal.path} >= 0.5x: {verdict}"
-    errors = [f"{p.path}: {p.errors[0]}" for p in phases if p.errors]
-    return run.report(settings, h.PHASE, [p.row() for p in phases]) + "".join(
-        f"\nerror {e}" for e in errors
-    )
+    errors = "".join(f"\nerror {p.path}: {p.errors[0]}" for p in phases if p.errors)
+    return run.report(settings, PHASE, [p.row() for p in phases]) + errors
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    h.options(parser, "journeys_bench")
+    parser = h.parser(__doc__, "transitions")
     parser.add_argument("--creates", action="store_true", help="create + activate pairs")
-    parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--journeys", type=int, default=32, help="journeys per server")
+    parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per server")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds not counted first")
     return h.run("transitions", parser.parse_args(), benchmark)
