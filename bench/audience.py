@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ ENROLL = """mutation($id: ID!, $ids: [String!]!) {
 TRACK = """mutation($events: [TrackEventInput!]!) {
   trackEvents(events: $events) { entered { id } } }"""
 ABORT = "mutation($id: ID!) { abortJourney(id: $id) { stats { exited } } }"
+QUEUED = "SELECT count(*) FROM deliveries WHERE journey_id = %s AND customer_id = %s"
+ENTERED = "SELECT entered FROM journey_stats WHERE journey_id = %s"
 LATENESS = """SELECT extract(epoch FROM d.created_at - e.entered_at) - 1 FROM deliveries d
   JOIN enrollments e ON e.id = d.enrollment_id WHERE d.journey_id = %s
   AND e.entered_at + interval '1 second' <= (SELECT max(created_at) FROM deliveries
@@ -55,11 +58,13 @@ async def walk(run: h.Run, url: str, journey_id: str, count: int, counter: str =
     async with h.RawClient(url, run.headers) as client:
         await h.journey(client, journey_id, "resume")
     started, query = time.perf_counter(), "SELECT {} FROM journey_stats WHERE journey_id = %s"
-    while (reached := run.sql(query.format(counter), journey_id)) < count:
-        run.check_alive()
-        if run.sql(query.format("failed"), journey_id) or time.perf_counter() - started > timeout:
-            raise RuntimeError(f"{reached} of {count} {counter}: see the logs (--keep)")
-        await asyncio.sleep(0.05)
+
+    def reached() -> bool:
+        if run.sql(query.format("failed"), journey_id):
+            raise RuntimeError(f"failed deliveries before {count} {counter}: see --keep's logs")
+        return bool(run.sql(query.format(counter), journey_id) >= count)
+
+    await run.until(reached, f"{count} {counter}", timeout)
     return time.perf_counter() - started
 
 
@@ -123,9 +128,7 @@ async def promptness(run: h.Run, url: str, ping: str, stop: asyncio.Event) -> li
             customer, asked = f"p{len(latencies)}", time.perf_counter()  # a new customer each
             for name in ("ping", "tick"):
                 await client.graphql(TRACK, {"events": [{"name": name, "customerId": customer}]})
-            query = "SELECT count(*) FROM deliveries WHERE journey_id = %s AND customer_id = %s"
-            while not run.sql(query, ping, customer):
-                await asyncio.sleep(0.01)
+            await run.until(partial(run.sql, QUEUED, ping, customer), "queued", every=0.01)
             latencies.append(time.perf_counter() - asked)
             await asyncio.sleep(0.1)
     return latencies
@@ -163,9 +166,7 @@ async def benchmark(run: h.Run) -> str:
         await h.journey(client, segment, "activate", "pause")  # PAUSED keeps loading and holds them
     await run.start_workers(args.workers)
     started = time.perf_counter()
-    while (run.sql("SELECT entered FROM journey_stats WHERE journey_id = %s", segment) or 0) < n:
-        run.check_alive()
-        await asyncio.sleep(0.2)
+    await run.until(lambda: (run.sql(ENTERED, segment) or 0) >= n, "the list loaded", every=0.2)
     load = n / (time.perf_counter() - started)
     processors, database = run.pids("worker"), backends(args.pg_database)
     before = h.cpu_seconds(processors), h.cpu_seconds(database)

@@ -55,10 +55,8 @@ async def timed(work: Awaitable[T]) -> tuple[float, float | None, T]:
 
 
 async def settle(run: h.Run) -> None:
-    """Until the workers moved everyone inside and sent every message (300 s at most)."""
-    started = time.perf_counter()
-    while run.sql(UNSETTLED) and time.perf_counter() - started < 300:
-        await asyncio.sleep(0.2)
+    """Until the workers moved everyone inside and sent every message."""
+    await run.until(lambda: not run.sql(UNSETTLED), "settled", timeout=300, every=0.2)
 
 
 async def import_phase(run: h.Run, url: str, api: int) -> list[list[str]]:

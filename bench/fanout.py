@@ -130,11 +130,12 @@ async def phase(run: h.Run, path: str, count: int, journey: list[str]) -> dict[s
     opened = json.loads(await asyncio.wait_for(clients.stdout.readline(), 600))
     if opened["deflated"] != (count if run.args.compression else 0):
         raise h.Failed(f"{path}: permessage-deflate agreed on {opened['deflated']} of {count}")
-    async with httpx.AsyncClient(base_url=url, headers=run.headers, trust_env=False) as metrics:
-        while int(re.findall(r"journeys_subscribers (\d+)", (await metrics.get("/metrics")).text)
-                  [0]) < count:  # fmt: skip
-            run.check_alive()
-            await asyncio.sleep(0.2)
+
+    def subscribed() -> bool:
+        text = httpx.get(f"{url}/metrics", headers=run.headers, trust_env=False).text
+        return int(re.findall(r"journeys_subscribers (\d+)", text)[0]) >= count
+
+    await run.until(subscribed, "all subscribed", every=0.2)
     after = h.memory_mb(pid, "VmRSS") or 0.0
     found: dict[str, Any] = {"latencies": [], "missing": 0, "kib": (after - before) * 1024 / count}
     pids = [pid, clients.pid]

@@ -3,7 +3,6 @@ events among customers waiting for one; bench/README.md says what each figure me
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from typing import Any
@@ -58,14 +57,12 @@ async def benchmark(run: h.Run) -> str:
     applied = int(run.sql(counter.format("sum(reached)"), branching))
     at = counter.format("at") + " AND node_key = 'w'"
     await walk(run, url, held, waiting, "entered")
-    while (run.sql(at, held) or 0) < waiting:  # everyone waits before any event
-        run.check_alive()
-        await asyncio.sleep(0.05)
+    await run.until(lambda: (run.sql(at, held) or 0) >= waiting, "all waiting")  # before events
     async with h.RawClient(url, run.headers, timeout=600) as client:
         released = await events(client, "buy", range(0, MOVED))
         converted = await events(client, "quit", range(MOVED, 2 * MOVED))
-    while run.sql("SELECT delivered FROM journey_stats WHERE journey_id = %s", held) < MOVED:
-        await asyncio.sleep(0.05)
+    delivered = "SELECT delivered FROM journey_stats WHERE journey_id = %s"
+    await run.until(lambda: run.sql(delivered, held) >= MOVED, "the releases delivered")
     thanks = "SELECT customer_id, extract(epoch FROM created_at) FROM deliveries WHERE "
     created = dict(run.rows(thanks + "journey_id = %s AND node_key = 'thanks'", held))
     release = [float(created[f"c{k}"]) - began for k, (began, _) in enumerate(released)]

@@ -258,9 +258,18 @@ class Run:
         """`count` `journeys worker` processes, once each one's step processor runs."""
         for n in range(count):
             self.start(f"worker-{n}", [CLI, "worker"], self.env)
-        while not all(RUNNING in self.log(f"worker-{n}") for n in range(count)):
+        await self.until(lambda: all(RUNNING in self.log(f"worker-{n}") for n in range(count)))
+
+    async def until(
+        self, done: Callable[[], object], what: str = "", timeout: float = 900, every: float = 0.05
+    ) -> None:
+        """Polls `done` every `every` s, checking the processes; RuntimeError after `timeout`."""
+        started = time.perf_counter()
+        while not done():
             self.check_alive()
-            await asyncio.sleep(0.1)
+            if time.perf_counter() - started > timeout:
+                raise RuntimeError(f"not {what or 'done'} within {timeout:g} s: see --keep's logs")
+            await asyncio.sleep(every)
 
     def rows(self, query: str, *params: object) -> list[Any]:
         """A query's rows (PostgreSQL), on one connection kept open: a new one each poll

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from typing import Any
 
 import harness as h
@@ -30,9 +29,7 @@ async def benchmark(run: h.Run) -> str:
     url, _ = await run.project()
     sink = h.free_port()
     run.start("smtp-sink", [sys.executable, str(h.BENCH / "smtp_sink.py"), str(sink)])
-    while "ready" not in run.log("smtp-sink"):
-        run.check_alive()
-        time.sleep(0.05)
+    await run.until(lambda: "ready" in run.log("smtp-sink"), "the SMTP sink ready")
     sender = {"host": "127.0.0.1", "port": sink, "security": "NONE"}
     async with h.RawClient(url, {"Authorization": f"Bearer {run.new_token('admin')}"}) as admin:
         await admin.graphql(SENDER, {"i": sender | {"fromAddress": "hello@shop.example"}})
