@@ -47,6 +47,8 @@ TOKEN = "SELECT workspace_id, name, role, revoked_at FROM api_tokens WHERE token
 EVENT = """INSERT INTO status_events (workspace_id, sequence, journey_id, previous_status, status,
   action, actor_kind, actor_name, version, at)
   VALUES (%s, %s, %s, %s, %s, %s, 'USER', %s, %s, %s)"""
+LISTENING = """SELECT id, trigger_event FROM journeys WHERE kind = 'EVENT_TRIGGERED'
+  AND status = 'ACTIVE' AND workspace_id = %s AND trigger_event = ANY(%s)"""
 Rows = list[tuple[Any, ...]]
 Execute = Callable[[str, Sequence[Any]], Awaitable[Rows]]
 Caller = tuple[str, str]  # (workspace, name)
@@ -221,6 +223,15 @@ class Db:
                 params,
             )
         return len(events)
+
+    async def listening(self, caller: Caller, names: list[str]) -> dict[str, list[str]]:
+        """The ids of the ACTIVE journeys each event name triggers (PostgreSQL)."""
+        async with self.transaction(write=False) as execute:
+            rows = await execute(LISTENING, (caller[0], names))
+        found: dict[str, list[str]] = {name: [] for name in names}
+        for journey_id, trigger in rows:
+            found[trigger].append(journey_id)
+        return found
 
 
 def serve(app_of: Callable[[Db], Any]) -> None:

@@ -18,9 +18,6 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-LISTENING = """SELECT id, trigger_event FROM journeys WHERE kind = 'EVENT_TRIGGERED'
-  AND status = 'ACTIVE' AND workspace_id = %s AND trigger_event = ANY(%s)"""
-
 
 @strawberry.type
 class Journey:
@@ -93,9 +90,14 @@ def journey_of(view: dict[str, Any]) -> Journey:
     )  # fmt: skip
 
 
-async def move(info: Info[Any, None], journey_id: strawberry.ID, action: str) -> Journey:
-    moved = await ask(info, "transition", str(journey_id), action)
-    return Journey(id=journey_id, status=moved["status"], revision=moved["revision"])
+def mover(action: str) -> Any:
+    """The `<action>Journey(id)` mutation's resolver."""
+
+    async def move(info: Info[Any, None], id: strawberry.ID) -> Journey:
+        moved = await ask(info, "transition", str(id), action)
+        return Journey(id=id, status=moved["status"], revision=moved["revision"])
+
+    return move
 
 
 @strawberry.type
@@ -114,17 +116,9 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation
-    async def pause_journey(self, info: Info[Any, None], id: strawberry.ID) -> Journey:
-        return await move(info, id, "pause")
-
-    @strawberry.mutation
-    async def resume_journey(self, info: Info[Any, None], id: strawberry.ID) -> Journey:
-        return await move(info, id, "resume")
-
-    @strawberry.mutation
-    async def activate_journey(self, info: Info[Any, None], id: strawberry.ID) -> Journey:
-        return await move(info, id, "activate")
+    pause_journey: Journey = strawberry.mutation(resolver=mover("pause"))
+    resume_journey: Journey = strawberry.mutation(resolver=mover("resume"))
+    activate_journey: Journey = strawberry.mutation(resolver=mover("activate"))
 
     @strawberry.mutation
     async def create_journey(self, info: Info[Any, None], input: CreateJourneyInput) -> Journey:
@@ -143,14 +137,11 @@ class Mutation:
             for e in events
         ]
         await ask(info, "insert_events", given)
-        db: Db = info.context["db"]
-        workspace, _ = await db.writer(info.context["request"].headers.get("authorization"))
-        async with db.transaction(write=False) as execute:
-            rows = await execute(LISTENING, (workspace, sorted({event.name for event in events})))
-        listening: dict[str, list[Entered]] = {}
-        for journey_id, trigger in rows:
-            listening.setdefault(trigger, []).append(Entered(id=strawberry.ID(journey_id)))
-        return [TrackResult(entered=listening.get(event.name, [])) for event in events]
+        listening = await ask(info, "listening", sorted({event.name for event in events}))
+        return [
+            TrackResult(entered=[Entered(id=strawberry.ID(j)) for j in listening[event.name]])
+            for event in events
+        ]
 
 
 class Floor(GraphQL[dict[str, Any], None]):
