@@ -4,13 +4,11 @@ run. The helpers here serve flow.py, messages.py and customers.py too."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import harness as h
@@ -24,6 +22,7 @@ TRACK = """mutation($events: [TrackEventInput!]!) {
 ABORT = "mutation($id: ID!) { abortJourney(id: $id) { stats { exited } } }"
 QUEUED = "SELECT count(*) FROM deliveries WHERE journey_id = %s AND customer_id = %s"
 ENTERED = "SELECT entered FROM journey_stats WHERE journey_id = %s"
+BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
 LATENESS = """SELECT extract(epoch FROM d.created_at - e.entered_at) - 1 FROM deliveries d
   JOIN enrollments e ON e.id = d.enrollment_id WHERE d.journey_id = %s
   AND e.entered_at + interval '1 second' <= (SELECT max(created_at) FROM deliveries
@@ -109,15 +108,9 @@ def peak_rss(run: h.Run, api: int) -> str:
     return ", ".join(f"{name} {h.fmt(h.memory_mb(pid), '.0f')} MB" for name, pid in pids)
 
 
-def backends(database: str) -> list[int]:
-    """The PostgreSQL server processes serving `database` (their command line names it)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        with contextlib.suppress(OSError):
-            command = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if command.startswith("postgres: ") and f" {database} " in command:
-                found.append(int(entry.name))
-    return found
+def backends(run: h.Run) -> list[int]:
+    """The PostgreSQL server processes serving the run's database."""
+    return [pid for (pid,) in run.rows(BACKENDS, run.args.pg_database)]
 
 
 async def promptness(run: h.Run, url: str, ping: str, stop: asyncio.Event) -> list[float]:
@@ -168,12 +161,12 @@ async def benchmark(run: h.Run) -> str:
     started = time.perf_counter()
     await run.until(lambda: (run.sql(ENTERED, segment) or 0) >= n, "the list loaded", every=0.2)
     load = n / (time.perf_counter() - started)
-    processors, database = run.pids("worker"), backends(args.pg_database)
+    processors, database = run.pids("worker"), backends(run)
     before = h.cpu_seconds(processors), h.cpu_seconds(database)
     stop = asyncio.Event()
     watcher = asyncio.create_task(promptness(run, url, ping, stop))
     seconds = await walk(run, url, main, n, "delivered")
-    database = sorted({*database, *backends(args.pg_database)})  # any opened meanwhile
+    database = sorted({*database, *backends(run)})  # any opened meanwhile
     spent = h.cpu_seconds(processors) - before[0], h.cpu_seconds(database) - before[1]
     cost = [cpu / n * 1e6 for cpu in spent]
     stop.set()

@@ -164,17 +164,19 @@ async def events_phase(run: h.Run, url: str) -> list[list[str]]:
         run.stop(path)
     seconds["project"] = await timed(drive(run, url, "/graphql", bodies))
     rate = {path: calls * 1000 / took for path, (took, _, _) in seconds.items()}
-    bare = f"{rate['bare']:,.0f} events/s (multi-row INSERT)"
+
+    def row(name: str, path: str, counted: str, goal: str) -> list[str]:
+        shown = f"{rate[path]:,.0f} events/s ({seconds[path][2]:,} {counted})"
+        peer = f"{rate['bare']:,.0f} events/s (multi-row INSERT)"
+        busy = seconds[path][1], seconds["bare"][1]
+        return figure(name, (shown, peer), rate[path] / rate["bare"], goal, *busy)
+
     name = f"events: {calls} x trackEvents(1,000), {run.args.clients} clients, 20 journeys"
-    shown = f"{rate['project']:,.0f} events/s ({seconds['project'][2]:,} entries)", bare
-    floor = f"{rate['floor']:,.0f} events/s ({seconds['floor'][2]:,} journeys answered)", bare
-    busy = {path: found[1] for path, found in seconds.items()}
+    floor = "events: the Strawberry floor (stores the events only)"
     return [
-        figure(name, shown, rate["project"] / rate["bare"], ">= 0.5x", busy["project"],
-               busy["bare"]),
-        figure("events: the Strawberry floor (stores the events only)", floor,
-               rate["floor"] / rate["bare"], "-", busy["floor"], busy["bare"]),
-    ]  # fmt: skip
+        row(name, "project", "entries", ">= 0.5x"),
+        row(floor, "floor", "journeys answered", "-"),
+    ]
 
 
 async def benchmark(run: h.Run) -> str:
