@@ -32,9 +32,7 @@ class JourneyMessages:
 
 
 _VERSIONS = Statement(
-    select(
-        JOURNEYS.c.id, JOURNEYS.c.name, JOURNEYS.c.live_version, VERSIONS.c.number, VERSIONS.c.nodes
-    )
+    select(JOURNEYS.c.id, JOURNEYS.c.name, VERSIONS.c.nodes)
     .join(VERSIONS, VERSIONS.c.journey_id == JOURNEYS.c.id)
     .where(one_of(JOURNEYS.c.id, "journey_ids"), VERSIONS.c.number <= JOURNEYS.c.live_version)
     .order_by(JOURNEYS.c.id, VERSIONS.c.number)
@@ -51,9 +49,8 @@ def journey_messages(
     for row in _VERSIONS.rows(connection, {"journey_ids": sorted(set(journey_ids))}):
         sends = found.setdefault(row.id, JourneyMessages(row.name, {})).sends
         for data in row.nodes or ():  # versions in order: the live one's nodes win
-            node = node_from_json(data)
-            if node.type is NodeType.SEND:
-                sends[node.key] = node
+            if data["type"] == NodeType.SEND:  # the others are not parsed
+                sends[data["key"]] = node_from_json(data)
     return found
 
 
