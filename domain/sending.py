@@ -25,7 +25,7 @@ from domain.customers import TIMEZONE
 from domain.email import email_address
 from domain.flow import Node
 from domain.sending_rules import SendingRules, customer_zone, quiet_until
-from domain.templates import Rendered, RenderFailed, Variables, render
+from domain.templates import Rendered, RenderFailed, Variables, has_markup, render
 
 # Why a message was skipped: the code a delivery's reason starts with.
 NO_EMAIL_ADDRESS = "NO_EMAIL_ADDRESS"
@@ -65,6 +65,17 @@ class Due:
     variables: Variables
     # False for a retry: handed over once, it is never held or skipped afterwards.
     first_hand_over: bool
+
+
+def reads_profile(channel: str, node: Node | None, rules: SendingRules) -> bool:
+    """Whether deciding a message reads its customer's profile: for the email channel's
+    address, the quiet hours' time zone, or a template with markup (one without is its
+    own text). The others are decided without reading it."""
+    return (
+        channel == EMAIL
+        or rules.quiet_hours is not None
+        or (node is not None and (has_markup(node.subject) or has_markup(node.body)))
+    )
 
 
 def decide(due: Due, rules: SendingRules, now: datetime, sent_lately: int) -> Decision:

@@ -22,24 +22,17 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from domain.channels import EMAIL
-from domain.sending import Decision, Due, Fail, Hold, Send, Skip, decide
+from domain.sending import Decision, Due, Fail, Hold, Send, Skip, decide, reads_profile
 from domain.sending_rules import NO_RULES, SendingRules
-from domain.templates import Rendered, Variables, has_markup
+from domain.templates import Rendered, Variables
 from domain.walking import DeliveryState
 from service.attempts import Attempt
 from service.channel_table import ChannelTable, TransactionWriters
+from service.metrics import OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_SKIPPED, Tally
 from store import deliveries as delivery_store
 from store import messages as message_store
 from store import sending_rules as rules_store
 from store.messages import JourneyMessages, Recipient
-
-# Delivery outcomes by (channel, outcome), the labels of journeys_deliveries.
-Tally = Counter[tuple[str, str]]
-OUTCOME_DELIVERED = "DELIVERED"
-OUTCOME_FAILED = "FAILED"  # out of attempts, refused for good, or not renderable
-OUTCOME_RETRY = "RETRY"  # failed, due again after a delay
-OUTCOME_SKIPPED = "SKIPPED"
 
 _NOBODY = Recipient({}, None)
 _GONE = JourneyMessages("", {})
@@ -84,22 +77,23 @@ class HandOver:
             return done
         journeys = message_store.journey_messages(connection, [r.journey_id for r in rows])
         rules = rules_store.rules_of(connection, sorted({r.workspace_id for r in rows}))
-        people = self._recipients(connection, rows, journeys, rules)
+        nodes = [journeys.get(r.journey_id, _GONE).sends.get(r.node_key) for r in rows]
+        wanted = [
+            row.enrollment_id
+            for row, node in zip(rows, nodes, strict=True)
+            if reads_profile(row.channel, node, rules.get(row.workspace_id, NO_RULES))
+        ]
+        people = message_store.recipients(connection, wanted)
         sent = self._sent_lately(connection, now, ready, rules)
         first = {id(row) for row in ready}
         decided: list[tuple[Any, Decision]] = []
-        for row in rows:
-            journey = journeys.get(row.journey_id)
+        for row, node in zip(rows, nodes, strict=True):
             person = people.get(row.enrollment_id, _NOBODY)
+            name = journeys.get(row.journey_id, _GONE).name
             due = Due(
                 channel=row.channel,
-                node=journey.sends.get(row.node_key) if journey else None,
-                variables=Variables(
-                    row.customer_id,
-                    person.attributes,
-                    person.event,
-                    journey.name if journey else "",
-                ),
+                node=node,
+                variables=Variables(row.customer_id, person.attributes, person.event, name),
                 first_hand_over=id(row) in first,
             )
             key = (row.workspace_id, row.customer_id)
@@ -109,32 +103,6 @@ class HandOver:
             decided.append((row, decision))
         self._apply(connection, now, decided, first, writers, done)
         return done
-
-    def _recipients(
-        self,
-        connection: Connection,
-        rows: Sequence[Any],
-        journeys: Mapping[str, JourneyMessages],
-        rules: Mapping[str, SendingRules],
-    ) -> dict[int, Recipient]:
-        """The profiles and admitting events of the customers whose messages need them:
-        a template with markup, the email channel's address, quiet hours' time zone."""
-
-        def needs(row: Any) -> bool:
-            node = (
-                journeys[row.journey_id].sends.get(row.node_key)
-                if row.journey_id in journeys
-                else None
-            )
-            workspace = rules.get(row.workspace_id, NO_RULES)
-            return (
-                row.channel == EMAIL
-                or workspace.quiet_hours is not None
-                or (node is not None and (has_markup(node.subject) or has_markup(node.body)))
-            )
-
-        wanted = [row.enrollment_id for row in rows if needs(row)]
-        return message_store.recipients(connection, wanted)
 
     def _sent_lately(
         self,

@@ -12,6 +12,7 @@ and every other request counts as `other`.
 
 from __future__ import annotations
 
+import collections
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -25,6 +26,14 @@ MAX_OPERATION_NAMES = 200
 _OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+# Delivery outcomes a transaction recorded, by (channel, outcome): the labels of
+# journeys_deliveries, counted once the transaction has committed (`Metrics.delivered`).
+Tally = collections.Counter[tuple[str, str]]
+OUTCOME_DELIVERED = "DELIVERED"
+OUTCOME_FAILED = "FAILED"  # out of attempts, refused for good, or not renderable
+OUTCOME_RETRY = "RETRY"  # failed, due again after a delay
+OUTCOME_SKIPPED = "SKIPPED"  # a sending rule kept it back
 
 
 class Metrics:

@@ -20,7 +20,7 @@ from domain.channels import Streak, failing_reason, retry_delay
 from domain.walking import DeliveryState
 from service.attempts import Outcome
 from service.channel_table import ChannelTable
-from service.hand_over import OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY, Tally
+from service.metrics import OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY, Tally
 from service.settings import Settings
 from store import counters as counter_store
 from store import deliveries as delivery_store

@@ -58,8 +58,8 @@ from service.attempts import Attempt
 from service.channel_table import channel_table
 from service.clock import Clock
 from service.email_channel import EmailChannel
-from service.hand_over import HandOver, Tally
-from service.metrics import Metrics
+from service.hand_over import HandOver
+from service.metrics import Metrics, Tally
 from service.outcomes import ChannelPolicy, Failing, record_outcomes
 from service.webhook import WebhookSender
 from store import counters as counter_store

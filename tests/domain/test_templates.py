@@ -8,7 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.flow import Node, NodeType
-from domain.sending import FREQUENCY_CAPPED, NO_EMAIL_ADDRESS, Due, Fail, Hold, Send, Skip, decide
+from domain.sending import (
+    FREQUENCY_CAPPED,
+    NO_EMAIL_ADDRESS,
+    Due,
+    Fail,
+    Hold,
+    Send,
+    Skip,
+    decide,
+    reads_profile,
+)
 from domain.sending_rules import FrequencyCap, QuietHours, SendingRules
 from domain.templates import (
     MAX_OUTPUT_BYTES,
@@ -132,3 +142,14 @@ def test_the_cap_skips_at_its_count_and_counts_only_first_hand_overs():
     capped = decide(due({}, channel="log"), rules, T0, 2)
     assert isinstance(capped, Skip) and capped.reason.startswith(FREQUENCY_CAPPED)
     assert isinstance(decide(due({}, first=False, channel="log"), rules, T0, 9), Send)
+
+
+def test_only_an_email_quiet_hours_or_markup_make_a_decision_read_the_profile():
+    fixed = Node("n", NodeType.SEND, channel="log", template="t", subject="Hi", body="B")
+    personal = Node("n", NodeType.SEND, channel="log", template="t", subject="Hi {{ x }}")
+    quiet = SendingRules(quiet_hours=QuietHours.parse("21:00", "08:00"))
+    assert not reads_profile("log", fixed, SendingRules())
+    assert not reads_profile("log", None, SendingRules())
+    assert reads_profile("log", personal, SendingRules())
+    assert reads_profile("email", fixed, SendingRules())
+    assert reads_profile("log", fixed, quiet)
