@@ -1,5 +1,6 @@
-"""Customers' data: import, estimate, segment load and events, each beside its raw peer from
-the same run (peer_customers.py; for the events, peer_bare.py and the Strawberry floor)."""
+"""Customers' data: import, estimate, segment load, events and a list's upload and load, each
+beside its raw peer from the same run (peer_sql.py; for the events, peer_bare.py and the
+Strawberry floor too)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import harness as h
-import peer_customers as peer
+import peer_sql as peer
 import psycopg
-from audience import TRACK, flow, peak_rss, post, send
+from flow import TRACK, abort, flow, peak_rss, post, send
 
 T = TypeVar("T")
 MAY = {"attribute": {"name": "birthday", "op": "MONTH_IS", "value": 5}}
@@ -176,14 +177,67 @@ async def events_phase(run: h.Run, url: str) -> list[list[str]]:
     return [
         row(name, "project", "entries", ">= 0.5x"),
         row(floor, "floor", "journeys answered", "-"),
+        await admissions(run, url),
     ]
+
+
+async def admissions(run: h.Run, url: str) -> list[str]:
+    """trackEvents from one client, each event admitted into 10 journeys, against the same
+    admissions as multi-row INSERTs."""
+    batches = run.args.event_batches
+    async with h.RawClient(url, run.headers) as client:
+        for _ in range(10):
+            await flow(client, "visit", [send()], "activate")
+        started, ticks = time.perf_counter(), h.machine_ticks()
+        for batch in range(batches):
+            given = [{"name": "visit", "customerId": f"v{batch}-{k}"} for k in range(1000)]
+            await client.graphql(TRACK, {"events": given})
+        ours, busy = batches * 1000 / (time.perf_counter() - started), h.busy_since(ticks)
+    ticks = h.machine_ticks()
+    theirs = await asyncio.to_thread(peer.admissions, run.database_url, batches, 10)
+    shown = f"{ours:,.0f} events/s", f"{theirs:,.0f} events/s (multi-row INSERT)"
+    name = f"events: {batches} x trackEvents(1,000), each admitted into 10 journeys"
+    return figure(name, shown, ours / theirs, "-", busy, h.busy_since(ticks))
+
+
+async def list_phase(run: h.Run, url: str) -> list[list[str]]:
+    """A list's CSV upload against COPY of the same bytes; its load into a PAUSED journey;
+    an ABORT with all of it inside."""
+    n = run.args.customers
+    csv = "id,name,birthday\n" + "".join(
+        f"s{k},Customer {k},1990-05-{k % 28 + 1:02}\n" for k in range(n)
+    )
+    body = csv.encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 1 << 20):
+            yield body[start : start + (1 << 20)]
+
+    async with h.RawClient(url, run.headers) as client:
+        given = {"name": "Listed", "kind": "SEGMENT_SCHEDULED", "nodes": [send()]}
+        segment = await h.journey(client, given)
+        took, busy, _ = await timed(post(run, f"{url}/journeys/{segment}/audience", chunks,
+                                         "text/csv"))  # fmt: skip
+        _, peer_busy, copy = await timed(asyncio.to_thread(peer.copy_list, run.database_url, body))
+        started = time.perf_counter()
+        await h.journey(client, segment, "activate", "pause")  # PAUSED loads and holds them
+    entered = "SELECT entered FROM journey_stats WHERE journey_id = %s"
+    await run.until(lambda: (run.sql(entered, segment) or 0) >= n, "the list loaded", every=0.2)
+    load, aborted = n / (time.perf_counter() - started), await abort(run, url, segment, n)
+    shown = f"{n / took:,.0f} ids/s", f"{copy:,.0f} ids/s (COPY)"
+    return [
+        figure(f"upload: CSV of {n:,} ids", shown, n / took / copy, ">= 0.25x", busy, peer_busy),
+        ["load: the list into its journey", f"{load:,.0f} customers/s", "-", "-", "-", "-", "-"],
+        [f"abort with {n:,} inside", f"{aborted:.0f} ms", "-", "-", "< 200 ms",
+         "met" if aborted < 200 else "NOT met", "-"],
+    ]  # fmt: skip
 
 
 async def benchmark(run: h.Run) -> str:
     url, api = await run.project(run.args.workers)
-    peer.fresh_schema(run.database_url)
+    peer.fresh_schema(run.database_url).close()
     rows = await import_phase(run, url, api)
-    for phase in (estimate_phase, segment_phase, events_phase):
+    for phase in (estimate_phase, segment_phase, events_phase, list_phase):
         h.note(phase.__name__)
         rows += await phase(run, url)
     rows.append(["peak RSS", peak_rss(run, api), "-", "-", "-", "-", "-"])
@@ -196,6 +250,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="estimate: runs, median taken")
     parser.add_argument("--calls", type=int, default=100, help="events: trackEvents calls")
     parser.add_argument("--clients", type=int, default=4, help="events: concurrent clients")
+    parser.add_argument("--event-batches", type=int, default=20, help="events into 10 journeys")
     return h.run("customers", parser.parse_args(), benchmark)
 
 

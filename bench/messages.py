@@ -1,5 +1,6 @@
 """Personal messages against fixed ones on the `log` channel, and emails to an SMTP sink
-(smtp_sink.py) against a bare aiosmtplib script (peer_smtp.py) once the workers stopped."""
+(`peer_smtp.py --sink`) against a bare aiosmtplib script (peer_smtp.py) once the workers
+stopped."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from typing import Any
 
 import harness as h
-from audience import enroll, flow, import_profiles, send, walk
+from flow import enroll, flow, import_profiles, send, walk
 
 PERSONAL = {
     "subject": "Happy birthday, {{ customer.first_name }}",
@@ -27,8 +28,8 @@ SENDER = "mutation($i: EmailSenderInput!) { setEmailSender(input: $i) { host } }
 async def benchmark(run: h.Run) -> str:
     args, n, emails = run.args, run.args.customers, run.args.emails
     url, _ = await run.project()
-    sink = h.free_port()
-    run.start("smtp-sink", [sys.executable, str(h.BENCH / "smtp_sink.py"), str(sink)])
+    sink, peer = h.free_port(), [sys.executable, str(h.BENCH / "peer_smtp.py")]
+    run.start("smtp-sink", [*peer, "--sink", "--port", str(sink)])
     await run.until(lambda: "ready" in run.log("smtp-sink"), "the SMTP sink ready")
     sender = {"host": "127.0.0.1", "port": sink, "security": "NONE"}
     async with h.RawClient(url, {"Authorization": f"Bearer {run.new_token('admin')}"}) as admin:
@@ -47,10 +48,9 @@ async def benchmark(run: h.Run) -> str:
         count / took for (_, count), took in zip(journeys, seconds, strict=True)
     )
     run.stop("worker")  # the peer has the machine to itself, as the workers had
-    command = [sys.executable, str(h.BENCH / "peer_smtp.py"), "--port", str(sink)]
-    command += ["--messages", str(emails), "--sessions", str(args.workers)]
-    peer = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
-    peer_rate = emails / float(peer[1])
+    command = [*peer, "--port", str(sink), "--messages", str(emails), "--sessions"]
+    sent = subprocess.run([*command, str(args.workers)], capture_output=True, check=True)
+    peer_rate = emails / float(sent.stdout.split()[1])
     rows = [
         [f"fixed: {n:,} on log", f"{fixed:,.0f} messages/s", "-", "-"],
         [f"personal: {n:,} on log (Liquid)", f"{personal:,.0f} messages/s",

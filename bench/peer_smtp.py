@@ -1,5 +1,7 @@
 """The email peer of messages.py: the project's messages sent with aiosmtplib, one session per
-1,000, as many at once as the project has workers. It prints "<messages> <seconds>"."""
+1,000, as many at once as the project has workers; it prints "<messages> <seconds>". With
+`--sink`, instead, the SMTP server both send to, which takes every message and keeps none; it
+prints "ready" once it listens."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
+from typing import Any
 
 import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 def message(n: int) -> EmailMessage:
@@ -36,17 +40,33 @@ async def send(port: int, batches: list[range]) -> None:
         await smtp.quit()
 
 
-async def main(port: int, messages: int, sessions: int) -> None:
+async def peer(port: int, messages: int, sessions: int) -> None:
     batches = [range(k, min(messages, k + 1000)) for k in range(0, messages, 1000)]
     started = time.perf_counter()
     await asyncio.gather(*(send(port, batches[k::sessions]) for k in range(sessions)))
     print(f"{messages} {time.perf_counter() - started:.3f}")
 
 
+class Discard:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 OK"
+
+
+async def sink(port: int) -> None:
+    def session() -> Any:  # no hostname look-up per session: the sink stands for a fast receiver
+        return SMTP(Discard(), hostname="sink.local", enable_SMTPUTF8=True)
+
+    server = await asyncio.get_running_loop().create_server(session, "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sink", action="store_true", help="be the SMTP sink on --port")
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--sessions", type=int, default=2)
     args = parser.parse_args()
-    asyncio.run(main(args.port, args.messages, args.sessions))
+    asyncio.run(sink(args.port) if args.sink else peer(args.port, args.messages, args.sessions))
