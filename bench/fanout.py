@@ -1,5 +1,5 @@
 """Fan-out: one status change to N live subscribers of one API process, against a bare
-broadcast of the project's real frame (peer_broadcast.py). The N subscribers run in this
+broadcast of the project's real frame (peer_bare.py). The N subscribers run in this
 script's process; latency is from just before the change's request."""
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ async def phase(run: h.Run, path: str, count: int, journey: list[str]) -> dict[s
     (the server's, including the change's request, and the subscribers'), the frame.
     `journey`: its id, the last action it had (which the next change undoes), the frame bare
     sends."""
-    url, pid = await run.serve(f"{path}-{count}", ("peer_broadcast.py",) if path == "bare" else ())
+    url, pid = await run.serve(f"{path}-{count}", ("peer_bare.py",) if path == "bare" else ())
     client = h.RawClient(url, run.headers)
 
     async def change() -> None:

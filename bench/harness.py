@@ -27,6 +27,7 @@ REPO = BENCH.parent
 CLI = str(REPO / ".venv" / "bin" / "journeys")
 RUNNING = "step processor running"  # a worker logs it once its step processor runs
 CREATE = "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }"
+BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
 QUIET = 0.1  # `--wait-quiet`: the machine's busy share a figure is best taken under
 
 
@@ -36,6 +37,12 @@ def note(text: str) -> None:
 
 def fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None or math.isnan(value) else format(value, spec)
+
+
+def goal(value: float, sign: str, bound: float, unit: str = "x") -> str:
+    """`value` against a goal, as ">= 0.5x: 0.68x, met"; `sign` is ">=" or "<="."""
+    met = value >= bound if sign == ">=" else value <= bound
+    return f"{sign} {bound:g}{unit}: {value:.2f}{unit}, {'met' if met else 'NOT met'}"
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -283,6 +290,10 @@ class Run:
         """The first column of a query's first row."""
         found = self.rows(query, *params)
         return found[0][0] if found else None
+
+    def backends(self) -> list[int]:
+        """The PostgreSQL server processes serving the run's database."""
+        return [pid for (pid,) in self.rows(BACKENDS, self.args.pg_database)]
 
     def close(self) -> None:
         self.connection = self.connection and self.connection.close()

@@ -28,14 +28,9 @@ MOVES = {"pause": ("ACTIVE", "PAUSED"), "resume": ("PAUSED", "ACTIVE"),
          "activate": ("DESIGNING", "ACTIVE")}  # fmt: skip
 # Every column of both rows, as the project reads a journey: the same work, not less.
 JOURNEYS = (
-    "SELECT j.id, j.name, j.kind, j.status, j.revision, j.pk, j.workspace_id, j.live_version, "
-    "j.latest_version, j.start_at, j.end_at, j.trigger_event, j.send_delay_seconds, "
-    "j.status_before_error, j.error_reason, j.audience_fully_entered, j.copied_from_id, "
-    "j.created_at, j.updated_at, j.status_changed_at, v.journey_id, v.number, v.nodes, v.steps, "
-    "v.start_at, v.end_at, v.trigger_event, v.audience_list, v.audience_size, "
-    "v.send_delay_seconds, v.created_at, v.created_by, (SELECT {}(l.label) FROM journey_labels "
-    "AS l WHERE l.journey_id = j.id) FROM journeys AS j JOIN journey_versions AS v ON "
-    "v.journey_id = j.id AND v.number = j.latest_version WHERE j.workspace_id = %s"
+    "SELECT j.id, j.name, j.kind, j.status, j.revision, j.*, v.*, (SELECT {}(l.label) FROM "
+    "journey_labels AS l WHERE l.journey_id = j.id) FROM journeys AS j JOIN journey_versions "
+    "AS v ON v.journey_id = j.id AND v.number = j.latest_version WHERE j.workspace_id = %s"
 )
 LOCK = """SELECT status, revision, live_version, latest_version FROM journeys
   WHERE id = %s AND workspace_id = %s"""
