@@ -1,17 +1,17 @@
 """Fan-out: one status change to N live subscribers of one API process, against a bare
-broadcast of the project's real frame (peer_bare.py). The N subscribers run in this
-script's process; latency is from just before the change's request."""
+broadcast of the project's real frame (peer_bare.py). The N clients run in a child
+process (this script, `clients` mode); latency is from just before the change's request."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import json
-import os
 import re
 import resource
 import sys
 import time
+from asyncio.subprocess import PIPE
 from typing import Any
 
 import harness as h
@@ -73,9 +73,9 @@ class Subscriber(asyncio.Protocol):
                 self.transport.write(data)
 
 
-async def subscribe(url: str, token: str, count: int, deflate: bool) -> list[Subscriber]:
-    """N subscribers, each once it subscribed; then no collection pauses them mid-round."""
-    loop, gate = asyncio.get_running_loop(), asyncio.Semaphore(100)
+async def clients(url: str, token: str, count: int, deflate: bool) -> None:
+    """N subscribers opened, then per line on stdin each one's receipt time of the next frame."""
+    loop, gate, started = asyncio.get_running_loop(), asyncio.Semaphore(100), time.monotonic()
     host, port = url.split("//")[1].split("/")[0].split(":")
 
     async def open_one() -> Subscriber:
@@ -88,15 +88,27 @@ async def subscribe(url: str, token: str, count: int, deflate: bool) -> list[Sub
 
     subscribers = await asyncio.gather(*(open_one() for _ in range(count)))
     gc.collect()
-    gc.freeze()
-    return subscribers
+    gc.freeze()  # the load generator is not under test: no collection pauses it mid-round
+    deflated = sum(bool(s.ws.extensions) for s in subscribers)  # permessage-deflate agreed
+    opened = {"seconds": time.monotonic() - started, "deflated": deflated}
+    print(json.dumps(opened), flush=True)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    seen = 0
+    while await reader.readline():
+        deadline = time.monotonic() + 30
+        while any(len(s.frames) <= seen for s in subscribers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        times = [s.frames[seen][0] if len(s.frames) > seen else None for s in subscribers]
+        first = next((s.frames[seen][1] for s in subscribers if len(s.frames) > seen), "")
+        seen += 1
+        print(json.dumps({"times": times, "frame": first}), flush=True)
 
 
 async def phase(run: h.Run, path: str, count: int, journey: list[str]) -> dict[str, Any]:
     """One server, N subscribers, `--rounds` changes: latencies, KiB a connection, CPU a frame
-    (the server's, including the change's request, and the subscribers'), the frame.
-    `journey`: its id, the last action it had (which the next change undoes), the frame bare
-    sends."""
+    (the server's, including the change's request, and the clients'), the frame. `journey`:
+    its id, the last action it had (which the next change undoes), the frame bare sends."""
     url, pid = await run.serve(f"{path}-{count}", ("peer_bare.py",) if path == "bare" else ())
     client = h.RawClient(url, run.headers)
 
@@ -109,41 +121,41 @@ async def phase(run: h.Run, path: str, count: int, journey: list[str]) -> dict[s
 
     for _ in range(2):  # warm-up changes, no subscriber yet
         await change()
-    before, started = h.memory_mb(pid, "VmRSS") or 0.0, time.monotonic()
-    ws_url = url.replace("http", "ws") + "/graphql"
-    subscribers = await subscribe(ws_url, run.token, count, run.args.compression)
-    deflated = sum(bool(s.ws.extensions) for s in subscribers)  # permessage-deflate agreed
-    if deflated != (count if run.args.compression else 0):
-        raise h.Failed(f"{path}: permessage-deflate agreed on {deflated} of {count}")
+    before = h.memory_mb(pid, "VmRSS") or 0.0
+    command = [__file__, "clients", url.replace("http", "ws") + "/graphql", run.token, str(count)]
+    clients = await asyncio.create_subprocess_exec(
+        sys.executable, *command, str(run.args.compression), stdin=PIPE, stdout=PIPE, limit=1 << 25
+    )
+    assert clients.stdin is not None and clients.stdout is not None
+    opened = json.loads(await asyncio.wait_for(clients.stdout.readline(), 600))
+    if opened["deflated"] != (count if run.args.compression else 0):
+        raise h.Failed(f"{path}: permessage-deflate agreed on {opened['deflated']} of {count}")
 
     def subscribed() -> bool:
         text = httpx.get(f"{url}/metrics", headers=run.headers, trust_env=False).text
         return int(re.findall(r"journeys_subscribers (\d+)", text)[0]) >= count
 
     await run.until(subscribed, "all subscribed", every=0.2)
-    after, opened = h.memory_mb(pid, "VmRSS") or 0.0, time.monotonic() - started
+    after = h.memory_mb(pid, "VmRSS") or 0.0
     found: dict[str, Any] = {"latencies": [], "missing": 0, "kib": (after - before) * 1024 / count}
-    pids = [pid, os.getpid()]
+    pids = [pid, clients.pid]
     cpu = [h.cpu_seconds([p]) for p in pids]
-    for seen in range(run.args.rounds):
+    for _ in range(run.args.rounds):
         await asyncio.sleep(1)
         t0 = time.time()
         await change()
-        deadline = time.monotonic() + 30
-        while any(len(s.frames) <= seen for s in subscribers) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        times = [s.frames[seen][0] for s in subscribers if len(s.frames) > seen]
-        found["latencies"] += [stamp - t0 for stamp in times]
-        found["missing"] += count - len(times)
-        found["frame"] = next(s.frames[seen][1] for s in subscribers if len(s.frames) > seen)
+        clients.stdin.write(b"collect\n")
+        reply = json.loads(await asyncio.wait_for(clients.stdout.readline(), 120))
+        found["latencies"] += [stamp - t0 for stamp in reply["times"] if stamp is not None]
+        found["missing"] += reply["times"].count(None)
+        found["frame"] = reply["frame"]
     frames = count * run.args.rounds
     found["cpu"] = [(h.cpu_seconds([p]) - c) * 1e6 / frames for p, c in zip(pids, cpu, strict=True)]
-    for subscriber in subscribers:
-        subscriber.transport.close()
-    gc.unfreeze()
+    clients.stdin.close()
+    await clients.wait()
     await client.__aexit__()
     run.stop(f"{path}-{count}")
-    h.note(f"{path} N={count}: subscribed in {opened:.1f} s, {h.ms(found['latencies'])}")
+    h.note(f"{path} N={count}: subscribed in {opened['seconds']:.1f} s, {h.ms(found['latencies'])}")
     return found
 
 
@@ -195,5 +207,7 @@ def main() -> int:
     return h.run("fanout", parser.parse_args(), benchmark)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:2] == ["clients"]:
+    asyncio.run(clients(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "True"))
+elif __name__ == "__main__":
     sys.exit(main())

@@ -107,23 +107,15 @@ def free_port() -> int:
 
 
 def parser(doc: str | None, name: str, workers: bool = False) -> argparse.ArgumentParser:
-    """The options every script takes; with `workers`, `--workers` and PostgreSQL by default."""
+    """The options every script takes (bench/README.md); with `workers`, `--workers` and
+    PostgreSQL by default."""
     found = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
-    found.add_argument(
-        "--database-url",
-        default="postgresql://127.0.0.1:5432/test" if workers else None,
-        help="postgresql://... (its database only runs the DROP and CREATE); default SQLite",
-    )
+    postgres = "postgresql://127.0.0.1:5432/test" if workers else None
+    found.add_argument("--database-url", default=postgres, help="default: SQLite")
     found.add_argument("--pg-database", default=f"journeys_{name}", help="recreated each run")
     if workers:
         found.add_argument("--workers", type=int, default=2, help="`journeys worker` processes")
-    found.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="first wait up to SECONDS for the machine to be under 10%% busy",
-    )
+    found.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS")
     found.add_argument("--keep", action="store_true", help="keep the run directory and logs")
     found.add_argument("--json", type=Path, metavar="PATH", help="write the result as JSON")
     return found
