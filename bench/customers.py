@@ -219,15 +219,11 @@ async def benchmark(run: h.Run) -> str:
     return run.report(settings, ["figure", "project", "peer or limit", "goal"], rows)
 
 
-def main() -> int:
+if __name__ == "__main__":
     parser = h.parser(__doc__, "customers", workers=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5, help="estimate: runs, median taken")
     parser.add_argument("--calls", type=int, default=100, help="events: trackEvents calls")
     parser.add_argument("--clients", type=int, default=4, help="events: concurrent clients")
     parser.add_argument("--event-batches", type=int, default=20, help="events into 10 journeys")
-    return h.run("customers", parser.parse_args(), benchmark)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(h.run(parser.parse_args(), benchmark))

@@ -197,17 +197,13 @@ async def benchmark(run: h.Run) -> str:
     return run.report(f"{run.args.rounds} rounds per path and N; {deflate}", header, rows)
 
 
-def main() -> int:
+if __name__ == "__main__" and sys.argv[1:2] == ["clients"]:
+    asyncio.run(clients(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "True"))
+elif __name__ == "__main__":
     parser = h.parser(__doc__, "fanout")
     parser.add_argument("--subscribers", default="1000,10000", help="comma-separated N")
     parser.add_argument("--rounds", type=int, default=4, help="changes per path and N")
     parser.add_argument(
         "--compression", action="store_true", help="permessage-deflate on servers and clients"
     )
-    return h.run("fanout", parser.parse_args(), benchmark)
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["clients"]:
-    asyncio.run(clients(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "True"))
-elif __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(h.run(parser.parse_args(), benchmark))

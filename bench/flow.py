@@ -231,15 +231,11 @@ async def benchmark(run: h.Run) -> str:
     return run.report(settings, ["phase", "project", "compared with", "goal"], rows)
 
 
-def main() -> int:
+if __name__ == "__main__":
     parser = h.parser(__doc__, "flow", workers=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--waiting", type=int, default=1_000_000)
     args = parser.parse_args()
     if args.waiting <= 2 * MOVED:
         parser.error(f"--waiting must be above {2 * MOVED}")
-    return h.run("flow", args, benchmark)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(h.run(args, benchmark))

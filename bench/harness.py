@@ -118,6 +118,7 @@ def parser(doc: str | None, name: str, workers: bool = False) -> argparse.Argume
     found.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS")
     found.add_argument("--keep", action="store_true", help="keep the run directory and logs")
     found.add_argument("--json", type=Path, metavar="PATH", help="write the result as JSON")
+    found.set_defaults(name=name)
     return found
 
 
@@ -304,13 +305,11 @@ class Run:
         return f"{facts}\n{settings}\n\n{figures}"
 
 
-def run(
-    name: str, args: argparse.Namespace, body: Callable[[Run], Coroutine[Any, Any, str]]
-) -> int:
+def run(args: argparse.Namespace, body: Callable[[Run], Coroutine[Any, Any, str]]) -> int:
     """Run `body` in a fresh directory, once the machine is quiet (`--wait-quiet`), print its
     report, stop every process it started."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    bench = Run(name, args, workdir, wait_quiet(args.wait_quiet))
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{args.name}-"))
+    bench = Run(args.name, args, workdir, wait_quiet(args.wait_quiet))
     try:
         report = asyncio.run(body(bench))
     finally:

@@ -62,12 +62,8 @@ async def benchmark(run: h.Run) -> str:
     return run.report(settings, ["phase", "project", "compared with", "goal"], rows)
 
 
-def main() -> int:
+if __name__ == "__main__":
     parser = h.parser(__doc__, "messages", workers=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--emails", type=int, default=100_000)
-    return h.run("messages", parser.parse_args(), benchmark)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(h.run(parser.parse_args(), benchmark))

@@ -1,6 +1,6 @@
 """The bare peer: Starlette routes on peer_db.py, JSON in and out, no GraphQL: `POST
-/transition` `{"id", "action"}`, `GET /journeys/{id}`, `GET /journeys?first=`, `POST
-/journeys` (a `CreateJourneyInput`), `POST /events` (the body `trackEvents` is sent); a
+/{pause,resume,activate}` (the journey's id), `GET /journeys/{id}`, `GET /journeys?first=`,
+`POST /create` (a `CreateJourneyInput`), `POST /events` (the body `trackEvents` is sent); a
 refusal answers its HTTP status and `{"error": code}`. For fanout.py, WebSockets and one
 pre-serialized frame: it acks each `connection_init`, keeps each socket that subscribed, and
 `POST /broadcast` sends every socket the text it carries (the project's real frame, as a JSON
@@ -35,8 +35,7 @@ def app_of(db: Db) -> Starlette:
         return handle
 
     async def transition(request: Request, caller: Caller) -> Any:
-        body = await request.json()
-        return await db.transition(caller, body["id"], body["action"])
+        return await db.transition(caller, await request.json(), request.path_params["action"])
 
     async def journey(request: Request, caller: Caller) -> Any:
         _, found = await db.journeys(caller, request.path_params["id"])
@@ -83,13 +82,13 @@ def app_of(db: Db) -> Starlette:
     async def metrics(_request: Request) -> Response:
         return PlainTextResponse(f"journeys_subscribers {len(sockets)}\n")
 
-    routes = [Route("/transition", route(transition), methods=["POST"]),
+    routes = [Route("/create", route(create), methods=["POST"]),
               Route("/journeys/{id}", route(journey)), Route("/journeys", route(journeys)),
-              Route("/journeys", route(create), methods=["POST"]),
               Route("/events", route(events), methods=["POST"]),
               WebSocketRoute("/graphql", subscriber), Route("/metrics", metrics),
               Route("/broadcast", broadcast, methods=["POST"]),
-              Route("/healthz", lambda _: PlainTextResponse("ok"))]  # fmt: skip
+              Route("/healthz", lambda _: PlainTextResponse("ok")),
+              Route("/{action:str}", route(transition), methods=["POST"])]  # fmt: skip
     return Starlette(routes=routes, lifespan=db.lifespan)
 
 

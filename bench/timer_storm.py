@@ -78,15 +78,11 @@ async def benchmark(run: h.Run) -> str:
     return run.report(settings, header, rows)
 
 
-def main() -> int:
-    parser = h.parser(__doc__, "storm", workers=True)
+if __name__ == "__main__":
+    parser = h.parser(__doc__, "timer_storm", workers=True)
     parser.add_argument("--journeys", type=int, default=1000, help="journeys due at once")
     parser.add_argument("--sweep-seconds", type=int, default=2, help="JOURNEYS_SWEEP_SECONDS")
     parser.add_argument("--lead", type=float, default=5.0, help="seconds of margin before due")
     parser.add_argument("--timeout", type=float, default=60.0, help="not ACTIVE by then: a miss")
     parser.add_argument("--runs", default="normal,flush", help="normal, flush or both")
-    return h.run("timer_storm", parser.parse_args(), benchmark)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(h.run(parser.parse_args(), benchmark))
