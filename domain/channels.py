@@ -146,6 +146,13 @@ def ends_failure_run(previous: Status, status: Status) -> bool:
     return Status.ERROR in (previous, status)
 
 
+def attempt_error(message: str) -> str:
+    """What a failed attempt keeps of an error (a delivery's last error): one line of
+    plain text, at most MAX_ERROR_LENGTH characters. The words come from elsewhere (an
+    exception, a server's answer) and may hold line breaks or controls."""
+    return plain_text(" ".join(message.split()), MAX_ERROR_LENGTH)
+
+
 def failing_reason(where: str, limit: int, last_error: str) -> str:
     """The reason the system gives when it takes FAIL for a failing channel: `where` is
     the channel and its destination, as `webhook https://hooks.example.com/in`."""

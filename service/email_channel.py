@@ -41,9 +41,8 @@ from typing import Any
 import aiosmtplib
 from sqlalchemy import Connection
 
-from domain.channels import EMAIL, MAX_ERROR_LENGTH
+from domain.channels import EMAIL, attempt_error
 from domain.email import EmailSecurity, email_message
-from domain.text import plain_text
 from service.attempts import Attempt, Outcome
 from service.clock import Clock
 from store import email_senders as sender_store
@@ -74,10 +73,6 @@ class _SessionEnded(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _short(message: str) -> str:
-    return plain_text(" ".join(message.split()), MAX_ERROR_LENGTH)
 
 
 def _answer(error: aiosmtplib.SMTPResponseException) -> str:
@@ -185,7 +180,7 @@ class EmailChannel:
         if reason is not None and sent < len(ready):
             where = self.describe(sender)
             log.warning("%s: %d messages not sent: %s", where, len(ready) - sent, reason)
-            outcomes += [Outcome(attempt, False, _short(reason)) for attempt in ready[sent:]]
+            outcomes += [Outcome(attempt, False, attempt_error(reason)) for attempt in ready[sent:]]
         return outcomes
 
     async def _client(self, sender: Any) -> aiosmtplib.SMTP:
@@ -241,7 +236,7 @@ class EmailChannel:
             )
         except (ValueError, UnicodeError, MessageError) as error:
             # This message's own problem: the next one may go.
-            problem = _short(f"the email could not be made: {error}")
+            problem = attempt_error(f"the email could not be made: {error}")
             return Outcome(attempt, False, problem, final=True, counts_in_run=False)
         try:
             await client.send_message(
@@ -253,20 +248,22 @@ class EmailChannel:
             return self._refused(attempt, error)
         except aiosmtplib.SMTPSenderRefused as error:
             return Outcome(
-                attempt, False, _short(f"the From address was refused: {_answer(error)}")
+                attempt, False, attempt_error(f"the From address was refused: {_answer(error)}")
             )
         except aiosmtplib.SMTPDataError as error:
             refused = f"the message was refused: {_answer(error)}"
-            return Outcome(attempt, False, _short(refused), final=error.code >= 500)
+            return Outcome(attempt, False, attempt_error(refused), final=error.code >= 500)
         except aiosmtplib.SMTPTimeoutError:
             raise _SessionEnded(f"no answer within {self._timeout:g} s") from None
         except aiosmtplib.SMTPServerDisconnected:
             raise _SessionEnded("the server closed the connection") from None
         except aiosmtplib.SMTPResponseException as error:
-            return Outcome(attempt, False, _short(f"SMTP {_answer(error)}"))
+            return Outcome(attempt, False, attempt_error(f"SMTP {_answer(error)}"))
         except (aiosmtplib.SMTPNotSupported, ValueError) as error:
             # An address this server cannot take (SMTPUTF8): this message's problem.
-            return Outcome(attempt, False, _short(str(error)), final=True, counts_in_run=False)
+            return Outcome(
+                attempt, False, attempt_error(str(error)), final=True, counts_in_run=False
+            )
         except (aiosmtplib.SMTPException, OSError) as error:
             raise _SessionEnded(f"the session failed: {error}") from None
         return Outcome(attempt, True)
@@ -276,8 +273,10 @@ class EmailChannel:
         if error.code >= 500:
             # Refused for good: this recipient's, not the channel's.
             refused = f"the recipient was refused: {_answer(error)}"
-            return Outcome(attempt, False, _short(refused), final=True, counts_in_run=False)
-        return Outcome(attempt, False, _short(f"the recipient was deferred: {_answer(error)}"))
+            return Outcome(attempt, False, attempt_error(refused), final=True, counts_in_run=False)
+        return Outcome(
+            attempt, False, attempt_error(f"the recipient was deferred: {_answer(error)}")
+        )
 
     async def close(self) -> None:
         """Nothing stays open between batches: each session is closed when it ends."""

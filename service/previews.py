@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 from domain.errors import NotFound, ValidationFailed
 from domain.flow import NodeType, quoted
+from domain.journey import Version
 from domain.templates import Rendered, RenderFailed, Variables, render
 from service.tokens import Principal
 from store import customers as customer_store
@@ -32,10 +33,16 @@ class MessagePreviews:
             journey = queries.journeys_by_id(connection, workspace_id, [journey_id]).get(journey_id)
             if journey is None:
                 raise NotFound(f"no journey with id {journey_id!r} in your workspace")
+            # The journey comes with its latest version: another row is read only when
+            # the live version is an older one.
             number = journey.live_version or journey.latest.number
-            versions = queries.versions(connection, [journey_id]).get(journey_id, [])
-            content = next(v.content for v in versions if v.number == number)
-            node = next((n for n in content.nodes if n.key == node_key), None)
+            if number == journey.latest.number:
+                version: Version | None = journey.latest
+            else:
+                version = queries.version(connection, journey_id, number)
+            # Read in the same snapshot as the journey, whose live version is kept.
+            assert version is not None
+            node = next((n for n in version.content.nodes if n.key == node_key), None)
             if node is None:
                 raise NotFound(f"the journey has no node {quoted(node_key)}")
             if node.type is not NodeType.SEND:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from domain.channels import MAX_ERROR_LENGTH
+from domain.channels import attempt_error
 from service.attempts import Attempt, Outcome
 from service.clock import Clock
 
@@ -130,9 +130,9 @@ class WebhookSender:
         except httpx.TimeoutException:
             return Outcome(attempt, False, f"no answer within {self._timeout:g} s")
         except httpx.ConnectError as error:
-            return Outcome(attempt, False, _short(f"could not connect: {error}"))
+            return Outcome(attempt, False, attempt_error(f"could not connect: {error}"))
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            return Outcome(attempt, False, _short(f"{type(error).__name__}: {error}"))
+            return Outcome(attempt, False, attempt_error(f"{type(error).__name__}: {error}"))
         if 200 <= status < 300:
             return Outcome(attempt, True)
         return Outcome(attempt, False, f"HTTP {status}")
@@ -151,7 +151,3 @@ class WebhookSender:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-
-
-def _short(message: str) -> str:
-    return message[:MAX_ERROR_LENGTH]

@@ -27,6 +27,13 @@ from store.tables import JOURNEYS, VERSIONS
 
 _LISTENING_STATUSES = [status.value for status in Status if listens_for_events(status)]
 
+# Each journey with its live version's row; outer, so that a journey with no live
+# version still comes, its version's columns NULL.
+_WITH_LIVE_VERSION = JOURNEYS.outerjoin(
+    VERSIONS,
+    (VERSIONS.c.journey_id == JOURNEYS.c.id) & (VERSIONS.c.number == JOURNEYS.c.live_version),
+)
+
 # EVENT_TRIGGERED journeys listening for these events (domain.entry:
 # listens_for_events), held FOR SHARE so a status change waits for this
 # admission (and the admission sees it).
@@ -41,13 +48,7 @@ _LISTENING = Statement(
         VERSIONS.c.reentry,
     )
     # The live version's filter on the trigger's properties.
-    .select_from(
-        JOURNEYS.outerjoin(
-            VERSIONS,
-            (VERSIONS.c.journey_id == JOURNEYS.c.id)
-            & (VERSIONS.c.number == JOURNEYS.c.live_version),
-        )
-    )
+    .select_from(_WITH_LIVE_VERSION)
     .where(
         JOURNEYS.c.workspace_id == bindparam("workspace_id"),
         JOURNEYS.c.kind == JourneyKind.EVENT_TRIGGERED.value,
@@ -66,13 +67,7 @@ _FOR_ADMISSION = Statement(
         JOURNEYS.c.end_at,
         func.coalesce(VERSIONS.c.reentry, DEFAULT_REENTRY.value).label("reentry"),
     )
-    .select_from(
-        JOURNEYS.outerjoin(
-            VERSIONS,
-            (VERSIONS.c.journey_id == JOURNEYS.c.id)
-            & (VERSIONS.c.number == JOURNEYS.c.live_version),
-        )
-    )
+    .select_from(_WITH_LIVE_VERSION)
     .where(
         JOURNEYS.c.id == bindparam("journey_id"),
         JOURNEYS.c.workspace_id == bindparam("workspace_id"),

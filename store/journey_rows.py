@@ -1,20 +1,21 @@
-"""Reading journeys: one statement gives the journey, its latest version and its labels.
+"""Reading journeys: one statement gives the journey, its latest version and its labels;
+another reads one version by its number.
 
-The repository (which locks what it reads) and the read side share it.
+The repository (which locks what it reads) and the read side share them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Connection, Select, select
+from sqlalchemy import JSON, ColumnElement, Connection, Select, bindparam, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from domain.journey import Journey
+from domain.journey import Journey, Version
 from store.compiled import Statement
-from store.mapping import journey_from_row
+from store.mapping import journey_from_row, version_from_row
 from store.tables import JOURNEYS, LABELS, VERSIONS
 
 
@@ -86,3 +87,16 @@ def read_journeys(
 ) -> list[tuple[int, Journey]]:
     """Run a `journeys_where()` statement: (page position, journey) pairs, in its order."""
     return [(row.pk, journey_from_row(row)) for row in statement.rows(connection, values)]
+
+
+_VERSION = Statement(
+    select(*VERSION_COLUMNS).where(
+        VERSIONS.c.journey_id == bindparam("journey_id"), VERSIONS.c.number == bindparam("number")
+    )
+)
+
+
+def read_version(connection: Connection, journey_id: str, number: int) -> Version | None:
+    """Version `number` of the journey (one row), or None when it has no such version."""
+    row = _VERSION.first(connection, {"journey_id": journey_id, "number": number})
+    return version_from_row(row) if row else None

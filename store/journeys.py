@@ -27,7 +27,6 @@ from sqlalchemy import (
     delete,
     insert,
     or_,
-    select,
     update,
 )
 
@@ -36,9 +35,9 @@ from domain.events import Change, JourneyChanged
 from domain.journey import Journey, Version
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
-from store.journey_rows import VERSION_COLUMNS, journeys_where, read_journeys
+from store.journey_rows import journeys_where, read_journeys, read_version
 from store.lists import one_of
-from store.mapping import journey_values, version_from_row, version_values, zero_stats
+from store.mapping import journey_values, version_values, zero_stats
 from store.tables import JOURNEYS, LABELS, STATS, VERSIONS
 
 
@@ -71,11 +70,6 @@ _LOCKED_DUE = {
     )
     for in_workspace in (False, True)
 }
-_VERSION = Statement(
-    select(*VERSION_COLUMNS).where(
-        VERSIONS.c.journey_id == bindparam("journey_id"), VERSIONS.c.number == bindparam("number")
-    )
-)
 _INSERT_JOURNEYS = Statement(insert(JOURNEYS))
 _INSERT_VERSIONS = Statement(insert(VERSIONS))
 _INSERT_LABELS = Statement(insert(LABELS))
@@ -152,8 +146,7 @@ class JourneyRepository:
         )
 
     def version(self, journey_id: str, number: int) -> Version | None:
-        row = _VERSION.first(self._connection, {"journey_id": journey_id, "number": number})
-        return version_from_row(row) if row else None
+        return read_version(self._connection, journey_id, number)
 
     def add(self, journey: Journey) -> None:
         self._seen[journey.id] = journey

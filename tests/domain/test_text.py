@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.actions import Action
-from domain.channels import failing_reason
+from domain.channels import MAX_ERROR_LENGTH, attempt_error, failing_reason
 from domain.content import (
     MAX_REASON_LENGTH,
     checked_labels,
@@ -82,3 +82,10 @@ def test_the_system_writes_a_readable_failing_reason_from_whatever_an_endpoint_s
     assert not has_unreadable_characters(reason) and len(reason) <= 500
     assert checked_reason(reason) == reason.strip()
     assert plain_text("a\x00b", 10) == "a b"
+
+
+def test_a_failed_attempt_keeps_one_readable_line_of_its_error():
+    # Both channels (webhook, email) keep their errors through attempt_error.
+    assert attempt_error("SMTP 550 no\r\n  such\tuser") == "SMTP 550 no such user"
+    assert attempt_error("a\x00b") == "a b"
+    assert len(attempt_error("e" * 900)) == MAX_ERROR_LENGTH

@@ -190,6 +190,20 @@ async def test_render_message_refuses_a_node_that_sends_nothing_or_fails_to_rend
         await services.message_previews.render(callers.viewer, journey.id, "offer", "ann")
 
 
+async def test_render_message_previews_the_live_version_while_a_newer_one_is_not_applied(
+    services: Services, callers: Callers
+):
+    journey = await running(services, callers, birthday_send())
+    await profiles(services, callers, ann={"first_name": "Ann"})
+    await services.commands.take(callers.editor, journey.id, Action.FREEZE)
+    edited = await services.commands.update(
+        callers.editor, journey.id, {"nodes": (birthday_send(subject="Edited"),)}
+    )
+    assert (edited.live_version, edited.latest.number) == (1, 2)
+    shown = await services.message_previews.render(callers.viewer, journey.id, "offer", "ann")
+    assert shown.subject == "Happy birthday, Ann"
+
+
 # -- sending rules ----------------------------------------------------------------------
 
 
