@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 import harness as h
-from transitions import PHASE, Step, ask, journey_input, measure, peers
+from transitions import PHASE, Step, ask, journey_input, peers, rounds
 
 STATUSES = (("DESIGNING", ()), ("ACTIVE", ("activate",)), ("PAUSED", ("activate", "pause")))
 FIELDS = ("id", "name", "status", "labels", "availableActions")
@@ -55,13 +55,14 @@ async def benchmark(run: h.Run) -> str:
         f"{path} answers unlike the project" for path in pages if pages[path] != pages["project"]
     ]
     for query in ("journey", "journeys"):
-        phases = [await measure(run, path, server, steps(path, query, statuses, args.clients))
-                  for path, server in servers.items()]  # fmt: skip
+        chosen = {path: steps(path, query, statuses, args.clients) for path in servers}
+        phases = await rounds(run, servers, chosen)
         rows += [[f"`{query}` {phase.path}", *phase.row()[1:]] for phase in phases]
         notes.append(
             f"{query}: project/floor " + h.goal(phases[0].rate / phases[1].rate, ">=", 0.5)
         )
-    settings = f"{args.journeys} journeys, {args.clients} clients, {args.duration:g} s after "
+    settings = f"{args.journeys} journeys, {args.clients} clients, {args.rounds} x "
+    settings += f"{args.duration:g} s after "
     settings += f"{args.warmup:g} s; " + "; ".join(notes)
     return run.report(settings, ["query and path", *PHASE[1:]], rows)
 
@@ -70,6 +71,7 @@ if __name__ == "__main__":
     parser = h.parser(__doc__, "reads")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--journeys", type=int, default=200)
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per server")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds not counted first")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, servers in turn")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured a round")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds not counted first")
     sys.exit(h.run(parser.parse_args(), benchmark))

@@ -34,7 +34,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     server_cpu: float = 0.0
-    busy: float | None = None
+    busy: list[float] = field(default_factory=list)  # each round's
 
     @property
     def rate(self) -> float:
@@ -44,14 +44,15 @@ class Phase:
         cpu_ms = self.server_cpu * 1000 / max(1, len(self.latencies))
         cores = h.fmt(self.server_cpu / self.seconds if self.seconds else None, ".2f")
         cells = [f"{self.rate:,.1f}/s", h.ms(self.latencies), f"{cpu_ms:.2f} ms", cores]
-        return [self.path, *cells, h.fmt(self.busy, ".0%"), str(len(self.errors))]
+        busiest = max(self.busy, default=None)
+        return [self.path, *cells, h.fmt(busiest, ".0%"), str(len(self.errors))]
 
 
-async def measure(run: h.Run, path: str, server: tuple[str, int], steps: Sequence[Step]) -> Phase:
-    """Each step on its own keep-alive client in a loop, `--warmup` s not counted, then
-    `--duration` s measured; failures are counted, not timed."""
-    phase, (url, pid) = Phase(path), server
-    h.note(f"measuring {path}")
+async def measure(run: h.Run, phase: Phase, server: tuple[str, int], steps: Sequence[Step]) -> None:
+    """One round: each step on its own keep-alive client in a loop, `--warmup` s not counted,
+    then `--duration` s measured and added to `phase`; failures are counted, not timed."""
+    url, pid = server
+    h.note(f"measuring {phase.path}")
 
     async def loop(client: h.RawClient, step: Step, until: float, timed: bool) -> None:
         while time.perf_counter() < until:
@@ -71,10 +72,23 @@ async def measure(run: h.Run, path: str, server: tuple[str, int], steps: Sequenc
         cpu, ticks, started = h.cpu_seconds([pid]), h.machine_ticks(), time.perf_counter()
         loops = (loop(c, s, started + seconds, timed) for c, s in zip(clients, steps, strict=True))
         await asyncio.gather(*loops)
-        phase.seconds, phase.server_cpu = time.perf_counter() - started, h.cpu_seconds([pid]) - cpu
-        phase.busy = h.busy_since(ticks)
+        if timed:
+            phase.seconds += time.perf_counter() - started
+            phase.server_cpu += h.cpu_seconds([pid]) - cpu
+            phase.busy += [h.busy_since(ticks) or 0.0]
     await asyncio.gather(*(client.__aexit__() for client in clients))
-    return phase
+
+
+async def rounds(
+    run: h.Run, servers: dict[str, tuple[str, int]], steps: dict[str, list[Step]]
+) -> list[Phase]:
+    """`--rounds` rounds, each measuring every server in turn with its steps: noise that
+    lasts a few seconds on a shared machine falls on every server alike."""
+    phases = {path: Phase(path) for path in servers}
+    for _ in range(run.args.rounds):
+        for path, server in servers.items():
+            await measure(run, phases[path], server, steps[path])
+    return list(phases.values())
 
 
 def journey_input(name: str, labels: Sequence[str] = ()) -> dict[str, Any]:
@@ -139,21 +153,24 @@ def create_activate(path: str, prefix: str) -> Step:
 async def benchmark(run: h.Run) -> str:
     args = run.args
     run.prepare()
-    servers, phases = await peers(run), []
+    servers, chosen = await peers(run), dict[str, list[Step]]()
     async with h.RawClient(servers["project"][0], run.headers) as client:
-        for path, server in servers.items():
+        for path in servers:
             if args.creates:
-                steps = [create_activate(path, f"{path}-{n}") for n in range(args.clients)]
+                chosen[path] = [create_activate(path, f"{path}-{n}") for n in range(args.clients)]
             else:
                 ids = [await h.journey(client, journey_input(f"{path}-{n}"), "activate")
                        for n in range(args.journeys)]  # fmt: skip
-                steps = [alternate(path, ids[n :: args.clients]) for n in range(args.clients)]
-            phases.append(await measure(run, path, server, steps))
+                chosen[path] = [
+                    alternate(path, ids[n :: args.clients]) for n in range(args.clients)
+                ]
+    phases = await rounds(run, servers, chosen)
     project, floor, bare = phases
     goal = floor if args.creates or run.database == "SQLite" else bare
     ratios = ", ".join(f"project/{p.path} {project.rate / p.rate:.2f}x" for p in (floor, bare))
     what = "create + activate pairs" if args.creates else "pause/resume"
-    settings = f"{what}; {args.clients} clients, {args.duration:g} s after {args.warmup:g} s; "
+    settings = f"{what}; {args.clients} clients, {args.rounds} x {args.duration:g} s after "
+    settings += f"{args.warmup:g} s; "
     settings += f"{ratios}; goal project/{goal.path} " + h.goal(project.rate / goal.rate, ">=", 0.5)
     errors = "".join(f"\nerror {p.path}: {p.errors[0]}" for p in phases if p.errors)
     return run.report(settings, PHASE, [p.row() for p in phases]) + errors
@@ -164,6 +181,7 @@ if __name__ == "__main__":
     parser.add_argument("--creates", action="store_true", help="create + activate pairs")
     parser.add_argument("--journeys", type=int, default=32, help="journeys per server")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per server")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds not counted first")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, servers in turn")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured a round")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds not counted first")
     sys.exit(h.run(parser.parse_args(), benchmark))
