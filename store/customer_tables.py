@@ -93,7 +93,7 @@ class AudienceMemberRow(SQLModel, table=True):
     __tablename__ = "audience_members"
 
     # Not a foreign key: PostgreSQL would check it row by row as an upload's COPY writes
-    # the rows, the larger part of an upload's time (bench/audience.py, its upload
+    # the rows, the larger part of an upload's time (bench/customers.py, its list
     # phase). Nothing needs the check: only store.audience_lists writes these rows, for
     # a list it has just created, and removes them before their list.
     list_pk: int = Field(primary_key=True)

@@ -3,7 +3,7 @@
 SQLAlchemy's expanding IN renders one placeholder per value, so a batch of
 1,000 ids is a new, long statement text every time, which the PostgreSQL driver
 parses again (it caches only short texts): the step processor's batches would
-spend most of a worker's CPU there (bench/audience.py, its processing phase, run
+spend most of a worker's CPU there (bench/flow.py, its line of one SEND, run
 under a profiler). So a statement's text never depends on how many values it is
 given. `one_of(column, "name")` renders `column = ANY(%(name)s)` on PostgreSQL
 (the list bound as an array) and `column IN (SELECT value FROM json_each(?))` on

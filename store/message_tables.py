@@ -54,7 +54,7 @@ class DeliveryRow(SQLModel, table=True):
     # unique index: 122 random bits or more collide with a chance of about 2^-63 in a
     # billion rows, while inserting random keys into an index would make writing a
     # delivery, the step processor's most frequent write, markedly dearer on both
-    # databases (bench/audience.py, its processing phase).
+    # databases (bench/flow.py, its line of one SEND).
     public_id: uuid.UUID = Field(sa_type=Uuid)
     journey_id: str = Field(foreign_key="journeys.id", max_length=36)
     enrollment_id: int = Field(foreign_key="enrollments.id")
