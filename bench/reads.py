@@ -38,7 +38,7 @@ def steps(path: str, query: str, statuses: dict[str, str], clients: int) -> list
 
 
 async def benchmark(run: h.Run) -> str:
-    args, statuses, rows, notes = run.args, dict[str, str](), [], []
+    args, statuses, rows = run.args, dict[str, str](), []
     run.prepare()
     servers = await peers(run)
     async with h.RawClient(servers["project"][0], run.headers) as client:

@@ -14,8 +14,7 @@ from typing import Any
 import harness as h
 
 MOVE = "mutation($id: ID!) {{ {}Journey(id: $id) {{ id status revision }} }}"
-DOCUMENTS = {
-    "create": "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id status } }",
+READS = {
     "journey": "query($id: ID!) { journey(id: $id) { id name status revision availableActions } }",
     "journeys": "query { journeys(first: 50) { totalCount edges { node { id name status labels "
     "availableActions } } } }",
@@ -107,14 +106,21 @@ async def peers(run: h.Run) -> dict[str, tuple[str, int]]:
     return servers
 
 
+def graphql_request(action: str) -> tuple[str, str]:
+    """The document an action sends a GraphQL server, and the field that answers it."""
+    if action in READS:
+        return READS[action], action
+    return (h.CREATE if action == "create" else MOVE.format(action)), f"{action}Journey"
+
+
 async def ask(client: h.RawClient, path: str, action: str, given: Any = None) -> Any:
     """On the project or the floor a GraphQL document, on bare its route: a transition
     (`given`: the journey's id), a creation (its input), a read of `journey` (its id) or the
     first page of `journeys`."""
     if path != "bare":
         variables = {} if given is None else {"i" if action == "create" else "id": given}
-        answer = await client.graphql(DOCUMENTS.get(action, MOVE.format(action)), variables)
-        return answer[action if action in DOCUMENTS and action != "create" else f"{action}Journey"]
+        document, field = graphql_request(action)
+        return (await client.graphql(document, variables))[field]
     if action in ("journey", "journeys"):
         status, answer = await client.request("GET", f"/journeys/{given}" if given else PAGE)
     else:  # a creation's input, or the id of the journey to move

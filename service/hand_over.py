@@ -77,7 +77,8 @@ class HandOver:
             return done
         journeys = message_store.journey_messages(connection, [r.journey_id for r in rows])
         rules = rules_store.rules_of(connection, sorted({r.workspace_id for r in rows}))
-        nodes = [journeys.get(r.journey_id, _GONE).sends.get(r.node_key) for r in rows]
+        messages = [journeys.get(row.journey_id, _GONE) for row in rows]
+        nodes = [found.sends.get(row.node_key) for row, found in zip(rows, messages, strict=True)]
         wanted = [
             row.enrollment_id
             for row, node in zip(rows, nodes, strict=True)
@@ -87,13 +88,12 @@ class HandOver:
         sent = self._sent_lately(connection, now, ready, rules)
         first = {id(row) for row in ready}
         decided: list[tuple[Any, Decision]] = []
-        for row, node in zip(rows, nodes, strict=True):
+        for row, found, node in zip(rows, messages, nodes, strict=True):
             person = people.get(row.enrollment_id, _NOBODY)
-            name = journeys.get(row.journey_id, _GONE).name
             due = Due(
                 channel=row.channel,
                 node=node,
-                variables=Variables(row.customer_id, person.attributes, person.event, name),
+                variables=Variables(row.customer_id, person.attributes, person.event, found.name),
                 first_hand_over=id(row) in first,
             )
             key = (row.workspace_id, row.customer_id)

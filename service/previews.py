@@ -8,13 +8,13 @@ from sqlalchemy import Connection
 
 from domain.errors import NotFound, ValidationFailed
 from domain.flow import NodeType, quoted
-from domain.journey import Version
 from domain.templates import Rendered, RenderFailed, Variables, render
 from service.tokens import Principal
 from store import customers as customer_store
 from store import messages as message_store
 from store import queries
 from store.database import Database
+from store.journey_rows import read_version
 
 
 class MessagePreviews:
@@ -36,10 +36,11 @@ class MessagePreviews:
             # The journey comes with its latest version: another row is read only when
             # the live version is an older one.
             number = journey.live_version or journey.latest.number
-            if number == journey.latest.number:
-                version: Version | None = journey.latest
-            else:
-                version = queries.version(connection, journey_id, number)
+            version = (
+                journey.latest
+                if number == journey.latest.number
+                else read_version(connection, journey_id, number)
+            )
             # Read in the same snapshot as the journey, whose live version is kept.
             assert version is not None
             node = next((n for n in version.content.nodes if n.key == node_key), None)

@@ -20,7 +20,7 @@ from domain.journey import Journey, Version
 from domain.statuses import INITIAL_STATUS, Status
 from domain.timing import TIMED_ACTIONS
 from store.compiled import Statement
-from store.journey_rows import VERSION_COLUMNS, journeys_where, read_journeys, read_version
+from store.journey_rows import VERSION_COLUMNS, journeys_where, read_journeys
 from store.lists import one_of
 from store.mapping import event_from_row, version_from_row
 from store.tables import EVENTS, JOURNEYS, LABELS, VERSIONS, WORKSPACES
@@ -227,11 +227,6 @@ def versions(connection: Connection, journey_ids: Sequence[str]) -> dict[str, li
     for row in _VERSIONS.rows(connection, {"journey_ids": list(journey_ids)}):
         grouped[row.version_of].append(version_from_row(row))
     return grouped
-
-
-def version(connection: Connection, journey_id: str, number: int) -> Version | None:
-    """Version `number` of the journey, or None: one row, where `versions` reads them all."""
-    return read_version(connection, journey_id, number)
 
 
 def _escape_like(text: str) -> str:
