@@ -164,6 +164,11 @@ class EmailChannel:
             async with asyncio.timeout_at(deadline):
                 await self._connect(client, sender)
                 for attempt in ready:
+                    # On Python 3.11 the timeout's cancellation is lost when it meets
+                    # a reply in the same turn of the loop (asyncio.wait_for, which
+                    # aiosmtplib awaits replies with): the deadline is checked too.
+                    if asyncio.get_running_loop().time() >= deadline:
+                        raise TimeoutError
                     outcomes.append(await self._send_one(client, sender, attempt))
                     sent += 1
                     if not client.is_connected:

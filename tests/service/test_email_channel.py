@@ -7,6 +7,7 @@ down fails what was not sent."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import trustme
 
 from domain.email import EmailSecurity
 from domain.templates import Rendered
+from service import email_channel
 from service.attempts import Attempt, Outcome
 from service.clock import ManualClock
 from service.email_channel import NO_RECIPIENT, NO_SENDER, EmailChannel
@@ -245,6 +247,21 @@ async def test_what_is_not_sent_within_the_batchs_time_fails(plain: Sender, mail
     assert {(o.error, o.counts_in_run, o.final) for o in late} == {
         ("the batch was not sent within 3 s", True, False)
     }
+
+
+async def test_the_batchs_time_holds_when_the_timeouts_cancellation_is_lost(
+    plain: Sender, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+):
+    # Python 3.11's asyncio.wait_for, which aiosmtplib awaits each reply with, drops a
+    # cancellation that meets the reply in the same turn of the loop: as if the batch's
+    # timeout never fired, the deadline must still stop the batch.
+    monkeypatch.setattr(email_channel.asyncio, "timeout_at", lambda _: contextlib.nullcontext())
+    mailbox.delay = 0.05
+    email = channel(timeout=0.3, message_seconds=0.0)
+    outcomes = await email.send_all([attempt(plain, f"c{i}@example.com") for i in range(80)])
+    late = [o for o in outcomes if not o.succeeded]
+    assert 0 < len(late) < 80
+    assert {o.error for o in late} == {"the batch was not sent within 3 s"}
 
 
 async def test_a_server_that_is_down_fails_every_attempt():
