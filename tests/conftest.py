@@ -144,3 +144,15 @@ async def callers(services: Services) -> Callers:
         for name, token in tokens.items()
     }
     return Callers(tokens=tokens, **found)
+
+
+# Tests that start servers, workers or a browser run one after another on one
+# pytest-xdist worker (`make test` runs two): they would slow each other down on
+# this machine's two cores, and their waits are for processes, not for the clock.
+_PROCESS_TESTS = ("tests/distributed/", "tests/e2e/", "tests/browser/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(_PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("processes"))
