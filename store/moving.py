@@ -146,14 +146,18 @@ _MOVE_VALUES = {
 
 
 def _moving(*who: ColumnElement[Any] | TextClause) -> Update:
-    # The state is bound, not written: the rows are found by id (the primary key), and a
-    # partial index on state = 'INSIDE' must not look cheaper to a planner whose
-    # statistics a bulk enrolment has just outdated (it scanned every customer inside).
+    # The rows are found by id (the primary key). The state is compared through
+    # COALESCE (it is never null) so that PostgreSQL cannot use a partial index on
+    # state = 'INSIDE' instead: a planner whose statistics a bulk enrolment has just
+    # outdated found that cheaper, and each batch scanned every customer inside
+    # (bench/flow.py's line, at half its rate). Binding the state was not enough: a
+    # custom plan sees the bound value.
     return (
         update(ENROLLMENTS)
         .where(
             one_of(ENROLLMENTS.c.id, "ids"),
-            ENROLLMENTS.c.state == bindparam("inside", EnrollmentState.INSIDE.value),
+            func.coalesce(ENROLLMENTS.c.state, "")
+            == bindparam("inside", EnrollmentState.INSIDE.value),
             func.coalesce(ENROLLMENTS.c.node_key, _NOT_AT_A_NODE)
             == bindparam("at", type_=ENROLLMENTS.c.node_key.type),
             *who,
