@@ -10,7 +10,6 @@ waiting for it in one UPDATE too (`release_waiting`). Entering: `store.enrollmen
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -185,34 +184,14 @@ def busy_journeys(connection: Connection, now: datetime, limit: int) -> list[Any
 def due_enrollments(
     connection: Connection, journey_ids: Sequence[str], now: datetime, limit: int
 ) -> list[Any]:
-    """(id, journey_id, customer_id, node_key) of up to about `limit` due enrollments,
-    locked; rows another worker holds are skipped.
+    """(id, journey_id, customer_id, node_key) of up to about `limit` due
+    enrollments, locked; rows another worker holds are skipped.
 
     The batch is shared among the journeys: each gets an equal part, so a customer
     who just entered a small journey moves on at once even while a large one has a
-    backlog of a million. What the journeys with fewer due leave of their parts goes,
-    in a second take, to those that filled theirs: a trickle into small journeys does
-    not cut a large one's batch to a fraction."""
-    share = max(1, -(-limit // max(1, len(journey_ids))))
-    found = _due_shares(connection, journey_ids, now, share)
-    taken = Counter(row.journey_id for row in found)
-    filled = [journey_id for journey_id in journey_ids if taken[journey_id] >= share]
-    left = limit - len(found)
-    if not filled or left <= 0:
-        return found
-    # Rows this transaction locked are not skipped: the second take asks the filled
-    # journeys for more and keeps only the rows the first did not take.
-    more = share + -(-left // len(filled))
-    seen = {row.id for row in found}
-    extra = [row for row in _due_shares(connection, filled, now, more) if row.id not in seen]
-    return found + extra[:left]
-
-
-def _due_shares(
-    connection: Connection, journey_ids: Sequence[str], now: datetime, share: int
-) -> list[Any]:
-    """Up to `share` due enrollments of each journey: on PostgreSQL one SELECT (a LATERAL
+    backlog of a million: on PostgreSQL one SELECT of every journey's share (a LATERAL
     subquery per journey, each on its own index range), on SQLite one per journey."""
+    share = max(1, -(-limit // max(1, len(journey_ids))))
     if connection.dialect.name == "postgresql":
         values = {"journey_ids": list(journey_ids), "now": now, "limit": share}
         return _DUE_SHARES.rows(connection, values)

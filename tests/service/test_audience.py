@@ -321,37 +321,3 @@ async def test_a_customer_who_enters_during_a_backlog_of_messages_moves_on_befor
     assert (await counters(services, delayed)).delivered == 2500
     assert (await counters(services, prompt)).delivered == 1
     assert advanced_at and advanced_at[0] < 2500  # ann moved on while the backlog ran
-
-
-async def test_a_batch_shared_with_a_small_journey_is_filled_by_the_large_one(
-    services: Services, callers: Callers, monkeypatch: pytest.MonkeyPatch
-):
-    """Each journey with someone due gets an equal part of a step batch; what a small
-    journey leaves of its part goes to the large one, so the batch is full."""
-    from service import processing
-
-    monkeypatch.setattr(processing, "STEP_BATCH", 10)
-    large = await running(services, callers, OFFER, trigger="bulk")
-    await services.entry.enroll(callers.editor, large.id, [f"c{i}" for i in range(30)])
-    small = await running(services, callers, OFFER)
-    await track(services, callers, "ann")
-
-    assert await services.processing.advance() == 10
-    assert (await counters(services, small)).delivered == 1
-    assert (await counters(services, large)).delivered == 9
-
-
-async def test_a_second_take_never_makes_the_batch_larger_than_its_size(
-    services: Services, callers: Callers, monkeypatch: pytest.MonkeyPatch
-):
-    from service import processing
-
-    monkeypatch.setattr(processing, "STEP_BATCH", 10)
-    for trigger in ("a", "b"):
-        journey = await running(services, callers, OFFER, trigger=trigger)
-        await services.entry.enroll(callers.editor, journey.id, [f"c{i}" for i in range(30)])
-    await running(services, callers, OFFER)
-    await track(services, callers, "ann")  # parts of 4: 4 + 4 + 1, then 1 more
-
-    assert await services.processing.advance() == 10
-    assert await services.processing.run_all() == 61 - 10
