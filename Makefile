@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml uv.lock $(UV_STAMP)
 serve: $(STAMP)
 	$(BIN)/journeys serve
 
-# One pytest worker per core: the suite takes half the time it does in one process.
+# One pytest worker per core; tests/conftest.py keeps the tests that start processes on one.
 test: $(STAMP)
 	$(BIN)/pytest -n auto --dist loadgroup
 

@@ -137,7 +137,7 @@ class Db:
 
     async def transition(self, caller: Caller, journey_id: str, action: str) -> dict[str, Any]:
         if action not in MOVES:
-            raise Refused("VALIDATION_FAILED", 404)
+            raise Refused("NOT_FOUND", 404)
         (source, target), lock = MOVES[action], "" if self.sqlite else " FOR UPDATE"
         async with self.transaction(write=True) as execute:
             rows = await execute(LOCK + lock, (journey_id, caller[0]))

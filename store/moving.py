@@ -149,8 +149,8 @@ def _moving(*who: ColumnElement[Any] | TextClause) -> Update:
     # COALESCE (it is never null) so that PostgreSQL cannot use a partial index on
     # state = 'INSIDE' instead: a planner whose statistics a bulk enrolment has just
     # outdated found that cheaper, and each batch scanned every customer inside
-    # (bench/flow.py's line, at half its rate). Binding the state was not enough: a
-    # custom plan sees the bound value.
+    # (bench/flow.py's line; tests/store/test_move_plans.py). Binding the state is not
+    # enough: a custom plan sees the bound value.
     return (
         update(ENROLLMENTS)
         .where(

@@ -7,6 +7,7 @@ down fails what was not sent."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from collections.abc import Iterator
@@ -19,7 +20,6 @@ import trustme
 
 from domain.email import EmailSecurity
 from domain.templates import Rendered
-from service import email_channel
 from service.attempts import Attempt, Outcome
 from service.clock import ManualClock
 from service.email_channel import NO_RECIPIENT, NO_SENDER, EmailChannel
@@ -254,8 +254,9 @@ async def test_the_batchs_time_holds_when_the_timeouts_cancellation_is_lost(
 ):
     # Python 3.11's asyncio.wait_for, which aiosmtplib awaits each reply with, drops a
     # cancellation that meets the reply in the same turn of the loop: as if the batch's
-    # timeout never fired, the deadline must still stop the batch.
-    monkeypatch.setattr(email_channel.asyncio, "timeout_at", lambda _: contextlib.nullcontext())
+    # timeout never fired (every asyncio.timeout_at of this process, for this test: the
+    # channel's is the only one), the deadline must still stop the batch.
+    monkeypatch.setattr(asyncio, "timeout_at", lambda _: contextlib.nullcontext())
     mailbox.delay = 0.05
     email = channel(timeout=0.3, message_seconds=0.0)
     outcomes = await email.send_all([attempt(plain, f"c{i}@example.com") for i in range(80)])
