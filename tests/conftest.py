@@ -146,13 +146,40 @@ async def callers(services: Services) -> Callers:
     return Callers(tokens=tokens, **found)
 
 
-# Tests that start servers, workers or a browser run one after another on one
-# pytest-xdist worker (`make test` runs two): they would slow each other down on
-# this machine's two cores, and their waits are for processes, not for the clock.
-_PROCESS_TESTS = ("tests/distributed/", "tests/e2e/", "tests/browser/")
+# Tests that start servers, workers or a browser run one after another within their
+# pytest-xdist group, so that `make test`'s two workers run at most two of them at once:
+# on this machine's two cores more would slow each other down, and their waits are for
+# processes, not for the clock. Two groups of about the same length keep both workers busy.
+_PROCESS_GROUPS = {
+    "tests/e2e/": "servers",
+    "tests/distributed/": "processes",
+    "tests/browser/": "processes",
+}
 
 
+# tryfirst: xdist's own hook turns the mark into the group it schedules by, so
+# the mark must be there before that hook runs.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.nodeid.startswith(_PROCESS_TESTS):
-            item.add_marker(pytest.mark.xdist_group("processes"))
+        for prefix, group in _PROCESS_GROUPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On an xdist worker under `--dist loadgroup`, refuse to run ungrouped: a pytest
+    that drops the group from the node id would let the process tests run at once."""
+    if not session.config.getoption("loadgroup", default=False):
+        return
+    suffixes = tuple(f"@{group}" for group in _PROCESS_GROUPS.values())
+    ungrouped = [
+        item.nodeid
+        for item in session.items
+        if item.nodeid.startswith(tuple(_PROCESS_GROUPS)) and not item.nodeid.endswith(suffixes)
+    ]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"pytest-xdist did not put {ungrouped[0]} in its group of process tests "
+            "(see pyproject.toml's pin on pytest)"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import shutil
@@ -232,16 +233,21 @@ def node() -> str:
     ).stdout.strip()
     if int(version.lstrip("v").split(".")[0]) < 20:
         unavailable(f"graphql-ws 6 needs Node 20 or later, this is {version}")
-    if not _installed_as_locked():
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            unavailable(f"npm ci failed in {JS_DIR}:\n{result.stdout}\n{result.stderr}")
+    # `npm ci` first deletes node_modules: a second install running at the same
+    # time (another xdist worker, another run in this checkout) would delete what
+    # this one installs, or fail with ENOTEMPTY. One lock, and a second look once held.
+    with open(JS_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _installed_as_locked():
+            result = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=JS_DIR,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if result.returncode != 0:
+                unavailable(f"npm ci failed in {JS_DIR}:\n{result.stdout}\n{result.stderr}")
     return node
 
 
