@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from typing import cast
 
 from domain.conditions import AttributeCondition, Condition
 from domain.steps import Step, StepType
@@ -214,13 +215,20 @@ def steps_of(flow: Flow) -> tuple[Step, ...] | None:
     lost). A flow that branches, has another type of node, keys other than
     "1", "2", ... or nodes out of their walking order is not a straight line.
     """
-    if not all(node.type in _STEP_TYPE_OF_NODE for node in flow.nodes):
+    steps = tuple(step_of(node) for node in flow.nodes)
+    if any(step is None for step in steps):
         return None
-    steps = tuple(
-        Step(_STEP_TYPE_OF_NODE[node.type], node.seconds, node.channel, node.template)
-        for node in flow.nodes
-    )
-    return steps if flow_from_steps(steps) == flow else None
+    line = cast("tuple[Step, ...]", steps)
+    return line if flow_from_steps(line) == flow else None
+
+
+def step_of(node: Node) -> Step | None:
+    """The node as a step (its type, seconds, channel and template), or None when its
+    type is not a step's."""
+    step_type = _STEP_TYPE_OF_NODE.get(node.type)
+    if step_type is None:
+        return None
+    return Step(step_type, node.seconds, node.channel, node.template)
 
 
 # The types whose nodes lead more than one way.

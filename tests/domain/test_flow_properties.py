@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from domain.channels import CHANNELS
+from domain.content import Content, JourneyKind, readiness_problems
 from domain.errors import ValidationFailed
 from domain.flow import Node, NodeType, SplitBranch, flow_from_steps, steps_of
 from domain.flow_checks import MAX_BRANCHES, checked_flow
@@ -138,6 +139,8 @@ def test_a_random_valid_flow_is_accepted_and_walks_by_its_own_ways_out(nodes):
     # What is shown as steps gives the flow back exactly, or there are none.
     steps = steps_of(flow)
     assert steps is None or flow_from_steps(steps) == flow
+    # A flow the rules accept has no incomplete step to stop it going live.
+    assert step_problems_of(Content(nodes=flow.nodes)) == []
     graph = graph_of(nodes)
     for node in nodes:
         outcomes = apply_node(flow, node.key, NOW)
@@ -225,6 +228,16 @@ def test_a_straight_line_of_steps_round_trips(line):
     flow = flow_from_steps(line)
     assert steps_of(flow) == tuple(line)
     assert flow.keys == tuple(str(i) for i in range(1, len(line) + 1))
+    # Readiness names each incomplete step by its place in the line.
+    incomplete = [(n, step.incompleteness()) for n, step in enumerate(line, start=1)]
+    expected = [f"step {n}: {why}" for n, why in incomplete if why]
+    assert step_problems_of(Content(nodes=flow.nodes)) == expected
+
+
+def step_problems_of(content: Content) -> list[str]:
+    return [
+        p for p in readiness_problems(JourneyKind.SEGMENT_SCHEDULED, content) if p[:5] == "step "
+    ]
 
 
 @SETTINGS
