@@ -257,7 +257,7 @@ def readiness_problems(kind: JourneyKind, content: Content) -> list[str]:
     # journeys would pay for each one.
     for index, node in enumerate(content.nodes, start=1):
         step = step_of(node)
-        why = step and step.incompleteness()
+        why = step.incompleteness() if step else None
         if why:
             problems.append(f"step {index}: {why}")
     if kind is JourneyKind.EVENT_TRIGGERED and not content.trigger_event:

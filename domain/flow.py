@@ -24,7 +24,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import cast
 
 from domain.conditions import AttributeCondition, Condition
 from domain.steps import Step, StepType
@@ -215,10 +214,13 @@ def steps_of(flow: Flow) -> tuple[Step, ...] | None:
     lost). A flow that branches, has another type of node, keys other than
     "1", "2", ... or nodes out of their walking order is not a straight line.
     """
-    steps = tuple(step_of(node) for node in flow.nodes)
-    if any(step is None for step in steps):
-        return None
-    line = cast("tuple[Step, ...]", steps)
+    steps = []
+    for node in flow.nodes:
+        step = step_of(node)
+        if step is None:
+            return None
+        steps.append(step)
+    line = tuple(steps)
     return line if flow_from_steps(line) == flow else None
 
 

@@ -236,7 +236,9 @@ def test_a_straight_line_of_steps_round_trips(line):
 
 def step_problems_of(content: Content) -> list[str]:
     return [
-        p for p in readiness_problems(JourneyKind.SEGMENT_SCHEDULED, content) if p[:5] == "step "
+        p
+        for p in readiness_problems(JourneyKind.SEGMENT_SCHEDULED, content)
+        if p.startswith("step ")
     ]
 
 
