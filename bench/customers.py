@@ -1,22 +1,17 @@
-"""Customers' data: import, estimate, segment load, events and a list's upload and load, each
-beside its raw peer from the same run (peer_sql.py; for the events, peer_bare.py and the
-Strawberry floor too)."""
-
-from __future__ import annotations
+"""Customers' data: import, estimate, segment load, events, a list, each beside its raw peer."""
 
 import asyncio
 import json
 import random
 import statistics
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import harness as h
 import peer_sql as peer
 import psycopg
-from flow import TRACK, abort, flow, peak_rss, post, send
+from flow import TRACK, abort, events, flow, peak_rss, post, send
 
 T = TypeVar("T")
 MAY = {"attribute": {"name": "birthday", "op": "MONTH_IS", "value": 5}}
@@ -26,6 +21,7 @@ STATUS = "query($id: ID!) { journey(id: $id) { status stats { entered } } }"
 ENTERED = "SELECT entered FROM journey_stats WHERE journey_id = %s"
 UNSETTLED = """SELECT (SELECT count(*) FROM enrollments WHERE state = 'INSIDE')
   + (SELECT count(*) FROM deliveries WHERE state IN ('QUEUED', 'HANDED_OVER'))"""
+SEGMENT = {"kind": "SEGMENT_SCHEDULED", "nodes": [send()]}  # a journey that sends once
 COUNTRIES = ["VN", "US", "FR", "DE", "GB", "JP", "KR", "TH", "ID", "PH", "SG", "MY", "IN", "BR",
              "MX", "ES", "IT", "NL", "AU", "CA"]  # fmt: skip
 
@@ -40,32 +36,19 @@ def profile(rng: random.Random, n: int) -> str:
 
 
 async def timed(work: Awaitable[T]) -> tuple[float, T]:
-    """(seconds, the result) of awaiting `work`."""
     started = time.perf_counter()
     result = await work
     return time.perf_counter() - started, result
 
 
-async def settle(run: h.Run) -> None:
-    """Until the workers moved everyone inside and sent every message."""
-    await run.until(lambda: not run.sql(UNSETTLED), "settled", timeout=300, every=0.2)
-
-
 async def import_phase(run: h.Run, url: str, api: int) -> list[list[str]]:
-    n, path = run.args.customers, run.workdir / "profiles.ndjson"
-    rng = random.Random(20261201)
-    path.write_text("".join(profile(rng, k) for k in range(1, n + 1)))
-
-    async def chunks() -> AsyncIterator[bytes]:
-        with path.open("rb") as source:
-            while chunk := source.read(1 << 20):
-                yield chunk
-
-    took, answer = await timed(post(run, f"{url}/customers", chunks, "application/x-ndjson"))
+    n, rng = run.args.customers, random.Random(20261201)
+    body = "".join(profile(rng, k) for k in range(1, n + 1)).encode()
+    took, answer = await timed(post(run, f"{url}/customers", body, "application/x-ndjson"))
     if answer.get("created") != n:
         raise h.Failed(f"POST /customers answered {answer}")
     rss = h.memory_mb(api) or 0.0
-    theirs = await asyncio.to_thread(peer.copy_import, run.database_url, path, "bench")
+    theirs = await asyncio.to_thread(peer.copy_import, run.database_url, body)
     return [
         [f"import: {n:,} profiles", f"{n / took:,.0f} rows/s",
          f"{n / theirs:,.0f} rows/s (COPY + INSERT)", h.goal(theirs / took, ">=", 0.5)],
@@ -74,30 +57,27 @@ async def import_phase(run: h.Run, url: str, api: int) -> list[list[str]]:
 
 
 async def estimate_phase(run: h.Run, url: str) -> list[list[str]]:
-    times: tuple[list[float], list[float]] = ([], [])
+    times: list[tuple[float, float]] = []  # (ours, the bare SQL's) per run, the first a warm-up
     with psycopg.connect(run.database_url, autocommit=True) as connection:
         async with h.RawClient(url, run.headers) as client:
-            for attempt in range(run.args.runs + 1):  # the first of each is a warm-up
+            for _ in range(run.args.runs + 1):
                 took, answer = await timed(client.graphql(COUNT, {"c": CONDITION}))
-                counted, theirs = peer.count(connection, "bench")
+                counted, theirs = peer.count(connection)
                 if answer["customerCount"] != counted:
                     raise h.Failed(f"customerCount says {answer}, the bare SQL {counted}")
-                if attempt:
-                    times[0].append(took)
-                    times[1].append(theirs)
-    mine, theirs = (statistics.median(t) * 1000 for t in times)
+                times.append((took, theirs))
+    ours, theirs = (statistics.median(column) * 1000 for column in zip(*times[1:], strict=True))
     name = f"estimate: customerCount ({counted:,} match), median of {run.args.runs}"
-    shown = [f"{mine:.1f} ms", f"{theirs:.1f} ms (SELECT count(*))"]
-    return [[name, *shown, h.goal(mine / theirs, "<=", 2)]]
+    shown = [f"{ours:.1f} ms", f"{theirs:.1f} ms (SELECT count(*))"]
+    return [[name, *shown, h.goal(ours / theirs, "<=", 2)]]
 
 
 async def segment_phase(run: h.Run, url: str) -> list[list[str]]:
-    await settle(run)
-    given = {"name": "May in VN", "kind": "SEGMENT_SCHEDULED", "nodes": [send()]}
+    # The run's first journey: nothing is inside or queued yet, the workers are idle.
     async with h.RawClient(url, run.headers) as client:
-        segment = await h.journey(client, given | {"audienceCondition": CONDITION})
-        insert = asyncio.to_thread(peer.insert_enrollments, run.database_url, segment, "bench")
-        entered, theirs = await insert
+        given = SEGMENT | {"name": "May in VN", "audienceCondition": CONDITION}
+        segment = await h.journey(client, given)
+        entered, bare = await asyncio.to_thread(peer.insert_enrollments, run.database_url, segment)
         started = time.perf_counter()
         await h.journey(client, segment, "activate")
         found: dict[str, Any] = {"status": "ACTIVE"}
@@ -108,29 +88,31 @@ async def segment_phase(run: h.Run, url: str) -> list[list[str]]:
     if found["stats"]["entered"] != entered:
         raise h.Failed(f"the journey says {found['stats']}, the bare INSERT made {entered}")
     name = f"segment load: {entered:,} customers, ACTIVATE -> CLOSED"
-    shown = [f"{took * 1000:,.0f} ms", f"{theirs * 1000:,.0f} ms (INSERT ... SELECT)"]
-    return [[name, *shown, h.goal(took / theirs, "<=", 2)]]
+    shown = [f"{took * 1000:,.0f} ms", f"{bare * 1000:,.0f} ms (INSERT ... SELECT)"]
+    return [[name, *shown, h.goal(took / bare, "<=", 2)]]
 
 
 async def drive(run: h.Run, url: str, path: str, bodies: list[Any]) -> int:
     """Each body posted once to `path` by `--clients` clients; journeys entered, or rows."""
-    left, counted = iter(bodies), [0]
+    left = iter(bodies)  # shared: each client posts the next body left
 
-    async def client_loop() -> None:
-        async with h.RawClient(url, run.headers) as client:
+    async def client() -> int:
+        counted = 0
+        async with h.RawClient(url, run.headers) as http:
             for body in left:
-                status, answer = await client.request("POST", path, body)
+                status, answer = await http.request("POST", path, body)
                 if status != 200 or "errors" in answer:
                     raise h.Failed(f"{path}: HTTP {status} {str(answer)[:300]}")
                 results = answer.get("data", {}).get("trackEvents", [])
-                counted[0] += answer.get("inserted", 0) + sum(len(r["entered"]) for r in results)
+                counted += answer.get("inserted", 0) + sum(len(r["entered"]) for r in results)
+        return counted
 
-    await asyncio.gather(*(client_loop() for _ in range(run.args.clients)))
-    return counted[0]
+    return sum(await asyncio.gather(*(client() for _ in range(run.args.clients))))
 
 
 async def events_phase(run: h.Run, url: str) -> list[list[str]]:
-    await settle(run)  # what the segment's journey still sends
+    # The workers first finish the segment's journey: everyone moved on, every message sent.
+    await run.until(lambda: not run.sql(UNSETTLED), "settled", timeout=300, every=0.2)
     async with h.RawClient(url, run.headers) as client:
         for k in range(20):  # 5 on this event, 2 of them with a condition on its properties
             where = [{"name": "amount", "op": "GREATER_THAN", "value": 50}] if k < 2 else None
@@ -142,13 +124,13 @@ async def events_phase(run: h.Run, url: str) -> list[list[str]]:
             "amount": rng.randint(1, 100), "currency": rng.choice(["EUR", "VND"]),
             "sku": f"sku-{rng.randrange(500)}"}} for i in range(1000)]}} for c in range(calls)
     ]  # fmt: skip
-    seconds: dict[str, tuple[float, int]] = {}
-    for path, route in (("bare", "/events"), ("floor", "/graphql")):
-        peer_url, _ = await run.serve(path, (f"peer_{path}.py", "--pool-size", "4"))
-        seconds[path] = await timed(drive(run, peer_url, route, bodies))
-        run.stop(path)
+    seconds: dict[str, tuple[float, int]] = {}  # (seconds, what drive counted) of each server
+    for server, route in (("bare", "/events"), ("floor", "/graphql")):
+        peer_url, _ = await run.serve(server, (f"peer_{server}.py", "--pool-size", "4"))
+        seconds[server] = await timed(drive(run, peer_url, route, bodies))
+        run.stop(server)
     seconds["project"] = await timed(drive(run, url, "/graphql", bodies))
-    rate = {path: calls * 1000 / took for path, (took, _) in seconds.items()}
+    rate = {server: calls * 1000 / took for server, (took, _) in seconds.items()}
     bare = f"{rate['bare']:,.0f} events/s (multi-row INSERT)"
     name = f"events: {calls} x trackEvents(1,000), {run.args.clients} clients, 20 journeys"
     return [
@@ -157,43 +139,29 @@ async def events_phase(run: h.Run, url: str) -> list[list[str]]:
         ["events: the Strawberry floor (stores the events only)",
          f"{rate['floor']:,.0f} events/s ({seconds['floor'][1]:,} journeys answered)", bare,
          f"- ({rate['floor'] / rate['bare']:.2f}x)"],
-        await admissions(run, url),
     ]  # fmt: skip
 
 
-async def admissions(run: h.Run, url: str) -> list[str]:
-    """trackEvents from one client, each event admitted into 10 journeys, against the same
-    admissions as multi-row INSERTs."""
+async def admissions_phase(run: h.Run, url: str) -> list[list[str]]:
     batches = run.args.event_batches
     async with h.RawClient(url, run.headers) as client:
         for _ in range(10):
             await flow(client, "visit", [send()], "activate")
-        started = time.perf_counter()
-        for batch in range(batches):
-            given = [{"name": "visit", "customerId": f"v{batch}-{k}"} for k in range(1000)]
-            await client.graphql(TRACK, {"events": given})
-        ours = batches * 1000 / (time.perf_counter() - started)
+        took, _ = await timed(events(client, "visit", range(batches * 1000)))  # new customers
+        ours = batches * 1000 / took
     theirs = await asyncio.to_thread(peer.admissions, run.database_url, batches, 10)
     name = f"events: {batches} x trackEvents(1,000), each admitted into 10 journeys"
     shown = [f"{ours:,.0f} events/s", f"{theirs:,.0f} events/s (multi-row INSERT)"]
-    return [name, *shown, f"- ({ours / theirs:.2f}x)"]
+    return [[name, *shown, f"- ({ours / theirs:.2f}x)"]]
 
 
 async def list_phase(run: h.Run, url: str) -> list[list[str]]:
-    """A list's CSV upload against COPY of the same bytes; its load into a PAUSED journey;
-    an ABORT with all of it inside."""
     n = run.args.customers
     listed = "".join(f"s{k},Customer {k},1990-05-{k % 28 + 1:02}\n" for k in range(n))
     body = f"id,name,birthday\n{listed}".encode()
-
-    async def chunks() -> AsyncIterator[bytes]:
-        for start in range(0, len(body), 1 << 20):
-            yield body[start : start + (1 << 20)]
-
     async with h.RawClient(url, run.headers) as client:
-        given = {"name": "Listed", "kind": "SEGMENT_SCHEDULED", "nodes": [send()]}
-        segment = await h.journey(client, given)
-        took, _ = await timed(post(run, f"{url}/journeys/{segment}/audience", chunks, "text/csv"))
+        segment = await h.journey(client, SEGMENT | {"name": "Listed"})
+        took, _ = await timed(post(run, f"{url}/journeys/{segment}/audience", body, "text/csv"))
         copy = await asyncio.to_thread(peer.copy_list, run.database_url, body)
         started = time.perf_counter()
         await h.journey(client, segment, "activate", "pause")  # PAUSED loads and holds them
@@ -211,7 +179,7 @@ async def benchmark(run: h.Run) -> str:
     url, api = await run.project(run.args.workers)
     peer.fresh_schema(run.database_url).close()
     rows = await import_phase(run, url, api)
-    for phase in (estimate_phase, segment_phase, events_phase, list_phase):
+    for phase in (estimate_phase, segment_phase, events_phase, admissions_phase, list_phase):
         h.note(phase.__name__)
         rows += await phase(run, url)
     rows.append(["peak RSS", peak_rss(run, api), "-", "-"])
@@ -220,10 +188,7 @@ async def benchmark(run: h.Run) -> str:
 
 
 if __name__ == "__main__":
-    parser = h.parser(__doc__, "customers", workers=True)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=5, help="estimate: runs, median taken")
-    parser.add_argument("--calls", type=int, default=100, help="events: trackEvents calls")
-    parser.add_argument("--clients", type=int, default=4, help="events: concurrent clients")
-    parser.add_argument("--event-batches", type=int, default=20, help="events into 10 journeys")
-    sys.exit(h.run(parser.parse_args(), benchmark))
+    h.main(__doc__, "customers", benchmark, True, customers=1_000_000,
+           runs=(5, "estimate: runs, median taken"), calls=(100, "events: trackEvents calls"),
+           clients=(4, "events: concurrent clients"),
+           event_batches=(20, "events: trackEvents calls into 10 journeys"))  # fmt: skip

@@ -1,17 +1,15 @@
-"""Fan-out: one status change to N live subscribers of one API process, against a bare
-broadcast of the project's real frame (peer_bare.py). The N clients run in a child
-process (this script, `clients` mode); latency is from just before the change's request."""
-
-from __future__ import annotations
+"""Fan-out: one status change to N subscribers of one API process, against a bare broadcast."""
 
 import asyncio
 import gc
+import itertools
 import json
 import re
 import resource
 import sys
 import time
 from asyncio.subprocess import PIPE
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import harness as h
@@ -22,80 +20,66 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
-from websockets.uri import parse_uri
+from websockets.uri import WebSocketURI, parse_uri
 
 GOALS = {1_000: (100.0, None), 10_000: (500.0, 2.0)}  # N: (p99 under, at most x bare's p99)
-SUBSCRIPTION = (
-    "subscription { statusChanged { sequence journeyId status previousStatus action at } }"
-)
+Change = Callable[[h.RawClient], Awaitable[object]]  # one status change, on the phase's client
+QUERY = "subscription { statusChanged { sequence journeyId status previousStatus action at } }"
+SUBSCRIBE = {"id": "1", "type": "subscribe", "payload": {"query": QUERY}}
 
 
 class Subscriber(asyncio.Protocol):
-    """One subscriber on websockets' sans-I/O protocol straight on the loop, a frame stamped in
-    `data_received` before anything else runs: websockets' asyncio client cost about a fifth
-    more CPU a frame at 10,000, taken from the server under test on 2 cores."""
+    """websockets' sans-I/O protocol straight on the loop, a frame stamped first thing: the asyncio
+    client cost about a fifth more CPU a frame at 10,000, taken from the server under test."""
 
-    def __init__(self, url: str, token: str, deflate: bool) -> None:
+    def __init__(self, uri: WebSocketURI, token: str, deflate: bool) -> None:
         offer = [ClientPerMessageDeflateFactory()] if deflate else None  # as browsers offer it
         protocol = [Subprotocol("graphql-transport-ws")]
-        self.ws = ClientProtocol(parse_uri(url), extensions=offer, subprotocols=protocol)
-        self.token, self.acked, self.frames = token, False, list[tuple[float, str]]()
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: Any = None
+        self.ws = ClientProtocol(uri, extensions=offer, subprotocols=protocol)
+        self.init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+        self.frames: list[tuple[float, str]] = []  # (receipt time, text) of each one after the ack
+        self.subscribed = asyncio.Event()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.ws.send_request(self.ws.connect())
-        self.flush()
+        transport.writelines(self.ws.data_to_send())
 
     def data_received(self, data: bytes) -> None:
         stamp = time.time()
         self.ws.receive_data(data)
         for event in self.ws.events_received():
-            if isinstance(event, Response):
-                init = {"authorization": f"Bearer {self.token}"}
-                self.send({"type": "connection_init", "payload": init})
+            if isinstance(event, Response):  # the handshake's
+                self.ws.send_text(json.dumps(self.init).encode())
             elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                if self.acked:
+                if self.subscribed.is_set():
                     self.frames.append((stamp, bytes(event.data).decode()))
-                else:
-                    self.acked = True
-                    self.send({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
-                    self.ready.set_result(None)
-        self.flush()  # pongs and close replies, which the protocol queues by itself
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.ws.send_text(json.dumps(message).encode())
-
-    def flush(self) -> None:
-        for data in self.ws.data_to_send():
-            if data and not self.transport.is_closing():
-                self.transport.write(data)
+                else:  # connection_ack
+                    self.ws.send_text(json.dumps(SUBSCRIBE).encode())
+                    self.subscribed.set()
+        if not self.transport.is_closing():  # the above, and the pongs and close replies queued
+            self.transport.writelines(self.ws.data_to_send())
 
 
 async def clients(url: str, token: str, count: int, deflate: bool) -> None:
     """N subscribers opened, then per line on stdin each one's receipt time of the next frame."""
     loop, gate, started = asyncio.get_running_loop(), asyncio.Semaphore(100), time.monotonic()
-    host, port = url.split("//")[1].split("/")[0].split(":")
+    uri = parse_uri(url)
 
     async def open_one() -> Subscriber:
+        subscriber = Subscriber(uri, token, deflate)
         async with gate:
-            _, subscriber = await loop.create_connection(
-                lambda: Subscriber(url, token, deflate), host, int(port)
-            )
-            await asyncio.wait_for(subscriber.ready, 60)
-            return subscriber
+            await loop.create_connection(lambda: subscriber, uri.host, uri.port)
+            await asyncio.wait_for(subscriber.subscribed.wait(), 60)
+        return subscriber
 
     subscribers = await asyncio.gather(*(open_one() for _ in range(count)))
     gc.collect()
     gc.freeze()  # the load generator is not under test: no collection pauses it mid-round
     deflated = sum(bool(s.ws.extensions) for s in subscribers)  # permessage-deflate agreed
-    opened = {"seconds": time.monotonic() - started, "deflated": deflated}
-    print(json.dumps(opened), flush=True)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps({"seconds": time.monotonic() - started, "deflated": deflated}), flush=True)
     seen = 0
-    while await reader.readline():
+    while await loop.run_in_executor(None, sys.stdin.readline):  # a line a round
         deadline = time.monotonic() + 30
         while any(len(s.frames) <= seen for s in subscribers) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -105,63 +89,70 @@ async def clients(url: str, token: str, count: int, deflate: bool) -> None:
         print(json.dumps({"times": times, "frame": first}), flush=True)
 
 
-async def phase(run: h.Run, path: str, count: int, journey: list[str]) -> dict[str, Any]:
-    """One server, N subscribers, `--rounds` changes: latencies, KiB a connection, CPU a frame
-    (the server's, including the change's request, and the clients'), the frame. `journey`:
-    its id, the last action it had (which the next change undoes), the frame bare sends."""
+async def phase(run: h.Run, path: str, count: int, change: Change) -> dict[str, Any]:
+    """One server, N subscribers, `--rounds` changes, each timed from just before its request."""
     url, pid = await run.serve(f"{path}-{count}", ("peer_bare.py",) if path == "bare" else ())
     client = h.RawClient(url, run.headers)
-
-    async def change() -> None:
-        if path == "bare":
-            await client.request("POST", "/broadcast", journey[2])
-        else:
-            journey[1] = "resume" if journey[1] == "pause" else "pause"
-            await h.journey(client, journey[0], journey[1])
-
     for _ in range(2):  # warm-up changes, no subscriber yet
-        await change()
+        await change(client)
     before = h.memory_mb(pid, "VmRSS") or 0.0
-    command = [__file__, "clients", url.replace("http", "ws") + "/graphql", run.token, str(count)]
-    clients = await asyncio.create_subprocess_exec(
-        sys.executable, *command, str(run.args.compression), stdin=PIPE, stdout=PIPE, limit=1 << 25
-    )
+    command = [sys.executable, __file__, "clients", url.replace("http", "ws") + "/graphql"]
+    command += [run.token, str(count), str(run.args.compression)]
+    clients = await asyncio.create_subprocess_exec(*command, stdin=PIPE, stdout=PIPE, limit=1 << 25)
     assert clients.stdin is not None and clients.stdout is not None
     opened = json.loads(await asyncio.wait_for(clients.stdout.readline(), 600))
     if opened["deflated"] != (count if run.args.compression else 0):
         raise h.Failed(f"{path}: permessage-deflate agreed on {opened['deflated']} of {count}")
 
-    def subscribed() -> bool:
+    def all_subscribed() -> bool:
         text = httpx.get(f"{url}/metrics", headers=run.headers, trust_env=False).text
         return int(re.findall(r"journeys_subscribers (\d+)", text)[0]) >= count
 
-    await run.until(subscribed, "all subscribed", every=0.2)
-    after = h.memory_mb(pid, "VmRSS") or 0.0
-    found: dict[str, Any] = {"latencies": [], "missing": 0, "kib": (after - before) * 1024 / count}
-    pids = [pid, clients.pid]
-    cpu = [h.cpu_seconds([p]) for p in pids]
+    await run.until(all_subscribed, "all subscribed", every=0.2)
+    kib = ((h.memory_mb(pid, "VmRSS") or 0.0) - before) * 1024 / count
+    server_start, clients_start = h.cpu_seconds([pid]), h.cpu_seconds([clients.pid])
+    latencies: list[float] = []
     for _ in range(run.args.rounds):
         await asyncio.sleep(1)
-        t0 = time.time()
-        await change()
+        sent = time.time()
+        await change(client)
         clients.stdin.write(b"collect\n")
         reply = json.loads(await asyncio.wait_for(clients.stdout.readline(), 120))
-        found["latencies"] += [stamp - t0 for stamp in reply["times"] if stamp is not None]
-        found["missing"] += reply["times"].count(None)
-        found["frame"] = reply["frame"]
+        latencies += [stamp - sent for stamp in reply["times"] if stamp is not None]
     frames = count * run.args.rounds
-    found["cpu"] = [(h.cpu_seconds([p]) - c) * 1e6 / frames for p, c in zip(pids, cpu, strict=True)]
+    server_cpu = (h.cpu_seconds([pid]) - server_start) * 1e6 / frames
+    clients_cpu = (h.cpu_seconds([clients.pid]) - clients_start) * 1e6 / frames
     clients.stdin.close()
     await clients.wait()
     await client.__aexit__()
     run.stop(f"{path}-{count}")
-    h.note(f"{path} N={count}: subscribed in {opened['seconds']:.1f} s, {h.ms(found['latencies'])}")
-    return found
+    h.note(f"{path} N={count}: subscribed in {opened['seconds']:.1f} s, {h.ms(latencies)}")
+    ms = [h.percentile(latencies, share) * 1000 for share in (0.5, 0.99, 1.0)]  # p50, p99, max
+    return {"ms": " / ".join(h.fmt(value, ".0f") for value in ms), "p99": ms[1], "kib": kib,
+            "server_cpu": server_cpu, "clients_cpu": clients_cpu,
+            "missing": frames - len(latencies), "frame": reply["frame"]}  # fmt: skip
 
 
-def shown(found: dict[str, Any]) -> str:
-    return " / ".join(h.fmt(h.percentile(found["latencies"], q) * 1000, ".0f")
-                      for q in (0.5, 0.99, 1.0))  # fmt: skip
+async def row(run: h.Run, count: int, journey: str, actions: Iterator[str]) -> dict[str, str]:
+    project = await phase(run, "project", count, lambda api: h.journey(api, journey, next(actions)))
+    frame = project["frame"]  # bare broadcasts the project's own
+    bare = await phase(run, "bare", count, lambda api: api.request("POST", "/broadcast", frame))
+    ratio = project["p99"] / bare["p99"]
+    under, at_most = GOALS.get(count, (float("inf"), None))
+    met = project["p99"] < under and (at_most is None or ratio <= at_most)
+    met = met and not project["missing"] and not bare["missing"]
+    goal = f"p99 < {under:.0f} ms" + (f", ratio <= {at_most:g}" if at_most else "")
+
+    def both(key: str, spec: str) -> str:  # the project's figure / bare's
+        return f"{project[key]:{spec}} / {bare[key]:{spec}}"
+
+    return {"N": f"{count:,}", "project p50 / p99 / max ms": project["ms"],
+            "bare p50 / p99 / max ms": bare["ms"], "ratio p99": f"{ratio:.2f}",
+            "KiB/connection project / bare": both("kib", ".1f"),
+            "server CPU us/frame project / bare": both("server_cpu", ".0f"),
+            "clients CPU us/frame project / bare": both("clients_cpu", ".0f"),
+            "missing": both("missing", ""), "goal": goal if count in GOALS else "-",
+            "met": "met" if met else "NOT met"}  # fmt: skip
 
 
 async def benchmark(run: h.Run) -> str:
@@ -172,38 +163,18 @@ async def benchmark(run: h.Run) -> str:
         run.env["JOURNEYS_WS_DEFLATE"] = "on"
     url, _ = await run.serve("setup")
     async with h.RawClient(url, run.headers) as client:
-        journey = [await h.journey(client, journey_input("fan-out"), "activate"), "resume", ""]
+        journey = await h.journey(client, journey_input("fan-out"), "activate")
     run.stop("setup")
-    rows = []
-    for count in map(int, run.args.subscribers.split(",")):
-        project = await phase(run, "project", count, journey)
-        journey[2] = project["frame"]
-        bare = await phase(run, "bare", count, journey)
-        p99, bare_p99 = (h.percentile(found["latencies"], 0.99) * 1000 for found in (project, bare))
-        under, at_most = GOALS.get(count, (float("inf"), None))
-        met = p99 < under and (at_most is None or p99 / bare_p99 <= at_most)
-        met = met and not project["missing"] and not bare["missing"]
-        goal = f"p99 < {under:.0f} ms" + (f", ratio <= {at_most:g}" if at_most else "")
-        goal = goal if count in GOALS else "-"
-        both = [f"{project['kib']:.1f} / {bare['kib']:.1f}"]
-        both += [f"{project['cpu'][k]:.0f} / {bare['cpu'][k]:.0f}" for k in (0, 1)]
-        cells = [shown(project), shown(bare), f"{p99 / bare_p99:.2f}", *both]
-        missing = f"{project['missing']} / {bare['missing']}"
-        rows.append([f"{count:,}", *cells, missing, goal, "met" if met else "NOT met"])
-    header = ["N", "project p50 / p99 / max ms", "bare p50 / p99 / max ms", "ratio p99",
-              "KiB/connection project / bare", "server CPU us/frame project / bare",
-              "clients CPU us/frame project / bare", "missing", "goal", "met"]  # fmt: skip
+    actions = itertools.cycle(["pause", "resume"])  # each change undoes the one before
+    rows = [await row(run, int(n), journey, actions) for n in run.args.subscribers.split(",")]
     deflate = "permessage-deflate on" if run.args.compression else "no compression"
-    return run.report(f"{run.args.rounds} rounds per path and N; {deflate}", header, rows)
+    settings = f"{run.args.rounds} rounds per path and N; {deflate}"
+    return run.report(settings, list(rows[0]), [list(cells.values()) for cells in rows])
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["clients"]:
     asyncio.run(clients(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "True"))
 elif __name__ == "__main__":
-    parser = h.parser(__doc__, "fanout")
-    parser.add_argument("--subscribers", default="1000,10000", help="comma-separated N")
-    parser.add_argument("--rounds", type=int, default=4, help="changes per path and N")
-    parser.add_argument(
-        "--compression", action="store_true", help="permessage-deflate on servers and clients"
-    )
-    sys.exit(h.run(parser.parse_args(), benchmark))
+    h.main(__doc__, "fanout", benchmark, subscribers=("1000,10000", "comma-separated N"),
+           rounds=(4, "changes per path and N"),
+           compression=(False, "permessage-deflate on servers and clients"))  # fmt: skip

@@ -1,16 +1,11 @@
-"""Customers through journeys on PostgreSQL with workers: one SEND (the line) against a bare
-loop of the same batches (peer_sql.py), with events' promptness meanwhile; a flow with
-branches against the line; releases and goal exits among customers waiting for an event; an
-abort. bench/README.md says what each figure means. Its helpers serve customers.py and
+"""Customers through journeys on PostgreSQL with workers: a line, a flow with branches,
+customers waiting for an event, an abort (bench/README.md). Its helpers serve customers.py and
 messages.py too."""
-
-from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -28,6 +23,7 @@ LATENESS = """SELECT extract(epoch FROM d.created_at - e.entered_at) - 1 FROM de
   JOIN enrollments e ON e.id = d.enrollment_id WHERE d.journey_id = %s
   AND e.entered_at + interval '1 second' <= (SELECT max(created_at) FROM deliveries
   WHERE journey_id = %s)"""
+STATS = "SELECT {} FROM journey_stats WHERE journey_id = %s"
 COUNTER = "SELECT {} FROM node_counters WHERE journey_id = %s AND branch = ''"
 THANKS = "SELECT customer_id, extract(epoch FROM created_at) FROM deliveries WHERE "
 THANKS += "journey_id = %s AND node_key = 'thanks'"
@@ -71,28 +67,27 @@ async def enroll(client: h.RawClient, journey_id: str, customers: int) -> float:
     return customers / (time.perf_counter() - started)
 
 
-async def walk(run: h.Run, url: str, journey_id: str, count: int, counter: str = "completed",
-               timeout: float = 900) -> float:  # fmt: skip
-    """RESUME the journey, wait until `counter` (journey_stats) reaches `count`; seconds.
-    Failed deliveries, or `timeout` s, stop the run: the logs (`--keep`) say why."""
+async def walk(
+    run: h.Run, url: str, journey_id: str, count: int, counter: str = "completed"
+) -> float:
+    """Seconds from RESUME until `counter` (journey_stats) reaches `count`; none may fail."""
     async with h.RawClient(url, run.headers) as client:
         await h.journey(client, journey_id, "resume")
-    started, query = time.perf_counter(), "SELECT {} FROM journey_stats WHERE journey_id = %s"
+    started = time.perf_counter()
 
     def reached() -> bool:
-        if run.sql(query.format("failed"), journey_id):
+        if run.sql(STATS.format("failed"), journey_id):
             raise RuntimeError(f"failed deliveries before {count} {counter}: see --keep's logs")
-        return bool(run.sql(query.format(counter), journey_id) >= count)
+        return bool(run.sql(STATS.format(counter), journey_id) >= count)
 
-    await run.until(reached, f"{count} {counter}", timeout)
+    await run.until(reached, f"{count} {counter}")
     return time.perf_counter() - started
 
 
-async def post(run: h.Run, url: str, body: Callable[[], AsyncIterator[bytes]], kind: str) -> Any:
-    """A body streamed to the API (`/customers`, a list upload); its JSON answer."""
+async def post(run: h.Run, url: str, body: bytes, kind: str) -> Any:
+    """A body sent to the API (`/customers`, a list upload); its JSON answer."""
     async with httpx.AsyncClient(timeout=3600, trust_env=False) as http:
-        headers = run.headers | {"Content-Type": kind}
-        answer = await http.post(url, content=body(), headers=headers)
+        answer = await http.post(url, content=body, headers=run.headers | {"Content-Type": kind})
     if answer.status_code != 200:
         raise h.Failed(f"POST {url}: HTTP {answer.status_code} {answer.text[:300]}")
     return answer.json()
@@ -102,14 +97,8 @@ async def import_profiles(
     run: h.Run, url: str, count: int, attributes: Callable[[int], Any]
 ) -> None:
     """Profiles `c0`, `c1`, ... with `attributes(n)`, through `POST /customers`."""
-
-    async def body() -> AsyncIterator[bytes]:
-        for start in range(0, count, 10_000):
-            lines = (json.dumps({"id": f"c{n}", "attributes": attributes(n)}) + "\n"
-                     for n in range(start, min(count, start + 10_000)))  # fmt: skip
-            yield "".join(lines).encode()
-
-    await post(run, f"{url}/customers", body, "application/x-ndjson")
+    lines = (json.dumps({"id": f"c{n}", "attributes": attributes(n)}) + "\n" for n in range(count))
+    await post(run, f"{url}/customers", "".join(lines).encode(), "application/x-ndjson")
 
 
 async def abort(run: h.Run, url: str, journey_id: str, inside: int) -> float:
@@ -144,8 +133,7 @@ async def promptness(run: h.Run, url: str, ping: str, stop: asyncio.Event) -> li
 
 
 async def events(client: h.RawClient, name: str, customers: range) -> list[tuple[float, float]]:
-    """`trackEvents` of `name`, 1,000 a call; for each customer, (wall-clock start of its call,
-    seconds it took)."""
+    """`trackEvents` of `name`, 1,000 a call: (wall-clock start, seconds) of each one's call."""
     timed = []
     for start in range(customers.start, customers.stop, 1000):
         batch = range(start, min(customers.stop, start + 1000))
@@ -159,8 +147,7 @@ async def events(client: h.RawClient, name: str, customers: range) -> list[tuple
 async def line_phase(
     run: h.Run, url: str, line: str, ping: str, tick: str
 ) -> tuple[float, list[list[str]]]:
-    """The line's walk, with the events' promptness meanwhile and the CPU a step costs:
-    (its seconds, its rows)."""
+    """The line's walk, its CPU a step, the events' promptness meanwhile: (seconds, rows)."""
     n, processors, database = run.args.customers, run.pids("worker"), run.backends()
     before = h.cpu_seconds(processors), h.cpu_seconds(database)
     stop = asyncio.Event()
@@ -189,6 +176,8 @@ async def line_phase(
 
 async def benchmark(run: h.Run) -> str:
     args, n, waiting = run.args, run.args.customers, run.args.waiting
+    if waiting <= 2 * MOVED:
+        raise SystemExit(f"--waiting must be above {2 * MOVED}")
     url, api = await run.project()
     async with h.RawClient(url, run.headers, timeout=600) as client:
         await import_profiles(run, url, max(n, waiting), lambda k: {"plan": ("free", "vip")[k % 2]})
@@ -211,7 +200,7 @@ async def benchmark(run: h.Run) -> str:
     async with h.RawClient(url, run.headers, timeout=600) as client:
         released = await events(client, "buy", range(0, MOVED))
         converted = await events(client, "quit", range(MOVED, 2 * MOVED))
-    delivered = "SELECT delivered FROM journey_stats WHERE journey_id = %s"
+    delivered = STATS.format("delivered")
     await run.until(lambda: run.sql(delivered, held) >= MOVED, "the releases delivered")
     created = dict(run.rows(THANKS, held))
     release = [float(created[f"c{k}"]) - began for k, (began, _) in enumerate(released)]
@@ -232,10 +221,4 @@ async def benchmark(run: h.Run) -> str:
 
 
 if __name__ == "__main__":
-    parser = h.parser(__doc__, "flow", workers=True)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--waiting", type=int, default=1_000_000)
-    args = parser.parse_args()
-    if args.waiting <= 2 * MOVED:
-        parser.error(f"--waiting must be above {2 * MOVED}")
-    sys.exit(h.run(args, benchmark))
+    h.main(__doc__, "flow", benchmark, True, customers=1_000_000, waiting=1_000_000)

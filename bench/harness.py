@@ -1,7 +1,5 @@
 """The one harness every benchmark here runs on; bench/README.md says what it provides."""
 
-from __future__ import annotations
-
 import argparse
 import asyncio
 import contextlib
@@ -20,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 CLI = str(REPO / ".venv" / "bin" / "journeys")
 RUNNING = "step processor running"  # a worker logs it once its step processor runs
 CREATE = "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id } }"
 BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+Body = Callable[["Run"], Coroutine[Any, Any, str]]  # a script's benchmark: its report
 QUIET = 0.1  # `--wait-quiet`: the machine's busy share a figure is best taken under
 
 
@@ -47,9 +44,7 @@ def goal(value: float, sign: str, bound: float, unit: str = "x") -> str:
 
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest-rank percentile; NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
+    ordered = sorted(values) or [float("nan")]
     return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
@@ -106,20 +101,37 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def parser(doc: str | None, name: str, workers: bool = False) -> argparse.ArgumentParser:
-    """The options every script takes (bench/README.md); with `workers`, `--workers` and
-    PostgreSQL by default."""
+def main(doc: str | None, name: str, body: Body, workers: bool = False, **options: Any) -> None:
+    """The options every script takes (bench/README.md; with `workers`, PostgreSQL by default)
+    and its own, `name=default` or `name=(default, help)`; then `body` runs in a fresh
+    directory, its report is printed, and every process it started is stopped."""
     found = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     postgres = "postgresql://127.0.0.1:5432/test" if workers else None
     found.add_argument("--database-url", default=postgres, help="default: SQLite")
     found.add_argument("--pg-database", default=f"journeys_{name}", help="recreated each run")
-    if workers:
-        found.add_argument("--workers", type=int, default=2, help="`journeys worker` processes")
     found.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS")
     found.add_argument("--keep", action="store_true", help="keep the run directory and logs")
     found.add_argument("--json", type=Path, metavar="PATH", help="write the result as JSON")
-    found.set_defaults(name=name)
-    return found
+    options = ({"workers": (2, "`journeys worker` processes")} if workers else {}) | options
+    for option, given in options.items():
+        default, text = given if isinstance(given, tuple) else (given, None)
+        flag, kind = "--" + option.replace("_", "-"), type(default)
+        typed = {"action": "store_true"} if kind is bool else {"type": kind, "default": default}
+        found.add_argument(flag, help=text, **typed)
+    args = found.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    note(f"run directory {workdir}, every process's log in it (kept with --keep)")
+    bench = Run(name, args, workdir, wait_quiet(args.wait_quiet))
+    try:
+        report = asyncio.run(body(bench))
+    finally:
+        bench.close()
+        bench.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(report)
+    if args.json:
+        args.json.write_text(json.dumps({"report": report, **bench.result}, indent=2))
 
 
 @dataclass
@@ -135,12 +147,9 @@ class Run:
     database: str = ""
     env: dict[str, str] = field(default_factory=dict)
     token: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # the editor token's
     result: dict[str, Any] = field(default_factory=dict)  # written by --json
     connection: Any = None  # the script's own, for its polls
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> int:
         """A process of the run's, logging to `<workdir>/<name>.log`; its pid."""
@@ -192,13 +201,11 @@ class Run:
             self.database_url = f"{requested.rsplit('/', 1)[0]}/{name}"
             self.database = f"PostgreSQL {version[0] if version else '?'}"
         # No rate limit: a benchmark is one token sending as fast as the server answers.
-        self.env = os.environ | {
-            "DATABASE_URL": self.database_url,
-            "PYTHONUNBUFFERED": "1",
-            "JOURNEYS_MUTATION_RATE_LIMIT": "off",
-        }
+        self.env = os.environ | {"DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1",
+                                 "JOURNEYS_MUTATION_RATE_LIMIT": "off"}  # fmt: skip
         self.cli("migrate")
         self.token = self.new_token("editor")
+        self.headers = {"Authorization": f"Bearer {self.token}"}
 
     def cli(self, *arguments: str) -> str:
         done = subprocess.run([CLI, *arguments], env=self.env, capture_output=True, text=True)
@@ -211,16 +218,12 @@ class Run:
         return created.strip().splitlines()[-1]
 
     async def project(self, workers: int = 0, **env: str) -> tuple[str, int]:
-        """`prepare`, a private redis-server (own port, nothing on disk), `journeys serve` and
-        `workers` workers, with `env` added to the project's environment: (URL, pid)."""
+        """`prepare`, a private redis-server, `journeys serve` and `workers` workers: (URL, pid)."""
         self.prepare()
         port = free_port()
         command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
         self.start("redis", [*command, "--dir", str(self.workdir)])
-        for _ in range(200):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.05)
+        await self.until(lambda: "Ready to accept" in self.log("redis"), "redis ready", 10)
         self.env |= {"REDIS_URL": f"redis://127.0.0.1:{port}/0", **env}
         self.env["JOURNEYS_QUEUE_NAME"] = f"bench:{self.name}"
         server = await self.serve("api")
@@ -228,9 +231,8 @@ class Run:
         return server
 
     async def serve(self, name: str, peer: Sequence[str] = ()) -> tuple[str, int]:
-        """`journeys serve`, or the peer `bench/<script> [options]`, on a free port, once its
-        /healthz answers: (its URL, its pid). A peer gets the database and `journeys serve`'s
-        uvicorn options on its command line, and no path to the project's sources."""
+        """`journeys serve`, or the peer `bench/<script> [options]` (with the database, `journeys
+        serve`'s uvicorn options, no path to the project), on a free port: (URL, pid)."""
         port = str(free_port())
         if not peer:
             command, env = [CLI, "serve", "--host", "127.0.0.1", "--port", port], self.env
@@ -244,15 +246,14 @@ class Run:
             command += ["--uvicorn-options", found.stdout.strip().splitlines()[-1]]
             env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DATABASE_URL")}
         pid = self.start(name, command, env)
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url, timeout=2, trust_env=False) as client:
-            for _ in range(600):
-                self.check_alive()
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        return url, pid
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{name} did not answer /healthz within 60 s")
+
+        def listening() -> bool:  # uvicorn listens once the app's startup is done
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", int(port))):
+                return True
+            return False
+
+        await self.until(listening, f"{name} listening", timeout=60, every=0.1)
+        return f"http://127.0.0.1:{port}", pid
 
     async def start_workers(self, count: int) -> None:
         """`count` `journeys worker` processes, once each one's step processor runs."""
@@ -280,9 +281,8 @@ class Run:
         return list(self.connection.execute(query, params).fetchall())
 
     def sql(self, query: str, *params: object) -> Any:
-        """The first column of a query's first row."""
-        found = self.rows(query, *params)
-        return found[0][0] if found else None
+        """The first column of a query's first row, None without a row."""
+        return next((row[0] for row in self.rows(query, *params)), None)
 
     def backends(self) -> list[int]:
         """The PostgreSQL server processes serving the run's database."""
@@ -305,34 +305,13 @@ class Run:
         return f"{facts}\n{settings}\n\n{figures}"
 
 
-def run(args: argparse.Namespace, body: Callable[[Run], Coroutine[Any, Any, str]]) -> int:
-    """Run `body` in a fresh directory, once the machine is quiet (`--wait-quiet`), print its
-    report, stop every process it started."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{args.name}-"))
-    bench = Run(args.name, args, workdir, wait_quiet(args.wait_quiet))
-    try:
-        report = asyncio.run(body(bench))
-    finally:
-        bench.close()
-        bench.stop()
-        if args.keep:
-            note(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(report)
-    if args.json:
-        args.json.write_text(json.dumps({"report": report, **bench.result}, indent=2))
-    return 0
-
-
 class Failed(RuntimeError):
     """An answer that was not the expected one."""
 
 
-class RawClient:
-    """One keep-alive HTTP/1.1 connection: a request written in one go, the response read by
-    its Content-Length. It costs the load generator a fraction of httpx's CPU, which on 2
-    cores would be taken from the server under test."""
+class RawClient(contextlib.AbstractAsyncContextManager["RawClient"]):
+    """One keep-alive HTTP/1.1 connection, the response read by its Content-Length: a fraction
+    of httpx's CPU, which on 2 cores would be taken from the server under test."""
 
     def __init__(self, url: str, headers: dict[str, str], timeout: float = 120) -> None:
         self.host, self.port = url.removeprefix("http://").split(":")
@@ -340,9 +319,6 @@ class RawClient:
         self.head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self.timeout = timeout
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def __aenter__(self) -> RawClient:
-        return self
 
     async def __aexit__(self, *_: object) -> None:
         if self.streams:

@@ -1,12 +1,8 @@
-"""Personal messages against fixed ones on the `log` channel, and emails to an SMTP sink
-(`peer_smtp.py --sink`) against a bare aiosmtplib script (peer_smtp.py) once the workers
-stopped."""
-
-from __future__ import annotations
+"""Personal messages against fixed ones on the `log` channel; emails to an SMTP sink against
+a bare aiosmtplib script (peer_smtp.py), which runs once the workers stopped."""
 
 import subprocess
 import sys
-from typing import Any
 
 import harness as h
 from flow import enroll, flow, import_profiles, send, walk
@@ -15,10 +11,6 @@ PERSONAL = {
     "subject": "Happy birthday, {{ customer.first_name }}",
     "body": "Hi {{ customer.first_name }}, here is BDAY{{ customer.code }} for your birthday.\n",
 }
-
-
-def profile(n: int) -> dict[str, Any]:
-    return {"first_name": f"Customer {n}", "email": f"c{n}@example.com", "code": n % 100}
 
 
 FIXED = {"subject": "Happy birthday", "body": "Hi, here is a gift for your birthday: BDAY10.\n"}
@@ -36,17 +28,17 @@ async def benchmark(run: h.Run) -> str:
         await admin.graphql(SENDER, {"i": sender | {"fromAddress": "hello@shop.example"}})
     journeys = []
     async with h.RawClient(url, run.headers, timeout=600) as client:
-        await import_profiles(run, url, max(n, emails), profile)
+        await import_profiles(run, url, max(n, emails), lambda k: {"first_name": f"Customer {k}",
+                              "email": f"c{k}@example.com", "code": k % 100})  # fmt: skip
         for name, channel, text in (("fixed", "log", FIXED), ("personal", "log", PERSONAL),
                                     ("mail", "email", PERSONAL)):  # fmt: skip
             node, count = send("birthday", channel, **text), emails if name == "mail" else n
             journeys.append((await flow(client, name, [node], "activate", "pause"), count))
             await enroll(client, *journeys[-1])
     await run.start_workers(args.workers)
-    seconds = [await walk(run, url, *journey, "delivered") for journey in journeys]
-    fixed, personal, email = (
-        count / took for (_, count), took in zip(journeys, seconds, strict=True)
-    )
+    fixed, personal, email = [
+        count / await walk(run, url, journey, count, "delivered") for journey, count in journeys
+    ]
     run.stop("worker")  # the peer has the machine to itself, as the workers had
     command = [*peer, "--port", str(sink), "--messages", str(emails), "--sessions"]
     sent = subprocess.run([*command, str(args.workers)], capture_output=True, check=True)
@@ -63,7 +55,4 @@ async def benchmark(run: h.Run) -> str:
 
 
 if __name__ == "__main__":
-    parser = h.parser(__doc__, "messages", workers=True)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--emails", type=int, default=100_000)
-    sys.exit(h.run(parser.parse_args(), benchmark))
+    h.main(__doc__, "messages", benchmark, True, customers=1_000_000, emails=100_000)

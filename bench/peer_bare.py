@@ -1,13 +1,6 @@
-"""The bare peer: Starlette routes on peer_db.py, JSON in and out, no GraphQL: `POST
-/{pause,resume,activate}` (the journey's id), `GET /journeys/{id}`, `GET /journeys?first=`,
-`POST /create` (a `CreateJourneyInput`), `POST /events` (the body `trackEvents` is sent); a
-refusal answers its HTTP status and `{"error": code}`. For fanout.py, WebSockets and one
-pre-serialized frame: it acks each `connection_init`, keeps each socket that subscribed, and
-`POST /broadcast` sends every socket the text it carries (the project's real frame, as a JSON
-string) in a task, as the project answers its mutation and then fans out; `/metrics` counts
-the sockets as the project does. It imports nothing of the project."""
-
-from __future__ import annotations
+"""The bare peer: Starlette routes on peer_db.py, JSON in and out, no GraphQL. For fanout.py,
+`POST /broadcast` sends every subscribed WebSocket the text it carries (the project's frame) in
+a task, as the project answers its mutation and then fans out."""
 
 import asyncio
 import contextlib

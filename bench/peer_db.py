@@ -1,9 +1,6 @@
-"""The peers' database work (peer_bare.py, peer_floor.py), written apart from the project,
-whose tables it knows only as the few statements below (bench/README.md lists them). `serve`
-refuses to start if one of the project's packages got imported. SQLite: one connection, its
-calls on the event loop, no await inside a transaction; PostgreSQL: `--pool-size` of them."""
-
-from __future__ import annotations
+"""The peers' database work (peer_bare.py, peer_floor.py): the project's tables known only as
+the statements below; `serve` refuses to start if a project's package got imported. SQLite:
+one connection, no await inside a transaction; PostgreSQL: `--pool-size` connections."""
 
 import argparse
 import asyncio
@@ -11,10 +8,12 @@ import contextlib
 import hashlib
 import itertools
 import json
+import sqlite3
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,12 +48,12 @@ Execute = Callable[[str, Sequence[Any]], Awaitable[Rows]]
 Caller = tuple[str, str]  # (workspace, name)
 
 
+@dataclass(eq=False)
 class Refused(Exception):
     """A request the peer will not carry out: the project's `extensions.code`, an HTTP status."""
 
-    def __init__(self, code: str, status: int = 400) -> None:
-        super().__init__(code)
-        self.code, self.status = code, status
+    code: str
+    status: int = 400
 
 
 class Db:
@@ -69,8 +68,6 @@ class Db:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         if self.sqlite:
-            import sqlite3
-
             path = self.url.removeprefix("sqlite:///")
             self.connection = sqlite3.connect(path, isolation_level=None)
             for pragma in ("journal_mode=WAL", "busy_timeout=10000", "foreign_keys=ON",
@@ -89,8 +86,8 @@ class Db:
 
     @contextlib.asynccontextmanager
     async def transaction(self, write: bool) -> AsyncIterator[Execute]:
-        """One transaction, committed at its end, rolled back on an error. An UPDATE or
-        INSERT answers its row count."""
+        """One transaction, committed at its end, rolled back on an error; a write answers its
+        row count."""
         if self.sqlite:
             sqlite = self.connection
 
@@ -196,16 +193,13 @@ class Db:
             )
             if labels:
                 values = ", ".join(["(%s, %s)"] * len(labels))
-                pairs = [item for label in labels for item in (journey_id, label)]
-                await execute(
-                    f"INSERT INTO journey_labels (journey_id, label) VALUES {values}", pairs
-                )
+                await execute(f"INSERT INTO journey_labels (journey_id, label) VALUES {values}",
+                              [x for label in labels for x in (journey_id, label)])  # fmt: skip
         return {"id": journey_id, "name": given["name"], "status": "DESIGNING", "revision": 1,
                 "labels": labels, "availableActions": ACTIONS["DESIGNING"]}  # fmt: skip
 
     async def insert_events(self, caller: Caller, events: list[Any]) -> int:
-        """The events in one multi-row INSERT into `bench_peer.customer_events` (the project's
-        `customer_events` shape, made by peer_customers.fresh_schema): customers.py's peer."""
+        """The events in one multi-row INSERT into peer_sql.py's `customer_events`."""
         now, params = self.now(), []
         for event in events:
             if not (event.get("name") and event.get("customerId")):

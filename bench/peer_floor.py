@@ -1,9 +1,6 @@
 """The framework floor: Strawberry on Starlette with the project's parser and validation
-caches, resolvers on peer_db.py; a subset of the project's schema under the same names, so
-both take the same documents. `trackEvents` stores the events and names the ACTIVE journeys
-listening to them."""
-
-from __future__ import annotations
+caches, resolvers on peer_db.py, a subset of the project's schema under the same names (so
+both take the same documents); `trackEvents` stores the events and names those listening."""
 
 from typing import Any
 
@@ -75,7 +72,7 @@ class TrackResult:
 
 async def ask(info: Info[Any, None], work: str, *args: Any) -> Any:
     """`Db.<work>` for the caller's token; a refusal as a GraphQL error with its code."""
-    db: Db = info.context["db"]
+    db: Db = info.context["request"].app.state.db
     try:
         caller = await db.writer(info.context["request"].headers.get("authorization"))
         return await getattr(db, work)(caller, *args)
@@ -84,18 +81,15 @@ async def ask(info: Info[Any, None], work: str, *args: Any) -> Any:
 
 
 def journey_of(view: dict[str, Any]) -> Journey:
-    return Journey(
-        id=strawberry.ID(view["id"]), status=view["status"], revision=view["revision"],
-        name=view["name"], labels=view["labels"], available_actions=view["availableActions"],
-    )  # fmt: skip
+    fields = {key: view[key] for key in ("id", "name", "status", "revision", "labels")}
+    return Journey(**fields, available_actions=view["availableActions"])
 
 
 def mover(action: str) -> Any:
     """The `<action>Journey(id)` mutation's resolver."""
 
     async def move(info: Info[Any, None], id: strawberry.ID) -> Journey:
-        moved = await ask(info, "transition", str(id), action)
-        return Journey(id=id, status=moved["status"], revision=moved["revision"])
+        return Journey(**await ask(info, "transition", str(id), action))  # id, status, revision
 
     return move
 
@@ -123,10 +117,9 @@ class Mutation:
     @strawberry.mutation
     async def create_journey(self, info: Info[Any, None], input: CreateJourneyInput) -> Journey:
         steps = [vars(step) for step in input.steps or []]
-        given = {"name": input.name, "kind": input.kind, "triggerEvent": input.trigger_event}
-        return journey_of(
-            await ask(info, "create", given | {"labels": input.labels, "steps": steps})
-        )
+        given = {"name": input.name, "kind": input.kind, "triggerEvent": input.trigger_event,
+                 "labels": input.labels, "steps": steps}  # fmt: skip
+        return journey_of(await ask(info, "create", given))
 
     @strawberry.mutation
     async def track_events(
@@ -144,23 +137,14 @@ class Mutation:
         ]
 
 
-class Floor(GraphQL[dict[str, Any], None]):
-    def __init__(self, db: Db) -> None:
-        caches = [lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)]
-        schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=caches)
-        super().__init__(schema, graphql_ide=None)
-        self.db = db
-
-    async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
-        return {"request": request, "db": self.db}
-
-
 def app_of(db: Db) -> Starlette:
-    routes = [
-        Route("/graphql", Floor(db), methods=["POST"]),
-        Route("/healthz", lambda _: PlainTextResponse("ok")),
-    ]
-    return Starlette(routes=routes, lifespan=db.lifespan)
+    caches = [lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)]
+    schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=caches)
+    routes = [Route("/graphql", GraphQL(schema, graphql_ide=None), methods=["POST"]),
+              Route("/healthz", lambda _: PlainTextResponse("ok"))]  # fmt: skip
+    app = Starlette(routes=routes, lifespan=db.lifespan)
+    app.state.db = db  # where the resolvers find it
+    return app
 
 
 if __name__ == "__main__":

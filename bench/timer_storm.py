@@ -1,16 +1,16 @@
-"""Timer storm: N journeys due to START at the same second; then the same with Redis flushed
-a second before, so only the workers' sweep can START them."""
-
-from __future__ import annotations
+"""Timer storm: N journeys due to START at one second; again with Redis flushed just before."""
 
 import asyncio
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import harness as h
 import redis
+
+ACTIVE = "SELECT count(*) FROM journeys WHERE status = 'ACTIVE' AND name LIKE 'storm %%'"
+STARTS = """SELECT e.journey_id, e.at FROM status_events e JOIN journeys j ON j.id = e.journey_id
+  WHERE e.action = 'START' AND j.name LIKE 'storm %%'"""
 
 
 async def create(run: h.Run, url: str, count: int, start_at: datetime, prefix: str) -> float:
@@ -41,26 +41,20 @@ async def storm(run: h.Run, kind: str) -> list[str]:
         redis.Redis.from_url(run.env["REDIS_URL"]).flushall()
     await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
     timeline: list[tuple[float, int]] = []
-    active = "SELECT count(*) FROM journeys WHERE status = 'ACTIVE' AND name LIKE 'storm %%'"
     while (since := (datetime.now(UTC) - due).total_seconds()) < args.timeout:
-        timeline.append((since, int(run.sql(active))))
+        timeline.append((since, int(run.sql(ACTIVE))))
         if timeline[-1][1] >= n:
             break
         await asyncio.sleep(0.1)
     await asyncio.sleep(args.sweep_seconds + 1)  # a job or sweep still in flight, then count
-    starts = run.rows(
-        "SELECT e.journey_id, e.at FROM status_events e JOIN journeys j ON "
-        "j.id = e.journey_id WHERE e.action = 'START' AND j.name LIKE 'storm %%'"
-    )
-    late = [(at if at.tzinfo else at.replace(tzinfo=UTC)) - due for _, at in starts]
-    seconds = [delta.total_seconds() for delta in late]
+    starts = run.rows(STARTS)
+    seconds = [(at - due).total_seconds() for _, at in starts]  # PostgreSQL's timestamptz
     duplicates = len(starts) - len({journey_id for journey_id, _ in starts})
 
     def crossing(share: float) -> float | None:
         return next((t for t, seen in timeline if seen >= n * share), None)
 
-    misses = n - timeline[-1][1]
-    all_active = crossing(1.0)
+    misses, all_active = n - timeline[-1][1], crossing(1.0)
     met = all_active is not None and all_active <= 5 and not duplicates and not misses
     run.stop()
     valid = " (creation overran the due second: not valid)" if overran else ""
@@ -79,10 +73,6 @@ async def benchmark(run: h.Run) -> str:
 
 
 if __name__ == "__main__":
-    parser = h.parser(__doc__, "timer_storm", workers=True)
-    parser.add_argument("--journeys", type=int, default=1000, help="journeys due at once")
-    parser.add_argument("--sweep-seconds", type=int, default=2, help="JOURNEYS_SWEEP_SECONDS")
-    parser.add_argument("--lead", type=float, default=5.0, help="seconds of margin before due")
-    parser.add_argument("--timeout", type=float, default=60.0, help="not ACTIVE by then: a miss")
-    parser.add_argument("--runs", default="normal,flush", help="normal, flush or both")
-    sys.exit(h.run(parser.parse_args(), benchmark))
+    h.main(__doc__, "timer_storm", benchmark, True, journeys=(1000, "journeys due at once"),
+           sweep_seconds=(2, "JOURNEYS_SWEEP_SECONDS"), runs=("normal,flush", "or one of them"),
+           lead=(5.0, "margin before due, s"), timeout=(60.0, "missed if later"))  # fmt: skip
