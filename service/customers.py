@@ -41,7 +41,6 @@ from service.clock import Clock
 from service.reads import checked_page_size
 from service.tokens import Principal
 from store import conditions
-from store import counters as counter_store
 from store import customers as customer_store
 from store.database import Database
 from store.node_counters import NodeCounts
@@ -267,8 +266,7 @@ class CustomerProfiles:
                 connection, [row.journey_id for row in deliveries + enrollments]
             )
             counters, nodes, exited, cancelled = _erased_counters(deliveries, enrollments, statuses)
-            counter_store.add_to_counters(connection, counters)
-            nodes.save(connection)
+            nodes.save(connection, counters)
             in_lists = customer_store.delete_list_rows(connection, workspace_id, customer_id)
             events = customer_store.delete_events(connection, workspace_id, customer_id)
             had_profile = customer_store.delete_profile(connection, workspace_id, customer_id)

@@ -43,6 +43,7 @@ from store import customer_events as event_store
 from store import customers as customer_store
 from store import enrollments as enrollment_store
 from store import entry_journeys
+from store.counters import add_to_counters
 from store.customer_events import NewEvent
 from store.database import Database
 
@@ -141,6 +142,7 @@ class EntryCommands:
             entered = enrollment_store.admit(
                 connection, [pair for pair in wanted if pair not in been], now
             )
+            add_to_counters(connection, enrollment_store.entered_counters(entered))
             # Every one of them is in the journey now (entered, or was inside): each has
             # a profile, an empty one when it had none.
             customer_store.ensure_profiles(connection, principal.workspace_id, valid, now)
@@ -270,9 +272,18 @@ class EntryCommands:
                 for index, (event, result) in enumerate(zip(events, results, strict=True))
                 for journey_id in result.entered
             }
-            later = goals_after_entry(connection, reacting, entries, events, checked, now)
+            later = goals_after_entry(
+                connection, reacting, entries, events, checked, now, moves.counters
+            )
             for index, journey_ids in later.items():
                 results[index].converted.extend(journey_ids)
+            # Every counter the call changed, written last and at once: the journeys'
+            # counters in the order of their ids, then the node counters. A worker's
+            # batch locks them in that order too, so neither waits for the other while
+            # holding what the other wants (store/node_counters.py).
+            for journey_id, amounts in enrollment_store.entered_counters(entered).items():
+                moves.counters[journey_id].update(amounts)
+            moves.nodes.save(connection, moves.counters)
             return results
 
         results = await self._database.transaction(track)

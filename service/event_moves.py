@@ -9,8 +9,8 @@ admission (docs/rules.md, "Events"):
    journey the release is decided when it runs again (service/reactions.py).
 
 The domain says which (journey, customer) pairs each event concerns; each step is then
-one statement for the whole call (store/event_moves.py), and the counters change in
-the same transaction, once per journey.
+one statement for the whole call (store/event_moves.py); the call writes the counters
+they change with its own, in the same transaction, once per journey.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from domain.customers import is_valid_customer_id
 from domain.flow_walk import EVENT, release
 from domain.walking import line_position
 from store import event_moves
-from store.counters import add_to_counters
 from store.entry_journeys import ReactingJourney
 from store.event_moves import Release
 from store.node_counters import NodeCounts
@@ -44,10 +43,13 @@ class _Event(Protocol):
 @dataclass
 class EventMoves:
     """The journeys each event (by its index in the call) converted or released its
-    customer in."""
+    customer in; what that changed in the journeys' counters and node counters, for the
+    call to write with its other changes, last (`NodeCounts.save`)."""
 
     converted: dict[int, list[str]] = field(default_factory=dict)
     released: dict[int, list[str]] = field(default_factory=dict)
+    counters: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    nodes: NodeCounts = field(default_factory=NodeCounts)
 
 
 def moves_by_events(
@@ -62,8 +64,7 @@ def moves_by_events(
     moves = EventMoves()
     if not journeys:
         return moves
-    counters: dict[str, Counter[str]] = defaultdict(Counter)
-    nodes = NodeCounts()
+    counters, nodes = moves.counters, moves.nodes
     # The first event that asked for each (journey, customer) conversion or release.
     goal_askers: dict[tuple[str, str], int] = {}
     releases: dict[tuple[str, str, str], tuple[int, Release]] = {}
@@ -116,8 +117,6 @@ def moves_by_events(
             nodes.arrive(row.journey_id, done.target, 1)
         moves.released.setdefault(index, []).append(row.journey_id)
 
-    add_to_counters(connection, counters)
-    nodes.save(connection)
     return moves
 
 
@@ -128,11 +127,13 @@ def goals_after_entry(
     events: Sequence[_Event],
     checked: Sequence[tuple[dict[str, Any], datetime | None]],
     now: datetime,
+    counters: dict[str, Counter[str]],
 ) -> dict[int, list[str]]:
     """Take out, converted, the customers who entered a journey by an event of this call
     (`entries`: (journey id, customer id) -> the event's index) and whose later event in
     the call is that journey's goal; the journeys each goal event converted, by index.
-    Nobody who entered is at a node yet, so no node counter changes."""
+    What it changes in the journeys' counters is added to `counters`, for the call to
+    write; nobody who entered is at a node yet, so no node counter changes."""
     goals = {journey.id: journey for journey in journeys if journey.goal_event is not None}
     askers: dict[tuple[str, str], int] = {}
     for (journey_id, customer_id), entered_by in entries.items():
@@ -149,9 +150,7 @@ def goals_after_entry(
                 askers[(journey_id, customer_id)] = index
                 break
     converted: dict[int, list[str]] = {}
-    counters: dict[str, Counter[str]] = defaultdict(Counter)
     for row in event_moves.convert(connection, list(askers), now):
         counters[row.journey_id].update(converted=1, inside=-1)
         converted.setdefault(askers[(row.journey_id, row.customer_id)], []).append(row.journey_id)
-    add_to_counters(connection, counters)
     return converted

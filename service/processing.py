@@ -268,8 +268,7 @@ class Processing:
         handed = self._hand_over(connection, now, ready, [], writers)
         for journey_id, changes in handed.counters.items():
             counters[journey_id].update(changes)
-        counter_store.add_to_counters(connection, counters)
-        nodes.save(connection)
+        nodes.save(connection, counters)
         writers.write()  # the last thing before the commit
         return _Taken(len(due), handed.attempts, handed.tally)
 

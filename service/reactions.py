@@ -21,7 +21,7 @@ from domain.statuses import exits_customers, resumes_processing
 from domain.walking import line_position
 from store import loads, remap
 from store import moving as moving_store
-from store.counters import add_to_counters, count_everyone_out, end_failure_run
+from store.counters import count_everyone_out, end_failure_run
 from store.moving import Place
 from store.node_counters import NodeCounts, count_everyone_out_of_nodes
 from store.unit_of_work import Reaction, UnitOfWork
@@ -67,10 +67,7 @@ def release_held_waits(uow: UnitOfWork, change: StatusChanged) -> None:
         nodes.walked(change.journey_id, node.key, node.key, outcome, moved)
         if outcome.ends:
             completed += moved
-    nodes.save(uow.connection)
-    add_to_counters(
-        uow.connection, {change.journey_id: {"completed": completed, "inside": -completed}}
-    )
+    nodes.save(uow.connection, {change.journey_id: {"completed": completed, "inside": -completed}})
     if nodes.reached:
         uow.after_commit.add(AfterCommit.ANNOUNCE_WORK)
 
@@ -90,9 +87,8 @@ def move_onto_new_version(uow: UnitOfWork, change: StatusChanged) -> None:
     nodes = NodeCounts()
     for key, customers in left.items():
         nodes.leave(change.journey_id, key, customers)
-    nodes.save(uow.connection)
     gone = sum(left.values())
-    add_to_counters(uow.connection, {change.journey_id: {"exited": gone, "inside": -gone}})
+    nodes.save(uow.connection, {change.journey_id: {"exited": gone, "inside": -gone}})
     recounted = 0
     for key in due_again(old, new):
         seconds = int(wait_at(new.node(key)).total_seconds())

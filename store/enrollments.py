@@ -12,6 +12,7 @@ index ux_enrollments_inside. Moving them on once in: `store.moving`.
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,6 @@ from sqlalchemy.dialects.postgresql import insert as insert_or_skip
 
 from domain.walking import EnrollmentState
 from store.compiled import Statement
-from store.counters import add_to_counters
 from store.lists import json_rows, one_of
 from store.tables import ENROLLMENTS
 
@@ -118,7 +118,8 @@ def admit(
     events: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> set[tuple[str, str]]:
     """Enrol (journey id, customer id) pairs, first step due now; returns the pairs
-    that entered (a customer already inside that journey does not), and counts them.
+    that entered (a customer already inside that journey does not), for the caller to
+    count (`entered_counters`) with its transaction's other counters.
     `events` gives the properties of the event that admits a pair, kept with it.
     They are written in one order, so that two admissions that share pairs wait for
     each other rather than deadlock."""
@@ -139,12 +140,16 @@ def admit(
                 for j, c in pairs
             ],
         )
-    entered = {(row.journey_id, row.customer_id) for row in admitted}
-    per_journey: dict[str, int] = {}
+    return {(row.journey_id, row.customer_id) for row in admitted}
+
+
+def entered_counters(entered: Iterable[tuple[str, str]]) -> dict[str, Counter[str]]:
+    """What these admissions, (journey id, customer id) pairs, add to their journeys'
+    counters."""
+    counters: dict[str, Counter[str]] = defaultdict(Counter)
     for journey_id, _ in entered:
-        per_journey[journey_id] = per_journey.get(journey_id, 0) + 1
-    add_to_counters(connection, {j: {"entered": n, "inside": n} for j, n in per_journey.items()})
-    return entered
+        counters[journey_id].update(entered=1, inside=1)
+    return counters
 
 
 _EVER_ENTERED = Statement(

@@ -10,7 +10,7 @@ a branch's row counts in `reached` those who took it.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,15 +67,23 @@ class NodeCounts:
         if outcome.target is not None:
             self.arrive(journey_id, outcome.target, customers)
 
-    def save(self, connection: Connection) -> None:
-        """Write these changes, and count each arrival at a node in the journey's own
-        counters (`node_arrivals`): what the counters' watchers see move."""
-        add_to_node_counters(connection, self)
-        arrivals: Counter[str] = Counter()
+    def save(
+        self, connection: Connection, counters: Mapping[str, Mapping[str, int]] | None = None
+    ) -> None:
+        """Write these changes with the same transaction's changes to the journeys' own
+        `counters`, each arrival at a node counted there too (`node_arrivals`: what the
+        counters' watchers see move). The journeys' counters first, then the node
+        counters: every transaction locks a journey's rows in that one order, so two of
+        them never deadlock (an event's release, which changes node counters only, and a
+        worker's batch, which changes both, once took them in opposite orders)."""
+        changes: dict[str, Counter[str]] = defaultdict(Counter)
+        for journey_id, amounts in (counters or {}).items():
+            changes[journey_id].update(amounts)
         for (journey_id, _, branch), count in self.reached.items():
             if branch == NODE and count > 0:
-                arrivals[journey_id] += count
-        add_to_counters(connection, {j: {"node_arrivals": n} for j, n in arrivals.items()})
+                changes[journey_id]["node_arrivals"] += count
+        add_to_counters(connection, changes)
+        add_to_node_counters(connection, self)
 
 
 def _upsert(rows: Any) -> Any:
