@@ -34,8 +34,10 @@ serve: $(STAMP)
 	$(BIN)/journeys serve
 
 # One pytest worker per core; tests/conftest.py keeps the tests that start processes on one.
+# A worker that dies ends the run, naming its test: under loadgroup, pytest-xdist 3.8 would
+# wait forever for the work it gives the replacement (pytest-xdist#1378).
 test: $(STAMP)
-	$(BIN)/pytest -n auto --dist loadgroup
+	$(BIN)/pytest -n auto --dist loadgroup --max-worker-restart 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
