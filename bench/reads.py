@@ -4,7 +4,7 @@ and bare; every server's first page must first be the project's."""
 import itertools
 
 import harness as h
-from transitions import DURATION, LOAD, PHASE, Step, ask, journey_input, load, peers, rounds
+from transitions import DURATION_HELP, LOAD, PHASE, Step, ask, journey_input, load, peers, rounds
 
 STATUSES = (("DESIGNING", ()), ("ACTIVE", ("activate",)), ("PAUSED", ("activate", "pause")))
 FIELDS = ("id", "name", "status", "labels", "availableActions")
@@ -58,4 +58,4 @@ async def benchmark(run: h.Run) -> str:
 
 
 if __name__ == "__main__":
-    h.main(__doc__, "reads", benchmark, journeys=200, **LOAD, duration=(3.0, DURATION))
+    h.main(__doc__, "reads", benchmark, journeys=200, **LOAD, duration=(3.0, DURATION_HELP))

@@ -19,9 +19,10 @@ READS = {
 PAGE = "/journeys?first=50"
 PEERS = ("floor", "bare")
 Step = Callable[[h.RawClient], Awaitable[None]]  # one checked operation; raises on a bad one
+# The load's options, which reads.py takes too with a `duration` of its own.
 LOAD: dict[str, Any] = {"clients": 16, "rounds": (3, "rounds, servers in turn"),
-        "warmup": (1.0, "seconds not counted first")}  # fmt: skip
-DURATION = "seconds measured a round"
+                        "warmup": (1.0, "seconds not counted first")}  # fmt: skip
+DURATION_HELP = "seconds measured a round"
 PHASE = ["path", "throughput", "latency", "server CPU/op", "server cores", "busy", "errors"]
 
 
@@ -167,4 +168,4 @@ async def benchmark(run: h.Run) -> str:
 
 if __name__ == "__main__":
     h.main(__doc__, "transitions", benchmark, creates=(False, "create + activate pairs"),
-           journeys=(32, "journeys per server"), **LOAD, duration=(4.0, DURATION))  # fmt: skip
+           journeys=(32, "journeys per server"), **LOAD, duration=(4.0, DURATION_HELP))  # fmt: skip
