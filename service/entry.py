@@ -281,9 +281,7 @@ class EntryCommands:
             # counters in the order of their ids, then the node counters. A worker's
             # batch locks them in that order too, so neither waits for the other while
             # holding what the other wants (store/node_counters.py).
-            for journey_id, amounts in enrollment_store.entered_counters(entered).items():
-                moves.counters[journey_id].update(amounts)
-            moves.nodes.save(connection, moves.counters)
+            moves.nodes.save(connection, moves.counters, enrollment_store.entered_counters(entered))
             return results
 
         results = await self._database.transaction(track)

@@ -67,18 +67,18 @@ class NodeCounts:
         if outcome.target is not None:
             self.arrive(journey_id, outcome.target, customers)
 
-    def save(
-        self, connection: Connection, counters: Mapping[str, Mapping[str, int]] | None = None
-    ) -> None:
+    def save(self, connection: Connection, *counters: Mapping[str, Mapping[str, int]]) -> None:
         """Write these changes with the same transaction's changes to the journeys' own
-        `counters`, each arrival at a node counted there too (`node_arrivals`: what the
-        counters' watchers see move). The journeys' counters first, then the node
-        counters: every transaction locks a journey's rows in that one order, so two of
-        them never deadlock (an event's release, which changes node counters only, and a
-        worker's batch, which changes both, once took them in opposite orders)."""
+        `counters` (as many mappings as it gathered), each arrival at a node counted there
+        too (`node_arrivals`: what the counters' watchers see move). The journeys' counters
+        first, then the node counters: every transaction locks a journey's rows in that one
+        order, so two of them never deadlock (an event's release, which changes node
+        counters only, and a worker's batch, which changes both, once took them in opposite
+        orders)."""
         changes: dict[str, Counter[str]] = defaultdict(Counter)
-        for journey_id, amounts in (counters or {}).items():
-            changes[journey_id].update(amounts)
+        for gathered in counters:
+            for journey_id, amounts in gathered.items():
+                changes[journey_id].update(amounts)
         for (journey_id, _, branch), count in self.reached.items():
             if branch == NODE and count > 0:
                 changes[journey_id]["node_arrivals"] += count

@@ -52,15 +52,20 @@ async def test_a_release_waits_behind_a_batch_that_holds_the_counters(
 
         releasing = threading.Thread(target=release_one)
         releasing.start()
-        deadline = time.monotonic() + 10
-        while not watcher.execute(sa.text(WAITING_FOR_A_LOCK), {"pid": backend}).scalar():
-            assert time.monotonic() < deadline, "the release never waited for the batch"
-            time.sleep(0.01)
-        batched = NodeCounts()
-        batched.arrive(journey_id, "thanks", 1)
-        batched.save(batch)  # free to take the node counters: the release holds none yet
-        batch.commit()
-        releasing.join(timeout=10)
+        try:
+            deadline = time.monotonic() + 10
+            while not watcher.execute(sa.text(WAITING_FOR_A_LOCK), {"pid": backend}).scalar():
+                assert time.monotonic() < deadline, "the release never waited for the batch"
+                time.sleep(0.01)
+            batched = NodeCounts()
+            batched.arrive(journey_id, "thanks", 1)
+            batched.save(batch)  # free to take the node counters: the release holds none yet
+            batch.commit()
+        finally:
+            # Whatever failed, the release ends before its connection is closed under it.
+            batch.rollback()
+            releasing.join(timeout=30)
+        assert not releasing.is_alive(), "the release still waits"
         reached = watcher.execute(sa.text(REACHED), {"journey": journey_id}).scalar()
     engine.dispose()
     assert not failures, failures
